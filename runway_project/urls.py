@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", login_required(RedirectView.as_view(pattern_name="videos:dashboard")), name="home"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("videos/", include("videos.urls")),
+]

@@ -1,0 +1,72 @@
+import base64
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+
+from videos import catalog
+from videos.models import VideoGeneration
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(username="alice", password="a-long-test-password")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password="another-test-password")
+
+
+@pytest.fixture
+def make_job(user) -> Callable[..., VideoGeneration]:
+    """Store a job directly, in any state, for tests that start mid-way."""
+
+    def make(**overrides: Any) -> VideoGeneration:
+        fields: dict[str, Any] = {
+            "owner": user,
+            "prompt": "A serene mountain landscape at sunset",
+            "endpoint": catalog.TEXT_TO_VIDEO,
+            "model": "gen4.5",
+            "ratio": "1280:720",
+            "duration": 5,
+            "seed": 42,
+        }
+        fields.update(overrides)
+        return VideoGeneration.objects.create(**fields)
+
+    return make
+
+
+@dataclass
+class QueuedTask:
+    name: str
+    args: list[Any]
+    eta: str | None
+
+
+class Broker:
+    """The real Redis behind the test broker URL, read the way the worker would see it."""
+
+    def __init__(self, url: str) -> None:
+        self.redis = redis.Redis.from_url(url)
+
+    def tasks(self, queue: str = "celery") -> list[QueuedTask]:
+        found = []
+        for raw in reversed(self.redis.lrange(queue, 0, -1)):  # oldest first
+            message = json.loads(raw)
+            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            found.append(QueuedTask(message["headers"]["task"], args, message["headers"].get("eta")))
+        return found
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    broker = Broker(settings.CELERY_BROKER_URL)
+    broker.redis.flushdb()
+    yield broker
+    broker.redis.flushdb()

@@ -1,0 +1,25 @@
+"""Test settings: the project's own, with a test broker database and a made-up Runway host.
+
+DATABASE_URL still selects the database, so the suite runs on PostgreSQL or the SQLite default.
+"""
+
+import os
+import secrets
+
+os.environ.setdefault("SECRET_KEY", "tests-only-" + secrets.token_hex(16))
+
+from runway_project.settings import *  # noqa: E402,F403
+
+# Redis database 15, flushed by the tests that use it, so a developer's queue in 0 is untouched.
+CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+RUNWAY_API_BASE_URL = "https://runway.test"
+# A fresh key in Runway's format for every run: tests search pages and logs for it.
+RUNWAY_API_KEY = "key_" + secrets.token_hex(64)
+RUNWAY_POLL_INTERVAL = 10
+RUNWAY_MAX_WAIT = 300
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not memory, so that a worker process started by the end-to-end tests sees the same data.
+    (BASE_DIR / "var").mkdir(exist_ok=True)  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}  # noqa: F405
+MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,398 @@
+"""The Celery task and the step services behind it, with Runway mocked at the HTTP boundary."""
+
+import re
+from datetime import timedelta
+
+import pytest
+import requests
+import responses
+from django.utils import timezone
+
+from videos import services
+from videos.models import Status, VideoGeneration
+from videos.tasks import advance_generation
+
+BASE = "https://runway.test"
+TASK_ID = "acf9ba3d-a513-42c9-a646-96e8bc97c691"
+TASK_URL = f"{BASE}/v1/tasks/{TASK_ID}"
+
+pytestmark = pytest.mark.django_db
+
+
+def run_step(job: VideoGeneration) -> VideoGeneration:
+    """Run the task for the job's current step, as the worker would, and reload the row."""
+    advance_generation.apply(args=[job.pk, job.step], throw=True)
+    job.refresh_from_db()
+    return job
+
+
+def task_answer(status: str, **extra) -> dict:
+    return {"id": TASK_ID, "createdAt": "2026-08-26T06:30:33.796Z", "status": status, **extra}
+
+
+@pytest.fixture
+def submitted(make_job):
+    """A job that Runway accepted a little while ago."""
+    return make_job(status=Status.PENDING, runway_task_id=TASK_ID, submitted_at=timezone.now(), step=1)
+
+
+@responses.activate
+def test_submit_sends_one_create_and_schedules_the_first_poll(make_job, broker):
+    responses.post(f"{BASE}/v1/text_to_video", json={"id": TASK_ID, "estimatedCost": 50})
+    job = run_step(make_job())
+
+    assert job.status == Status.PENDING
+    assert job.runway_task_id == TASK_ID
+    assert job.submitted_at is not None
+    assert len(responses.calls) == 1
+    [queued] = broker.tasks()
+    assert queued.name == "videos.tasks.advance_generation"
+    assert queued.args == [job.pk, job.step]
+    assert queued.eta is not None
+    eta = timezone.datetime.fromisoformat(queued.eta)
+    assert timedelta(seconds=9) < eta - timezone.now() <= timedelta(seconds=10)
+    assert job.next_check_at is not None
+
+
+@responses.activate
+def test_pending_and_throttled_are_waiting_not_errors(submitted, broker):
+    responses.get(TASK_URL, json=task_answer("THROTTLED"))
+    job = run_step(submitted)
+    assert job.status == Status.THROTTLED
+    assert job.get_status_display() == "Waiting for capacity"
+    assert job.message == ""
+
+    responses.replace(responses.GET, TASK_URL, json=task_answer("PENDING"))
+    job = run_step(job)
+    assert job.status == Status.PENDING
+    assert job.poll_count == 2
+    assert [t.args for t in broker.tasks()] == [[job.pk, job.step - 1], [job.pk, job.step]]
+
+
+@responses.activate
+def test_running_updates_progress_and_reschedules_with_the_poll_interval(submitted, broker, settings):
+    settings.RUNWAY_POLL_INTERVAL = 7
+    responses.get(TASK_URL, json=task_answer("RUNNING", progress=0.42))
+    before = timezone.now()
+    job = run_step(submitted)
+
+    assert job.status == Status.RUNNING
+    assert job.progress == 42
+    [queued] = broker.tasks()
+    eta = timezone.datetime.fromisoformat(queued.eta)
+    assert before + timedelta(seconds=7) <= eta <= timezone.now() + timedelta(seconds=7)
+
+
+@responses.activate
+def test_succeeded_keeps_the_first_output_and_ends(submitted, broker):
+    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4?_jwt=x", "https://b"]))
+    job = run_step(submitted)
+
+    assert job.status == Status.SUCCEEDED
+    assert job.output_url == "https://cdn.test/a.mp4?_jwt=x"
+    assert job.progress == 100
+    assert job.finished_at is not None
+    assert broker.tasks() == []
+
+
+@responses.activate
+def test_succeeded_without_output_is_retried_not_final(submitted, broker):
+    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=[]))
+    job = run_step(submitted)
+
+    assert not job.is_final
+    assert "no output" in job.last_error
+    assert len(broker.tasks()) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("SAFETY.INPUT.TEXT", "content moderation declined the description"),
+        ("INPUT_PREPROCESSING.SAFETY.TEXT", "content moderation declined the description"),
+        ("SAFETY.OUTPUT.VIDEO", "declined the generated video"),
+        ("ASSET.INVALID", "could not use the input image"),
+        ("INTERNAL.BAD_OUTPUT.CODE01", "discarded the result for quality"),
+        ("INTERNAL", "problem on its side"),
+        ("THIRD_PARTY.UNAVAILABLE", "problem on its side"),
+        ("", "problem on its side"),
+    ],
+)
+@responses.activate
+def test_failed_shows_a_friendly_message_and_keeps_the_raw_code(submitted, broker, code, words):
+    responses.get(TASK_URL, json=task_answer("FAILED", failure="raw reason", failureCode=code))
+    job = run_step(submitted)
+
+    assert job.status == Status.FAILED
+    assert words in job.message
+    assert job.failure_code == code
+    assert job.last_error == "raw reason"
+    assert broker.tasks() == []
+
+
+@responses.activate
+def test_cancelled_at_runway_ends_the_job(submitted, broker):
+    responses.get(TASK_URL, json=task_answer("CANCELLED"))
+    job = run_step(submitted)
+    assert job.status == Status.CANCELLED
+    assert broker.tasks() == []
+
+
+@responses.activate
+def test_unknown_state_is_not_final(submitted, broker):
+    responses.get(TASK_URL, json=task_answer("QUEUED_SOMEWHERE_NEW"))
+    job = run_step(submitted)
+
+    assert job.status == Status.PENDING
+    assert "QUEUED_SOMEWHERE_NEW" in job.last_error
+    assert len(broker.tasks()) == 1
+
+
+@responses.activate
+def test_network_error_then_recovery_keeps_the_job(submitted, broker):
+    responses.get(TASK_URL, body=requests.ConnectionError("reset"))
+    job = run_step(submitted)
+    assert job.status == Status.PENDING
+    assert job.error_count == 1
+    assert "Could not reach Runway" in job.last_error
+    [retry] = broker.tasks()
+    # Backed off: at least the poll interval, with jitter on top.
+    assert timezone.datetime.fromisoformat(retry.eta) - timezone.now() >= timedelta(seconds=9)
+
+    responses.replace(responses.GET, TASK_URL, json=task_answer("RUNNING", progress=0.5))
+    job = run_step(job)
+    assert job.status == Status.RUNNING
+    assert job.error_count == 0
+    assert job.progress == 50
+
+
+@responses.activate
+def test_retry_after_is_honoured(submitted, broker):
+    responses.get(TASK_URL, status=429, headers={"Retry-After": "90"}, json={"error": "slow down"})
+    job = run_step(submitted)
+    [retry] = broker.tasks()
+    assert timezone.datetime.fromisoformat(retry.eta) - timezone.now() >= timedelta(seconds=89)
+    assert not job.is_final
+
+
+@responses.activate
+def test_max_wait_times_out_and_cancels_at_runway(submitted, broker, settings):
+    settings.RUNWAY_MAX_WAIT = 300
+    VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=301))
+    responses.get(TASK_URL, json=task_answer("RUNNING", progress=0.3))
+    responses.delete(TASK_URL, status=204)
+    job = run_step(submitted)
+
+    assert job.status == Status.TIMED_OUT
+    assert job.message == "Video generation timed out after 5 minutes"
+    assert job.cancel_pending is False
+    assert [c.request.method for c in responses.calls] == ["GET", "DELETE"]
+    assert broker.tasks() == []
+
+
+@responses.activate
+def test_timeout_message_uses_the_configured_wait(submitted, broker, settings):
+    settings.RUNWAY_MAX_WAIT = 90
+    VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=91))
+    responses.get(TASK_URL, json=task_answer("PENDING"))
+    responses.delete(TASK_URL, status=204)
+    assert run_step(submitted).message == "Video generation timed out after 90 seconds"
+
+
+@responses.activate
+def test_a_video_that_finishes_at_the_deadline_is_kept(submitted, broker):
+    VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=301))
+    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
+    job = run_step(submitted)
+    assert job.status == Status.SUCCEEDED
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_failed_cancel_is_retried_by_later_steps(submitted, broker):
+    VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=301))
+    responses.get(TASK_URL, json=task_answer("RUNNING"))
+    responses.delete(TASK_URL, status=503)
+    job = run_step(submitted)
+    assert job.status == Status.TIMED_OUT
+    assert job.cancel_pending is True
+    assert "Could not cancel" in job.last_error
+    assert len(broker.tasks()) == 1
+
+    responses.replace(responses.DELETE, TASK_URL, status=204)
+    job = run_step(job)
+    assert job.cancel_pending is False
+    assert job.status == Status.TIMED_OUT
+    assert len(broker.tasks()) == 1
+
+
+@responses.activate
+def test_late_duplicate_message_changes_nothing(submitted, broker):
+    responses.get(TASK_URL, json=task_answer("RUNNING", progress=0.2))
+    stale_step = submitted.step
+    job = run_step(submitted)
+    snapshot = VideoGeneration.objects.filter(pk=job.pk).values().get()
+
+    advance_generation.apply(args=[job.pk, stale_step], throw=True)
+
+    assert VideoGeneration.objects.filter(pk=job.pk).values().get() == snapshot
+    assert len(responses.calls) == 1
+    assert len(broker.tasks()) == 1
+
+
+@responses.activate
+def test_message_for_a_finished_job_changes_nothing(make_job, broker):
+    job = make_job(status=Status.SUCCEEDED, runway_task_id=TASK_ID, output_url="https://cdn.test/a.mp4", step=4)
+    snapshot = VideoGeneration.objects.filter(pk=job.pk).values().get()
+    advance_generation.apply(args=[job.pk, job.step], throw=True)
+    assert VideoGeneration.objects.filter(pk=job.pk).values().get() == snapshot
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_duplicate_submit_message_creates_once(make_job, broker):
+    responses.post(f"{BASE}/v1/text_to_video", json={"id": TASK_ID})
+    job = make_job()
+    advance_generation.apply(args=[job.pk, 0], throw=True)
+    advance_generation.apply(args=[job.pk, 0], throw=True)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_create_rejected_by_runway_fails_with_its_message(make_job, broker):
+    responses.post(
+        f"{BASE}/v1/text_to_video",
+        status=400,
+        json={"error": "Validation of body failed", "issues": [{"path": ["promptText"], "message": "Too long"}]},
+    )
+    job = run_step(make_job())
+    assert job.status == Status.FAILED
+    assert "Validation of body failed" in job.message
+    assert "promptText: Too long" in job.message
+    assert broker.tasks() == []
+
+
+@responses.activate
+def test_bad_key_fails_the_job(make_job, broker):
+    responses.post(f"{BASE}/v1/text_to_video", status=401, json={"error": "Unauthorized"})
+    job = run_step(make_job())
+    assert job.status == Status.FAILED
+    assert job.message == "Runway rejected the API key"
+
+
+@responses.activate
+def test_create_refused_for_capacity_is_retried_later(make_job, broker):
+    responses.post(f"{BASE}/v1/text_to_video", status=429, headers={"Retry-After": "30"}, json={"error": "daily"})
+    job = run_step(make_job())
+    assert job.status == Status.QUEUED
+    assert job.error_count == 1
+    [retry] = broker.tasks()
+    assert timezone.datetime.fromisoformat(retry.eta) - timezone.now() >= timedelta(seconds=29)
+
+    responses.replace(responses.POST, f"{BASE}/v1/text_to_video", json={"id": TASK_ID})
+    job = run_step(job)
+    assert job.status == Status.PENDING
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_create_that_may_have_reached_runway_is_not_sent_again(make_job, broker):
+    responses.post(f"{BASE}/v1/text_to_video", body=requests.ReadTimeout("no answer"))
+    job = run_step(make_job())
+
+    assert job.status == Status.FAILED
+    assert job.failure_code == services.UNCONFIRMED_CODE
+    assert "not sent again" in job.message
+    assert broker.tasks() == []
+    advance_generation.apply(args=[job.pk, job.step], throw=True)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_create_that_never_connected_is_retried(make_job, broker):
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    refused = requests.ConnectionError(MaxRetryError(None, BASE, NewConnectionError(None, "refused")))
+    responses.post(f"{BASE}/v1/text_to_video", body=refused)
+    job = run_step(make_job())
+    assert job.status == Status.QUEUED
+    assert len(broker.tasks()) == 1
+
+
+@responses.activate
+def test_creates_keep_failing_until_the_deadline_then_time_out(make_job, broker):
+    responses.post(f"{BASE}/v1/text_to_video", status=503)
+    job = make_job()
+    VideoGeneration.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=301))
+    job = run_step(job)
+    assert job.status == Status.TIMED_OUT
+    assert broker.tasks() == []
+
+
+@responses.activate
+def test_no_api_key_fails_without_any_request(make_job, broker, settings):
+    settings.RUNWAY_API_KEY = ""
+    job = run_step(make_job())
+    assert job.status == Status.FAILED
+    assert job.message == "Runway API key is not configured"
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_task_gone_at_runway_fails_the_job(submitted, broker):
+    responses.get(TASK_URL, status=404, json={"error": "Task not found"})
+    job = run_step(submitted)
+    assert job.status == Status.FAILED
+    assert job.message == "Runway has no such task"
+
+
+@responses.activate
+def test_cancel_deletes_at_runway_and_makes_pending_messages_stale(submitted, broker):
+    responses.delete(TASK_URL, status=204)
+    stale_step = submitted.step
+    job = services.generation_cancel(generation_id=submitted.pk)
+
+    assert job.status == Status.CANCELLED
+    assert job.cancel_pending is False
+    assert [c.request.method for c in responses.calls] == ["DELETE"]
+    advance_generation.apply(args=[job.pk, stale_step], throw=True)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_cancel_during_submit_deletes_the_new_task(make_job, broker):
+    job = make_job()
+
+    def create_then_user_cancels(request):
+        services.generation_cancel(generation_id=job.pk)  # the user clicks while the POST is in flight
+        return (200, {}, '{"id": "%s"}' % TASK_ID)
+
+    responses.add_callback(responses.POST, f"{BASE}/v1/text_to_video", callback=create_then_user_cancels)
+    responses.delete(TASK_URL, status=204)
+    job = run_step(job)
+
+    assert job.status == Status.CANCELLED
+    assert job.runway_task_id == TASK_ID
+    assert job.cancel_pending is False
+    assert [c.request.method for c in responses.calls] == ["POST", "DELETE"]
+    assert broker.tasks() == []
+
+
+def test_cancel_of_a_finished_job_is_refused(make_job):
+    job = make_job(status=Status.SUCCEEDED)
+    with pytest.raises(services.GenerationError, match="already ended"):
+        services.generation_cancel(generation_id=job.pk)
+
+
+@responses.activate
+def test_poll_now_runs_the_current_step(submitted, broker):
+    responses.get(TASK_URL, json=task_answer("RUNNING", progress=0.8))
+    job = services.generation_poll_now(generation_id=submitted.pk)
+    assert job.progress == 80
+    assert len(broker.tasks()) == 1
+
+
+def test_the_api_key_never_reaches_the_record(make_job, settings):
+    job = make_job()
+    text = repr(VideoGeneration.objects.filter(pk=job.pk).values().get())
+    assert not re.search(re.escape(settings.RUNWAY_API_KEY), text)

@@ -1,0 +1,82 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.defaultfilters import truncatechars
+
+from videos import services
+from videos.models import VideoGeneration
+
+
+@admin.register(VideoGeneration)
+class VideoGenerationAdmin(admin.ModelAdmin):
+    list_display = ("id", "owner", "short_prompt", "model", "status", "progress", "created_at", "finished_at")
+    list_filter = ("status", "model", "endpoint", "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("prompt", "runway_task_id")
+    list_select_related = ("owner",)
+    actions = ("poll_now", "cancel")
+    readonly_fields = (
+        "endpoint",
+        "model",
+        "ratio",
+        "duration",
+        "seed",
+        "runway_task_id",
+        "status",
+        "progress",
+        "output_url",
+        "failure_code",
+        "message",
+        "last_error",
+        "poll_count",
+        "error_count",
+        "step",
+        "cancel_pending",
+        "next_check_at",
+        "created_at",
+        "submitted_at",
+        "finished_at",
+        "updated_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("owner", "prompt", "image", "image_url")}),
+        ("Request", {"fields": ("endpoint", "model", "ratio", "duration", "seed")}),
+        (
+            "Runway",
+            {"fields": ("runway_task_id", "status", "progress", "output_url", "failure_code", "message", "last_error")},
+        ),
+        ("Bookkeeping", {"fields": ("poll_count", "error_count", "step", "cancel_pending", "next_check_at")}),
+        ("Times", {"fields": ("created_at", "submitted_at", "finished_at", "updated_at")}),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Jobs are created through the dashboard or the command, which validate and enqueue them.
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: VideoGeneration | None = None) -> tuple[str, ...]:
+        # The request itself is what was paid for: staff can read it, not rewrite it.
+        return (*self.readonly_fields, "owner", "prompt", "image", "image_url")
+
+    @admin.display(description="Prompt")
+    def short_prompt(self, obj: VideoGeneration) -> str:
+        return truncatechars(obj.prompt, 60)
+
+    @admin.action(description="Poll now")
+    def poll_now(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
+        self._apply(request, queryset, services.generation_poll_now, "polled")
+
+    @admin.action(description="Cancel")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
+        self._apply(request, queryset, services.generation_cancel, "cancelled")
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet[VideoGeneration], action, verb: str) -> None:  # type: ignore[no-untyped-def]
+        done = 0
+        for generation in queryset.order_by("pk"):
+            try:
+                action(generation_id=generation.pk)
+            except services.GenerationError as exc:
+                self.message_user(request, f"#{generation.pk}: {exc}", messages.WARNING)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} video{'s' if done != 1 else ''} {verb}.", messages.SUCCESS)

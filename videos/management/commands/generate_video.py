@@ -1,0 +1,125 @@
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from videos import catalog, services
+from videos.models import Status, VideoGeneration
+
+SERVICE_ACCOUNT = "runway-cli"
+WATCH_INTERVAL = 1.0
+# How long --wait gives a worker beyond the job's own limit before saying none is running.
+WORKER_GRACE = 60
+
+
+class Command(BaseCommand):
+    help = "Generate a video with Runway: validate, store and enqueue it like the dashboard does."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("prompt", help="What the video shows.")
+        parser.add_argument("--image", help="A JPEG/PNG/WebP file or an https URL: make the video from this image.")
+        parser.add_argument("--model", choices=catalog.MODELS, help="Runway model (default from settings).")
+        parser.add_argument("--ratio", help=f"Width:height (default {catalog.DEFAULT_RATIO}).")
+        parser.add_argument("--duration", type=int, help=f"Seconds (default {catalog.DEFAULT_DURATION}).")
+        parser.add_argument("--seed", type=int, help="Seed, to reproduce a result (default: random, stored).")
+        parser.add_argument("--user", help=f"Owner's username (default: the service account {SERVICE_ACCOUNT!r}).")
+        parser.add_argument("--wait", action="store_true", help="Follow the job until it ends.")
+        parser.add_argument(
+            "--inline", action="store_true", help="Run the job in this process (no worker needed); implies --wait."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        owner = self._owner(options["user"])
+        image, image_url = None, ""
+        if options["image"]:
+            if "://" in options["image"]:
+                image_url = options["image"]
+            else:
+                path = Path(options["image"])
+                if not path.is_file():
+                    raise CommandError(f"No image file at {path}.")
+                image = File(path.open("rb"), name=path.name)
+        try:
+            generation = services.generation_create(
+                owner=owner,
+                prompt=options["prompt"],
+                model=options["model"],
+                ratio=options["ratio"],
+                duration=options["duration"],
+                seed=options["seed"],
+                image=image,
+                image_url=image_url,
+                enqueue=not options["inline"],
+            )
+        except ValidationError as exc:
+            raise CommandError(" ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()))
+        finally:
+            if image is not None:
+                image.close()
+        self.stdout.write(str(generation.pk))
+
+        if options["inline"]:
+            self._run_inline(generation)
+        elif options["wait"]:
+            self._watch(generation)
+        else:
+            self._report_if_final(generation)
+
+    def _owner(self, username: str | None) -> Any:
+        User = get_user_model()
+        if username:
+            try:
+                return User.objects.get(username=username)
+            except User.DoesNotExist:
+                raise CommandError(f"No user named {username!r}.") from None
+        user, created = User.objects.get_or_create(username=SERVICE_ACCOUNT)
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        return user
+
+    def _run_inline(self, generation: VideoGeneration) -> None:
+        shown = self._show(generation, None)
+        step = generation.step
+        while True:
+            next_step = services.generation_advance(generation_id=generation.pk, step=step)
+            generation.refresh_from_db()
+            shown = self._show(generation, shown)
+            if next_step is None:
+                break
+            step = next_step.step
+            time.sleep(next_step.countdown)
+        self._report_if_final(generation)
+
+    def _watch(self, generation: VideoGeneration) -> None:
+        shown = self._show(generation, None)
+        deadline = time.monotonic() + settings.RUNWAY_MAX_WAIT + WORKER_GRACE
+        while not generation.is_final:
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"Video #{generation.pk} is still {generation.status}: is a worker running "
+                    "(celery -A runway_project worker)? Or run with --inline."
+                )
+            time.sleep(WATCH_INTERVAL)
+            generation.refresh_from_db()
+            shown = self._show(generation, shown)
+        self._report_if_final(generation)
+
+    def _show(self, generation: VideoGeneration, shown: tuple[str, int] | None) -> tuple[str, int]:
+        """Print the job's state when it changed since `shown`."""
+        now = (generation.status, generation.progress)
+        if now != shown and not generation.is_final:
+            progress = f" {generation.progress}%" if generation.status == Status.RUNNING else ""
+            self.stdout.write(f"#{generation.pk} {generation.get_status_display().lower()}{progress}")
+        return now
+
+    def _report_if_final(self, generation: VideoGeneration) -> None:
+        if generation.status == Status.SUCCEEDED:
+            self.stdout.write(self.style.SUCCESS(f"#{generation.pk} succeeded: {generation.output_url}"))
+        elif generation.is_final:
+            raise CommandError(f"#{generation.pk} {generation.status}: {generation.message}")

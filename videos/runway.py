@@ -1,0 +1,279 @@
+"""The only code that speaks HTTP to Runway's developer API.
+
+Every failure becomes a `RunwayError` that says whether trying again could help, and whether a
+create request may have reached Runway (and so may already be paid for).
+"""
+
+import email.utils
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from django.conf import settings
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
+
+logger = logging.getLogger(__name__)
+
+# Runway's task states, as they appear on the wire.
+PENDING = "PENDING"
+THROTTLED = "THROTTLED"
+RUNNING = "RUNNING"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+CANCELLED = "CANCELLED"
+
+DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+MESSAGE_MAX = 500
+
+
+class RunwayError(Exception):
+    """A Runway call that did not give the answer we needed.
+
+    `permanent` failures will fail again if repeated (bad input, bad key); temporary ones may
+    pass later. `may_have_created` is set when a create request might have reached Runway
+    although we have no task id, so repeating it could pay for a second video.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+        may_have_created: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.status = status
+        self.retry_after = retry_after
+        self.may_have_created = may_have_created
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """One answer of GET /v1/tasks/{id}."""
+
+    id: str
+    status: str
+    progress: float | None = None
+    output: list[str] = field(default_factory=list)
+    failure: str = ""
+    failure_code: str = ""
+
+
+def build_payload(
+    *,
+    model: str,
+    prompt_text: str,
+    ratio: str,
+    duration: int | None,
+    seed: int | None,
+    prompt_image: str | None = None,
+) -> dict[str, Any]:
+    """The camelCase body of a create request."""
+    payload: dict[str, Any] = {"model": model, "ratio": ratio}
+    if prompt_text:
+        payload["promptText"] = prompt_text
+    if prompt_image:
+        payload["promptImage"] = prompt_image
+    if duration is not None:
+        payload["duration"] = duration
+    if seed is not None:
+        payload["seed"] = seed
+    return payload
+
+
+class RunwayClient:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        version: str,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        if not api_key:
+            raise RunwayError("Runway API key is not configured", permanent=True)
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers.update(
+            {
+                "Authorization": f"Bearer {api_key}",
+                "X-Runway-Version": version,
+                "Accept": "application/json",
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"<RunwayClient {self.base_url}>"
+
+    def create_video(self, *, endpoint: str, payload: dict[str, Any]) -> str:
+        """Start a generation; return Runway's task id. Never retried here: it costs money."""
+        body = self._request("POST", f"/v1/{endpoint}", json=payload)
+        task_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(task_id, str) or not task_id:
+            raise RunwayError(
+                "Runway accepted the request but its answer had no task id",
+                permanent=False,
+                may_have_created=True,
+            )
+        return task_id
+
+    def get_task(self, task_id: str) -> TaskState:
+        body = self._request("GET", f"/v1/tasks/{task_id}")
+        status = body.get("status") if isinstance(body, dict) else None
+        if not isinstance(status, str) or not status:
+            raise RunwayError("Runway's answer about the task had no status", permanent=False)
+        progress = body.get("progress")
+        output = body.get("output") or []
+        return TaskState(
+            id=str(body.get("id") or task_id),
+            status=status,
+            progress=float(progress) if isinstance(progress, int | float) else None,
+            output=[url for url in output if isinstance(url, str)] if isinstance(output, list) else [],
+            failure=str(body.get("failure") or ""),
+            failure_code=str(body.get("failureCode") or ""),
+        )
+
+    def delete_task(self, task_id: str) -> None:
+        """Cancel a running task or delete a finished one. A task already gone counts as done."""
+        try:
+            self._request("DELETE", f"/v1/tasks/{task_id}")
+        except RunwayError as exc:
+            if exc.status != 404:
+                raise
+
+    def get_organization(self) -> dict[str, Any]:
+        body = self._request("GET", "/v1/organization")
+        if not isinstance(body, dict):
+            raise RunwayError("Runway's answer about the organization was not an object", permanent=False)
+        return body
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        try:
+            response = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            sent = _may_have_been_sent(exc)
+            logger.warning("Runway %s %s failed: %s", method, path, type(exc).__name__)
+            raise RunwayError(
+                f"Could not reach Runway ({_describe(exc)})",
+                permanent=False,
+                may_have_created=sent and method == "POST",
+            ) from None
+        logger.info(
+            "Runway %s %s -> %s in %.0f ms", method, path, response.status_code, 1000 * (time.monotonic() - started)
+        )
+        if response.status_code >= 400:
+            raise _error_from(response)
+        if response.status_code == 204 or not response.content:
+            if method == "DELETE":
+                return None
+            raise RunwayError(
+                f"Runway answered {response.status_code} with an empty body",
+                permanent=False,
+                may_have_created=method == "POST",
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise RunwayError(
+                f"Runway answered {response.status_code} with something that is not JSON",
+                permanent=False,
+                may_have_created=method == "POST",
+            ) from None
+
+
+def get_client() -> RunwayClient:
+    """A client configured from settings; raises a permanent RunwayError when there is no key."""
+    return RunwayClient(
+        api_key=settings.RUNWAY_API_KEY,
+        base_url=settings.RUNWAY_API_BASE_URL,
+        version=settings.RUNWAY_API_VERSION,
+    )
+
+
+def _may_have_been_sent(exc: requests.RequestException) -> bool:
+    """Whether the request may have reached Runway before the failure."""
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        if isinstance(reason, MaxRetryError):
+            reason = reason.reason
+        return not isinstance(reason, NewConnectionError | NameResolutionError)
+    return True
+
+
+def _describe(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return type(exc).__name__
+
+
+def _error_from(response: requests.Response) -> RunwayError:
+    status = response.status_code
+    detail = _error_detail(response)
+    retry_after = _retry_after(response.headers.get("Retry-After"))
+    if status == 400:
+        return RunwayError(_clip(f"Runway rejected the request: {detail or 'invalid input'}"), permanent=True, status=status)
+    if status == 401:
+        return RunwayError("Runway rejected the API key", permanent=True, status=status)
+    if status == 404:
+        return RunwayError("Runway has no such task", permanent=True, status=status)
+    if status == 429:
+        return RunwayError(
+            _clip(f"Runway is at its limit for now (429){': ' + detail if detail else ''}"),
+            permanent=False,
+            status=status,
+            retry_after=retry_after,
+        )
+    if status >= 500:
+        return RunwayError(f"Runway is unavailable ({status})", permanent=False, status=status, retry_after=retry_after)
+    return RunwayError(
+        _clip(f"Runway refused the request ({status}){': ' + detail if detail else ''}"), permanent=True, status=status
+    )
+
+
+def _error_detail(response: requests.Response) -> str:
+    """Runway's own words from a JSON error body; nothing from an HTML page."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    parts = [str(body["error"])] if body.get("error") else []
+    for issue in body.get("issues") or []:
+        if isinstance(issue, dict) and issue.get("message"):
+            path = ".".join(str(p) for p in issue.get("path") or [])
+            parts.append(f"{path}: {issue['message']}" if path else str(issue["message"]))
+    return "; ".join(parts)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 1] + "…"

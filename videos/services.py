@@ -1,0 +1,471 @@
+"""Every write and state change of a video generation.
+
+Views, the admin, the management command and the Celery tasks all come through here. A job
+moves forward in *steps* (submit, then one poll per step). A step runs only if it claims the
+row with a conditional update on `step`, so a duplicate or late task message changes nothing.
+"""
+
+import base64
+import logging
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import IO
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from videos import catalog
+from videos.models import AT_RUNWAY_STATUSES, FINAL_STATUSES, Status, VideoGeneration
+from videos.runway import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED, RunwayError, get_client
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_CAP = 120.0
+MAX_CANCEL_ATTEMPTS = 5
+IMAGE_MAX_BYTES = (catalog.IMAGE_DATA_URI_MAX_LENGTH - 64) * 3 // 4
+NO_API_KEY_MESSAGE = "Runway API key is not configured"
+UNCONFIRMED_CODE = "UNCONFIRMED"
+UNCONFIRMED_MESSAGE = (
+    "Runway did not confirm that it received this request. It was not sent again, so that "
+    "you are not charged twice; if a video shows up in your Runway account, it came from this request."
+)
+
+
+class GenerationError(Exception):
+    """An action that does not apply to the job in its current state; the message is for users."""
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """When the job wants its next step, and the step number that step must claim."""
+
+    generation_id: int
+    step: int
+    countdown: float
+
+
+# --- Creating -------------------------------------------------------------------------------
+
+
+def generation_create(
+    *,
+    owner: AbstractBaseUser,
+    prompt: str,
+    model: str | None = None,
+    ratio: str | None = None,
+    duration: int | None = None,
+    seed: int | None = None,
+    image: IO[bytes] | None = None,
+    image_url: str = "",
+    enqueue: bool = True,
+) -> VideoGeneration:
+    """Validate a request, store it, and (after commit) hand it to the worker.
+
+    Raises ValidationError with messages per field; nothing is stored or sent then.
+    """
+    has_image = bool(image) or bool(image_url)
+    endpoint = catalog.IMAGE_TO_VIDEO if has_image else catalog.TEXT_TO_VIDEO
+    model = model or (settings.RUNWAY_IMAGE_MODEL if has_image else settings.RUNWAY_TEXT_MODEL)
+    offer = catalog.offer_for(model=model, endpoint=endpoint)
+    if offer is not None:
+        ratio = ratio or offer.default_ratio
+        duration = duration if duration is not None else offer.default_duration
+    problems = catalog.check_request(
+        endpoint=endpoint,
+        model=model,
+        prompt_text=prompt,
+        ratio=ratio,
+        duration=duration,
+        seed=seed,
+        has_image=has_image,
+    )
+    if image_url:
+        problems.update(_image_url_problems(image_url))
+    if image:
+        problems.update(_image_file_problems(image))
+    if problems:
+        raise ValidationError(problems)
+    assert offer is not None and ratio is not None
+    if seed is None and offer.accepts_seed:
+        seed = secrets.randbelow(catalog.SEED_MAX + 1)
+
+    with transaction.atomic():
+        generation = VideoGeneration(
+            owner=owner,
+            prompt=prompt,
+            endpoint=endpoint,
+            model=model,
+            ratio=ratio,
+            duration=duration,
+            seed=seed,
+            image_url=image_url,
+        )
+        if image:
+            generation.image.save(getattr(image, "name", "image") or "image", image, save=False)
+        if not settings.RUNWAY_API_KEY:
+            _finish(generation, Status.FAILED, message=NO_API_KEY_MESSAGE)
+        generation.save()
+        if enqueue and not generation.is_final:
+            _enqueue_on_commit(NextStep(generation.pk, generation.step, 0))
+    logger.info("Generation %s created (%s, %s)", generation.pk, model, generation.status)
+    return generation
+
+
+def _image_url_problems(url: str) -> dict[str, str]:
+    if not url.startswith("https://"):
+        return {"image": "The image URL must start with https://."}
+    if len(url) > catalog.IMAGE_URL_MAX_LENGTH:
+        return {"image": f"The image URL is longer than {catalog.IMAGE_URL_MAX_LENGTH} characters."}
+    return {}
+
+
+def _image_file_problems(image: IO[bytes]) -> dict[str, str]:
+    head = image.read(16)
+    image.seek(0, 2)
+    size = image.tell()
+    image.seek(0)
+    if _image_type(head) is None:
+        return {"image": "The file is not a JPEG, PNG or WebP image."}
+    if size > IMAGE_MAX_BYTES:
+        return {"image": f"The image is {size / 1e6:.1f} MB; Runway takes at most {IMAGE_MAX_BYTES / 1e6:.1f} MB."}
+    return {}
+
+
+def _image_type(head: bytes) -> str | None:
+    """The image's MIME type from its first bytes, or None if it is none that Runway takes."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _prompt_image(generation: VideoGeneration) -> str | None:
+    if generation.image_url:
+        return generation.image_url
+    if not generation.image:
+        return None
+    with generation.image.open("rb") as f:
+        data = f.read()
+    return f"data:{_image_type(data[:16])};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+# --- Moving a job forward -------------------------------------------------------------------
+
+
+def generation_advance(*, generation_id: int, step: int) -> NextStep | None:
+    """Run one step of a job (submit, poll, or release at Runway) if `step` is still its step.
+
+    Returns when and with which step number to continue, or None when there is nothing more to
+    do (or another message already did this step).
+    """
+    generation = VideoGeneration.objects.filter(pk=generation_id).first()
+    if generation is None or generation.step != step:
+        logger.info("Generation %s: step %s is stale, skipping", generation_id, step)
+        return None
+    updates: dict[str, object] = {"step": F("step") + 1, "next_check_at": None}
+    if generation.status == Status.QUEUED:
+        updates["status"] = Status.SUBMITTING
+    elif generation.status in AT_RUNWAY_STATUSES:
+        updates["poll_count"] = F("poll_count") + 1
+    elif not (generation.status in FINAL_STATUSES and generation.cancel_pending):
+        return None
+    claimed = VideoGeneration.objects.filter(pk=generation_id, step=step, status=generation.status).update(**updates)
+    if not claimed:
+        logger.info("Generation %s: step %s was claimed elsewhere", generation_id, step)
+        return None
+    generation.refresh_from_db()
+
+    if generation.status == Status.SUBMITTING:
+        return _submit(generation)
+    if generation.status in AT_RUNWAY_STATUSES:
+        return _poll(generation)
+    return _release_at_runway(generation)
+
+
+def generation_continue(*, generation_id: int, step: int) -> None:
+    """Run one step, then hand the next one to the worker."""
+    next_step = generation_advance(generation_id=generation_id, step=step)
+    if next_step is not None:
+        _enqueue(next_step)
+
+
+def _submit(generation: VideoGeneration) -> NextStep | None:
+    claimed_step = generation.step
+    try:
+        client = get_client()
+        task_id = client.create_video(endpoint=generation.endpoint, payload=_payload(generation))
+    except RunwayError as exc:
+        return _submit_failed(generation.pk, claimed_step, exc)
+    except OSError as exc:  # the stored input image could not be read
+        with _locked(generation.pk) as row:
+            _finish(row, Status.FAILED, message="The input image could not be read.", error=str(exc))
+        return None
+
+    with _locked(generation.pk) as row:
+        row.runway_task_id = task_id
+        row.submitted_at = timezone.now()
+        row.error_count = 0
+        if row.status == Status.CANCELLED:
+            # Cancelled while the create was on its way: stop it at Runway right away.
+            row.cancel_pending = True
+            row.save()
+        else:
+            row.status = Status.PENDING
+            next_step = _schedule(row, settings.RUNWAY_POLL_INTERVAL)
+            row.save()
+            logger.info("Generation %s submitted as Runway task %s", row.pk, task_id)
+            return next_step
+    return _release_at_runway(row)
+
+
+def _submit_failed(generation_id: int, claimed_step: int, exc: RunwayError) -> NextStep | None:
+    with _locked(generation_id) as row:
+        if row.step != claimed_step:
+            return None  # cancelled meanwhile; nothing was created
+        row.last_error = exc.message
+        if exc.may_have_created:
+            logger.error("Generation %s: create outcome unknown (%s); not resending", row.pk, exc.message)
+            _finish(row, Status.FAILED, message=UNCONFIRMED_MESSAGE, failure_code=UNCONFIRMED_CODE)
+        elif exc.permanent:
+            _finish(row, Status.FAILED, message=exc.message)
+        elif timezone.now() >= _deadline(row):
+            _finish(row, Status.TIMED_OUT, message=_timeout_message())
+        else:
+            row.status = Status.QUEUED
+            row.error_count += 1
+            next_step = _schedule(row, _backoff(row.error_count, exc.retry_after))
+            row.save()
+            logger.warning("Generation %s: create failed (%s), retrying in %.0f s", row.pk, exc, next_step.countdown)
+            return next_step
+        row.save()
+    return None
+
+
+def _payload(generation: VideoGeneration) -> dict[str, object]:
+    from videos.runway import build_payload
+
+    return build_payload(
+        model=generation.model,
+        prompt_text=generation.prompt,
+        ratio=generation.ratio,
+        duration=generation.duration,
+        seed=generation.seed,
+        prompt_image=_prompt_image(generation),
+    )
+
+
+def _poll(generation: VideoGeneration) -> NextStep | None:
+    claimed_step = generation.step
+    try:
+        state = get_client().get_task(generation.runway_task_id)
+    except RunwayError as exc:
+        state = None
+        error = exc
+    else:
+        error = None
+        if state.status == SUCCEEDED and not state.output:
+            state, error = None, RunwayError("Runway said the video succeeded but gave no output", permanent=False)
+
+    with _locked(generation.pk) as row:
+        if row.step != claimed_step or row.status not in AT_RUNWAY_STATUSES:
+            return None  # cancelled while we asked
+        if error is not None:
+            row.last_error = error.message
+            if error.permanent:
+                _finish(row, Status.FAILED, message=error.message)
+                row.save()
+                return None
+            row.error_count += 1
+            countdown = _backoff(row.error_count, error.retry_after)
+        else:
+            assert state is not None
+            row.error_count = 0
+            countdown = settings.RUNWAY_POLL_INTERVAL
+            _apply_state(row, state)
+        if row.is_final:
+            row.save()
+        elif timezone.now() >= _deadline(row):
+            _finish(row, Status.TIMED_OUT, message=_timeout_message(), cancel_at_runway=True)
+            row.save()
+            logger.warning("Generation %s timed out after %s polls", row.pk, row.poll_count)
+        else:
+            next_step = _schedule(row, countdown)
+            row.save()
+            return next_step
+    return _release_at_runway(row) if row.cancel_pending else None
+
+
+def _apply_state(row: VideoGeneration, state) -> None:  # type: ignore[no-untyped-def]
+    if state.status == SUCCEEDED:
+        row.output_url = state.output[0]
+        _finish(row, Status.SUCCEEDED)
+    elif state.status == FAILED:
+        row.last_error = state.failure
+        _finish(row, Status.FAILED, message=failure_message(state.failure_code), failure_code=state.failure_code)
+    elif state.status == CANCELLED:
+        _finish(row, Status.CANCELLED, message="The video was cancelled at Runway.")
+    elif state.status == PENDING:
+        row.status = Status.PENDING
+    elif state.status == THROTTLED:
+        row.status = Status.THROTTLED
+    elif state.status == RUNNING:
+        row.status = Status.RUNNING
+        if state.progress is not None:
+            row.progress = max(0, min(99, round(state.progress * 100)))
+    else:
+        # Runway may add states; an unknown one is not final, so keep waiting.
+        row.last_error = f"Runway reported an unknown status {state.status!r}; still waiting."
+        logger.warning("Generation %s: unknown Runway status %r", row.pk, state.status)
+
+
+def failure_message(code: str) -> str:
+    """A friendly sentence for a Runway failure code; the raw code stays on the record for staff."""
+    if code.startswith("SAFETY.INPUT") or code.startswith("INPUT_PREPROCESSING.SAFETY"):
+        return "Runway's content moderation declined the description or image. Please rephrase it and try again."
+    if code.startswith("SAFETY.OUTPUT"):
+        return "Runway's content moderation declined the generated video. Try a different description."
+    if code.startswith("ASSET.INVALID"):
+        return "Runway could not use the input image. Please use a JPEG, PNG or WebP image of a reasonable size."
+    if code.startswith("INTERNAL.BAD_OUTPUT"):
+        return "Runway discarded the result for quality. Changing the description a little may help."
+    return "Runway had a problem on its side and could not make this video. Please try again later."
+
+
+def _release_at_runway(generation: VideoGeneration) -> NextStep | None:
+    """Delete an ended job's task at Runway (so nobody pays for a video nobody will see)."""
+    try:
+        get_client().delete_task(generation.runway_task_id)
+    except RunwayError as exc:
+        with _locked(generation.pk) as row:
+            row.error_count += 1
+            row.last_error = f"Could not cancel the task at Runway: {exc.message}"
+            if exc.permanent or row.error_count >= MAX_CANCEL_ATTEMPTS:
+                row.cancel_pending = False
+                row.save()
+                logger.error("Generation %s: giving up cancelling at Runway: %s", row.pk, exc.message)
+                return None
+            next_step = _schedule(row, _backoff(row.error_count, exc.retry_after))
+            row.save()
+            return next_step
+    with _locked(generation.pk) as row:
+        row.cancel_pending = False
+        row.error_count = 0
+        row.save()
+    logger.info("Generation %s: task %s deleted at Runway", generation.pk, generation.runway_task_id)
+    return None
+
+
+# --- Actions by users and staff --------------------------------------------------------------
+
+
+def generation_cancel(*, generation_id: int) -> VideoGeneration:
+    """Stop a job that has not ended, here and at Runway."""
+    with _locked(generation_id) as row:
+        if row.is_final:
+            raise GenerationError(f"This video has already ended ({row.get_status_display().lower()}).")
+        row.step += 1  # any task message still on its way is now stale
+        _finish(row, Status.CANCELLED, message="Cancelled.", cancel_at_runway=True)
+        row.save()
+    logger.info("Generation %s cancelled", row.pk)
+    if row.cancel_pending:
+        next_step = _release_at_runway(row)
+        if next_step is not None:
+            _enqueue(next_step)
+        row.refresh_from_db()
+    return row
+
+
+def generation_poll_now(*, generation_id: int) -> VideoGeneration:
+    """Run the job's next step at once instead of waiting for its scheduled one."""
+    generation = VideoGeneration.objects.get(pk=generation_id)
+    if generation.is_final and not generation.cancel_pending:
+        raise GenerationError(f"This video has already ended ({generation.get_status_display().lower()}).")
+    generation_continue(generation_id=generation_id, step=generation.step)
+    generation.refresh_from_db()
+    return generation
+
+
+# --- Helpers --------------------------------------------------------------------------------
+
+
+class _locked:
+    """`with _locked(pk) as row:` a transaction holding the job's row lock."""
+
+    def __init__(self, generation_id: int) -> None:
+        self.generation_id = generation_id
+        self.atomic = transaction.atomic()
+
+    def __enter__(self) -> VideoGeneration:
+        self.atomic.__enter__()
+        return VideoGeneration.objects.select_for_update().get(pk=self.generation_id)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.atomic.__exit__(*exc_info)  # type: ignore[arg-type]
+
+
+def _finish(
+    row: VideoGeneration,
+    status: Status,
+    *,
+    message: str = "",
+    failure_code: str = "",
+    error: str = "",
+    cancel_at_runway: bool = False,
+) -> None:
+    row.status = status
+    row.message = message
+    row.failure_code = failure_code
+    if error:
+        row.last_error = error
+    if status == Status.SUCCEEDED:
+        row.progress = 100
+    row.finished_at = timezone.now()
+    row.next_check_at = None
+    row.cancel_pending = cancel_at_runway and bool(row.runway_task_id)
+    row.error_count = 0
+
+
+def _schedule(row: VideoGeneration, countdown: float) -> NextStep:
+    row.next_check_at = timezone.now() + timedelta(seconds=countdown)
+    return NextStep(row.pk, row.step, countdown)
+
+
+def _deadline(row: VideoGeneration):  # type: ignore[no-untyped-def]
+    return row.created_at + timedelta(seconds=settings.RUNWAY_MAX_WAIT)
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    """Exponential backoff with jitter, never shorter than the poll interval or Retry-After."""
+    base = min(BACKOFF_CAP, settings.RUNWAY_POLL_INTERVAL * 2 ** max(0, attempt - 1))
+    return max(base + random.uniform(0, base / 2), retry_after or 0.0)
+
+
+def _timeout_message() -> str:
+    return f"Video generation timed out after {humanize_seconds(settings.RUNWAY_MAX_WAIT)}"
+
+
+def humanize_seconds(seconds: int) -> str:
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def _enqueue(next_step: NextStep) -> None:
+    from videos.tasks import advance_generation
+
+    advance_generation.apply_async(args=[next_step.generation_id, next_step.step], countdown=next_step.countdown)
+
+
+def _enqueue_on_commit(next_step: NextStep) -> None:
+    transaction.on_commit(partial(_enqueue, next_step))

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from videos import views
+
+app_name = "videos"
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/status/", views.status, name="status"),
+    path("<int:pk>/cancel/", views.cancel, name="cancel"),
+]

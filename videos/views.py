@@ -1,0 +1,89 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from videos import services
+from videos.forms import GenerationForm
+from videos.models import VideoGeneration
+
+HISTORY_PAGE_SIZE = 10
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _own_generation(request: HttpRequest, pk: int) -> VideoGeneration:
+    """The user's own job; anyone else's answers 404, as if it did not exist."""
+    return get_object_or_404(VideoGeneration, pk=pk, owner=request.user)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dashboard(request: HttpRequest) -> HttpResponse:
+    form = GenerationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            generation = services.generation_create(owner=request.user, prompt=form.cleaned_data["prompt"])
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            if _wants_json(request):
+                card = render_to_string("videos/_generation.html", {"generation": generation}, request=request)
+                return JsonResponse({"id": generation.pk, "html": card}, status=201)
+            messages.success(request, "Your video is on its way.")
+            return redirect("videos:dashboard")
+    if request.method == "POST" and _wants_json(request):
+        return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+
+    history = Paginator(VideoGeneration.objects.filter(owner=request.user), HISTORY_PAGE_SIZE)
+    return render(
+        request,
+        "videos/dashboard.html",
+        {"form": form, "page": history.get_page(request.GET.get("page"))},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "videos/detail.html", {"generation": _own_generation(request, pk)})
+
+
+@login_required
+@require_GET
+def status(request: HttpRequest, pk: int) -> JsonResponse:
+    generation = _own_generation(request, pk)
+    return JsonResponse(
+        {
+            "id": generation.pk,
+            "status": generation.status,
+            "status_label": generation.get_status_display(),
+            "is_final": generation.is_final,
+            "progress": generation.progress,
+            "message": generation.message,
+            "output_url": generation.output_url if generation.status == "succeeded" else "",
+            "created_at": generation.created_at.isoformat(),
+            "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
+        }
+    )
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    generation = _own_generation(request, pk)
+    try:
+        services.generation_cancel(generation_id=generation.pk)
+    except services.GenerationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "The video was cancelled.")
+    return redirect("videos:detail", pk=generation.pk)
