@@ -1,0 +1,79 @@
+import pytest
+import responses
+
+from videos.models import Status
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = "/admin/videos/videogeneration/"
+TASK_URL = "https://runway.test/v1/tasks/t-1"
+
+
+@pytest.fixture
+def staff(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def test_changelist_shows_jobs_with_their_columns(staff, make_job):
+    make_job(prompt="A very long description of a serene mountain landscape at sunset, with birds")
+    content = staff.get(CHANGELIST).content.decode()
+    assert "A very long description of a serene mountain landscape at s…" in content
+    assert "gen4.5" in content
+    assert "alice" in content
+
+
+def test_changelist_filters_by_status_and_searches_task_ids(staff, make_job):
+    make_job(prompt="first", status=Status.FAILED, runway_task_id="aaa-111")
+    make_job(prompt="second", status=Status.SUCCEEDED, runway_task_id="bbb-222")
+
+    by_status = staff.get(CHANGELIST, {"status__exact": "failed"}).content.decode()
+    assert "first" in by_status and "second" not in by_status
+    by_task = staff.get(CHANGELIST, {"q": "bbb-222"}).content.decode()
+    assert "second" in by_task and "first" not in by_task
+    by_model = staff.get(CHANGELIST, {"model": "gen4.5"})
+    assert by_model.status_code == 200
+
+
+def test_change_page_shows_runway_fields_read_only(staff, make_job, settings):
+    job = make_job(runway_task_id="aaa-111", failure_code="SAFETY.INPUT.TEXT", status=Status.FAILED)
+    content = staff.get(f"{CHANGELIST}{job.pk}/change/").content.decode()
+    assert "SAFETY.INPUT.TEXT" in content
+    assert 'name="runway_task_id"' not in content
+    assert 'name="status"' not in content
+    assert settings.RUNWAY_API_KEY not in content
+
+
+def test_staff_cannot_add_jobs_by_hand(staff):
+    assert staff.get(f"{CHANGELIST}add/").status_code == 403
+
+
+@responses.activate
+def test_cancel_action_cancels_at_runway(staff, make_job):
+    responses.delete(TASK_URL, status=204)
+    running = make_job(status=Status.RUNNING, runway_task_id="t-1")
+    done = make_job(status=Status.SUCCEEDED)
+    response = staff.post(
+        CHANGELIST, {"action": "cancel", "_selected_action": [running.pk, done.pk]}, follow=True
+    )
+    running.refresh_from_db()
+    assert running.status == Status.CANCELLED
+    assert len(responses.calls) == 1
+    content = response.content.decode()
+    assert "1 video cancelled." in content
+    assert "already ended" in content
+
+
+@responses.activate
+def test_poll_now_action_polls_at_once(staff, make_job, broker):
+    responses.get(TASK_URL, json={"id": "t-1", "status": "RUNNING", "progress": 0.6})
+    job = make_job(status=Status.PENDING, runway_task_id="t-1", step=1)
+    response = staff.post(CHANGELIST, {"action": "poll_now", "_selected_action": [job.pk]}, follow=True)
+    job.refresh_from_db()
+    assert job.status == Status.RUNNING
+    assert job.progress == 60
+    assert "1 video polled." in response.content.decode()
+
+
+def test_non_staff_cannot_open_the_admin(client, user):
+    client.force_login(user)
+    assert client.get(CHANGELIST).status_code == 302

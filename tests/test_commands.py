@@ -1,0 +1,140 @@
+import io
+
+import pytest
+import responses
+from django.core.management import CommandError, call_command
+
+from videos.management.commands.generate_video import SERVICE_ACCOUNT
+from videos.models import Status, VideoGeneration
+
+pytestmark = pytest.mark.django_db
+BASE = "https://runway.test"
+TASK_URL = f"{BASE}/v1/tasks/t-1"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("generate_video", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def no_sleep(monkeypatch):
+    """--inline sleeps between polls; the tests record the waits instead of spending them."""
+    waits: list[float] = []
+    monkeypatch.setattr("videos.management.commands.generate_video.time.sleep", waits.append)
+    return waits
+
+
+def test_command_creates_and_enqueues_under_the_service_account(broker, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        out = run("A serene mountain landscape at sunset")
+    job = VideoGeneration.objects.get()
+    assert out.strip() == str(job.pk)
+    assert job.owner.username == SERVICE_ACCOUNT
+    assert not job.owner.has_usable_password()
+    assert [t.args for t in broker.tasks()] == [[job.pk, 0]]
+
+
+def test_command_takes_the_request_options(user, broker):
+    run("Waves", "--user", "alice", "--model", "veo3.1_fast", "--ratio", "1920:1080", "--duration", "8")
+    job = VideoGeneration.objects.get()
+    assert (job.owner, job.model, job.ratio, job.duration, job.seed) == (user, "veo3.1_fast", "1920:1080", 8, None)
+
+
+def test_command_refuses_bad_input_like_the_form(broker):
+    with pytest.raises(CommandError, match="duration: Gen-4.5 makes videos of 2, 3"):
+        run("Waves", "--duration", "30")
+    with pytest.raises(CommandError, match="cannot be empty"):
+        run("   ")
+    with pytest.raises(CommandError, match="cannot make a video from text alone"):
+        run("Waves", "--model", "gen4_turbo")
+    with pytest.raises(CommandError, match="No user named 'nobody'"):
+        run("Waves", "--user", "nobody")
+    assert VideoGeneration.objects.count() == 0
+
+
+def test_command_image_must_be_https_or_an_image_file(tmp_path, broker):
+    with pytest.raises(CommandError, match="https://"):
+        run("Waves", "--image", "http://example.com/a.png")
+    not_image = tmp_path / "notes.txt"
+    not_image.write_text("hello")
+    with pytest.raises(CommandError, match="not a JPEG, PNG or WebP"):
+        run("Waves", "--image", str(not_image))
+    with pytest.raises(CommandError, match="No image file"):
+        run("Waves", "--image", str(tmp_path / "missing.png"))
+    assert VideoGeneration.objects.count() == 0
+
+
+@responses.activate
+def test_inline_runs_the_job_to_success_and_prints_each_change(no_sleep, settings):
+    responses.post(f"{BASE}/v1/text_to_video", json={"id": "t-1"})
+    responses.get(TASK_URL, json={"id": "t-1", "status": "PENDING"})
+    responses.get(TASK_URL, json={"id": "t-1", "status": "RUNNING", "progress": 0.5})
+    responses.get(TASK_URL, json={"id": "t-1", "status": "SUCCEEDED", "output": ["https://cdn.test/v.mp4"]})
+
+    out = run("Waves", "--inline")
+
+    lines = out.strip().splitlines()
+    job = VideoGeneration.objects.get()
+    assert lines == [
+        str(job.pk),
+        f"#{job.pk} queued",
+        f"#{job.pk} waiting to start",
+        f"#{job.pk} generating 50%",
+        f"#{job.pk} succeeded: https://cdn.test/v.mp4",
+    ]
+    assert job.status == Status.SUCCEEDED
+    assert no_sleep == [settings.RUNWAY_POLL_INTERVAL] * 3
+    assert [c.request.method for c in responses.calls] == ["POST", "GET", "GET", "GET"]
+
+
+@responses.activate
+def test_inline_sends_an_image_file_as_a_data_uri(tmp_path, no_sleep):
+    image = tmp_path / "first.png"
+    image.write_bytes(PNG)
+    responses.post(f"{BASE}/v1/image_to_video", json={"id": "t-1"})
+    responses.get(TASK_URL, json={"id": "t-1", "status": "SUCCEEDED", "output": ["https://cdn.test/v.mp4"]})
+
+    run("Waves", "--image", str(image), "--inline")
+
+    import json
+
+    body = json.loads(responses.calls[0].request.body)
+    assert body["model"] == "gen4_turbo"
+    assert body["promptImage"].startswith("data:image/png;base64,")
+
+
+@responses.activate
+def test_inline_failure_exits_non_zero_with_the_message(no_sleep):
+    responses.post(f"{BASE}/v1/text_to_video", json={"id": "t-1"})
+    responses.get(TASK_URL, json={"id": "t-1", "status": "FAILED", "failureCode": "SAFETY.INPUT.TEXT"})
+    with pytest.raises(CommandError, match="failed: Runway's content moderation declined"):
+        run("Waves", "--inline")
+
+
+def test_wait_without_a_key_fails_at_once(settings, broker):
+    settings.RUNWAY_API_KEY = ""
+    with pytest.raises(CommandError, match="Runway API key is not configured"):
+        run("Waves", "--wait")
+    assert broker.tasks() == []
+
+
+def test_wait_follows_a_job_that_the_worker_finishes(monkeypatch, broker):
+    """--wait reads the row; here the 'worker' finishes the job between two looks."""
+    def finish_job(seconds):
+        VideoGeneration.objects.update(status=Status.SUCCEEDED, progress=100, output_url="https://cdn.test/v.mp4")
+
+    monkeypatch.setattr("videos.management.commands.generate_video.time.sleep", finish_job)
+    out = run("Waves", "--wait")
+    assert out.strip().splitlines()[-1].endswith("succeeded: https://cdn.test/v.mp4")
+
+
+def test_wait_gives_up_when_no_worker_moves_the_job(monkeypatch, settings, broker):
+    settings.RUNWAY_MAX_WAIT = 5
+    clock = iter(range(0, 10_000, 30))
+    monkeypatch.setattr("videos.management.commands.generate_video.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("videos.management.commands.generate_video.time.sleep", lambda s: None)
+    with pytest.raises(CommandError, match="is a worker running"):
+        run("Waves", "--wait")

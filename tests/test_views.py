@@ -1,0 +1,185 @@
+import pytest
+from django.urls import reverse
+
+from videos.models import Status, VideoGeneration
+
+pytestmark = pytest.mark.django_db
+DASHBOARD = "/videos/"
+
+
+@pytest.fixture
+def alice(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("url", ["/", DASHBOARD, "/videos/1/", "/videos/1/status/"])
+def test_pages_require_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_home_leads_to_the_generate_videos_tab(alice):
+    response = alice.get("/", follow=True)
+    assert response.redirect_chain[-1][0] == DASHBOARD
+    assert b"Generate Videos" in response.content
+    assert b"Generate for free" in response.content
+
+
+def test_login_page_renders(client):
+    response = client.get(reverse("login"))
+    assert response.status_code == 200
+    assert b"Log in" in response.content
+
+
+def test_create_stores_the_job_and_enqueues_it_after_commit(alice, user, broker, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = alice.post(DASHBOARD, {"prompt": "  A serene mountain landscape at sunset  "})
+        assert broker.tasks() == []  # nothing leaves before the transaction commits
+    for callback in callbacks:
+        callback()
+
+    assert response.status_code == 302
+    job = VideoGeneration.objects.get()
+    assert job.owner == user
+    assert job.prompt == "A serene mountain landscape at sunset"
+    assert (job.endpoint, job.model, job.ratio, job.duration) == ("text_to_video", "gen4.5", "1280:720", 5)
+    assert job.seed is not None
+    assert job.status == Status.QUEUED
+    [queued] = broker.tasks()
+    assert queued.name == "videos.tasks.advance_generation"
+    assert queued.args == [job.pk, 0]
+
+
+def test_create_answers_json_for_the_page_script(alice, broker, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice.post(DASHBOARD, {"prompt": "Waves"}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 201
+    job = VideoGeneration.objects.get()
+    assert response.json()["id"] == job.pk
+    assert f'id="generation-{job.pk}"' in response.json()["html"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "words"),
+    [
+        ("", "cannot be empty"),
+        ("   \n ", "cannot be empty"),
+        ("a" * 999 + "🎬", "too long"),
+    ],
+)
+def test_bad_prompt_is_refused_with_a_message_and_nothing_stored(alice, broker, prompt, words):
+    response = alice.post(DASHBOARD, {"prompt": prompt})
+    assert response.status_code == 400
+    assert words in response.content.decode()
+    assert VideoGeneration.objects.count() == 0
+    assert broker.tasks() == []
+
+
+def test_bad_prompt_answers_json_errors_for_the_page_script(alice):
+    response = alice.post(DASHBOARD, {"prompt": ""}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 400
+    assert "cannot be empty" in response.json()["errors"]["prompt"][0]["message"]
+
+
+def test_prompt_of_exactly_1000_units_is_accepted(alice, django_capture_on_commit_callbacks, broker):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice.post(DASHBOARD, {"prompt": "a" * 998 + "🎬"})
+    assert response.status_code == 302
+    assert VideoGeneration.objects.count() == 1
+
+
+def test_without_an_api_key_the_page_warns_and_a_job_fails_at_once(alice, settings, broker):
+    settings.RUNWAY_API_KEY = ""
+    assert b"Runway API key is not configured" in alice.get(DASHBOARD).content
+    alice.post(DASHBOARD, {"prompt": "Waves"})
+    job = VideoGeneration.objects.get()
+    assert job.status == Status.FAILED
+    assert job.message == "Runway API key is not configured"
+    assert broker.tasks() == []
+
+
+def test_history_shows_only_own_jobs_newest_first_and_paginates(alice, make_job, other_user):
+    for i in range(12):
+        make_job(prompt=f"mine {i:02}")
+    make_job(owner=other_user, prompt="not mine")
+    page1 = alice.get(DASHBOARD).content.decode()
+    page2 = alice.get(DASHBOARD + "?page=2").content.decode()
+
+    assert page1.index("mine 11") < page1.index("mine 10")
+    assert "mine 02" in page1 and "mine 01" not in page1
+    assert "mine 01" in page2 and "mine 00" in page2
+    assert "not mine" not in page1 + page2
+
+
+def test_prompts_are_escaped(alice, make_job):
+    make_job(prompt="<script>alert(1)</script>")
+    content = alice.get(DASHBOARD).content.decode()
+    assert "<script>alert(1)</script>" not in content
+    assert "&lt;script&gt;" in content
+
+
+def test_status_endpoint_reports_the_job(alice, make_job):
+    job = make_job(status=Status.RUNNING, progress=37)
+    data = alice.get(f"/videos/{job.pk}/status/").json()
+    assert data["status"] == "running"
+    assert data["status_label"] == "Generating"
+    assert data["progress"] == 37
+    assert data["is_final"] is False
+    assert data["output_url"] == ""
+
+
+def test_status_endpoint_gives_the_video_once_succeeded(alice, make_job):
+    job = make_job(status=Status.SUCCEEDED, progress=100, output_url="https://cdn.test/v.mp4")
+    data = alice.get(f"/videos/{job.pk}/status/").json()
+    assert data["is_final"] is True
+    assert data["output_url"] == "https://cdn.test/v.mp4"
+
+
+def test_detail_page_plays_a_finished_video(alice, make_job):
+    job = make_job(status=Status.SUCCEEDED, progress=100, output_url="https://cdn.test/v.mp4")
+    content = alice.get(f"/videos/{job.pk}/").content.decode()
+    assert '<video controls preload="metadata" src="https://cdn.test/v.mp4">' in content
+
+
+def test_failed_job_shows_its_message(alice, make_job):
+    job = make_job(status=Status.FAILED, message="Runway's content moderation declined the description.")
+    content = alice.get(f"/videos/{job.pk}/").content.decode()
+    assert "content moderation declined" in content
+
+
+@pytest.mark.parametrize("suffix", ["", "status/"])
+def test_another_users_job_answers_404(alice, make_job, other_user, suffix):
+    job = make_job(owner=other_user)
+    assert alice.get(f"/videos/{job.pk}/{suffix}").status_code == 404
+
+
+def test_another_users_job_cannot_be_cancelled(alice, make_job, other_user):
+    job = make_job(owner=other_user, status=Status.QUEUED)
+    assert alice.post(f"/videos/{job.pk}/cancel/").status_code == 404
+    job.refresh_from_db()
+    assert job.status == Status.QUEUED
+
+
+def test_owner_cancels_a_queued_job(alice, make_job):
+    job = make_job(status=Status.QUEUED)
+    response = alice.post(f"/videos/{job.pk}/cancel/", follow=True)
+    job.refresh_from_db()
+    assert job.status == Status.CANCELLED
+    assert b"The video was cancelled." in response.content
+
+
+def test_cancel_of_a_finished_job_says_so(alice, make_job):
+    job = make_job(status=Status.SUCCEEDED)
+    response = alice.post(f"/videos/{job.pk}/cancel/", follow=True)
+    assert b"already ended" in response.content
+
+
+def test_posts_need_the_csrf_token(user):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert client.post(DASHBOARD, {"prompt": "Waves"}).status_code == 403
+    assert VideoGeneration.objects.count() == 0
