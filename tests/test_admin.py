@@ -52,9 +52,7 @@ def test_cancel_action_cancels_at_runway(staff, make_job):
     responses.delete(TASK_URL, status=204)
     running = make_job(status=Status.RUNNING, runway_task_id="t-1")
     done = make_job(status=Status.SUCCEEDED)
-    response = staff.post(
-        CHANGELIST, {"action": "cancel", "_selected_action": [running.pk, done.pk]}, follow=True
-    )
+    response = staff.post(CHANGELIST, {"action": "cancel", "_selected_action": [running.pk, done.pk]}, follow=True)
     running.refresh_from_db()
     assert running.status == Status.CANCELLED
     assert len(responses.calls) == 1

@@ -123,6 +123,7 @@ def test_wait_without_a_key_fails_at_once(settings, broker):
 
 def test_wait_follows_a_job_that_the_worker_finishes(monkeypatch, broker):
     """--wait reads the row; here the 'worker' finishes the job between two looks."""
+
     def finish_job(seconds):
         VideoGeneration.objects.update(status=Status.SUCCEEDED, progress=100, output_url="https://cdn.test/v.mp4")
 

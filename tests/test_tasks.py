@@ -1,5 +1,6 @@
 """The Celery task and the step services behind it, with Runway mocked at the HTTP boundary."""
 
+import json
 import re
 from datetime import timedelta
 
@@ -365,7 +366,7 @@ def test_cancel_during_submit_deletes_the_new_task(make_job, broker):
 
     def create_then_user_cancels(request):
         services.generation_cancel(generation_id=job.pk)  # the user clicks while the POST is in flight
-        return (200, {}, '{"id": "%s"}' % TASK_ID)
+        return (200, {}, json.dumps({"id": TASK_ID}))
 
     responses.add_callback(responses.POST, f"{BASE}/v1/text_to_video", callback=create_then_user_cancels)
     responses.delete(TASK_URL, status=204)

@@ -1,3 +1,6 @@
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -69,7 +72,13 @@ class VideoGenerationAdmin(admin.ModelAdmin):
     def cancel(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
         self._apply(request, queryset, services.generation_cancel, "cancelled")
 
-    def _apply(self, request: HttpRequest, queryset: QuerySet[VideoGeneration], action, verb: str) -> None:  # type: ignore[no-untyped-def]
+    def _apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[VideoGeneration],
+        action: Callable[..., Any],
+        verb: str,
+    ) -> None:
         done = 0
         for generation in queryset.order_by("pk"):
             try:

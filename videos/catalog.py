@@ -111,7 +111,9 @@ def check_request(
     if ratio is None:
         problems["ratio"] = "A ratio is required."
     elif ratio not in offer.ratios:
-        problems["ratio"] = f"{offer.label} does not offer the ratio {ratio!r}. Choose one of: {', '.join(offer.ratios)}."
+        problems["ratio"] = (
+            f"{offer.label} does not offer the ratio {ratio!r}. Choose one of: {', '.join(offer.ratios)}."
+        )
 
     if duration is None:
         if offer.duration_required:

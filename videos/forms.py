@@ -7,7 +7,11 @@ class GenerationForm(forms.Form):
     prompt = forms.CharField(
         label="Describe your video",
         widget=forms.Textarea(
-            attrs={"rows": 3, "placeholder": "A serene mountain landscape at sunset", "maxlength": catalog.PROMPT_MAX_UTF16}
+            attrs={
+                "rows": 3,
+                "placeholder": "A serene mountain landscape at sunset",
+                "maxlength": catalog.PROMPT_MAX_UTF16,
+            }
         ),
         error_messages={"required": "Please describe the video: the description cannot be empty."},
     )

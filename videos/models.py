@@ -31,7 +31,9 @@ class VideoGeneration(models.Model):
     ratio = models.CharField(max_length=16)
     duration = models.PositiveSmallIntegerField(null=True, blank=True)
     seed = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="Chosen before submitting (when the model takes one) so a re-run can reproduce it."
+        null=True,
+        blank=True,
+        help_text="Chosen before submitting (when the model takes one) so a re-run can reproduce it.",
     )
     image = models.FileField(upload_to="inputs/%Y/%m/", blank=True)
     image_url = models.URLField(max_length=catalog.IMAGE_URL_MAX_LENGTH, blank=True)

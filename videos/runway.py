@@ -226,7 +226,9 @@ def _error_from(response: requests.Response) -> RunwayError:
     detail = _error_detail(response)
     retry_after = _retry_after(response.headers.get("Retry-After"))
     if status == 400:
-        return RunwayError(_clip(f"Runway rejected the request: {detail or 'invalid input'}"), permanent=True, status=status)
+        return RunwayError(
+            _clip(f"Runway rejected the request: {detail or 'invalid input'}"), permanent=True, status=status
+        )
     if status == 401:
         return RunwayError("Runway rejected the API key", permanent=True, status=status)
     if status == 404:

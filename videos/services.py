@@ -10,7 +10,7 @@ import logging
 import random
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import IO
 
@@ -23,7 +23,18 @@ from django.utils import timezone
 
 from videos import catalog
 from videos.models import AT_RUNWAY_STATUSES, FINAL_STATUSES, Status, VideoGeneration
-from videos.runway import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED, RunwayError, get_client
+from videos.runway import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    THROTTLED,
+    RunwayError,
+    TaskState,
+    build_payload,
+    get_client,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -252,8 +263,6 @@ def _submit_failed(generation_id: int, claimed_step: int, exc: RunwayError) -> N
 
 
 def _payload(generation: VideoGeneration) -> dict[str, object]:
-    from videos.runway import build_payload
-
     return build_payload(
         model=generation.model,
         prompt_text=generation.prompt,
@@ -305,7 +314,7 @@ def _poll(generation: VideoGeneration) -> NextStep | None:
     return _release_at_runway(row) if row.cancel_pending else None
 
 
-def _apply_state(row: VideoGeneration, state) -> None:  # type: ignore[no-untyped-def]
+def _apply_state(row: VideoGeneration, state: TaskState) -> None:
     if state.status == SUCCEEDED:
         row.output_url = state.output[0]
         _finish(row, Status.SUCCEEDED)
@@ -440,7 +449,7 @@ def _schedule(row: VideoGeneration, countdown: float) -> NextStep:
     return NextStep(row.pk, row.step, countdown)
 
 
-def _deadline(row: VideoGeneration):  # type: ignore[no-untyped-def]
+def _deadline(row: VideoGeneration) -> datetime:
     return row.created_at + timedelta(seconds=settings.RUNWAY_MAX_WAIT)
 
 

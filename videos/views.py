@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from videos import services
 from videos.forms import GenerationForm
-from videos.models import VideoGeneration
+from videos.models import Status, VideoGeneration
 
 HISTORY_PAGE_SIZE = 10
 
@@ -69,7 +69,7 @@ def status(request: HttpRequest, pk: int) -> JsonResponse:
             "is_final": generation.is_final,
             "progress": generation.progress,
             "message": generation.message,
-            "output_url": generation.output_url if generation.status == "succeeded" else "",
+            "output_url": generation.output_url if generation.status == Status.SUCCEEDED else "",
             "created_at": generation.created_at.isoformat(),
             "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
         }

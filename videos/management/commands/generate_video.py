@@ -57,7 +57,8 @@ class Command(BaseCommand):
                 enqueue=not options["inline"],
             )
         except ValidationError as exc:
-            raise CommandError(" ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()))
+            problems = " ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+            raise CommandError(problems) from None
         finally:
             if image is not None:
                 image.close()

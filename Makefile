@@ -1,0 +1,45 @@
+# Everyday commands. `make run` to try the product, `make test` to check it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+
+.PHONY: install migrate run worker simulator test lint format clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+migrate: install
+	$(MANAGE) migrate --noinput
+
+# The web server in the foreground and a Celery worker beside it; Ctrl-C stops both.
+run: migrate
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/celery -A runway_project worker --loglevel=info & \
+	DEBUG=$${DEBUG:-True} $(MANAGE) runserver 127.0.0.1:8000
+
+worker: install
+	$(BIN)/celery -A runway_project worker --loglevel=info
+
+simulator: install
+	$(MANAGE) runway_simulator
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# DATABASE_URL selects the database (SQLite by default); Redis must answer on 127.0.0.1:6379.
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache
