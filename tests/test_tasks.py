@@ -310,6 +310,15 @@ def test_create_that_may_have_reached_runway_is_not_sent_again(make_job, broker)
 
 
 @responses.activate
+def test_create_answered_by_a_gateway_error_is_not_sent_again(make_job, broker):
+    responses.post(f"{BASE}/v1/text_to_video", status=504, body="<html>Gateway Time-out</html>")
+    job = run_step(make_job())
+    assert job.status == Status.FAILED
+    assert job.failure_code == services.UNCONFIRMED_CODE
+    assert len(responses.calls) == 1
+
+
+@responses.activate
 def test_create_that_never_connected_is_retried(make_job, broker):
     from urllib3.exceptions import MaxRetryError, NewConnectionError
 

@@ -71,7 +71,16 @@ def offer_for(*, model: str, endpoint: str) -> Offer | None:
 
 def utf16_length(text: str) -> int:
     """Length as Runway counts it: UTF-16 code units, so an emoji outside the BMP counts 2."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _is_valid_unicode(text: str) -> bool:
+    """False for lone surrogates (from a mis-decoded command line or JSON), which no database stores."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_request(
@@ -102,6 +111,8 @@ def check_request(
     elif prompt_text is None or not prompt_text.strip():
         if prompt_text is not None or offer.prompt_required:
             problems["prompt"] = "Please describe the video: the description cannot be empty."
+    elif not _is_valid_unicode(prompt_text):
+        problems["prompt"] = "The description contains characters that are not valid text."
     elif utf16_length(prompt_text) > PROMPT_MAX_UTF16:
         problems["prompt"] = (
             f"The description is too long: {utf16_length(prompt_text)} characters "

@@ -6,6 +6,7 @@ create request may have reached Runway (and so may already be paid for).
 
 import email.utils
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ CANCELLED = "CANCELLED"
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 MESSAGE_MAX = 500
+RETRY_AFTER_MAX = 3600.0  # a Retry-After beyond an hour is not taken at its word
 
 
 class RunwayError(Exception):
@@ -173,7 +175,7 @@ class RunwayClient:
             "Runway %s %s -> %s in %.0f ms", method, path, response.status_code, 1000 * (time.monotonic() - started)
         )
         if response.status_code >= 400:
-            raise _error_from(response)
+            raise _error_from(response, may_have_created=method == "POST")
         if response.status_code == 204 or not response.content:
             if method == "DELETE":
                 return None
@@ -221,7 +223,8 @@ def _describe(exc: requests.RequestException) -> str:
     return type(exc).__name__
 
 
-def _error_from(response: requests.Response) -> RunwayError:
+def _error_from(response: requests.Response, *, may_have_created: bool) -> RunwayError:
+    """The error for a 4xx/5xx answer. For a create, only 429 and 503 say for sure that no task was made."""
     status = response.status_code
     detail = _error_detail(response)
     retry_after = _retry_after(response.headers.get("Retry-After"))
@@ -241,7 +244,14 @@ def _error_from(response: requests.Response) -> RunwayError:
             retry_after=retry_after,
         )
     if status >= 500:
-        return RunwayError(f"Runway is unavailable ({status})", permanent=False, status=status, retry_after=retry_after)
+        # A gateway error (502, 504) or a crash (500) may come after Runway made the task.
+        return RunwayError(
+            f"Runway is unavailable ({status})",
+            permanent=False,
+            status=status,
+            retry_after=retry_after,
+            may_have_created=may_have_created and status != 503,
+        )
     return RunwayError(
         _clip(f"Runway refused the request ({status}){': ' + detail if detail else ''}"), permanent=True, status=status
     )
@@ -267,14 +277,16 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return min(max(0.0, seconds), RETRY_AFTER_MAX) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(max(0.0, when.timestamp() - time.time()), RETRY_AFTER_MAX)
 
 
 def _clip(text: str) -> str:

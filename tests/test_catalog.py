@@ -1,0 +1,409 @@
+"""The model table and check_request, against the rules in Runway's API documentation."""
+
+import pytest
+
+from videos import catalog
+from videos.catalog import IMAGE_TO_VIDEO, TEXT_TO_VIDEO
+
+GEN4_RATIOS = {"1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"}
+VEO_RATIOS = {"1280:720", "720:1280", "1080:1920", "1920:1080"}
+EMOJI = "\U0001f3d4"  # snow-capped mountain: outside the BMP, two UTF-16 code units
+
+
+def check(**overrides):
+    """check_request with a valid gen4.5 text-to-video request as the starting point."""
+    fields = {
+        "endpoint": TEXT_TO_VIDEO,
+        "model": "gen4.5",
+        "prompt_text": "A serene mountain landscape at sunset",
+        "ratio": "1280:720",
+        "duration": 5,
+        "seed": 42,
+        "has_image": False,
+    }
+    fields.update(overrides)
+    return catalog.check_request(**fields)
+
+
+def check_image(**overrides):
+    """check_request with a valid gen4_turbo image-to-video request as the starting point."""
+    fields = {"endpoint": IMAGE_TO_VIDEO, "model": "gen4_turbo", "has_image": True}
+    fields.update(overrides)
+    return check(**fields)
+
+
+# --- valid requests --------------------------------------------------------------------------
+
+
+def test_the_documented_example_request_is_accepted():
+    assert check() == {}
+
+
+def test_gen4_turbo_with_an_image_is_accepted():
+    assert check_image() == {}
+
+
+def test_gen4_turbo_with_an_image_needs_no_prompt():
+    assert check_image(prompt_text=None) == {}
+
+
+def test_gen4_turbo_duration_is_optional():
+    assert check_image(duration=None) == {}
+
+
+@pytest.mark.parametrize("model", ["veo3.1", "veo3.1_fast"])
+@pytest.mark.parametrize("endpoint", [TEXT_TO_VIDEO, IMAGE_TO_VIDEO])
+def test_veo_models_are_offered_on_both_endpoints(model, endpoint):
+    problems = check(endpoint=endpoint, model=model, seed=None, duration=8, has_image=endpoint == IMAGE_TO_VIDEO)
+
+    assert problems == {}
+
+
+# --- models and endpoints --------------------------------------------------------------------
+
+
+def test_gen4_turbo_is_rejected_for_text_to_video_with_a_clear_message():
+    problems = check(model="gen4_turbo")
+
+    assert set(problems) == {"model"}
+    message = problems["model"]
+    assert "gen4_turbo" in message
+    assert "from text alone" in message
+    # It names the models that can do it.
+    assert "gen4.5" in message
+    assert "veo3.1" in message
+
+
+def test_gen4_turbo_is_image_only_in_the_table():
+    assert catalog.offer_for(model="gen4_turbo", endpoint=TEXT_TO_VIDEO) is None
+    assert catalog.offer_for(model="gen4_turbo", endpoint=IMAGE_TO_VIDEO) is not None
+
+
+def test_an_unknown_model_is_rejected():
+    problems = check(model="gen3a_turbo")
+
+    assert set(problems) == {"model"}
+    assert "gen3a_turbo" in problems["model"]
+
+
+def test_an_unknown_model_on_image_to_video_lists_the_image_models():
+    problems = check_image(model="gen2")
+
+    assert "with an image" in problems["model"]
+    assert "gen4_turbo" in problems["model"]
+
+
+def test_an_unknown_endpoint_is_rejected():
+    problems = check(endpoint="generate")
+
+    assert set(problems) == {"endpoint"}
+
+
+def test_models_lists_each_model_once():
+    assert catalog.MODELS == ("gen4_turbo", "gen4.5", "veo3.1", "veo3.1_fast")
+
+
+# --- prompt ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prompt", ["", " ", "   \t\n  "])
+def test_an_empty_or_blank_prompt_is_rejected(prompt):
+    problems = check(prompt_text=prompt)
+
+    assert set(problems) == {"prompt"}
+    assert "empty" in problems["prompt"]
+
+
+def test_a_missing_prompt_is_rejected_where_runway_requires_one():
+    assert set(check(prompt_text=None)) == {"prompt"}
+    assert set(check_image(model="gen4.5", prompt_text=None)) == {"prompt"}
+    assert set(check(model="veo3.1", seed=None, duration=8, prompt_text=None)) == {"prompt"}
+
+
+def test_a_blank_prompt_is_rejected_even_where_the_prompt_is_optional():
+    assert set(check_image(prompt_text="   ")) == {"prompt"}
+
+
+def test_a_prompt_of_1000_characters_is_accepted():
+    assert check(prompt_text="a" * 1000) == {}
+
+
+def test_a_prompt_of_1001_characters_is_rejected():
+    problems = check(prompt_text="a" * 1001)
+
+    assert set(problems) == {"prompt"}
+    assert "1001" in problems["prompt"]
+    assert "1000" in problems["prompt"]
+
+
+def test_an_emoji_counts_two_towards_the_limit():
+    prompt = "a" * 999 + EMOJI
+    assert len(prompt) == 1000  # Python counts it as one character
+
+    problems = check(prompt_text=prompt)
+
+    assert set(problems) == {"prompt"}
+    assert "1001" in problems["prompt"]
+
+
+def test_a_prompt_with_an_emoji_at_exactly_1000_units_is_accepted():
+    assert check(prompt_text="a" * 998 + EMOJI) == {}
+
+
+def test_bmp_characters_beyond_ascii_count_one():
+    # "é" and CJK characters are one UTF-16 unit each, though more than one byte in UTF-8.
+    assert check(prompt_text="é" * 500 + "山" * 500) == {}
+
+
+def test_utf16_length_counts_code_units():
+    assert catalog.utf16_length("") == 0
+    assert catalog.utf16_length("abc") == 3
+    assert catalog.utf16_length(EMOJI) == 2
+    assert catalog.utf16_length("é山") == 2
+
+
+def test_a_prompt_that_is_not_text_is_rejected():
+    assert set(check(prompt_text=123)) == {"prompt"}
+
+
+def test_a_prompt_with_a_lone_surrogate_is_reported_not_raised():
+    # json.loads('"\\ud83d"') and argv decoded with surrogateescape can both produce one.
+    problems = check(prompt_text="a mountain \udcff")
+
+    assert "prompt" in problems
+
+
+# --- ratios ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ratio", ["1280:720", "720:1280"])
+def test_gen45_text_to_video_accepts_landscape_and_portrait(ratio):
+    assert check(ratio=ratio) == {}
+
+
+@pytest.mark.parametrize("ratio", ["1104:832", "832:1104", "960:960", "1584:672", "1920:1080", "16:9"])
+def test_gen45_text_to_video_rejects_other_ratios(ratio):
+    problems = check(ratio=ratio)
+
+    assert set(problems) == {"ratio"}
+    assert ratio in problems["ratio"]
+    assert "1280:720" in problems["ratio"]
+
+
+@pytest.mark.parametrize("model", ["gen4_turbo", "gen4.5"])
+@pytest.mark.parametrize("ratio", sorted(GEN4_RATIOS))
+def test_gen4_image_to_video_accepts_six_ratios(model, ratio):
+    assert check_image(model=model, ratio=ratio) == {}
+
+
+@pytest.mark.parametrize("model", ["gen4_turbo", "gen4.5"])
+def test_gen4_image_to_video_offers_exactly_the_documented_ratios(model):
+    assert set(catalog.offer_for(model=model, endpoint=IMAGE_TO_VIDEO).ratios) == GEN4_RATIOS
+
+
+def test_gen45_text_to_video_offers_exactly_two_ratios():
+    assert set(catalog.offer_for(model="gen4.5", endpoint=TEXT_TO_VIDEO).ratios) == {"1280:720", "720:1280"}
+
+
+@pytest.mark.parametrize("ratio", ["1080:1920", "1920:1080"])
+def test_gen4_image_to_video_rejects_veo_only_ratios(ratio):
+    assert set(check_image(ratio=ratio)) == {"ratio"}
+
+
+@pytest.mark.parametrize("model", ["veo3.1", "veo3.1_fast"])
+@pytest.mark.parametrize("endpoint", [TEXT_TO_VIDEO, IMAGE_TO_VIDEO])
+def test_veo_offers_exactly_four_ratios(model, endpoint):
+    assert set(catalog.offer_for(model=model, endpoint=endpoint).ratios) == VEO_RATIOS
+
+
+@pytest.mark.parametrize("ratio", sorted(VEO_RATIOS))
+def test_veo_accepts_its_ratios(ratio):
+    assert check(model="veo3.1", seed=None, duration=4, ratio=ratio) == {}
+
+
+@pytest.mark.parametrize("ratio", ["1104:832", "960:960", "1584:672"])
+def test_veo_rejects_gen4_only_ratios(ratio):
+    assert set(check(model="veo3.1_fast", seed=None, duration=4, ratio=ratio)) == {"ratio"}
+
+
+def test_a_missing_ratio_is_rejected():
+    assert set(check(ratio=None)) == {"ratio"}
+
+
+# --- durations -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("duration", range(2, 11))
+def test_gen4_accepts_whole_seconds_from_2_to_10(duration):
+    assert check(duration=duration) == {}
+    assert check_image(duration=duration) == {}
+
+
+@pytest.mark.parametrize("duration", [0, 1, 11, -5, 60])
+def test_gen4_rejects_durations_outside_2_to_10(duration):
+    problems = check(duration=duration)
+
+    assert set(problems) == {"duration"}
+    assert str(duration) in problems["duration"]
+
+
+@pytest.mark.parametrize("duration", [True, False, 5.0, 5.5, "5"])
+def test_durations_must_be_integers_not_booleans_floats_or_text(duration):
+    assert set(check(duration=duration)) == {"duration"}
+    assert set(check(model="veo3.1", seed=None, duration=duration)) == {"duration"}
+
+
+def test_gen45_requires_a_duration():
+    assert set(check(duration=None)) == {"duration"}
+    assert set(check_image(model="gen4.5", duration=None)) == {"duration"}
+
+
+@pytest.mark.parametrize("duration", [4, 6, 8])
+def test_veo_accepts_4_6_or_8_seconds(duration):
+    assert check(model="veo3.1", seed=None, duration=duration) == {}
+    assert check_image(model="veo3.1_fast", seed=None, duration=duration) == {}
+
+
+@pytest.mark.parametrize("duration", [2, 3, 5, 7, 9, 10])
+def test_veo_rejects_other_durations(duration):
+    assert set(check(model="veo3.1", seed=None, duration=duration)) == {"duration"}
+
+
+def test_veo_duration_is_optional():
+    assert check(model="veo3.1", seed=None, duration=None) == {}
+
+
+# --- seed ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4294967295, None])
+def test_gen4_accepts_seeds_from_0_to_4294967295(seed):
+    assert check(seed=seed) == {}
+    assert check_image(seed=seed) == {}
+
+
+@pytest.mark.parametrize("seed", [-1, 4294967296, 2**64])
+def test_gen4_rejects_seeds_out_of_range(seed):
+    problems = check(seed=seed)
+
+    assert set(problems) == {"seed"}
+    assert "4294967295" in problems["seed"]
+
+
+@pytest.mark.parametrize("seed", [True, False, 4.0, "42"])
+def test_seeds_must_be_integers(seed):
+    assert set(check(seed=seed)) == {"seed"}
+
+
+@pytest.mark.parametrize("model", ["veo3.1", "veo3.1_fast"])
+@pytest.mark.parametrize("seed", [0, 42])
+def test_veo_takes_no_seed(model, seed):
+    problems = check(model=model, duration=8, seed=seed)
+
+    assert set(problems) == {"seed"}
+    assert "seed" in problems["seed"]
+
+
+def test_the_seed_limit_is_runways():
+    assert catalog.SEED_MAX == 4294967295
+
+
+# --- image -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["gen4_turbo", "gen4.5", "veo3.1", "veo3.1_fast"])
+def test_image_to_video_requires_an_image(model):
+    problems = check_image(model=model, seed=None, duration=8 if model.startswith("veo") else 5, has_image=False)
+
+    assert set(problems) == {"image"}
+
+
+@pytest.mark.parametrize("model", ["gen4.5", "veo3.1", "veo3.1_fast"])
+def test_text_to_video_rejects_an_image(model):
+    problems = check(model=model, seed=None, duration=8 if model.startswith("veo") else 5, has_image=True)
+
+    assert set(problems) == {"image"}
+
+
+# --- several problems ------------------------------------------------------------------------
+
+
+def test_every_problem_is_reported_at_once():
+    problems = check(prompt_text=" ", ratio="1:1", duration=1, seed=-1, has_image=True)
+
+    assert set(problems) == {"prompt", "ratio", "duration", "seed", "image"}
+
+
+# --- defaults --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "endpoint", "ratio", "duration"),
+    [
+        ("gen4_turbo", IMAGE_TO_VIDEO, "1280:720", 5),
+        ("gen4.5", IMAGE_TO_VIDEO, "1280:720", 5),
+        ("gen4.5", TEXT_TO_VIDEO, "1280:720", 5),
+        ("veo3.1", IMAGE_TO_VIDEO, "1280:720", 4),
+        ("veo3.1", TEXT_TO_VIDEO, "1280:720", 4),
+        ("veo3.1_fast", IMAGE_TO_VIDEO, "1280:720", 4),
+        ("veo3.1_fast", TEXT_TO_VIDEO, "1280:720", 4),
+    ],
+)
+def test_default_ratio_and_duration_for_each_offer(model, endpoint, ratio, duration):
+    offer = catalog.offer_for(model=model, endpoint=endpoint)
+
+    assert offer.default_ratio == ratio
+    assert offer.default_duration == duration
+    # The defaults are themselves acceptable.
+    assert offer.default_ratio in offer.ratios
+    assert offer.default_duration in offer.durations
+
+
+def test_every_offer_accepts_its_own_defaults():
+    for (model, endpoint), offer in catalog.OFFERS.items():
+        problems = catalog.check_request(
+            endpoint=endpoint,
+            model=model,
+            prompt_text="A lighthouse in a storm",
+            ratio=offer.default_ratio,
+            duration=offer.default_duration,
+            seed=1 if offer.accepts_seed else None,
+            has_image=endpoint == IMAGE_TO_VIDEO,
+        )
+        assert problems == {}, (model, endpoint)
+
+
+def test_default_ratio_falls_back_to_the_first_offered_ratio():
+    offer = catalog.Offer(
+        model="m",
+        label="M",
+        endpoint=TEXT_TO_VIDEO,
+        ratios=("960:960", "1584:672"),
+        durations=(8, 10),
+        prompt_required=True,
+        duration_required=True,
+        accepts_seed=False,
+    )
+
+    assert offer.default_ratio == "960:960"
+    assert offer.default_duration == 8
+
+
+@pytest.mark.parametrize(
+    ("model", "endpoint", "prompt_required", "duration_required", "accepts_seed"),
+    [
+        ("gen4_turbo", IMAGE_TO_VIDEO, False, False, True),
+        ("gen4.5", IMAGE_TO_VIDEO, True, True, True),
+        ("gen4.5", TEXT_TO_VIDEO, True, True, True),
+        ("veo3.1", IMAGE_TO_VIDEO, False, False, False),
+        ("veo3.1", TEXT_TO_VIDEO, True, False, False),
+        ("veo3.1_fast", IMAGE_TO_VIDEO, False, False, False),
+        ("veo3.1_fast", TEXT_TO_VIDEO, True, False, False),
+    ],
+)
+def test_required_fields_match_runways_tables(model, endpoint, prompt_required, duration_required, accepts_seed):
+    offer = catalog.offer_for(model=model, endpoint=endpoint)
+
+    assert offer.prompt_required is prompt_required
+    assert offer.duration_required is duration_required
+    assert offer.accepts_seed is accepts_seed
