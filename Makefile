@@ -6,6 +6,10 @@ MANAGE := $(BIN)/python manage.py
 
 .PHONY: install migrate run worker simulator test lint format clean
 
+# These targets are for a developer's machine: Django's debug mode (and its development secret
+# key) unless DEBUG is set in the environment. Production runs its own processes with DEBUG off.
+migrate run worker simulator: export DEBUG ?= True
+
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -21,7 +25,7 @@ migrate: install
 run: migrate
 	@trap 'kill 0' INT TERM EXIT; \
 	$(BIN)/celery -A runway_project worker --loglevel=info & \
-	DEBUG=$${DEBUG:-True} $(MANAGE) runserver 127.0.0.1:8000
+	$(MANAGE) runserver 127.0.0.1:8000
 
 worker: install
 	$(BIN)/celery -A runway_project worker --loglevel=info
@@ -32,6 +36,7 @@ simulator: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy runway_project videos
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -59,7 +59,6 @@ TEMPLATES = [
 WSGI_APPLICATION = "runway_project.wsgi.application"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for a busy database instead of failing at once: the web server and the worker share it.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

@@ -11,7 +11,7 @@ from videos.models import VideoGeneration
 
 
 @admin.register(VideoGeneration)
-class VideoGenerationAdmin(admin.ModelAdmin):
+class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("id", "owner", "short_prompt", "model", "status", "progress", "created_at", "finished_at")
     list_filter = ("status", "model", "endpoint", "created_at")
     date_hierarchy = "created_at"

@@ -15,7 +15,7 @@ from functools import partial
 from typing import IO
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -67,7 +67,7 @@ class NextStep:
 
 def generation_create(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     prompt: str,
     model: str | None = None,
     ratio: str | None = None,
@@ -275,15 +275,14 @@ def _payload(generation: VideoGeneration) -> dict[str, object]:
 
 def _poll(generation: VideoGeneration) -> NextStep | None:
     claimed_step = generation.step
+    state: TaskState | None = None
+    error: RunwayError | None = None
     try:
         state = get_client().get_task(generation.runway_task_id)
     except RunwayError as exc:
-        state = None
         error = exc
-    else:
-        error = None
-        if state.status == SUCCEEDED and not state.output:
-            state, error = None, RunwayError("Runway said the video succeeded but gave no output", permanent=False)
+    if state is not None and state.status == SUCCEEDED and not state.output:
+        state, error = None, RunwayError("Runway said the video succeeded but gave no output", permanent=False)
 
     with _locked(generation.pk) as row:
         if row.step != claimed_step or row.status not in AT_RUNWAY_STATUSES:
@@ -455,7 +454,7 @@ def _deadline(row: VideoGeneration) -> datetime:
 
 def _backoff(attempt: int, retry_after: float | None) -> float:
     """Exponential backoff with jitter, never shorter than the poll interval or Retry-After."""
-    base = min(BACKOFF_CAP, settings.RUNWAY_POLL_INTERVAL * 2 ** max(0, attempt - 1))
+    base = min(BACKOFF_CAP, float(settings.RUNWAY_POLL_INTERVAL) * 2.0 ** max(0, attempt - 1))
     return max(base + random.uniform(0, base / 2), retry_after or 0.0)
 
 
@@ -473,7 +472,7 @@ def humanize_seconds(seconds: int) -> str:
 def _enqueue(next_step: NextStep) -> None:
     from videos.tasks import advance_generation
 
-    advance_generation.apply_async(args=[next_step.generation_id, next_step.step], countdown=next_step.countdown)
+    advance_generation.apply_async(args=(next_step.generation_id, next_step.step), countdown=next_step.countdown)
 
 
 def _enqueue_on_commit(next_step: NextStep) -> None:

@@ -145,7 +145,8 @@ def _type_name(value: Any) -> str:
         return "boolean"
     if isinstance(value, int | float):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _type_issues(body: dict[str, Any]) -> dict[str | None, str]:
@@ -330,7 +331,7 @@ class RunwaySimulator:
     def base_url(self) -> str:
         if self._server is None:
             raise RuntimeError("The simulator is not running.")
-        host, port = self._server.server_address[:2]
+        host, port = str(self._server.server_address[0]), self._server.server_address[1]
         # A server on every interface is still reached through the loopback one.
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - a comparison, not a bind
         return f"http://{shown}:{port}"

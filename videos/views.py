@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -14,18 +15,24 @@ from videos.models import Status, VideoGeneration
 HISTORY_PAGE_SIZE = 10
 
 
+class AuthenticatedRequest(HttpRequest):
+    """What the views see behind login_required."""
+
+    user: User
+
+
 def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _own_generation(request: HttpRequest, pk: int) -> VideoGeneration:
+def _own_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
     """The user's own job; anyone else's answers 404, as if it did not exist."""
     return get_object_or_404(VideoGeneration, pk=pk, owner=request.user)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedRequest) -> HttpResponse:
     form = GenerationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -53,13 +60,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def detail(request: HttpRequest, pk: int) -> HttpResponse:
+def detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return render(request, "videos/detail.html", {"generation": _own_generation(request, pk)})
 
 
 @login_required
 @require_GET
-def status(request: HttpRequest, pk: int) -> JsonResponse:
+def status(request: AuthenticatedRequest, pk: int) -> JsonResponse:
     generation = _own_generation(request, pk)
     return JsonResponse(
         {
@@ -78,7 +85,7 @@ def status(request: HttpRequest, pk: int) -> JsonResponse:
 
 @login_required
 @require_POST
-def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def cancel(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     generation = _own_generation(request, pk)
     try:
         services.generation_cancel(generation_id=generation.pk)
