@@ -50,6 +50,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from videos import catalog
+from videos.runway import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED
 
 API_VERSION = "2024-11-06"
 DOC_URL = "https://docs.dev.runwayml.com/api/"
@@ -68,13 +69,6 @@ _WIRE_TYPES: dict[str, type] = {"model": str, "promptText": str, "ratio": str, "
 _DAY = 24 * 3600.0
 _TIER_CONCURRENCY = 2
 _MAX_MONTHLY_CREDIT_SPEND = 10_000
-
-PENDING = "PENDING"
-THROTTLED = "THROTTLED"
-RUNNING = "RUNNING"
-SUCCEEDED = "SUCCEEDED"
-FAILED = "FAILED"
-CANCELLED = "CANCELLED"
 
 
 @dataclass(frozen=True)
