@@ -60,8 +60,14 @@ WSGI_APPLICATION = "runway_project.wsgi.application"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Wait for a busy database instead of failing at once: the web server and the worker share it.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The web server and the worker share the file. Transactions take the write lock when they
+    # begin (so they wait for it, up to the timeout, instead of failing on a lock upgrade), and
+    # write-ahead logging lets readers go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -84,7 +90,7 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "static"
 MEDIA_URL = "media/"
-MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 
 LOGGING = {
     "version": 1,
@@ -104,6 +110,8 @@ RUNWAY_TEXT_MODEL = env("RUNWAY_TEXT_MODEL", default="gen4.5")
 RUNWAY_IMAGE_MODEL = env("RUNWAY_IMAGE_MODEL", default="gen4_turbo")
 RUNWAY_POLL_INTERVAL = env.int("RUNWAY_POLL_INTERVAL", default=10)
 RUNWAY_MAX_WAIT = env.int("RUNWAY_MAX_WAIT", default=300)
+# Set by `make run` when it starts the simulator; every page then says videos are simulated.
+RUNWAY_SIMULATED = env.bool("RUNWAY_SIMULATED", default=False)
 # Runway asks not to poll a task more often than once every five seconds.
 if RUNWAY_POLL_INTERVAL < 5:
     raise ImproperlyConfigured("RUNWAY_POLL_INTERVAL must be at least 5 seconds.")
@@ -113,6 +121,8 @@ if RUNWAY_MAX_WAIT < RUNWAY_POLL_INTERVAL:
 # --- Celery -------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://localhost:6379/0")
+# Lets several installations (or test runs) share one broker without taking each other's work.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -127,5 +137,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Countdowns are seconds to minutes; an unacknowledged message comes back only after an hour.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The embedded broker, for a machine without Redis: messages are files that the web server
+    # and the worker share. One machine only; `make run` picks it when no Redis answers.
+    _broker_dir = Path(env("CELERY_BROKER_DIR", default=str(BASE_DIR / "var" / "broker")))
+    for _folder in ("queue", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        data_folder_in=str(_broker_dir / "queue"),
+        data_folder_out=str(_broker_dir / "queue"),
+        control_folder=str(_broker_dir / "control"),
+    )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

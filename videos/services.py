@@ -221,6 +221,8 @@ def _submit(generation: VideoGeneration) -> NextStep | None:
         with _locked(generation.pk) as row:
             _finish(row, Status.FAILED, message="The input image could not be read.", error=str(exc))
         return None
+    # Logged before anything else can fail: from here on the task exists, and is paid for, at Runway.
+    logger.info("Generation %s submitted as Runway task %s", generation.pk, task_id)
 
     with _locked(generation.pk) as row:
         row.runway_task_id = task_id
@@ -234,7 +236,6 @@ def _submit(generation: VideoGeneration) -> NextStep | None:
             row.status = Status.PENDING
             next_step = _schedule(row, settings.RUNWAY_POLL_INTERVAL)
             row.save()
-            logger.info("Generation %s submitted as Runway task %s", row.pk, task_id)
             return next_step
     return _release_at_runway(row)
 
