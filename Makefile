@@ -21,11 +21,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 migrate: install
 	$(MANAGE) migrate --noinput
 
-# The web server in the foreground and a Celery worker beside it; Ctrl-C stops both.
+# The web server on 127.0.0.1:8000, a Celery worker, and the Runway simulator when there is no
+# RUNWAY_API_KEY; an embedded broker when no Redis answers. Ctrl-C stops them all.
 run: migrate
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/celery -A runway_project worker --loglevel=info & \
-	$(MANAGE) runserver 127.0.0.1:8000
+	$(MANAGE) run_local
 
 worker: install
 	$(BIN)/celery -A runway_project worker --loglevel=info

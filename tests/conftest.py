@@ -52,12 +52,16 @@ class QueuedTask:
 class Broker:
     """The real Redis behind the test broker URL, read the way the worker would see it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, queue: str) -> None:
         self.redis = redis.Redis.from_url(url)
+        self.queue = queue
 
-    def tasks(self, queue: str = "celery") -> list[QueuedTask]:
+    def clear(self) -> None:
+        self.redis.delete(self.queue)
+
+    def tasks(self) -> list[QueuedTask]:
         found = []
-        for raw in reversed(self.redis.lrange(queue, 0, -1)):  # oldest first
+        for raw in reversed(self.redis.lrange(self.queue, 0, -1)):  # oldest first
             message = json.loads(raw)
             args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
             found.append(QueuedTask(message["headers"]["task"], args, message["headers"].get("eta")))
@@ -66,7 +70,7 @@ class Broker:
 
 @pytest.fixture
 def broker() -> Iterator[Broker]:
-    broker = Broker(settings.CELERY_BROKER_URL)
-    broker.redis.flushdb()
+    broker = Broker(settings.CELERY_BROKER_URL, settings.CELERY_TASK_DEFAULT_QUEUE)
+    broker.clear()
     yield broker
-    broker.redis.flushdb()
+    broker.clear()

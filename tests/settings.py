@@ -10,8 +10,10 @@ os.environ.setdefault("SECRET_KEY", "tests-only-" + secrets.token_hex(16))
 
 from runway_project.settings import *  # noqa: E402,F403
 
-# Redis database 15, flushed by the tests that use it, so a developer's queue in 0 is untouched.
+# Redis database 15 (a developer's queue in 0 is untouched) and a queue of this run's own, so
+# that two test runs on one machine never take each other's messages.
 CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+CELERY_TASK_DEFAULT_QUEUE = f"tests-{os.getpid()}-{secrets.token_hex(4)}"
 RUNWAY_API_BASE_URL = "https://runway.test"
 # A fresh key in Runway's format for every run: tests search pages and logs for it.
 RUNWAY_API_KEY = "key_" + secrets.token_hex(64)
@@ -20,6 +22,6 @@ RUNWAY_MAX_WAIT = 300
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory, so that a worker process started by the end-to-end tests sees the same data.
     (BASE_DIR / "var").mkdir(exist_ok=True)  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}  # noqa: F405
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

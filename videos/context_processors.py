@@ -3,4 +3,7 @@ from django.http import HttpRequest
 
 
 def runway(request: HttpRequest) -> dict[str, object]:
-    return {"runway_key_missing": not settings.RUNWAY_API_KEY}
+    return {
+        "runway_key_missing": not settings.RUNWAY_API_KEY,
+        "runway_simulated": settings.RUNWAY_SIMULATED,
+    }

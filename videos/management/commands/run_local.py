@@ -1,0 +1,158 @@
+"""Run the whole product on this machine with one command (what `make run` does after migrating)."""
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from videos.simulator import RunwaySimulator
+
+FIRST_ACCOUNT = "admin"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+
+class Command(BaseCommand):
+    help = (
+        "Start the web server and a Celery worker (and the Runway simulator when RUNWAY_API_KEY is empty) "
+        "for local use; Ctrl-C stops them all."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="Web server interface (default 127.0.0.1).")
+        parser.add_argument("--port", type=int, default=8000, help="Web server port (default 8000).")
+        parser.add_argument("--simulator-port", type=int, default=8765, help="Simulator port; 0 picks a free one.")
+        parser.add_argument("--task-seconds", type=float, default=20.0, help="How long a simulated video takes.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError("run_local is for a developer's machine and needs DEBUG=True (make run sets it).")
+        # Ctrl-C and `kill` both stop everything; set SIGINT too, as a shell ignores it for background jobs.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+        env = {**os.environ, "DEBUG": "True", "PYTHONUNBUFFERED": "1"}
+        env["CELERY_BROKER_URL"], broker_note = _choose_broker(settings.CELERY_BROKER_URL)
+        self.stdout.write(f"Broker: {broker_note}")
+        simulator = self._start_simulator(env, options) if not settings.RUNWAY_API_KEY else None
+        if simulator is None:
+            self.stdout.write(f"Runway: {settings.RUNWAY_API_BASE_URL} (RUNWAY_API_KEY is set: generations are billed)")
+        login = self._first_login(options["host"])
+
+        address = f"http://{options['host']}:{options['port']}/"
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            processes.append(
+                _spawn(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "runway_project",
+                        "worker",
+                        "--loglevel=INFO",
+                        "--concurrency=2",
+                    ],
+                    env,
+                )
+            )
+            processes.append(
+                _spawn([sys.executable, "manage.py", "runserver", f"{options['host']}:{options['port']}"], env)
+            )
+            _wait_until_serving(address + "accounts/login/", processes)
+            self.stdout.write(self.style.SUCCESS(f"\nOpen {address} and {login}. Ctrl-C stops everything.\n"))
+            while all(process.poll() is None for process in processes):
+                time.sleep(0.5)
+            raise CommandError("A process stopped unexpectedly (see its output above); stopping the others.")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            _stop(processes)
+            if simulator is not None:
+                simulator.stop()
+
+    def _start_simulator(self, env: dict[str, str], options: dict[str, Any]) -> RunwaySimulator:
+        try:
+            simulator = RunwaySimulator(port=options["simulator_port"], task_seconds=options["task_seconds"]).start()
+        except OSError:  # the port is taken: any free one will do
+            simulator = RunwaySimulator(port=0, task_seconds=options["task_seconds"]).start()
+        env.update(
+            RUNWAY_API_BASE_URL=simulator.base_url,
+            RUNWAY_API_KEY="key_" + secrets.token_hex(64),
+            RUNWAY_SIMULATED="True",
+        )
+        self.stdout.write(f"Runway: the simulator at {simulator.base_url}, since RUNWAY_API_KEY is empty")
+        return simulator
+
+    def _first_login(self, host: str) -> str:
+        """How to log in; on the very first run, make an account with a random password and say it."""
+        User = get_user_model()
+        if User.objects.filter(is_superuser=True).exists():
+            return "log in with your account (python manage.py changepassword NAME resets a password)"
+        if host not in LOOPBACK:
+            return "create an account first: python manage.py createsuperuser"
+        password = secrets.token_urlsafe(12)
+        User.objects.create_superuser(username=FIRST_ACCOUNT, email="", password=password)
+        return (
+            f"log in as {FIRST_ACCOUNT!r} with password {password!r} "
+            f"(shown this once; python manage.py changepassword {FIRST_ACCOUNT} changes it)"
+        )
+
+
+def _choose_broker(url: str) -> tuple[str, str]:
+    """The configured Redis if it answers, else the embedded file broker; and a line saying which."""
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port or 6379}"
+    if parts.scheme not in ("redis", "rediss"):
+        return url, f"{parts.scheme} at {where}"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
+    except (redis.RedisError, OSError):
+        return "filesystem://", f"embedded (messages kept as files under var/broker), since no Redis answers at {where}"
+    return url, f"Redis at {where}"
+
+
+def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    # A session of its own, so that stopping it also stops what it starts (runserver's reloader).
+    return subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, start_new_session=True)  # noqa: S603 - our own commands
+
+
+def _wait_until_serving(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in processes):
+            raise CommandError("A process stopped while starting (see its output above).")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own server
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.3)
+    raise CommandError(f"The web server did not answer at {url} within {START_TIMEOUT:.0f} s.")
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Ask each process to stop, give them time, then end whatever is left of their sessions."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # e.g. the server that runserver's reloader started
+        process.wait()
