@@ -5,13 +5,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import pytest
 import requests
+from django.core.management import CommandError
 
 from videos import catalog
-from videos.simulator import RunwaySimulator
+from videos.management.commands.runway_simulator import Command, simulator_from_options
+from videos.simulator import SAMPLE_VIDEO, RunwaySimulator
 
 VERSION = "2024-11-06"
 KEY = "key_" + secrets.token_hex(64)
@@ -265,6 +268,7 @@ def test_output_downloads_then_expires() -> None:
     assert fresh.headers["Content-Type"] == "video/mp4"
     assert fresh.content
     assert head.status_code == 200 and not head.content
+    assert head.headers["Content-Length"] == str(len(fresh.content))
     assert late.status_code == 403
 
 
@@ -308,9 +312,86 @@ def test_organization_lists_every_catalog_model(sim: RunwaySimulator) -> None:
     assert isinstance(body["tier"]["maxMonthlyCreditSpend"], int)
     for model in catalog.MODELS:
         limits = body["tier"]["models"][model]
-        assert isinstance(limits["maxConcurrentGenerations"], int)
+        # Runway answers null for "no limit", which is the simulator's default.
+        assert limits["maxConcurrentGenerations"] is None
         assert isinstance(limits["maxDailyGenerations"], int)
         assert isinstance(body["usage"]["models"][model]["dailyGenerations"], int)
+
+
+def test_organization_reports_the_configured_limits() -> None:
+    with RunwaySimulator(max_concurrent=3, daily_limit=50) as sim:
+        body = call("GET", f"{sim.base_url}/v1/organization", headers=auth()).json()
+
+    for model in catalog.MODELS:
+        assert body["tier"]["models"][model] == {"maxConcurrentGenerations": 3, "maxDailyGenerations": 50}
+
+
+# -- outputs -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def output_url(sim: RunwaySimulator) -> str:
+    return poll(sim, create(sim), until=is_final)[-1]["output"][0]
+
+
+def test_output_is_the_sample_mp4(output_url: str) -> None:
+    response = call("GET", output_url)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "video/mp4"
+    assert response.headers["Accept-Ranges"] == "bytes"
+    assert response.headers["Content-Length"] == str(len(response.content))
+    assert response.content == SAMPLE_VIDEO.read_bytes()
+    # An ISO media file opens with its "ftyp" box: 4 bytes of size, then the type.
+    assert response.content[4:8] == b"ftyp"
+    assert int.from_bytes(response.content[:4], "big") >= 16
+    assert 10_000 < len(response.content) < 200_000
+
+
+@pytest.mark.parametrize(
+    ("header", "first", "last"),
+    [("bytes=0-99", 0, 99), ("bytes=100-", 100, None), ("bytes=-50", -50, None), ("bytes=10-99999999", 10, None)],
+    ids=["closed", "open-ended", "suffix", "past-the-end"],
+)
+def test_output_answers_a_range_with_206(output_url: str, header: str, first: int, last: int | None) -> None:
+    video = SAMPLE_VIDEO.read_bytes()
+    expected = video[first : None if last is None else last + 1]
+    start = first % len(video)
+
+    response = call("GET", output_url, headers={"Range": header})
+
+    assert response.status_code == 206
+    assert response.content == expected
+    assert response.headers["Content-Length"] == str(len(expected))
+    assert response.headers["Content-Range"] == f"bytes {start}-{start + len(expected) - 1}/{len(video)}"
+    assert response.headers["Content-Type"] == "video/mp4"
+    assert response.headers["Accept-Ranges"] == "bytes"
+
+
+def test_output_range_past_the_end_is_416(output_url: str) -> None:
+    size = len(SAMPLE_VIDEO.read_bytes())
+
+    response = call("GET", output_url, headers={"Range": f"bytes={size}-"})
+
+    assert response.status_code == 416
+    assert response.headers["Content-Range"] == f"bytes */{size}"
+
+
+@pytest.mark.parametrize("header", ["bytes=0-9,20-29", "bytes=9-0", "items=0-9", "bytes=-"])
+def test_output_ignores_a_range_it_does_not_serve(output_url: str, header: str) -> None:
+    response = call("GET", output_url, headers={"Range": header})
+
+    assert response.status_code == 200
+    assert response.content == SAMPLE_VIDEO.read_bytes()
+
+
+def test_output_head_with_range_has_headers_only(output_url: str) -> None:
+    response = call("HEAD", output_url, headers={"Range": "bytes=0-9"})
+
+    assert response.status_code == 206
+    assert response.headers["Content-Length"] == "10"
+    assert response.headers["Content-Range"].startswith("bytes 0-9/")
+    assert not response.content
 
 
 # -- directives ----------------------------------------------------------------------------------
@@ -382,6 +463,147 @@ def test_fail_rate_one_fails_every_task_internally() -> None:
         final = poll(sim, create(sim), until=is_final)[-1]
 
     assert (final["status"], final["failureCode"]) == ("FAILED", "INTERNAL")
+
+
+def snapshot(sim: RunwaySimulator, task_ids: list[str]) -> list[str]:
+    """The tasks' statuses, asked last task first: a later task seen started means earlier ones had ended."""
+    return [get_task(sim, task_id).json()["status"] for task_id in reversed(task_ids)][::-1]
+
+
+def test_tasks_past_the_concurrency_limit_wait_throttled_and_start_in_order() -> None:
+    with RunwaySimulator(task_seconds=0.6, pending_seconds=0.25, max_concurrent=1) as sim:
+        task_ids = [create(sim) for _ in range(3)]
+        other_model = create(sim, model="veo3.1", duration=4)
+        other_first = get_task(sim, other_model).json()["status"]
+        seen: list[list[str]] = []
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            seen.append(snapshot(sim, task_ids))
+            if set(seen[-1]) <= FINAL:
+                break
+            time.sleep(0.01)
+
+    assert seen[0] == ["PENDING", "THROTTLED", "THROTTLED"]
+    assert other_first == "PENDING"  # the limit is per model
+    assert seen[-1] == ["SUCCEEDED"] * 3
+    for statuses in seen:
+        started = [status != "THROTTLED" for status in statuses]
+        assert started == sorted(started, reverse=True), statuses  # in order of creation
+        assert sum(status in ("PENDING", "RUNNING") for status in statuses) <= 1, statuses
+        for earlier, later in pairwise(statuses):
+            if later != "THROTTLED":
+                assert earlier in FINAL, statuses
+    for position in (1, 2):
+        # A released task starts its own life at PENDING instead of jumping ahead.
+        after_throttled = [s[position] for s in seen if s[position] != "THROTTLED"]
+        assert after_throttled[0] == "PENDING"
+        assert "RUNNING" in after_throttled
+
+
+def test_deleting_a_task_frees_its_slot() -> None:
+    with RunwaySimulator(task_seconds=0.2, pending_seconds=0.05, max_concurrent=1) as sim:
+        stuck = create(sim, promptText="A lake [sim:never]")
+        waiting = create(sim)
+        # Watch it for three lifetimes: it must wait as long as the stuck task holds the slot.
+        before: set[str] = set()
+        deadline = time.monotonic() + 3 * sim.task_seconds
+        while time.monotonic() < deadline:
+            before.add(get_task(sim, waiting).json()["status"])
+            time.sleep(0.02)
+        call("DELETE", f"{sim.base_url}/v1/tasks/{stuck}", headers=auth())
+        seen = poll(sim, waiting, until=is_final)
+
+    assert before == {"THROTTLED"}
+    assert seen[0]["status"] == "PENDING"
+    assert seen[-1]["status"] == "SUCCEEDED"
+
+
+def test_deleting_a_throttled_task_lets_the_next_one_take_its_turn() -> None:
+    with RunwaySimulator(task_seconds=0.3, pending_seconds=0.05, max_concurrent=1) as sim:
+        first, second, third = create(sim), create(sim), create(sim)
+        call("DELETE", f"{sim.base_url}/v1/tasks/{second}", headers=auth())
+        seen = poll(sim, third, until=is_final)
+        first_final = get_task(sim, first).json()["status"]
+
+    assert seen[0]["status"] == "THROTTLED"
+    assert seen[-1]["status"] == "SUCCEEDED"
+    assert first_final == "SUCCEEDED"
+
+
+def test_slow_rate_one_answers_every_api_request_late() -> None:
+    with RunwaySimulator(slow_rate=1.0, slow_seconds=0.3) as sim:
+        started = time.monotonic()
+        response = call("GET", f"{sim.base_url}/v1/organization", headers=auth())
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert elapsed >= 0.3
+
+
+def test_slow_create_takes_effect_even_when_the_client_gives_up() -> None:
+    with RunwaySimulator(slow_rate=1.0, slow_seconds=2.0) as sim:
+        with pytest.raises(requests.ReadTimeout):
+            requests.post(f"{sim.base_url}/v1/text_to_video", json=text_body(), headers=auth(), timeout=0.2)
+        creates = sim.creates
+
+    assert creates == 1
+
+
+def test_slow_rate_zero_answers_at_once() -> None:
+    with RunwaySimulator(slow_rate=0.0, slow_seconds=5.0) as sim:
+        started = time.monotonic()
+        call("GET", f"{sim.base_url}/v1/organization", headers=auth())
+
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_concurrent": 0}, {"slow_rate": 1.5}, {"error_rate": -0.1}, {"fail_rate": 2}, {"slow_seconds": -1}],
+    ids=["max-concurrent", "slow-rate", "error-rate", "fail-rate", "slow-seconds"],
+)
+def test_invalid_options_are_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        RunwaySimulator(**options)
+
+
+def parse_command(*argv: str) -> dict[str, Any]:
+    return vars(Command().create_parser("manage.py", "runway_simulator").parse_args(list(argv)))
+
+
+def test_command_flags_configure_the_simulator() -> None:
+    options = parse_command(
+        "--port=0",
+        "--task-seconds=3",
+        "--output-ttl=60",
+        "--max-concurrent=2",
+        "--daily-limit=50",
+        "--error-rate=0.1",
+        "--slow-rate=0.2",
+        "--slow-seconds=4",
+        "--fail-rate=0.3",
+    )
+
+    sim = simulator_from_options(options)
+
+    assert (sim.port, sim.task_seconds, sim.output_ttl) == (0, 3.0, 60.0)
+    assert (sim.max_concurrent, sim.daily_limit) == (2, 50)
+    assert (sim.error_rate, sim.slow_rate, sim.slow_seconds, sim.fail_rate) == (0.1, 0.2, 4.0, 0.3)
+
+
+def test_command_defaults_are_unlimited_and_untroubled() -> None:
+    sim = simulator_from_options(parse_command())
+
+    assert sim.max_concurrent is None
+    assert (sim.slow_rate, sim.error_rate, sim.fail_rate) == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "argv", [("--slow-rate=2",), ("--max-concurrent=0",), ("--fail-rate=x",), ("--slow-seconds=-1",)]
+)
+def test_command_refuses_bad_flags(argv: tuple[str, ...]) -> None:
+    with pytest.raises(CommandError):
+        parse_command(*argv)
 
 
 def test_daily_limit_answers_429_with_retry_after() -> None:

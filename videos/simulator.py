@@ -10,8 +10,15 @@ table of models), the same task states and error bodies. Nothing here touches th
 Or from a shell: ``python manage.py runway_simulator`` and point RUNWAY_API_BASE_URL at it.
 
 A task is PENDING for `pending_seconds`, then RUNNING with a rising `progress`, then SUCCEEDED
-`task_seconds` after it was created, with one signed output URL served by the simulator itself
+`task_seconds` after it started, with one signed output URL served by the simulator itself
 (`/_sim/outputs/<id>.mp4?_jwt=...`, valid for `output_ttl` seconds from each GET of the task).
+The URL answers `simulator_assets/sample.mp4`, a real 3-second video, with `Content-Length`,
+`Accept-Ranges: bytes` and single-range requests (206 or 416), as browsers ask for video. It was
+made once with ffmpeg (the binary from the imageio-ffmpeg package):
+
+    ffmpeg -f lavfi -i testsrc2=size=640x360:rate=24:duration=3 -c:v libx264 -profile:v main
+        -pix_fmt yuv420p -preset veryslow -crf 30 -movflags +faststart -an -map_metadata -1
+        -fflags +bitexact -flags:v +bitexact sample.mp4
 
 Directives, written anywhere in promptText, ask for other behaviours (an unknown one is a 400):
 
@@ -19,21 +26,36 @@ Directives, written anywhere in promptText, ask for other behaviours (an unknown
   ``INTERNAL``) and a `failure` text, when it would otherwise have succeeded.
 - ``[sim:never]``: the task stays RUNNING forever (progress stops short of 1).
 - ``[sim:throttle]`` or ``[sim:throttle=SECONDS]``: the task is THROTTLED for that long
-  (default `task_seconds`) before its normal life starts.
+  (default `task_seconds`) before it queues for a slot and its normal life starts.
 - ``[sim:cancel]``: the task ends CANCELLED, as if cancelled from Runway's dashboard.
 - ``[sim:status=NAME]``: the task reports the made-up status NAME instead of PENDING and
   RUNNING, then succeeds; clients must treat unknown statuses as "not final yet".
 
-Constructor options add account-wide trouble: `error_rate` answers that fraction of /v1 requests
-502 or 503 at random (before doing anything), `fail_rate` ends that fraction of tasks FAILED with
-``INTERNAL``, and `daily_limit` answers 429 with Retry-After once a model has had that many
-creates in a rolling 24 hours. THROTTLED happens only through the directive: concurrency limits
-are reported by /v1/organization but not enforced.
+Constructor options add account-wide limits and trouble, as Runway's tiers and bad days do:
+
+- `max_concurrent` (per model; None, the default, for no limit): a task created while the model
+  has that many started and unfinished tasks is THROTTLED, and starts, in order of creation
+  (after any ``[sim:throttle]`` time), when one of them ends: succeeds, fails, is cancelled or
+  is deleted. Its PENDING, RUNNING and the rest count from that start. A ``[sim:never]`` task
+  holds its slot until it is deleted. /v1/organization reports the limit as
+  `maxConcurrentGenerations` (null when there is none, as Runway's API allows).
+- `daily_limit`: creation answers 429 with Retry-After once a model has had that many creates in
+  a rolling 24 hours.
+- `error_rate`: that fraction of /v1 requests is answered 502 or 503 at random, before doing
+  anything.
+- `slow_rate`: that fraction of /v1 requests is answered `slow_seconds` late. The request takes
+  effect at once; only the answer waits, so a client that gives up on a slow create has still
+  created a task, as can happen with Runway. The default wait outlasts the app's 30 s read
+  timeout.
+- `fail_rate`: that fraction of tasks ends FAILED with ``INTERNAL``.
 """
 
+import bisect
 import hashlib
 import hmac
+import itertools
 import json
+import math
 import random
 import re
 import secrets
@@ -55,19 +77,17 @@ from videos.runway import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTT
 API_VERSION = "2024-11-06"
 DOC_URL = "https://docs.dev.runwayml.com/api/"
 SAMPLE_VIDEO = Path(__file__).with_name("simulator_assets") / "sample.mp4"
-# Only an MP4 "ftyp" box, so content sniffers see a video type; it does not play.
-PLACEHOLDER_VIDEO = b"\x00\x00\x00\x14ftypisom\x00\x00\x02\x00isom"
 
 _KEY_FORMAT = re.compile(r"key_[0-9a-f]{128}")
 _TASK_PATH = re.compile(r"/v1/tasks/([^/]+)")
 _OUTPUT_PATH = re.compile(r"/_sim/outputs/([0-9a-f-]+)\.mp4")
 _DIRECTIVE = re.compile(r"\[sim:([a-z_]+)(?:=([^\]]*))?\]")
+_BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _CREATE_ENDPOINTS = {f"/v1/{endpoint}": endpoint for endpoint in catalog.ENDPOINTS}
 # The catalog names fields as this project does; Runway's issues name them as on the wire.
 _WIRE_FIELDS = {"prompt": "promptText", "image": "promptImage", "endpoint": None}
 _WIRE_TYPES: dict[str, type] = {"model": str, "promptText": str, "ratio": str, "duration": int, "seed": int}
 _DAY = 24 * 3600.0
-_TIER_CONCURRENCY = 2
 _MAX_MONTHLY_CREDIT_SPEND = 10_000
 
 
@@ -103,11 +123,25 @@ class _Task:
     id: str
     model: str
     created_at: str
-    started: float  # time.monotonic() at creation
+    created: float  # time.monotonic() at creation
+    number: int  # creation order, to break ties in the queue
     plan: _Plan
+
+    @property
+    def ready(self) -> float:
+        """When the task may take a concurrency slot: after any ``[sim:throttle]`` time."""
+        return self.created + self.plan.throttle_seconds
+
+
+def _queue_order(task: _Task) -> tuple[float, int]:
+    return task.ready, task.number
 
 
 class _DirectiveError(ValueError):
+    pass
+
+
+class _UnsatisfiableRange(ValueError):
     pass
 
 
@@ -249,9 +283,12 @@ class RunwaySimulator:
         pending_seconds: float | None = None,
         output_ttl: float = 3600.0,
         api_key: str | None = None,
-        error_rate: float = 0.0,
-        fail_rate: float = 0.0,
+        max_concurrent: int | None = None,
         daily_limit: int = 200,
+        error_rate: float = 0.0,
+        slow_rate: float = 0.0,
+        slow_seconds: float = 35.0,
+        fail_rate: float = 0.0,
         credit_balance: int = 10_000,
         random_seed: int | None = None,
         verbose: bool = False,
@@ -259,22 +296,39 @@ class RunwaySimulator:
         pending = task_seconds / 10 if pending_seconds is None else pending_seconds
         if not 0 <= pending <= task_seconds:
             raise ValueError("pending_seconds must be between 0 and task_seconds")
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1, or None for no limit")
+        for name, rate in (("error_rate", error_rate), ("slow_rate", slow_rate), ("fail_rate", fail_rate)):
+            if not 0 <= rate <= 1:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if slow_seconds < 0:
+            raise ValueError("slow_seconds cannot be negative")
         self.host = host
         self.port = port
         self.task_seconds = task_seconds
         self.pending_seconds = pending
         self.output_ttl = output_ttl
         self.api_key = api_key
-        self.error_rate = error_rate
-        self.fail_rate = fail_rate
+        self.max_concurrent = max_concurrent
         self.daily_limit = daily_limit
+        self.error_rate = error_rate
+        self.slow_rate = slow_rate
+        self.slow_seconds = slow_seconds
+        self.fail_rate = fail_rate
         self.credit_balance = credit_balance
         self.verbose = verbose
+        self.video = SAMPLE_VIDEO.read_bytes()
         self.requests: list[RecordedRequest] = []
         self.creates = 0
         self.deletes = 0
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
+        self._numbers = itertools.count()
+        # Per model: tasks waiting for a slot, in the order they get one, and the slots in use
+        # (task id -> when it ends, math.inf for never). Each started task's start is in _starts.
+        self._waiting: dict[str, list[_Task]] = {model: [] for model in catalog.MODELS}
+        self._slots: dict[str, dict[str, float]] = {model: {} for model in catalog.MODELS}
+        self._starts: dict[str, float] = {}
         self._create_times: dict[str, list[float]] = {model: [] for model in catalog.MODELS}
         self._random = random.Random(random_seed)
         # A fresh secret per simulator, so output URLs from one run are useless to another.
@@ -338,11 +392,18 @@ class RunwaySimulator:
         with self._lock:
             self.requests.append(RecordedRequest(method, raw_path, dict(headers), parsed))
         url = urlsplit(raw_path)
+        headers = _lower_keys(headers)
         if method in ("GET", "HEAD") and _OUTPUT_PATH.fullmatch(url.path):
-            return self._output(url.path, url.query)
+            return self._output(url.path, url.query, range_header=headers.get("range"))
         if not url.path.startswith("/v1/"):
             return _error(404, "Not found.")
-        return self._api(method, url.path, _lower_keys(headers), parsed)
+        reply = self._api(method, url.path, headers, parsed)
+        with self._lock:
+            slow = self._random.random() < self.slow_rate
+        if slow:
+            # Woken early by stop(), so a slow answer never holds up the end of a test.
+            self._stopped.wait(self.slow_seconds)
+        return reply
 
     def _api(self, method: str, path: str, headers: dict[str, str], parsed: Any) -> _Reply:
         refusal = self._random_outage() or self._check_headers(headers)
@@ -398,9 +459,11 @@ class RunwaySimulator:
                 return _error(429, f"Daily generation limit reached for {model}.", {"Retry-After": str(retry_after)})
             if plan.outcome == SUCCEEDED and self._random.random() < self.fail_rate:
                 plan = _replace(plan, outcome=FAILED, failure_code="INTERNAL")
-            task = _Task(str(uuid.uuid4()), model, _now_iso(), time.monotonic(), plan)
+            task = _Task(str(uuid.uuid4()), model, _now_iso(), time.monotonic(), next(self._numbers), plan)
             self._tasks[task.id] = task
-            self._create_times[model].append(task.started)
+            self._create_times[model].append(task.created)
+            bisect.insort(self._waiting[model], task, key=_queue_order)
+            self._start_due(task.created)
             self.creates += 1
         return _json_reply(200, {"id": task.id})
 
@@ -426,23 +489,53 @@ class RunwaySimulator:
             return None
         return max(1, int(recent[-self.daily_limit] + _DAY - now) + 1)
 
+    # -- concurrency ----------------------------------------------------------------------------
+    # Computed when asked, not by a timer: a waiting task starts at the moment its turn came (when
+    # an earlier task ended), whenever the next request happens to notice. Called with _lock held.
+
+    def _start_due(self, now: float) -> None:
+        """Start every waiting task whose turn has come by `now`, from the moment it came."""
+        for model, queue in self._waiting.items():
+            slots = self._slots[model]
+            while queue and (start := self._turn(queue[0], slots)) <= now:
+                task = queue.pop(0)
+                self._starts[task.id] = start
+                slots[task.id] = start + self.task_seconds if task.plan.outcome else math.inf
+            # A slot that ended before anything still waiting (or anything created from now on)
+            # was ready can no longer matter.
+            horizon = min(now, queue[0].ready) if queue else now
+            for task_id in [task_id for task_id, end in slots.items() if end <= horizon]:
+                del slots[task_id]
+
+    def _turn(self, task: _Task, slots: dict[str, float]) -> float:
+        """When `task` gets a slot if nothing changes: math.inf if only a deletion can free one."""
+        if self.max_concurrent is None:
+            return task.ready
+        ends = sorted(end for end in slots.values() if end > task.ready)
+        if len(ends) < self.max_concurrent:
+            return task.ready
+        return ends[len(ends) - self.max_concurrent]
+
+    # -- tasks --------------------------------------------------------------------------------
+
     def _get_task(self, task_id: str, *, host: str) -> _Reply:
+        now = time.monotonic()
         with self._lock:
+            self._start_due(now)
             task = self._tasks.get(task_id)
+            start = self._starts.get(task_id)
         if task is None:
             return _error(404, "Task not found.")
         answer: dict[str, Any] = {"id": task.id, "createdAt": task.created_at}
-        answer.update(self._state(task, time.monotonic() - task.started))
+        answer.update({"status": THROTTLED} if start is None else self._state(task, now - start))
         if answer["status"] == SUCCEEDED:
             # Each GET mints a fresh URL, as Runway does.
             answer["output"] = [self.output_url(task.id, host=host)]
         return _json_reply(200, answer)
 
     def _state(self, task: _Task, age: float) -> dict[str, Any]:
+        """The answer about a started task, `age` seconds after it started."""
         plan = task.plan
-        if age < plan.throttle_seconds:
-            return {"status": THROTTLED}
-        age -= plan.throttle_seconds
         if age < self.pending_seconds:
             return {"status": plan.status_alias or PENDING}
         if not plan.outcome or age < self.task_seconds:
@@ -456,10 +549,20 @@ class RunwaySimulator:
         return {"status": plan.outcome}
 
     def _delete_task(self, task_id: str) -> _Reply:
+        now = time.monotonic()
         with self._lock:
+            self._start_due(now)
             task = self._tasks.pop(task_id, None)
             if task is not None:
                 self.deletes += 1
+                waiting = self._waiting[task.model]
+                if task in waiting:
+                    waiting.remove(task)
+                slots = self._slots[task.model]
+                if slots.get(task_id, -math.inf) > now:
+                    slots[task_id] = now  # its slot is free from now on
+                self._starts.pop(task_id, None)
+                self._start_due(now)
         if task is None:
             return _error(404, "Task not found.")
         return _Reply(204)
@@ -468,7 +571,7 @@ class RunwaySimulator:
         now = time.monotonic()
         with self._lock:
             used = {m: sum(1 for t in self._create_times.get(m, []) if now - t < _DAY) for m in catalog.MODELS}
-        limits = {"maxConcurrentGenerations": _TIER_CONCURRENCY, "maxDailyGenerations": self.daily_limit}
+        limits = {"maxConcurrentGenerations": self.max_concurrent, "maxDailyGenerations": self.daily_limit}
         body = {
             "creditBalance": self.credit_balance,
             "tier": {"maxMonthlyCreditSpend": _MAX_MONTHLY_CREDIT_SPEND, "models": {m: limits for m in catalog.MODELS}},
@@ -487,7 +590,7 @@ class RunwaySimulator:
     def _sign(self, task_id: str, expires_ms: int) -> str:
         return hmac.new(self._secret, f"{task_id}.{expires_ms}".encode(), hashlib.sha256).hexdigest()
 
-    def _output(self, path: str, query: str) -> _Reply:
+    def _output(self, path: str, query: str, *, range_header: str | None) -> _Reply:
         match = _OUTPUT_PATH.fullmatch(path)
         task_id = match.group(1) if match else ""
         token = (parse_qs(query).get("_jwt") or [""])[0]
@@ -496,8 +599,41 @@ class RunwaySimulator:
             return _error(403, "Invalid signature.")
         if int(expires_text) <= time.time() * 1000:
             return _error(403, "This URL has expired.")
-        content = SAMPLE_VIDEO.read_bytes() if SAMPLE_VIDEO.is_file() else PLACEHOLDER_VIDEO
-        return _Reply(200, content, {"Content-Type": "video/mp4"})
+        size = len(self.video)
+        headers = {"Content-Type": "video/mp4", "Accept-Ranges": "bytes"}
+        try:
+            byte_range = _byte_range(range_header, size)
+        except _UnsatisfiableRange:
+            return _error(416, "Range Not Satisfiable.", {"Content-Range": f"bytes */{size}"})
+        if byte_range is None:
+            return _Reply(200, self.video, headers)
+        first, last = byte_range
+        return _Reply(206, self.video[first : last + 1], {**headers, "Content-Range": f"bytes {first}-{last}/{size}"})
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The first and last byte of the one range asked for; None to send the whole file.
+
+    A missing or malformed header, or one asking for several ranges, is ignored (RFC 9110 lets a
+    server send the whole file instead); one that asks only for bytes past the end raises.
+    """
+    match = _BYTE_RANGE.fullmatch((header or "").strip())
+    if match is None:
+        return None
+    first_text, last_text = match.groups()
+    if not first_text:
+        if not last_text:
+            return None
+        suffix = int(last_text)  # "bytes=-N": the last N bytes
+        if suffix == 0:
+            raise _UnsatisfiableRange
+        return max(0, size - suffix), size - 1
+    first = int(first_text)
+    if last_text and int(last_text) < first:
+        return None
+    if first >= size:
+        raise _UnsatisfiableRange
+    return first, min(int(last_text), size - 1) if last_text else size - 1
 
 
 def _catalog_issues(endpoint: str, body: dict[str, Any]) -> dict[str | None, str]:
