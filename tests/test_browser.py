@@ -1,0 +1,160 @@
+"""A real browser (Debian's Chromium, driven by Playwright) against the real stack: the web
+server, a Celery worker, Redis and the Runway simulator."""
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.stack import Worker, database_url
+from videos.models import VideoGeneration
+from videos.simulator import RunwaySimulator
+
+pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
+PASSWORD = "a-long-browser-password"
+TASK_SECONDS = 8.0  # long enough that a poll (every 5 s) sees the video half done
+MAX_WAIT = 12
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[RunwaySimulator]:
+    with RunwaySimulator(task_seconds=TASK_SECONDS, api_key=settings.RUNWAY_API_KEY) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, simulator) -> Iterator[Worker]:
+    with django_db_blocker.unblock():
+        worker = Worker(simulator, max_wait=MAX_WAIT, db_url=database_url())
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Playwright runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture
+def page(browser, request) -> Iterator[Page]:
+    """A fresh browser tab that fails the test on any server error or script error it meets."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.shots = Screenshots(page, request.node.name)  # type: ignore[attr-defined]
+    yield page
+    page.shots.take("last")  # type: ignore[attr-defined]
+    context.close()
+    assert problems == [], "the page met server or script errors"
+
+
+class Screenshots:
+    def __init__(self, page: Page, test_name: str) -> None:
+        self.page = page
+        self.prefix = re.sub(r"\W+", "-", test_name)
+        self.count = 0
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(self, step: str) -> None:
+        self.count += 1
+        self.page.screenshot(path=SCREENSHOTS / f"{self.prefix}-{self.count:02}-{step}.png", full_page=True)
+        assert "Server Error" not in self.page.content()
+
+
+@pytest.fixture
+def logged_in(page, live_server, django_user_model) -> Page:
+    django_user_model.objects.create_user(username="carol", password=PASSWORD)
+    page.goto(live_server.url + "/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    page.shots.take("login")  # type: ignore[attr-defined]
+    page.get_by_label("Username").fill("carol")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(live_server.url + "/videos/")
+    expect(page.get_by_role("link", name="Generate Videos")).to_be_visible()
+    return page
+
+
+def generate(page: Page, prompt: str) -> None:
+    page.get_by_label("Describe your video").fill(prompt)
+    page.get_by_role("button", name="Generate for free").click()
+    expect(page.locator(".generation").first.locator(".prompt")).to_have_text(prompt)
+
+
+PROGRESS = "() => Number(document.querySelector('.generation .progress')?.getAttribute('aria-valuenow'))"
+
+
+def test_a_video_is_generated_played_and_kept_in_history(logged_in, worker, simulator):
+    page = logged_in
+    generate(page, "A serene mountain landscape at sunset")
+    page.shots.take("submitted")  # type: ignore[attr-defined]
+
+    page.wait_for_function(f"() => {{ const p = ({PROGRESS})(); return p > 0 && p < 100; }}", timeout=30_000)
+    expect(page.locator(".generation .status-label").first).to_have_text("Generating")
+    page.shots.take("progress")  # type: ignore[attr-defined]
+
+    video = page.locator(".generation.status-succeeded video")
+    expect(video).to_have_count(1, timeout=40_000)
+    duration = page.wait_for_function(
+        "() => { const v = document.querySelector('.generation video'); return v.duration > 0 && v.duration; }",
+        timeout=20_000,
+    ).json_value()
+    assert duration > 0
+    assert video.get_attribute("src").startswith(simulator.base_url)
+    page.shots.take("playing")  # type: ignore[attr-defined]
+
+    page.reload()
+    card = page.locator(".generation").first
+    expect(card.locator(".prompt")).to_have_text("A serene mountain landscape at sunset")
+    expect(card.locator(".status-label")).to_have_text("Done")
+    expect(card.locator("video")).to_have_count(1)
+    page.shots.take("history")  # type: ignore[attr-defined]
+
+
+def test_a_failed_generation_shows_its_friendly_message(logged_in, worker):
+    page = logged_in
+    generate(page, "A storm at sea [sim:fail=SAFETY.INPUT.TEXT]")
+    message = page.locator(".generation .message").first
+    expect(message).to_contain_text("content moderation declined", timeout=30_000)
+    expect(page.locator(".generation .status-label").first).to_have_text("Failed")
+    expect(page.locator(".generation .progress").first).to_be_hidden()
+    page.shots.take("failed")  # type: ignore[attr-defined]
+
+
+def test_a_generation_that_times_out_says_so(logged_in, worker, simulator):
+    page = logged_in
+    deletes_before = simulator.deletes
+    generate(page, "An endless river [sim:never]")
+    expect(page.locator(".generation .message").first).to_have_text(
+        f"Video generation timed out after {MAX_WAIT} seconds", timeout=(MAX_WAIT + 30) * 1000
+    )
+    expect(page.locator(".generation .status-label").first).to_have_text("Timed out")
+    page.shots.take("timed-out")  # type: ignore[attr-defined]
+    job = worker.wait_for(VideoGeneration.objects.get().pk, lambda j: not j.cancel_pending, seconds=20)
+    assert simulator.deletes - deletes_before == 1, job
+
+
+def test_an_empty_description_is_refused_on_the_page(logged_in):
+    page = logged_in
+    page.get_by_role("button", name="Generate for free").click()
+    expect(page.locator("#prompt-errors")).to_contain_text("cannot be empty")
+    page.shots.take("refused")  # type: ignore[attr-defined]
+    assert VideoGeneration.objects.count() == 0
