@@ -17,6 +17,17 @@ else:
     # A production secret has no default: a missing one must stop the start-up.
     SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+if not DEBUG:
+    # Production serves HTTPS only (behind a proxy that sets X-Forwarded-Proto, if any).
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -110,6 +121,11 @@ RUNWAY_TEXT_MODEL = env("RUNWAY_TEXT_MODEL", default="gen4.5")
 RUNWAY_IMAGE_MODEL = env("RUNWAY_IMAGE_MODEL", default="gen4_turbo")
 RUNWAY_POLL_INTERVAL = env.int("RUNWAY_POLL_INTERVAL", default=10)
 RUNWAY_MAX_WAIT = env.int("RUNWAY_MAX_WAIT", default=300)
+# How often beat looks for jobs whose task message was lost (Redis restarted, worker killed).
+RUNWAY_SWEEP_INTERVAL = env.int("RUNWAY_SWEEP_INTERVAL", default=60)
+# Every generation costs money: how many unfinished jobs, and how many a rolling day, per user.
+RUNWAY_MAX_ACTIVE_PER_USER = env.int("RUNWAY_MAX_ACTIVE_PER_USER", default=3)
+RUNWAY_DAILY_LIMIT_PER_USER = env.int("RUNWAY_DAILY_LIMIT_PER_USER", default=50)
 # Set by `make run` when it starts the simulator; every page then says videos are simulated.
 RUNWAY_SIMULATED = env.bool("RUNWAY_SIMULATED", default=False)
 # Runway asks not to poll a task more often than once every five seconds.
@@ -150,3 +166,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         control_folder=str(_broker_dir / "control"),
     )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "sweep-generations": {"task": "videos.tasks.sweep_generations", "schedule": RUNWAY_SWEEP_INTERVAL},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "var" / "celerybeat-schedule"))

@@ -63,6 +63,12 @@ def _offers() -> dict[tuple[str, str], Offer]:
 
 OFFERS = _offers()
 MODELS = tuple(dict.fromkeys(model for model, _ in OFFERS))
+ALL_RATIOS = tuple(dict.fromkeys(ratio for offer in OFFERS.values() for ratio in offer.ratios))
+ALL_DURATIONS = tuple(sorted({duration for offer in OFFERS.values() for duration in offer.durations}))
+
+
+def label_for(model: str) -> str:
+    return next((offer.label for (name, _), offer in OFFERS.items() if name == model), model)
 
 
 def offer_for(*, model: str, endpoint: str) -> Offer | None:

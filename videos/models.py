@@ -19,6 +19,8 @@ class Status(models.TextChoices):
 FINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.TIMED_OUT})
 # States in which Runway holds the task and we poll it.
 AT_RUNWAY_STATUSES = frozenset({Status.PENDING, Status.THROTTLED, Status.RUNNING})
+# Ended states from which "Try again" makes a new job with the same settings.
+RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.CANCELLED, Status.TIMED_OUT})
 
 
 class VideoGeneration(models.Model):
@@ -37,6 +39,9 @@ class VideoGeneration(models.Model):
     )
     image = models.FileField(upload_to="inputs/%Y/%m/", blank=True)
     image_url = models.URLField(max_length=catalog.IMAGE_URL_MAX_LENGTH, blank=True)
+    request_token = models.UUIDField(
+        null=True, blank=True, editable=False, help_text="The form's one-time token: a re-post makes no second job."
+    )
 
     runway_task_id = models.CharField(max_length=64, blank=True, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -64,6 +69,13 @@ class VideoGeneration(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["status", "next_check_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "request_token"],
+                condition=models.Q(request_token__isnull=False),
+                name="one_job_per_form_token",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ import base64
 import logging
 import random
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -16,13 +17,14 @@ from typing import IO
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import F
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from videos import catalog
-from videos.models import AT_RUNWAY_STATUSES, FINAL_STATUSES, Status, VideoGeneration
+from videos.models import AT_RUNWAY_STATUSES, FINAL_STATUSES, RETRYABLE_STATUSES, Status, VideoGeneration
 from videos.runway import (
     CANCELLED,
     FAILED,
@@ -43,6 +45,9 @@ MAX_CANCEL_ATTEMPTS = 5
 IMAGE_MAX_BYTES = (catalog.IMAGE_DATA_URI_MAX_LENGTH - 64) * 3 // 4
 NO_API_KEY_MESSAGE = "Runway API key is not configured"
 UNCONFIRMED_CODE = "UNCONFIRMED"
+# A claimed step that has not finished after this long died with its worker (the hard task time
+# limit is 90 s).
+STEP_LOST_AFTER = timedelta(seconds=120)
 UNCONFIRMED_MESSAGE = (
     "Runway did not confirm that it received this request. It was not sent again, so that "
     "you are not charged twice; if a video shows up in your Runway account, it came from this request."
@@ -75,12 +80,19 @@ def generation_create(
     seed: int | None = None,
     image: IO[bytes] | None = None,
     image_url: str = "",
+    request_token: uuid.UUID | None = None,
     enqueue: bool = True,
 ) -> VideoGeneration:
     """Validate a request, store it, and (after commit) hand it to the worker.
 
-    Raises ValidationError with messages per field; nothing is stored or sent then.
+    Raises ValidationError with messages per field (or under NON_FIELD_ERRORS for the per-user
+    limits); nothing is stored or sent then. A `request_token` already used by this owner
+    returns that earlier job instead of making a second one.
     """
+    if request_token is not None:
+        earlier = VideoGeneration.objects.filter(owner=owner, request_token=request_token).first()
+        if earlier is not None:
+            return earlier
     has_image = bool(image) or bool(image_url)
     endpoint = catalog.IMAGE_TO_VIDEO if has_image else catalog.TEXT_TO_VIDEO
     model = model or (settings.RUNWAY_IMAGE_MODEL if has_image else settings.RUNWAY_TEXT_MODEL)
@@ -107,33 +119,94 @@ def generation_create(
     if seed is None and offer.accepts_seed:
         seed = secrets.randbelow(catalog.SEED_MAX + 1)
 
-    with transaction.atomic():
-        generation = VideoGeneration(
-            owner=owner,
-            prompt=prompt,
-            endpoint=endpoint,
-            model=model,
-            ratio=ratio,
-            duration=duration,
-            seed=seed,
-            image_url=image_url,
-        )
-        if image:
-            generation.image.save(getattr(image, "name", "image") or "image", image, save=False)
-        if not settings.RUNWAY_API_KEY:
-            _finish(generation, Status.FAILED, message=NO_API_KEY_MESSAGE)
-        generation.save()
-        if enqueue and not generation.is_final:
-            _enqueue_on_commit(NextStep(generation.pk, generation.step, 0))
+    try:
+        with transaction.atomic():
+            _check_limits(owner)
+            generation = VideoGeneration(
+                owner=owner,
+                prompt=prompt,
+                endpoint=endpoint,
+                model=model,
+                ratio=ratio,
+                duration=duration,
+                seed=seed,
+                image_url=image_url,
+                request_token=request_token,
+                next_check_at=timezone.now(),
+            )
+            if image:
+                generation.image.save(getattr(image, "name", "image") or "image", image, save=False)
+            if not settings.RUNWAY_API_KEY:
+                _finish(generation, Status.FAILED, message=NO_API_KEY_MESSAGE)
+            generation.save()
+            if enqueue and not generation.is_final:
+                _enqueue_on_commit(NextStep(generation.pk, generation.step, 0))
+    except IntegrityError:
+        # The same form posted twice at once: the other request made the job.
+        if request_token is None:
+            raise
+        return VideoGeneration.objects.get(owner=owner, request_token=request_token)
     logger.info("Generation %s created (%s, %s)", generation.pk, model, generation.status)
     return generation
 
 
+def _check_limits(owner: User) -> None:
+    """Refuse a new job past the owner's limits; call inside the transaction that creates it."""
+    # Lock the owner's row so that two requests at once cannot both pass the count.
+    User.objects.select_for_update().only("pk").get(pk=owner.pk)
+    jobs = VideoGeneration.objects.filter(owner=owner)
+    active_limit = settings.RUNWAY_MAX_ACTIVE_PER_USER
+    if jobs.exclude(status__in=FINAL_STATUSES).count() >= active_limit:
+        raise ValidationError(
+            {
+                NON_FIELD_ERRORS: [
+                    f"You already have {active_limit} video{'s' if active_limit != 1 else ''} in progress. "
+                    "Wait for one to finish, or cancel one, before starting another."
+                ]
+            }
+        )
+    day_ago = timezone.now() - timedelta(days=1)
+    recent = jobs.filter(created_at__gt=day_ago).order_by("created_at").values_list("created_at", flat=True)
+    daily_limit = settings.RUNWAY_DAILY_LIMIT_PER_USER
+    if len(recent) >= daily_limit:
+        free_at = recent[len(recent) - daily_limit] + timedelta(days=1)
+        raise ValidationError(
+            {
+                NON_FIELD_ERRORS: [
+                    f"You have made {daily_limit} videos in the last 24 hours, the most allowed. "
+                    f"You can make another after {free_at:%Y-%m-%d %H:%M} UTC."
+                ]
+            }
+        )
+
+
+def generation_retry(*, generation_id: int) -> VideoGeneration:
+    """Make a new job with the settings (and seed) of one that failed, timed out or was cancelled."""
+    source = VideoGeneration.objects.get(pk=generation_id)
+    if source.status not in RETRYABLE_STATUSES:
+        raise GenerationError("Only a video that failed, timed out or was cancelled can be tried again.")
+    image = File(source.image.open("rb"), name=source.image.name.rsplit("/", 1)[-1]) if source.image else None
+    try:
+        return generation_create(
+            owner=source.owner,
+            prompt=source.prompt,
+            model=source.model,
+            ratio=source.ratio,
+            duration=source.duration,
+            seed=source.seed,
+            image=image,
+            image_url=source.image_url,
+        )
+    finally:
+        if image is not None:
+            image.close()
+
+
 def _image_url_problems(url: str) -> dict[str, str]:
     if not url.startswith("https://"):
-        return {"image": "The image URL must start with https://."}
+        return {"image_url": "The image URL must start with https://."}
     if len(url) > catalog.IMAGE_URL_MAX_LENGTH:
-        return {"image": f"The image URL is longer than {catalog.IMAGE_URL_MAX_LENGTH} characters."}
+        return {"image_url": f"The image URL is longer than {catalog.IMAGE_URL_MAX_LENGTH} characters."}
     return {}
 
 
@@ -183,7 +256,7 @@ def generation_advance(*, generation_id: int, step: int) -> NextStep | None:
     if generation is None or generation.step != step:
         logger.info("Generation %s: step %s is stale, skipping", generation_id, step)
         return None
-    updates: dict[str, object] = {"step": F("step") + 1, "next_check_at": None}
+    updates: dict[str, object] = {"step": F("step") + 1, "next_check_at": None, "updated_at": timezone.now()}
     if generation.status == Status.QUEUED:
         updates["status"] = Status.SUBMITTING
     elif generation.status in AT_RUNWAY_STATUSES:
@@ -402,6 +475,47 @@ def generation_poll_now(*, generation_id: int) -> VideoGeneration:
     generation_continue(generation_id=generation_id, step=generation.step)
     generation.refresh_from_db()
     return generation
+
+
+def generation_sweep() -> int:
+    """Put back to work every unfinished job whose task message was lost; return how many.
+
+    The broker only schedules; the rows say what is due. A job whose next step is overdue by a
+    poll interval gets a new message for its current step (if the old one turns up after all,
+    only one of the two can claim the step). A job stuck in `submitting` lost its worker while
+    the create request was out: it may have been made at Runway, so it is not sent again.
+    """
+    now = timezone.now()
+    overdue = Q(next_check_at__lte=now - timedelta(seconds=settings.RUNWAY_POLL_INTERVAL)) | Q(
+        next_check_at__isnull=True, updated_at__lte=now - STEP_LOST_AFTER
+    )
+    due = VideoGeneration.objects.filter(
+        Q(status__in=[Status.QUEUED, *AT_RUNWAY_STATUSES]) | Q(status__in=FINAL_STATUSES, cancel_pending=True),
+        overdue,
+    )
+    count = 0
+    for generation_id, step in due.values_list("pk", "step"):
+        _enqueue(NextStep(generation_id, step, 0))
+        count += 1
+
+    stuck = VideoGeneration.objects.filter(status=Status.SUBMITTING, updated_at__lte=now - STEP_LOST_AFTER)
+    for generation_id in stuck.values_list("pk", flat=True):
+        with _locked(generation_id) as row:
+            if row.status != Status.SUBMITTING:
+                continue
+            row.step += 1
+            _finish(
+                row,
+                Status.FAILED,
+                message=UNCONFIRMED_MESSAGE,
+                failure_code=UNCONFIRMED_CODE,
+                error="The worker stopped while the create request was out.",
+            )
+            row.save()
+        count += 1
+    if count:
+        logger.warning("Sweep: %s job(s) had lost their task message", count)
+    return count
 
 
 # --- Helpers --------------------------------------------------------------------------------

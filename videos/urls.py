@@ -8,4 +8,5 @@ urlpatterns = [
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/status/", views.status, name="status"),
     path("<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("<int:pk>/retry/", views.retry, name="retry"),
 ]

@@ -1,3 +1,5 @@
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
@@ -33,17 +35,29 @@ def _own_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
 @login_required
 @require_http_methods(["GET", "POST"])
 def dashboard(request: AuthenticatedRequest) -> HttpResponse:
-    form = GenerationForm(request.POST or None)
+    form = GenerationForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
-            generation = services.generation_create(owner=request.user, prompt=form.cleaned_data["prompt"])
+            generation = services.generation_create(
+                owner=request.user,
+                prompt=data["prompt"],
+                model=data["model"] or None,
+                ratio=data["ratio"] or None,
+                duration=data["duration"],
+                seed=data["seed"],
+                image=data["image"],
+                image_url=data["image_url"],
+                request_token=data["token"],
+            )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
             if _wants_json(request):
                 card = render_to_string("videos/_generation.html", {"generation": generation}, request=request)
-                return JsonResponse({"id": generation.pk, "html": card}, status=201)
+                # A new one-time token for the next request made from this page.
+                return JsonResponse({"id": generation.pk, "html": card, "token": str(uuid.uuid4())}, status=201)
             messages.success(request, "Your video is on its way.")
             return redirect("videos:dashboard")
     if request.method == "POST" and _wants_json(request):
@@ -93,4 +107,20 @@ def cancel(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, "The video was cancelled.")
+    return redirect("videos:detail", pk=generation.pk)
+
+
+@login_required
+@require_POST
+def retry(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    generation = _own_generation(request, pk)
+    try:
+        new = services.generation_retry(generation_id=generation.pk)
+    except services.GenerationError as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Trying again with the same settings.")
+        return redirect("videos:detail", pk=new.pk)
     return redirect("videos:detail", pk=generation.pk)

@@ -22,6 +22,7 @@
       video.src = data.output_url;
       player.appendChild(video);
     }
+    if (data.is_final) card.querySelectorAll(".actions form[action$='/cancel/']").forEach(function (f) { f.remove(); });
     card.dataset.final = data.is_final ? "true" : "false";
   }
 
@@ -40,13 +41,17 @@
     setTimeout(tick, POLL_MS);
   }
 
+  // Each field's messages go next to it; the rest above the form.
   function showErrors(errors) {
-    const list = document.getElementById("prompt-errors");
-    list.replaceChildren();
-    Object.values(errors).flat().forEach(function (error) {
-      const item = document.createElement("li");
-      item.textContent = error.message;
-      list.appendChild(item);
+    document.querySelectorAll("#generate-form .errorlist").forEach(function (list) { list.replaceChildren(); });
+    Object.entries(errors).forEach(function ([field, fieldErrors]) {
+      const list = document.getElementById(field + "-errors") || document.getElementById("__all__-errors");
+      fieldErrors.forEach(function (error) {
+        const item = document.createElement("li");
+        item.textContent = error.message;
+        list.appendChild(item);
+      });
+      if (field !== "prompt" && field !== "__all__") form.querySelector("details.advanced").open = true;
     });
   }
 
@@ -66,6 +71,8 @@
         if (response.ok) {
           showErrors({});
           form.reset();
+          // A new one-time token: the next click is a new request, a repeat of this one is not.
+          form.querySelector("input[name=token]").value = data.token;
           const history = document.getElementById("history");
           const empty = history.querySelector(".empty");
           if (empty) empty.remove();

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -57,7 +57,10 @@ class Command(BaseCommand):
                 enqueue=not options["inline"],
             )
         except ValidationError as exc:
-            problems = " ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+            problems = " ".join(
+                " ".join(msgs) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(msgs)}"
+                for field, msgs in exc.message_dict.items()
+            )
             raise CommandError(problems) from None
         finally:
             if image is not None:

@@ -52,24 +52,13 @@ class Command(BaseCommand):
             self.stdout.write(f"Runway: {settings.RUNWAY_API_BASE_URL} (RUNWAY_API_KEY is set: generations are billed)")
         login = self._first_login(options["host"])
 
+        (settings.BASE_DIR / "var").mkdir(exist_ok=True)  # beat keeps its schedule there
         address = f"http://{options['host']}:{options['port']}/"
         processes: list[subprocess.Popen[bytes]] = []
         try:
-            processes.append(
-                _spawn(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "runway_project",
-                        "worker",
-                        "--loglevel=INFO",
-                        "--concurrency=2",
-                    ],
-                    env,
-                )
-            )
+            # The worker runs beat inside it (-B): one machine, so one beat, which sweeps up lost jobs.
+            worker = [sys.executable, "-m", "celery", "-A", "runway_project", "worker", "-B", "--concurrency=2"]
+            processes.append(_spawn([*worker, "--loglevel=INFO"], env))
             processes.append(
                 _spawn([sys.executable, "manage.py", "runserver", f"{options['host']}:{options['port']}"], env)
             )
