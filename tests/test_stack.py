@@ -53,7 +53,8 @@ def test_a_prompt_from_the_form_becomes_a_video(client, user, worker, simulator)
     assert status["output_url"] == job.output_url
 
 
-def test_twenty_generations_submitted_at_once_all_succeed(client, user, worker, simulator):
+def test_twenty_generations_submitted_at_once_all_succeed(client, user, worker, simulator, settings):
+    settings.RUNWAY_MAX_ACTIVE_PER_USER = 20
     client.force_login(user)
     creates_before = simulator.creates
     for i in range(20):
