@@ -121,6 +121,12 @@ def generation_create(
 
     try:
         with transaction.atomic():
+            # Lock the owner's row, so that two requests at once cannot both pass the counts below.
+            User.objects.select_for_update().only("pk").get(pk=owner.pk)
+            if request_token is not None:
+                twin = VideoGeneration.objects.filter(owner=owner, request_token=request_token).first()
+                if twin is not None:
+                    return twin  # the same form, posted twice at once: the other request made the job
             _check_limits(owner)
             generation = VideoGeneration(
                 owner=owner,
@@ -151,9 +157,7 @@ def generation_create(
 
 
 def _check_limits(owner: User) -> None:
-    """Refuse a new job past the owner's limits; call inside the transaction that creates it."""
-    # Lock the owner's row so that two requests at once cannot both pass the count.
-    User.objects.select_for_update().only("pk").get(pk=owner.pk)
+    """Refuse a new job past the owner's limits; call with the owner's row locked."""
     jobs = VideoGeneration.objects.filter(owner=owner)
     active_limit = settings.RUNWAY_MAX_ACTIVE_PER_USER
     if jobs.exclude(status__in=FINAL_STATUSES).count() >= active_limit:

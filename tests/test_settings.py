@@ -1,0 +1,76 @@
+"""Start-up of the real settings module in a fresh process, with the environment given explicitly."""
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """The project folder, or a copy without `.env` when the developer has one: it must not leak in."""
+    if not (REPO / ".env").exists():
+        return REPO
+    copy = tmp_path / "project"
+    shutil.copytree(
+        REPO,
+        copy,
+        ignore=shutil.ignore_patterns(".env", ".git", ".venv", "var", "media", "node_modules", "*.sqlite3"),
+    )
+    return copy
+
+
+def manage(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run manage.py with only the variables given (plus PATH), never the caller's environment."""
+    environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DJANGO_SETTINGS_MODULE": "runway_project.settings"}
+    environ.update(env)
+    return subprocess.run(
+        [sys.executable, str(project / "manage.py"), *args],
+        cwd=project,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def production_env() -> dict[str, str]:
+    return {"DEBUG": "False", "SECRET_KEY": secrets.token_urlsafe(64), "ALLOWED_HOSTS": "videos.example.com"}
+
+
+def test_production_settings_pass_the_deployment_checks(project):
+    result = manage(project, "check", "--deploy", "--fail-level", "WARNING", **production_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_without_a_secret_key_does_not_start(project):
+    env = production_env()
+    del env["SECRET_KEY"]
+    assert not (project / ".env").exists()
+
+    result = manage(project, "check", **env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_an_empty_secret_key_in_production_does_not_start(project):
+    # An empty value is as missing as none (`SECRET_KEY: ${SECRET_KEY}` in a compose file when unset);
+    # Django would only refuse it later, on the first request that signs something.
+    result = manage(project, "check", **{**production_env(), "SECRET_KEY": ""})
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_polling_faster_than_every_five_seconds_does_not_start(project):
+    result = manage(project, "check", **production_env(), RUNWAY_POLL_INTERVAL="4")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: RUNWAY_POLL_INTERVAL must be at least 5 seconds." in result.stderr
