@@ -338,6 +338,14 @@ def test_sweep_reenqueues_a_job_at_runway_with_its_current_step(make_job, broker
     assert job.step == 4
 
 
+def test_a_swept_job_is_not_sent_again_by_the_next_sweep_while_its_message_may_still_run(make_job, broker):
+    make_job(status=Status.RUNNING, runway_task_id=TASK_ID, step=4, next_check_at=overdue(60))
+
+    assert services.generation_sweep() == 1
+    assert services.generation_sweep() == 0
+    assert len(broker.tasks()) == 1
+
+
 def test_sweep_leaves_alone_jobs_that_are_not_due(make_job, broker, settings):
     settings.RUNWAY_POLL_INTERVAL = 10
     make_job(status=Status.QUEUED, next_check_at=timezone.now() + timedelta(seconds=30))

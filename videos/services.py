@@ -500,6 +500,8 @@ def generation_sweep() -> int:
     count = 0
     for generation_id, step in due.values_list("pk", "step"):
         _enqueue(NextStep(generation_id, step, 0))
+        # Due now: the next sweep sends it again only if this message is lost too.
+        VideoGeneration.objects.filter(pk=generation_id, step=step).update(next_check_at=now)
         count += 1
 
     stuck = VideoGeneration.objects.filter(status=Status.SUBMITTING, updated_at__lte=now - STEP_LOST_AFTER)
