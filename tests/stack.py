@@ -1,13 +1,20 @@
-"""Helpers for tests that run the real stack: a Celery worker process against Redis, the test
-database and the Runway simulator."""
+"""Helpers for tests that run the real stack: Celery worker and beat processes against Redis, the
+test database and the Runway simulator."""
 
+import base64
+import contextlib
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -30,32 +37,42 @@ def database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{port}/{db['NAME']}"
 
 
-class Worker:
-    """A `celery worker` process configured like production, but for the test database and simulator."""
+def _environment(simulator: RunwaySimulator, *, max_wait: int, db_url: str) -> dict[str, str]:
+    """Production settings (DEBUG off) pointed at the test database, broker queue and simulator."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "runway_project.settings",
+        "DEBUG": "False",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DATABASE_URL": db_url,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "RUNWAY_API_KEY": settings.RUNWAY_API_KEY,
+        "RUNWAY_API_BASE_URL": simulator.base_url,
+        "RUNWAY_POLL_INTERVAL": str(POLL_INTERVAL),
+        "RUNWAY_MAX_WAIT": str(max_wait),
+        "LOG_LEVEL": "DEBUG",
+    }
 
-    def __init__(self, simulator: RunwaySimulator, *, max_wait: int, db_url: str) -> None:
+
+class _Celery:
+    """A `celery -A runway_project ...` process in a session of its own, logging to a file under var/."""
+
+    def __init__(self, kind: str, arguments: list[str], env: dict[str, str]) -> None:
         (BASE_DIR / "var").mkdir(exist_ok=True)
-        self.log = BASE_DIR / "var" / f"stack-worker-{uuid.uuid4().hex[:8]}.log"
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "runway_project.settings",
-            "DEBUG": "False",
-            "SECRET_KEY": settings.SECRET_KEY,
-            "DATABASE_URL": db_url,
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "RUNWAY_API_KEY": settings.RUNWAY_API_KEY,
-            "RUNWAY_API_BASE_URL": simulator.base_url,
-            "RUNWAY_POLL_INTERVAL": str(POLL_INTERVAL),
-            "RUNWAY_MAX_WAIT": str(max_wait),
-            "LOG_LEVEL": "DEBUG",
-        }
-        self._clear_queue()
-        command = [sys.executable, "-m", "celery", "-A", "runway_project", "worker", "--loglevel=INFO"]
-        command += ["--concurrency=2", "--without-gossip", "--without-mingle", "-n", f"stack-{uuid.uuid4().hex}@%h"]
+        self.log = BASE_DIR / "var" / f"stack-{kind}-{uuid.uuid4().hex[:8]}.log"
+        command = [sys.executable, "-m", "celery", "-A", "runway_project", kind, "--loglevel=INFO", *arguments]
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+            # A session (and process group) of its own, so that kill() reaches its pool children too.
+            self.process = subprocess.Popen(
+                command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def kill(self) -> None:
+        """SIGKILL the process and its children at once, as a power cut or `kill -9` of the container would."""
+        self._kill_group()
+        self.process.wait()
 
     def stop(self) -> None:
         self.process.terminate()
@@ -64,13 +81,39 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self._kill_group()  # any child that outlived its parent
+
+    def _kill_group(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else f"(no {self.log.name})"
+
+
+class Worker(_Celery):
+    """A `celery worker` process configured like production, but for the test database and simulator."""
+
+    def __init__(self, simulator: RunwaySimulator, *, max_wait: int, db_url: str, concurrency: int = 2) -> None:
+        self.name = f"stack-{uuid.uuid4().hex}"
+        self._clear_queue()
+        arguments = [f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "-n", f"{self.name}@%h"]
+        super().__init__("worker", arguments, _environment(simulator, max_wait=max_wait, db_url=db_url))
+
+    def stop(self) -> None:
+        super().stop()
         self._clear_queue()
 
     def _clear_queue(self) -> None:
         redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
 
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else "(no worker log)"
+    def wait_until_ready(self, *, seconds: float) -> None:
+        """Return once the worker consumes from the queue, polling its log with a deadline."""
+        deadline = time.monotonic() + seconds
+        while not re.search(rf"{self.name}@\S+ ready\.", self.log.read_text(errors="replace")):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the worker did not start; its log:\n{self.tail()}")
+            time.sleep(0.1)
 
     def wait_for(
         self, job_id: int, done: Callable[[VideoGeneration], bool] = lambda job: job.is_final, *, seconds: float
@@ -84,3 +127,58 @@ class Worker:
             if time.monotonic() > deadline:
                 pytest.fail(f"job {job_id} still {job.status} after {seconds} s; worker log:\n{self.tail()}")
             time.sleep(0.2)
+
+
+class Beat(_Celery):
+    """A `celery beat` process sending the sweep every `sweep_interval` seconds, with its own schedule file."""
+
+    def __init__(self, simulator: RunwaySimulator, *, max_wait: int, db_url: str, sweep_interval: int) -> None:
+        self.schedule = BASE_DIR / "var" / f"stack-beat-schedule-{uuid.uuid4().hex[:8]}"
+        env = _environment(simulator, max_wait=max_wait, db_url=db_url)
+        env["RUNWAY_SWEEP_INTERVAL"] = str(sweep_interval)
+        super().__init__("beat", [f"--schedule={self.schedule}"], env)
+
+    def stop(self) -> None:
+        super().stop()
+        for path in self.schedule.parent.glob(self.schedule.name + "*"):  # shelve may add suffixes
+            path.unlink()
+
+
+@dataclass(frozen=True)
+class Message:
+    """A task message of this run that Redis holds: waiting in the queue, or taken by a worker but not acknowledged."""
+
+    task: str
+    args: list[Any]
+    unacked: bool
+
+
+def broker_messages(*, forget: bool = False) -> list[Message]:
+    """This run's task messages in Redis; with `forget`, also delete them, as a Redis restart without persistence would.
+
+    They live in the queue (and kombu's per-priority lists beside it), and in kombu's `unacked`
+    hash and `unacked_index` when a worker has taken them but not acknowledged them yet, as it
+    does with every countdown it holds. Other queues in the database (maybe another test run's)
+    are left alone.
+    """
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    found = []
+    for key in list(client.scan_iter(match=f"{queue}*")):
+        if key == queue.encode() or key.startswith(queue.encode() + b"\x06\x16"):
+            found += [_message(json.loads(raw), unacked=False) for raw in client.lrange(key, 0, -1)]
+            if forget:
+                client.delete(key)
+    for tag, raw in list(client.hscan_iter("unacked")):
+        payload, _exchange, routing_key = json.loads(raw)
+        if routing_key == queue:
+            found.append(_message(payload, unacked=True))
+            if forget:
+                client.hdel("unacked", tag)
+                client.zrem("unacked_index", tag)
+    return found
+
+
+def _message(payload: dict[str, Any], *, unacked: bool) -> Message:
+    args, _kwargs, _embed = json.loads(base64.b64decode(payload["body"]))
+    return Message(payload["headers"]["task"], args, unacked)

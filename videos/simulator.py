@@ -99,6 +99,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     json: Any | None
+    at: float = field(default_factory=time.monotonic)  # when it arrived, for tests that check pacing
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,189 @@
+"""Recovery on the real stack: killed workers, a broker that forgot every message, two workers at once.
+
+The database row is the truth: whatever happens to the processes and the broker, every job ends,
+no video is paid for twice, and no task is polled faster than Runway allows.
+"""
+
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from tests.stack import POLL_INTERVAL, Beat, Worker, broker_messages, database_url
+from videos import services
+from videos.models import Status, VideoGeneration
+from videos.simulator import RunwaySimulator
+
+pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
+
+MAX_WAIT = 300  # no job here should come near a time-out
+SWEEP_INTERVAL = 2
+MIN_POLL_GAP = POLL_INTERVAL - 0.5  # a little under the interval, for timer jitter
+_TASK_PATH = re.compile(r"/v1/tasks/([^/?]+)")
+
+
+class Stack:
+    """The simulator and Celery processes of one test, all stopped at its end."""
+
+    def __init__(self) -> None:
+        self.simulator: RunwaySimulator | None = None
+        self.processes: list[Worker | Beat] = []
+
+    def start(self, *, task_seconds: float) -> RunwaySimulator:
+        self.simulator = RunwaySimulator(task_seconds=task_seconds, api_key=settings.RUNWAY_API_KEY).start()
+        return self.simulator
+
+    def worker(self) -> Worker:
+        assert self.simulator is not None
+        worker = Worker(self.simulator, max_wait=MAX_WAIT, db_url=database_url())
+        self.processes.append(worker)
+        return worker
+
+    def beat(self) -> Beat:
+        assert self.simulator is not None
+        beat = Beat(self.simulator, max_wait=MAX_WAIT, db_url=database_url(), sweep_interval=SWEEP_INTERVAL)
+        self.processes.append(beat)
+        return beat
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {process.log.name}:\n{process.tail()}" for process in self.processes)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        if self.simulator is not None:
+            self.simulator.stop()
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    stack = Stack()
+    yield stack
+    stack.stop()
+
+
+def wait_for_jobs(
+    stack: Stack, ids: list[int], done: Callable[[VideoGeneration], bool], *, seconds: float
+) -> list[VideoGeneration]:
+    """The jobs, in `ids` order, once `done` holds for every one of them, polling with a deadline."""
+    deadline = time.monotonic() + seconds
+    while True:
+        jobs = {job.pk: job for job in VideoGeneration.objects.filter(pk__in=ids)}
+        if len(jobs) == len(ids) and all(done(job) for job in jobs.values()):
+            return [jobs[pk] for pk in ids]
+        if time.monotonic() > deadline:
+            statuses = Counter(job.status for job in jobs.values())
+            pytest.fail(f"after {seconds} s the jobs are {dict(statuses)}\n{stack.logs()}")
+        time.sleep(0.2)
+
+
+def get_times(simulator: RunwaySimulator) -> dict[str, list[float]]:
+    """When each Runway task was asked about (GET /v1/tasks/<id>), in order."""
+    times: dict[str, list[float]] = defaultdict(list)
+    for request in list(simulator.requests):
+        match = _TASK_PATH.fullmatch(request.path)
+        if request.method == "GET" and match:
+            times[match.group(1)].append(request.at)
+    return {task_id: sorted(at) for task_id, at in times.items()}
+
+
+def polls_too_close(simulator: RunwaySimulator) -> dict[str, list[float]]:
+    """Per task, the gaps between two GETs of it that were shorter than Runway allows."""
+    close = {}
+    for task_id, times in get_times(simulator).items():
+        gaps = [round(later - earlier, 2) for earlier, later in zip(times, times[1:], strict=False)]
+        if any(gap < MIN_POLL_GAP for gap in gaps):
+            close[task_id] = gaps
+    return close
+
+
+def all_scheduled_and_idle(ids: list[int]) -> bool:
+    """Every job was made at Runway, its next step waits in the broker, and none is due within a second."""
+    jobs = list(VideoGeneration.objects.filter(pk__in=ids))
+    soon = timezone.now() + timedelta(seconds=1)
+    held = {tuple(m.args) for m in broker_messages() if m.task == "videos.tasks.advance_generation"}
+    return len(jobs) == len(ids) and all(
+        job.runway_task_id and job.next_check_at and job.next_check_at > soon and (job.pk, job.step) in held
+        for job in jobs
+    )
+
+
+def test_jobs_survive_a_killed_worker_and_beat_and_a_broker_that_lost_every_message(user, stack, settings):
+    settings.RUNWAY_MAX_ACTIVE_PER_USER = 100
+    simulator = stack.start(task_seconds=15.0)  # still running when the lights go out
+    crashed = stack.worker()
+    beat = stack.beat()
+    ids = [services.generation_create(owner=user, prompt=f"Chaos scene {i}").pk for i in range(30)]
+
+    # Strike when every job was created at Runway and its next step (a countdown) is in the broker,
+    # not while a step runs: a job whose worker dies mid-step waits STEP_LOST_AFTER for the sweep.
+    deadline = time.monotonic() + 30
+    while not all_scheduled_and_idle(ids):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the jobs' next steps never all reached the broker\n{stack.logs()}")
+        time.sleep(0.1)
+    before = dict(VideoGeneration.objects.filter(pk__in=ids).values_list("pk", "runway_task_id"))
+    crashed.kill()
+    beat.kill()
+    lost = broker_messages(forget=True)
+
+    assert crashed.process.returncode == -9
+    assert {tuple(m.args) for m in lost if m.task == "videos.tasks.advance_generation"} >= {
+        (pk, step) for pk, step in VideoGeneration.objects.filter(pk__in=ids).values_list("pk", "step")
+    }
+    assert broker_messages() == []
+    worker = stack.worker()
+    stack.beat()
+    jobs = wait_for_jobs(stack, ids, lambda job: job.is_final, seconds=90)
+
+    assert [job.status for job in jobs] == [Status.SUCCEEDED] * 30, [(job.pk, job.message) for job in jobs]
+    assert simulator.creates == 30
+    assert {job.pk: job.runway_task_id for job in jobs} == before
+    assert len(set(before.values())) == 30
+    assert polls_too_close(simulator) == {}
+    assert "had lost their task message" in worker.log.read_text(errors="replace")  # the sweep brought them back
+
+
+def test_two_workers_share_fifty_jobs_without_a_double_create_or_a_fast_poll(user, stack, settings):
+    settings.RUNWAY_MAX_ACTIVE_PER_USER = 100
+    # Longer than one poll interval, so that every task is asked about at least twice.
+    simulator = stack.start(task_seconds=7.0)
+    workers = [stack.worker(), stack.worker()]
+    for worker in workers:
+        worker.wait_until_ready(seconds=30)  # so that neither has the queue to itself at first
+    prompts = [f"Shared scene {i}" for i in range(50)]
+    ids = [services.generation_create(owner=user, prompt=prompt).pk for prompt in prompts]
+
+    jobs = wait_for_jobs(stack, ids, lambda job: job.is_final, seconds=60)
+
+    assert [job.status for job in jobs] == [Status.SUCCEEDED] * 50, [(job.pk, job.message) for job in jobs]
+    assert simulator.creates == 50
+    assert len({job.runway_task_id for job in jobs}) == 50
+    posts = Counter(r.json["promptText"] for r in list(simulator.requests) if r.method == "POST")
+    assert posts == dict.fromkeys(prompts, 1)
+    times = get_times(simulator)
+    assert set(times) == {job.runway_task_id for job in jobs}
+    assert all(len(at) >= 2 for at in times.values()), "the gaps below were not tested"
+    assert polls_too_close(simulator) == {}
+    for worker in workers:
+        log = worker.log.read_text(errors="replace")
+        assert re.search(r"Task videos\.tasks\.advance_generation\[[^]]+\] succeeded", log), worker.tail()
+
+
+def test_the_sweep_starts_a_job_whose_message_was_lost_before_any_worker_saw_it(user, stack):
+    simulator = stack.start(task_seconds=2.0)
+    worker = stack.worker()
+    stack.beat()
+    job = services.generation_create(owner=user, prompt="A message that never was", enqueue=False)
+    assert [m for m in broker_messages() if m.task == "videos.tasks.advance_generation"] == []
+
+    (job,) = wait_for_jobs(stack, [job.pk], lambda job: job.is_final, seconds=40)
+
+    assert job.status == Status.SUCCEEDED, job.message or job.last_error
+    assert simulator.creates == 1
+    assert "Sweep: 1 job(s) had lost their task message" in worker.log.read_text(errors="replace")
