@@ -89,10 +89,6 @@ def generation_create(
     limits); nothing is stored or sent then. A `request_token` already used by this owner
     returns that earlier job instead of making a second one.
     """
-    if request_token is not None:
-        earlier = VideoGeneration.objects.filter(owner=owner, request_token=request_token).first()
-        if earlier is not None:
-            return earlier
     has_image = bool(image) or bool(image_url)
     endpoint = catalog.IMAGE_TO_VIDEO if has_image else catalog.TEXT_TO_VIDEO
     model = model or (settings.RUNWAY_IMAGE_MODEL if has_image else settings.RUNWAY_TEXT_MODEL)
@@ -126,7 +122,7 @@ def generation_create(
             if request_token is not None:
                 twin = VideoGeneration.objects.filter(owner=owner, request_token=request_token).first()
                 if twin is not None:
-                    return twin  # the same form, posted twice at once: the other request made the job
+                    return twin  # the same form posted again: no second job
             _check_limits(owner)
             generation = VideoGeneration(
                 owner=owner,
