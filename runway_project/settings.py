@@ -123,6 +123,8 @@ RUNWAY_TEXT_MODEL = env("RUNWAY_TEXT_MODEL", default="gen4.5")
 RUNWAY_IMAGE_MODEL = env("RUNWAY_IMAGE_MODEL", default="gen4_turbo")
 RUNWAY_POLL_INTERVAL = env.int("RUNWAY_POLL_INTERVAL", default=10)
 RUNWAY_MAX_WAIT = env.int("RUNWAY_MAX_WAIT", default=300)
+# The largest video the worker will store (Runway's are a few MB to a few tens of MB).
+RUNWAY_MAX_VIDEO_BYTES = env.int("RUNWAY_MAX_VIDEO_BYTES", default=200_000_000)
 # How often beat looks for jobs whose task message was lost (Redis restarted, worker killed).
 RUNWAY_SWEEP_INTERVAL = env.int("RUNWAY_SWEEP_INTERVAL", default=60)
 # Every generation costs money: how many unfinished jobs, and how many a rolling day, per user.

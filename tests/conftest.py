@@ -2,11 +2,14 @@ import base64
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
 from videos import catalog
 from videos.models import VideoGeneration
@@ -40,6 +43,16 @@ def make_job(user) -> Callable[..., VideoGeneration]:
         return VideoGeneration.objects.create(**fields)
 
     return make
+
+
+# The simulator's sample: a real, small MP4, for tests that download or serve a video.
+MP4 = (Path(settings.BASE_DIR) / "videos" / "simulator_assets" / "sample.mp4").read_bytes()
+
+
+@pytest.fixture
+def stored_video() -> str:
+    """A video in the test storage, as the worker would have stored it; its storage name."""
+    return default_storage.save("videos/test/stored.mp4", ContentFile(MP4))
 
 
 @dataclass

@@ -3,10 +3,12 @@ server, a Celery worker, Redis and the Runway simulator."""
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from django.conf import settings
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -25,7 +27,8 @@ MAX_WAIT = 12
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[RunwaySimulator]:
-    with RunwaySimulator(task_seconds=TASK_SECONDS, api_key=settings.RUNWAY_API_KEY) as sim:
+    # Output links expire a second after each look: the page must play our own copy.
+    with RunwaySimulator(task_seconds=TASK_SECONDS, api_key=settings.RUNWAY_API_KEY, output_ttl=1.0) as sim:
         yield sim
 
 
@@ -118,14 +121,24 @@ def test_a_video_is_generated_played_and_kept_in_history(logged_in, worker, simu
         timeout=20_000,
     ).json_value()
     assert duration > 0
-    assert video.get_attribute("src").startswith(simulator.base_url)
+    job = VideoGeneration.objects.get()
+    assert video.get_attribute("src") == f"/videos/{job.pk}/video.mp4"
     page.shots.take("playing")  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while requests.get(job.output_url, timeout=5).status_code != 403:
+        assert time.monotonic() < deadline, "Runway's link should expire a second after the worker's last look"
+        time.sleep(0.2)
 
     page.reload()
     card = page.locator(".generation").first
     expect(card.locator(".prompt")).to_have_text("A serene mountain landscape at sunset")
     expect(card.locator(".status-label")).to_have_text("Done")
     expect(card.locator("video")).to_have_count(1)
+    duration = page.wait_for_function(
+        "() => { const v = document.querySelector('.generation video'); return v.duration > 0 && v.duration; }",
+        timeout=20_000,
+    ).json_value()
+    assert duration > 0, "the stored copy plays after Runway's link expired"
     page.shots.take("history")  # type: ignore[attr-defined]
 
 

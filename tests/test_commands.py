@@ -2,8 +2,10 @@ import io
 
 import pytest
 import responses
+from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
+from tests.conftest import MP4
 from videos.management.commands.generate_video import SERVICE_ACCOUNT
 from videos.models import Status, VideoGeneration
 
@@ -73,6 +75,7 @@ def test_inline_runs_the_job_to_success_and_prints_each_change(no_sleep, setting
     responses.get(TASK_URL, json={"id": "t-1", "status": "PENDING"})
     responses.get(TASK_URL, json={"id": "t-1", "status": "RUNNING", "progress": 0.5})
     responses.get(TASK_URL, json={"id": "t-1", "status": "SUCCEEDED", "output": ["https://cdn.test/v.mp4"]})
+    responses.get("https://cdn.test/v.mp4", body=MP4)
 
     out = run("Waves", "--inline")
 
@@ -83,11 +86,13 @@ def test_inline_runs_the_job_to_success_and_prints_each_change(no_sleep, setting
         f"#{job.pk} queued",
         f"#{job.pk} waiting to start",
         f"#{job.pk} generating 50%",
-        f"#{job.pk} succeeded: https://cdn.test/v.mp4",
+        f"#{job.pk} succeeded: {job.video_file.path}",
     ]
     assert job.status == Status.SUCCEEDED
     assert no_sleep == [settings.RUNWAY_POLL_INTERVAL] * 3
-    assert [c.request.method for c in responses.calls] == ["POST", "GET", "GET", "GET"]
+    assert [c.request.method for c in responses.calls] == ["POST", "GET", "GET", "GET", "GET"]
+    with open(job.video_file.path, "rb") as stored:
+        assert stored.read() == MP4
 
 
 @responses.activate
@@ -96,6 +101,7 @@ def test_inline_sends_an_image_file_as_a_data_uri(tmp_path, no_sleep):
     image.write_bytes(PNG)
     responses.post(f"{BASE}/v1/image_to_video", json={"id": "t-1"})
     responses.get(TASK_URL, json={"id": "t-1", "status": "SUCCEEDED", "output": ["https://cdn.test/v.mp4"]})
+    responses.get("https://cdn.test/v.mp4", body=MP4)
 
     run("Waves", "--image", str(image), "--inline")
 
@@ -121,15 +127,15 @@ def test_wait_without_a_key_fails_at_once(settings, broker):
     assert broker.tasks() == []
 
 
-def test_wait_follows_a_job_that_the_worker_finishes(monkeypatch, broker):
+def test_wait_follows_a_job_that_the_worker_finishes(monkeypatch, broker, stored_video):
     """--wait reads the row; here the 'worker' finishes the job between two looks."""
 
     def finish_job(seconds):
-        VideoGeneration.objects.update(status=Status.SUCCEEDED, progress=100, output_url="https://cdn.test/v.mp4")
+        VideoGeneration.objects.update(status=Status.SUCCEEDED, progress=100, video_file=stored_video)
 
     monkeypatch.setattr("videos.management.commands.generate_video.time.sleep", finish_job)
     out = run("Waves", "--wait")
-    assert out.strip().splitlines()[-1].endswith("succeeded: https://cdn.test/v.mp4")
+    assert out.strip().splitlines()[-1].endswith(f"succeeded: {default_storage.path(stored_video)}")
 
 
 def test_wait_gives_up_when_no_worker_moves_the_job(monkeypatch, settings, broker):

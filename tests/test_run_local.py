@@ -119,7 +119,7 @@ def test_make_run_on_a_bare_machine_serves_a_generation_and_stops_everything(tmp
             assert time.monotonic() < deadline, f"still {status['status']}; output:\n{''.join(seen)[-3000:]}"
             time.sleep(0.5)
         assert status["status"] == "succeeded", (status["message"], "".join(seen)[-3000:])
-        video = requests.get(status["output_url"], timeout=5)
+        video = browser.get(address.rstrip("/") + status["output_url"], timeout=5)
         assert video.status_code == 200
         assert video.headers["Content-Type"] == "video/mp4"
         assert processes_with(marker), "the test should see the processes it started"

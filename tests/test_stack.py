@@ -50,7 +50,9 @@ def test_a_prompt_from_the_form_becomes_a_video(client, user, worker, simulator)
     assert video.headers["Content-Type"] == "video/mp4"
     status = client.get(f"/videos/{job.pk}/status/").json()
     assert status["status"] == "succeeded"
-    assert status["output_url"] == job.output_url
+    assert status["output_url"] == f"/videos/{job.pk}/video.mp4"
+    # Our own copy, the same bytes as Runway's.
+    assert b"".join(client.get(status["output_url"]).streaming_content) == video.content
 
 
 def test_twenty_generations_submitted_at_once_all_succeed(client, user, worker, simulator, settings):
@@ -74,7 +76,7 @@ def test_the_command_waits_for_the_worker_to_finish(worker, simulator):
     lines = out.getvalue().strip().splitlines()
     job = VideoGeneration.objects.get(pk=int(lines[0]))
     assert job.status == Status.SUCCEEDED
-    assert lines[-1] == f"#{job.pk} succeeded: {job.output_url}"
+    assert lines[-1] == f"#{job.pk} succeeded: {job.video_file.path}"
 
 
 def test_a_failure_at_runway_shows_its_friendly_message(client, user, worker):

@@ -9,6 +9,7 @@ import requests
 import responses
 from django.utils import timezone
 
+from tests.conftest import MP4
 from videos import services
 from videos.models import Status, VideoGeneration
 from videos.tasks import advance_generation
@@ -85,15 +86,60 @@ def test_running_updates_progress_and_reschedules_with_the_poll_interval(submitt
 
 
 @responses.activate
-def test_succeeded_keeps_the_first_output_and_ends(submitted, broker):
+def test_succeeded_stores_our_copy_of_the_first_output_and_ends(submitted, broker):
     responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4?_jwt=x", "https://b"]))
+    responses.get("https://cdn.test/a.mp4?_jwt=x", body=MP4, content_type="video/mp4")
     job = run_step(submitted)
 
     assert job.status == Status.SUCCEEDED
     assert job.output_url == "https://cdn.test/a.mp4?_jwt=x"
+    with job.video_file.open("rb") as stored:
+        assert stored.read() == MP4
     assert job.progress == 100
     assert job.finished_at is not None
     assert broker.tasks() == []
+    # The output host is not Runway's API: it never gets the key.
+    assert "Authorization" not in responses.calls[1].request.headers
+
+
+@responses.activate
+def test_an_expired_output_link_is_refreshed_by_asking_runway_again(submitted, broker):
+    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4?_jwt=old"]))
+    responses.get("https://cdn.test/a.mp4?_jwt=old", status=403)
+    job = run_step(submitted)
+    assert not job.is_final
+    assert "no longer works (403)" in job.last_error
+    assert len(broker.tasks()) == 1
+
+    responses.replace(
+        responses.GET, TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4?_jwt=new"])
+    )
+    responses.get("https://cdn.test/a.mp4?_jwt=new", body=MP4)
+    job = run_step(job)
+    assert job.status == Status.SUCCEEDED
+    assert job.output_url == "https://cdn.test/a.mp4?_jwt=new"
+    assert job.video_file
+
+
+@responses.activate
+def test_an_output_that_is_not_a_video_fails_the_job(submitted, broker):
+    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
+    responses.get("https://cdn.test/a.mp4", body=b"<html>not a video</html>")
+    job = run_step(submitted)
+    assert job.status == Status.FAILED
+    assert job.message == "Runway made the video, but it could not be kept: Runway's output is not an MP4 video"
+    assert not job.video_file
+
+
+@responses.activate
+def test_an_output_larger_than_allowed_fails_the_job(submitted, broker, settings):
+    settings.RUNWAY_MAX_VIDEO_BYTES = len(MP4) - 1
+    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
+    responses.get("https://cdn.test/a.mp4", body=MP4)
+    job = run_step(submitted)
+    assert job.status == Status.FAILED
+    assert "larger than" in job.message
+    assert not job.video_file
 
 
 @responses.activate
@@ -204,9 +250,10 @@ def test_timeout_message_uses_the_configured_wait(submitted, broker, settings):
 def test_a_video_that_finishes_at_the_deadline_is_kept(submitted, broker):
     VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=301))
     responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
+    responses.get("https://cdn.test/a.mp4", body=MP4)
     job = run_step(submitted)
     assert job.status == Status.SUCCEEDED
-    assert len(responses.calls) == 1
+    assert [c.request.url for c in responses.calls] == [TASK_URL, "https://cdn.test/a.mp4"]
 
 
 @responses.activate

@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from tests.conftest import MP4
 from videos.models import Status, VideoGeneration
 
 pytestmark = pytest.mark.django_db
@@ -130,17 +131,31 @@ def test_status_endpoint_reports_the_job(alice, make_job):
     assert data["output_url"] == ""
 
 
-def test_status_endpoint_gives_the_video_once_succeeded(alice, make_job):
-    job = make_job(status=Status.SUCCEEDED, progress=100, output_url="https://cdn.test/v.mp4")
+def test_status_endpoint_gives_our_copy_never_runways_url(alice, make_job, stored_video):
+    job = make_job(status=Status.SUCCEEDED, progress=100, output_url="https://cdn.test/v.mp4", video_file=stored_video)
     data = alice.get(f"/videos/{job.pk}/status/").json()
     assert data["is_final"] is True
-    assert data["output_url"] == "https://cdn.test/v.mp4"
+    assert data["output_url"] == f"/videos/{job.pk}/video.mp4"
+    assert "cdn.test" not in alice.get(f"/videos/{job.pk}/").content.decode()
 
 
-def test_detail_page_plays_a_finished_video(alice, make_job):
-    job = make_job(status=Status.SUCCEEDED, progress=100, output_url="https://cdn.test/v.mp4")
+def test_detail_page_plays_our_stored_video(alice, make_job, stored_video):
+    job = make_job(status=Status.SUCCEEDED, progress=100, video_file=stored_video)
     content = alice.get(f"/videos/{job.pk}/").content.decode()
-    assert '<video controls preload="metadata" src="https://cdn.test/v.mp4">' in content
+    assert f'<video controls preload="metadata" src="/videos/{job.pk}/video.mp4">' in content
+    response = alice.get(f"/videos/{job.pk}/video.mp4")
+    assert response["Content-Type"] == "video/mp4"
+    assert b"".join(response.streaming_content) == MP4
+
+
+def test_another_users_video_file_answers_404(alice, make_job, other_user, stored_video):
+    job = make_job(owner=other_user, status=Status.SUCCEEDED, video_file=stored_video)
+    assert alice.get(f"/videos/{job.pk}/video.mp4").status_code == 404
+
+
+def test_a_job_without_a_stored_video_has_no_file(alice, make_job):
+    job = make_job(status=Status.RUNNING)
+    assert alice.get(f"/videos/{job.pk}/video.mp4").status_code == 404
 
 
 def test_failed_job_shows_its_message(alice, make_job):

@@ -28,6 +28,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "status",
         "progress",
         "output_url",
+        "video_file",
         "failure_code",
         "message",
         "last_error",
@@ -46,7 +47,18 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ("Request", {"fields": ("endpoint", "model", "ratio", "duration", "seed")}),
         (
             "Runway",
-            {"fields": ("runway_task_id", "status", "progress", "output_url", "failure_code", "message", "last_error")},
+            {
+                "fields": (
+                    "runway_task_id",
+                    "status",
+                    "progress",
+                    "video_file",
+                    "output_url",
+                    "failure_code",
+                    "message",
+                    "last_error",
+                )
+            },
         ),
         ("Bookkeeping", {"fields": ("poll_count", "error_count", "step", "cancel_pending", "next_check_at")}),
         ("Times", {"fields": ("created_at", "submitted_at", "finished_at", "updated_at")}),

@@ -46,7 +46,10 @@ class VideoGeneration(models.Model):
     runway_task_id = models.CharField(max_length=64, blank=True, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0, help_text="0 to 100.")
-    output_url = models.TextField(blank=True, help_text="Runway's signed URL; it expires within 24-48 hours.")
+    output_url = models.TextField(
+        blank=True, help_text="Runway's signed URL, for staff only; it expires within 24-48 hours."
+    )
+    video_file = models.FileField(upload_to="videos/%Y/%m/", blank=True, help_text="Our own copy of the video.")
     failure_code = models.CharField(max_length=64, blank=True, help_text="Runway's failureCode, or one of ours.")
     message = models.TextField(blank=True, help_text="What the user is told when the job did not succeed.")
     last_error = models.TextField(blank=True, help_text="The last problem met, for staff.")

@@ -9,7 +9,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import requests
 from django.conf import settings
@@ -192,6 +192,41 @@ class RunwayClient:
                 permanent=False,
                 may_have_created=method == "POST",
             ) from None
+
+
+def download_output(
+    url: str, destination: IO[bytes], *, max_bytes: int, timeout: tuple[float, float] = (5.0, 60.0)
+) -> int:
+    """Stream a finished task's MP4 from its signed URL into `destination`; return its size.
+
+    A plain request, not the client's session: the output host gets no API key.
+    """
+    written, head = 0, b""
+    try:
+        with requests.get(url, stream=True, timeout=timeout) as response:
+            if response.status_code in (401, 403, 404, 410):
+                raise RunwayError(
+                    f"Runway's link to the video no longer works ({response.status_code})", permanent=False
+                )
+            if response.status_code >= 400:
+                raise RunwayError(f"Downloading the video failed ({response.status_code})", permanent=False)
+            announced = response.headers.get("Content-Length", "")
+            if announced.isdigit() and int(announced) > max_bytes:
+                raise RunwayError(f"The video is larger than the {max_bytes // 1_000_000} MB allowed", permanent=True)
+            for chunk in response.iter_content(chunk_size=64 * 1024):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise RunwayError(
+                        f"The video is larger than the {max_bytes // 1_000_000} MB allowed", permanent=True
+                    )
+                if len(head) < 12:
+                    head += chunk[: 12 - len(head)]
+                destination.write(chunk)
+    except requests.RequestException as exc:
+        raise RunwayError(f"Could not download the video ({_describe(exc)})", permanent=False) from None
+    if head[4:8] != b"ftyp":
+        raise RunwayError("Runway's output is not an MP4 video", permanent=True)
+    return written
 
 
 def get_client() -> RunwayClient:

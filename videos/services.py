@@ -9,6 +9,7 @@ import base64
 import logging
 import random
 import secrets
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -35,6 +37,7 @@ from videos.runway import (
     RunwayError,
     TaskState,
     build_payload,
+    download_output,
     get_client,
 )
 
@@ -355,16 +358,29 @@ def _poll(generation: VideoGeneration) -> NextStep | None:
         state = get_client().get_task(generation.runway_task_id)
     except RunwayError as exc:
         error = exc
-    if state is not None and state.status == SUCCEEDED and not state.output:
-        state, error = None, RunwayError("Runway said the video succeeded but gave no output", permanent=False)
+    stored, output_url = "", ""
+    if state is not None and state.status == SUCCEEDED:
+        output_url = state.output[0] if state.output else ""
+        try:
+            if not output_url:
+                raise RunwayError("Runway said the video succeeded but gave no output", permanent=False)
+            # Our own copy before the job counts as done: Runway's URL expires within a day or two.
+            stored = _store_video(generation, output_url)
+        except RunwayError as exc:
+            state, error = None, exc
 
     with _locked(generation.pk) as row:
         if row.step != claimed_step or row.status not in AT_RUNWAY_STATUSES:
+            if stored:
+                default_storage.delete(stored)
             return None  # cancelled while we asked
+        if output_url:
+            row.output_url = output_url
         if error is not None:
             row.last_error = error.message
             if error.permanent:
-                _finish(row, Status.FAILED, message=error.message)
+                made = "Runway made the video, but it could not be kept: " if output_url else ""
+                _finish(row, Status.FAILED, message=made + error.message)
                 row.save()
                 return None
             row.error_count += 1
@@ -373,7 +389,7 @@ def _poll(generation: VideoGeneration) -> NextStep | None:
             assert state is not None
             row.error_count = 0
             countdown = settings.RUNWAY_POLL_INTERVAL
-            _apply_state(row, state)
+            _apply_state(row, state, video_name=stored)
         if row.is_final:
             row.save()
         elif timezone.now() >= _deadline(row):
@@ -387,9 +403,9 @@ def _poll(generation: VideoGeneration) -> NextStep | None:
     return _release_at_runway(row) if row.cancel_pending else None
 
 
-def _apply_state(row: VideoGeneration, state: TaskState) -> None:
+def _apply_state(row: VideoGeneration, state: TaskState, *, video_name: str) -> None:
     if state.status == SUCCEEDED:
-        row.output_url = state.output[0]
+        row.video_file.name = video_name
         _finish(row, Status.SUCCEEDED)
     elif state.status == FAILED:
         row.last_error = state.failure
@@ -408,6 +424,15 @@ def _apply_state(row: VideoGeneration, state: TaskState) -> None:
         # Runway may add states; an unknown one is not final, so keep waiting.
         row.last_error = f"Runway reported an unknown status {state.status!r}; still waiting."
         logger.warning("Generation %s: unknown Runway status %r", row.pk, state.status)
+
+
+def _store_video(generation: VideoGeneration, url: str) -> str:
+    """Download the finished video into our storage; return its name there."""
+    with tempfile.TemporaryFile() as buffer:
+        download_output(url, buffer, max_bytes=settings.RUNWAY_MAX_VIDEO_BYTES)
+        buffer.seek(0)
+        name = f"videos/{timezone.now():%Y/%m}/{generation.pk}-{generation.runway_task_id}.mp4"
+        return default_storage.save(name, File(buffer))
 
 
 def failure_message(code: str) -> str:

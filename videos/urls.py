@@ -9,4 +9,5 @@ urlpatterns = [
     path("<int:pk>/status/", views.status, name="status"),
     path("<int:pk>/cancel/", views.cancel, name="cancel"),
     path("<int:pk>/retry/", views.retry, name="retry"),
+    path("<int:pk>/video.mp4", views.video_file, name="file"),
 ]

@@ -5,14 +5,15 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from videos import services
 from videos.forms import GenerationForm
-from videos.models import Status, VideoGeneration
+from videos.models import VideoGeneration
 
 HISTORY_PAGE_SIZE = 10
 
@@ -90,7 +91,8 @@ def status(request: AuthenticatedRequest, pk: int) -> JsonResponse:
             "is_final": generation.is_final,
             "progress": generation.progress,
             "message": generation.message,
-            "output_url": generation.output_url if generation.status == Status.SUCCEEDED else "",
+            # Our copy, never Runway's URL (it expires, and Runway asks that users not see it).
+            "output_url": reverse("videos:file", args=[generation.pk]) if generation.video_file else "",
             "created_at": generation.created_at.isoformat(),
             "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
         }
@@ -124,3 +126,13 @@ def retry(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         messages.success(request, "Trying again with the same settings.")
         return redirect("videos:detail", pk=new.pk)
     return redirect("videos:detail", pk=generation.pk)
+
+
+@login_required
+@require_GET
+def video_file(request: AuthenticatedRequest, pk: int) -> FileResponse:
+    """The owner's stored copy of a finished video."""
+    generation = _own_generation(request, pk)
+    if not generation.video_file:
+        raise Http404("This video has no stored file.")
+    return FileResponse(generation.video_file.open("rb"), content_type="video/mp4")

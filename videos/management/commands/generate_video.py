@@ -124,6 +124,14 @@ class Command(BaseCommand):
 
     def _report_if_final(self, generation: VideoGeneration) -> None:
         if generation.status == Status.SUCCEEDED:
-            self.stdout.write(self.style.SUCCESS(f"#{generation.pk} succeeded: {generation.output_url}"))
+            self.stdout.write(self.style.SUCCESS(f"#{generation.pk} succeeded: {_where(generation)}"))
         elif generation.is_final:
             raise CommandError(f"#{generation.pk} {generation.status}: {generation.message}")
+
+
+def _where(generation: VideoGeneration) -> str:
+    """Where our copy of the video is: a local path, or the storage's URL."""
+    try:
+        return str(generation.video_file.path)
+    except NotImplementedError:
+        return str(generation.video_file.url)
