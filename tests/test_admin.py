@@ -75,3 +75,20 @@ def test_poll_now_action_polls_at_once(staff, make_job, broker):
 def test_non_staff_cannot_open_the_admin(client, user):
     client.force_login(user)
     assert client.get(CHANGELIST).status_code == 302
+
+
+@responses.activate
+def test_deleting_in_the_admin_goes_through_the_service(staff, make_job, stored_video):
+    from django.core.files.storage import default_storage
+
+    responses.delete(TASK_URL, status=204)
+    done = make_job(status=Status.SUCCEEDED, runway_task_id="t-1", video_file=stored_video)
+    running = make_job(status=Status.RUNNING, runway_task_id="t-2")
+    response = staff.post(
+        CHANGELIST, {"action": "delete_selected", "_selected_action": [done.pk, running.pk], "post": "yes"}, follow=True
+    )
+    content = response.content.decode()
+    assert "1 video deleted." in content
+    assert "Cancel this video before deleting it." in content
+    assert not default_storage.exists(stored_video)
+    assert [c.request.method for c in responses.calls] == ["DELETE"]

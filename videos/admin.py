@@ -72,6 +72,13 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         # The request itself is what was paid for: staff can read it, not rewrite it.
         return (*self.readonly_fields, "owner", "prompt", "image", "image_url")
 
+    def delete_model(self, request: HttpRequest, obj: VideoGeneration) -> None:
+        # Through the service, so our file goes too and the task is deleted at Runway.
+        self._apply(request, VideoGeneration.objects.filter(pk=obj.pk), services.generation_delete, "deleted")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
+        self._apply(request, queryset, services.generation_delete, "deleted")
+
     @admin.display(description="Prompt")
     def short_prompt(self, obj: VideoGeneration) -> str:
         return truncatechars(obj.prompt, 60)

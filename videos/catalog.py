@@ -150,3 +150,17 @@ def check_request(
     if endpoint == TEXT_TO_VIDEO and has_image:
         problems["image"] = "A text-to-video request takes no image."
     return problems
+
+
+def offers_for_pickers() -> dict[str, dict[str, dict[str, object]]]:
+    """The table as the form's script needs it: model → endpoint → ratios, durations, seed."""
+    table: dict[str, dict[str, dict[str, object]]] = {}
+    for (model, endpoint), offer in OFFERS.items():
+        table.setdefault(model, {})[endpoint] = {
+            "ratios": list(offer.ratios),
+            "durations": list(offer.durations),
+            "seed": offer.accepts_seed,
+            "defaultRatio": offer.default_ratio,
+            "defaultDuration": offer.default_duration,
+        }
+    return table

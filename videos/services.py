@@ -18,6 +18,7 @@ from typing import IO
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -51,6 +52,7 @@ UNCONFIRMED_CODE = "UNCONFIRMED"
 # A claimed step that has not finished after this long died with its worker (the hard task time
 # limit is 90 s).
 STEP_LOST_AFTER = timedelta(seconds=120)
+CREDITS_CACHE_KEY = "runway:credit-balance"
 UNCONFIRMED_MESSAGE = (
     "Runway did not confirm that it received this request. It was not sent again, so that "
     "you are not charged twice; if a video shows up in your Runway account, it came from this request."
@@ -188,6 +190,14 @@ def generation_retry(*, generation_id: int) -> VideoGeneration:
     source = VideoGeneration.objects.get(pk=generation_id)
     if source.status not in RETRYABLE_STATUSES:
         raise GenerationError("Only a video that failed, timed out or was cancelled can be tried again.")
+    return generation_rerun(generation_id=generation_id)
+
+
+def generation_rerun(*, generation_id: int, new_seed: bool = False) -> VideoGeneration:
+    """Make a new job with the settings of an ended one: the same seed reproduces it, a new one varies it."""
+    source = VideoGeneration.objects.get(pk=generation_id)
+    if not source.is_final:
+        raise GenerationError("This video has not ended yet.")
     image = File(source.image.open("rb"), name=source.image.name.rsplit("/", 1)[-1]) if source.image else None
     try:
         return generation_create(
@@ -196,7 +206,7 @@ def generation_retry(*, generation_id: int) -> VideoGeneration:
             model=source.model,
             ratio=source.ratio,
             duration=source.duration,
-            seed=source.seed,
+            seed=None if new_seed else source.seed,
             image=image,
             image_url=source.image_url,
         )
@@ -492,6 +502,35 @@ def generation_cancel(*, generation_id: int) -> VideoGeneration:
     return row
 
 
+def generation_delete(*, generation_id: int) -> None:
+    """Remove an ended job: its task at Runway, our files, and the row."""
+    with _locked(generation_id) as row:
+        if not row.is_final:
+            raise GenerationError("Cancel this video before deleting it.")
+        task_id, files = row.runway_task_id, [row.video_file.name, row.image.name]
+        row.delete()
+    if task_id:
+        try:
+            get_client().delete_task(task_id)
+        except RunwayError as exc:
+            logger.warning("Generation %s deleted here, but its task %s not at Runway: %s", generation_id, task_id, exc)
+    for name in files:
+        if name:
+            default_storage.delete(name)
+    logger.info("Generation %s deleted", generation_id)
+
+
+def generation_estimate(*, model: str) -> float | None:
+    """Seconds a job of this model takes, from the last 20 that succeeded; None before there are any."""
+    recent = (
+        VideoGeneration.objects.filter(model=model, status=Status.SUCCEEDED, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("created_at", "finished_at")[:20]
+    )
+    durations = [(finished - created).total_seconds() for created, finished in recent if finished]
+    return sum(durations) / len(durations) if durations else None
+
+
 def generation_poll_now(*, generation_id: int) -> VideoGeneration:
     """Run the job's next step at once instead of waiting for its scheduled one."""
     generation = VideoGeneration.objects.get(pk=generation_id)
@@ -543,6 +582,24 @@ def generation_sweep() -> int:
     if count:
         logger.warning("Sweep: %s job(s) had lost their task message", count)
     return count
+
+
+def account_credits() -> int | None:
+    """The Runway account's credit balance (1 credit = 1 US cent), cached for a minute; None if unknown."""
+    cached = cache.get(CREDITS_CACHE_KEY)
+    if cached is None:
+        # A failure is remembered for the minute too, so a Runway outage does not slow every page.
+        cached = {"balance": None}
+        try:
+            balance = get_client().get_organization().get("creditBalance")
+        except RunwayError as exc:
+            logger.warning("Could not read the credit balance: %s", exc.message)
+        else:
+            if isinstance(balance, int):
+                cached["balance"] = balance
+        cache.set(CREDITS_CACHE_KEY, cached, timeout=60)
+    balance = cached["balance"]
+    return balance if isinstance(balance, int) else None
 
 
 # --- Helpers --------------------------------------------------------------------------------

@@ -9,5 +9,7 @@ urlpatterns = [
     path("<int:pk>/status/", views.status, name="status"),
     path("<int:pk>/cancel/", views.cancel, name="cancel"),
     path("<int:pk>/retry/", views.retry, name="retry"),
+    path("<int:pk>/rerun/", views.rerun, name="rerun"),
+    path("<int:pk>/delete/", views.delete, name="delete"),
     path("<int:pk>/video.mp4", views.video_file, name="file"),
 ]

@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
@@ -9,13 +10,15 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from videos import services
+from videos import catalog, services
 from videos.forms import GenerationForm
-from videos.models import VideoGeneration
+from videos.models import FINAL_STATUSES, Status, VideoGeneration
 
 HISTORY_PAGE_SIZE = 10
+HISTORY_FILTERS = [("", "All"), ("active", "In progress"), ("succeeded", "Done"), ("failed", "Failed")]
 
 
 class AuthenticatedRequest(HttpRequest):
@@ -64,11 +67,32 @@ def dashboard(request: AuthenticatedRequest) -> HttpResponse:
     if request.method == "POST" and _wants_json(request):
         return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
 
-    history = Paginator(VideoGeneration.objects.filter(owner=request.user), HISTORY_PAGE_SIZE)
+    shown = request.GET.get("status", "")
+    jobs = VideoGeneration.objects.filter(owner=request.user)
+    if shown == "active":
+        jobs = jobs.exclude(status__in=FINAL_STATUSES)
+    elif shown in Status.values:
+        jobs = jobs.filter(status=shown)
+    else:
+        shown = ""
+    history = Paginator(jobs, HISTORY_PAGE_SIZE)
     return render(
         request,
         "videos/dashboard.html",
-        {"form": form, "page": history.get_page(request.GET.get("page"))},
+        {
+            "form": form,
+            "page": history.get_page(request.GET.get("page")),
+            "shown": shown,
+            "filters": HISTORY_FILTERS,
+            "credits": services.account_credits() if settings.RUNWAY_API_KEY else None,
+            "pickers": {
+                "offers": catalog.offers_for_pickers(),
+                "defaults": {
+                    "text_to_video": settings.RUNWAY_TEXT_MODEL,
+                    "image_to_video": settings.RUNWAY_IMAGE_MODEL,
+                },
+            },
+        },
         status=400 if form.errors else 200,
     )
 
@@ -94,6 +118,10 @@ def status(request: AuthenticatedRequest, pk: int) -> JsonResponse:
             # Our copy, never Runway's URL (it expires, and Runway asks that users not see it).
             "output_url": reverse("videos:file", args=[generation.pk]) if generation.video_file else "",
             "created_at": generation.created_at.isoformat(),
+            "elapsed_seconds": round(
+                ((generation.finished_at or timezone.now()) - generation.created_at).total_seconds()
+            ),
+            "estimated_seconds": None if generation.is_final else services.generation_estimate(model=generation.model),
             "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
         }
     )
@@ -136,3 +164,33 @@ def video_file(request: AuthenticatedRequest, pk: int) -> FileResponse:
     if not generation.video_file:
         raise Http404("This video has no stored file.")
     return FileResponse(generation.video_file.open("rb"), content_type="video/mp4")
+
+
+@login_required
+@require_POST
+def rerun(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    generation = _own_generation(request, pk)
+    new_seed = request.POST.get("seed") == "new"
+    try:
+        new = services.generation_rerun(generation_id=generation.pk, new_seed=new_seed)
+    except services.GenerationError as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Running it again with a new seed." if new_seed else "Running it again, same seed.")
+        return redirect("videos:detail", pk=new.pk)
+    return redirect("videos:detail", pk=generation.pk)
+
+
+@login_required
+@require_POST
+def delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    generation = _own_generation(request, pk)
+    try:
+        services.generation_delete(generation_id=generation.pk)
+    except services.GenerationError as exc:
+        messages.error(request, str(exc))
+        return redirect("videos:detail", pk=generation.pk)
+    messages.success(request, "The video was deleted.")
+    return redirect("videos:dashboard")

@@ -23,7 +23,21 @@
       player.appendChild(video);
     }
     if (data.is_final) card.querySelectorAll(".actions form[action$='/cancel/']").forEach(function (f) { f.remove(); });
+    const timing = card.querySelector(".timing");
+    if (timing) {
+      let text = data.is_final ? "" : clock(data.elapsed_seconds) + " so far";
+      if (!data.is_final && data.estimated_seconds) {
+        text += ", about " + clock(Math.max(0, data.estimated_seconds - data.elapsed_seconds)) + " left";
+      }
+      timing.textContent = text;
+      timing.hidden = !text;
+    }
     card.dataset.final = data.is_final ? "true" : "false";
+  }
+
+  function clock(seconds) {
+    const s = Math.round(seconds);
+    return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   }
 
   function watch(card) {
@@ -87,6 +101,39 @@
         button.disabled = false;
       }
     });
+  }
+
+  // The pickers offer only what the chosen model allows (the same table the server checks).
+  const pickers = document.getElementById("pickers");
+  if (form && pickers) {
+    const { offers, defaults } = JSON.parse(pickers.textContent);
+    const model = form.querySelector("#id_model");
+    const ratio = form.querySelector("#id_ratio");
+    const duration = form.querySelector("#id_duration");
+    const seed = form.querySelector("#id_seed");
+    const hasImage = function () {
+      return form.querySelector("#id_image").files.length > 0 || form.querySelector("#id_image_url").value.trim() !== "";
+    };
+    const fill = function (select, values, label) {
+      const keep = select.value;
+      select.replaceChildren(new Option("Default", ""));
+      values.forEach(function (value) { select.add(new Option(label(value), String(value))); });
+      select.value = values.map(String).includes(keep) ? keep : "";
+    };
+    const update = function () {
+      const endpoint = hasImage() ? "image_to_video" : "text_to_video";
+      const chosen = model.value || defaults[endpoint];
+      const offer = (offers[chosen] || {})[endpoint];
+      model.setCustomValidity(offer ? "" : "This model cannot make a video " + (hasImage() ? "from an image." : "from text alone."));
+      if (!offer) return;
+      fill(ratio, offer.ratios, function (r) { return r; });
+      fill(duration, offer.durations, function (d) { return d + " s"; });
+      seed.disabled = !offer.seed;
+    };
+    ["change", "input"].forEach(function (name) { form.addEventListener(name, function (event) {
+      if (["id_model", "id_image", "id_image_url"].includes(event.target.id)) update();
+    }); });
+    update();
   }
 
   document.querySelectorAll(".generation").forEach(watch);

@@ -1,0 +1,168 @@
+"""The history on the dashboard: filters, download, re-run, delete, credits and time estimates."""
+
+import json
+from datetime import timedelta
+
+import pytest
+import responses
+from django.core.cache import cache
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from videos import services
+from videos.models import Status, VideoGeneration
+
+pytestmark = pytest.mark.django_db
+BASE = "https://runway.test"
+
+
+@pytest.fixture
+def alice(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def no_cached_credits():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@responses.activate
+def test_history_filters_by_status(alice, make_job):
+    responses.get(f"{BASE}/v1/organization", json={"creditBalance": 10})
+    make_job(prompt="done one", status=Status.SUCCEEDED)
+    make_job(prompt="broken one", status=Status.FAILED)
+    make_job(prompt="busy one", status=Status.RUNNING)
+
+    def shown(query: str) -> str:
+        return alice.get("/videos/" + query).content.decode()
+
+    assert all(p in shown("") for p in ("done one", "broken one", "busy one"))
+    assert "done one" in shown("?status=succeeded") and "broken one" not in shown("?status=succeeded")
+    assert "broken one" in shown("?status=failed") and "busy one" not in shown("?status=failed")
+    assert "busy one" in shown("?status=active") and "done one" not in shown("?status=active")
+    assert "done one" in shown("?status=nonsense")  # an unknown filter shows everything
+
+
+@responses.activate
+def test_dashboard_shows_the_credit_balance_cached_for_a_minute(alice):
+    responses.get(f"{BASE}/v1/organization", json={"creditBalance": 1234, "tier": {}, "usage": {}})
+    assert "Runway credits: <strong>1234</strong>" in alice.get("/videos/").content.decode()
+    alice.get("/videos/")
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_an_unreachable_balance_is_left_out_and_not_asked_again_at_once(alice):
+    responses.get(f"{BASE}/v1/organization", status=503)
+    assert "Runway credits" not in alice.get("/videos/").content.decode()
+    alice.get("/videos/")
+    assert len(responses.calls) == 1
+
+
+def test_no_key_means_no_balance_request(alice, settings):
+    settings.RUNWAY_API_KEY = ""
+    with responses.RequestsMock() as mocked:  # any request would fail this test
+        alice.get("/videos/")
+        assert len(mocked.calls) == 0
+
+
+@responses.activate
+def test_a_finished_video_can_be_downloaded_re_run_and_deleted(alice, make_job, stored_video, broker):
+    responses.get(f"{BASE}/v1/organization", json={"creditBalance": 1})
+    job = make_job(status=Status.SUCCEEDED, video_file=stored_video, runway_task_id="t-1", seed=7)
+    card = alice.get("/videos/").content.decode()
+    assert f'href="/videos/{job.pk}/video.mp4" download=' in card
+    assert f'action="/videos/{job.pk}/rerun/"' in card
+    assert f'action="/videos/{job.pk}/delete/"' in card
+
+
+def test_re_run_keeps_the_seed_and_settings(alice, make_job, broker):
+    job = make_job(status=Status.SUCCEEDED, seed=7, model="gen4.5", ratio="720:1280", duration=8)
+    response = alice.post(f"/videos/{job.pk}/rerun/")
+    new = VideoGeneration.objects.exclude(pk=job.pk).get()
+    assert response["Location"] == f"/videos/{new.pk}/"
+    assert (new.prompt, new.model, new.ratio, new.duration, new.seed) == (job.prompt, "gen4.5", "720:1280", 8, 7)
+
+
+def test_re_run_with_a_new_seed_changes_only_the_seed(alice, make_job, broker, monkeypatch):
+    monkeypatch.setattr(services.secrets, "randbelow", lambda n: 99)
+    job = make_job(status=Status.SUCCEEDED, seed=7)
+    alice.post(f"/videos/{job.pk}/rerun/", {"seed": "new"})
+    new = VideoGeneration.objects.exclude(pk=job.pk).get()
+    assert new.seed == 99
+    assert new.prompt == job.prompt
+
+
+def test_an_unfinished_video_cannot_be_re_run(alice, make_job):
+    job = make_job(status=Status.RUNNING)
+    response = alice.post(f"/videos/{job.pk}/rerun/", follow=True)
+    assert "has not ended yet" in response.content.decode()
+    assert VideoGeneration.objects.count() == 1
+
+
+@responses.activate
+def test_delete_removes_our_file_and_the_task_at_runway(alice, make_job, stored_video):
+    responses.delete(f"{BASE}/v1/tasks/t-1", status=204)
+    responses.get(f"{BASE}/v1/organization", json={"creditBalance": 1})
+    job = make_job(status=Status.SUCCEEDED, video_file=stored_video, runway_task_id="t-1")
+    response = alice.post(f"/videos/{job.pk}/delete/", follow=True)
+    assert "The video was deleted." in response.content.decode()
+    assert not VideoGeneration.objects.filter(pk=job.pk).exists()
+    assert not default_storage.exists(stored_video)
+    assert [c.request.method for c in responses.calls] == ["DELETE", "GET"]  # then the dashboard's balance
+
+
+@responses.activate
+def test_delete_goes_on_when_runway_cannot_be_reached(make_job, stored_video):
+    responses.delete(f"{BASE}/v1/tasks/t-1", status=503)
+    job = make_job(status=Status.FAILED, video_file=stored_video, runway_task_id="t-1")
+    services.generation_delete(generation_id=job.pk)
+    assert not VideoGeneration.objects.filter(pk=job.pk).exists()
+
+
+def test_an_unfinished_video_must_be_cancelled_before_it_is_deleted(alice, make_job):
+    job = make_job(status=Status.RUNNING, runway_task_id="t-1")
+    response = alice.post(f"/videos/{job.pk}/delete/", follow=True)
+    assert "Cancel this video before deleting it." in response.content.decode()
+    assert VideoGeneration.objects.filter(pk=job.pk).exists()
+
+
+@pytest.mark.parametrize("action", ["rerun", "delete"])
+def test_another_users_video_cannot_be_re_run_or_deleted(alice, make_job, other_user, action):
+    job = make_job(owner=other_user, status=Status.SUCCEEDED)
+    assert alice.post(f"/videos/{job.pk}/{action}/").status_code == 404
+    assert VideoGeneration.objects.count() == 1
+
+
+def test_status_reports_elapsed_time_and_an_estimate_from_past_jobs_of_that_model(alice, make_job):
+    now = timezone.now()
+    for seconds in (40, 60):
+        done = make_job(status=Status.SUCCEEDED)
+        VideoGeneration.objects.filter(pk=done.pk).update(
+            created_at=now - timedelta(hours=1), finished_at=now - timedelta(hours=1) + timedelta(seconds=seconds)
+        )
+    make_job(status=Status.SUCCEEDED, model="veo3.1")  # another model does not count
+    job = make_job(status=Status.RUNNING)
+    VideoGeneration.objects.filter(pk=job.pk).update(created_at=now - timedelta(seconds=12))
+
+    data = alice.get(f"/videos/{job.pk}/status/").json()
+
+    assert 12 <= data["elapsed_seconds"] <= 14
+    assert data["estimated_seconds"] == 50
+
+
+def test_the_form_carries_the_model_table_for_its_pickers(alice, settings):
+    settings.RUNWAY_API_KEY = ""
+    content = alice.get("/videos/").content.decode()
+    start = content.index('<script id="pickers" type="application/json">') + len(
+        '<script id="pickers" type="application/json">'
+    )
+    pickers = json.loads(content[start : content.index("</script>", start)])
+    assert pickers["defaults"] == {"text_to_video": "gen4.5", "image_to_video": "gen4_turbo"}
+    assert pickers["offers"]["gen4.5"]["text_to_video"]["ratios"] == ["1280:720", "720:1280"]
+    assert pickers["offers"]["veo3.1"]["text_to_video"]["durations"] == [4, 6, 8]
+    assert pickers["offers"]["veo3.1"]["text_to_video"]["seed"] is False
+    assert "text_to_video" not in pickers["offers"]["gen4_turbo"]
