@@ -1,7 +1,9 @@
 import io
 
 import pytest
+import requests
 import responses
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
@@ -145,3 +147,85 @@ def test_wait_gives_up_when_no_worker_moves_the_job(monkeypatch, settings, broke
     monkeypatch.setattr("videos.management.commands.generate_video.time.sleep", lambda s: None)
     with pytest.raises(CommandError, match="is a worker running"):
         run("Waves", "--wait")
+
+
+ORGANIZATION_URL = f"{BASE}/v1/organization"
+
+
+@pytest.fixture
+def no_cached_credits():
+    """The balance is cached for a minute; each test asks Runway afresh."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@responses.activate
+def test_credits_alone_prints_the_balance_and_makes_no_job(no_cached_credits):
+    responses.get(ORGANIZATION_URL, json={"creditBalance": 1234, "tier": {"maxMonthlyCreditSpend": 10000}})
+
+    assert run("--credits") == "Runway credits: 1234 (US$12.34)\n"
+    assert VideoGeneration.objects.count() == 0
+    assert responses.calls[0].request.headers["Authorization"].startswith("Bearer key_")
+
+
+@responses.activate
+def test_credits_are_asked_of_runway_once_a_minute(no_cached_credits):
+    responses.get(ORGANIZATION_URL, json={"creditBalance": 1234})
+
+    run("--credits")
+    assert run("--credits") == "Runway credits: 1234 (US$12.34)\n"
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_credits_are_unknown_when_runway_cannot_be_reached(no_cached_credits):
+    responses.get(ORGANIZATION_URL, body=requests.ConnectionError("refused"))
+
+    out = run("--credits")  # no CommandError: exit code 0
+
+    assert out.startswith("Runway credits: unknown (")
+    assert VideoGeneration.objects.count() == 0
+
+
+@responses.activate
+def test_credits_come_before_the_generation(no_cached_credits, broker):
+    responses.get(ORGANIZATION_URL, json={"creditBalance": 50})
+
+    lines = run("Waves", "--credits").splitlines()
+
+    assert lines == ["Runway credits: 50 (US$0.50)", str(VideoGeneration.objects.get().pk)]
+
+
+def test_a_prompt_is_required_without_credits(broker):
+    with pytest.raises(CommandError, match="Give a PROMPT"):
+        run()
+    with pytest.raises(CommandError, match="Give a PROMPT"):
+        run("--wait")
+    assert VideoGeneration.objects.count() == 0
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@responses.activate
+def test_inline_on_a_terminal_redraws_one_progress_bar(no_sleep):
+    responses.post(f"{BASE}/v1/text_to_video", json={"id": "t-1"})
+    responses.get(TASK_URL, json={"id": "t-1", "status": "RUNNING", "progress": 0.5})
+    responses.get(TASK_URL, json={"id": "t-1", "status": "SUCCEEDED", "output": ["https://cdn.test/v.mp4"]})
+    responses.get("https://cdn.test/v.mp4", body=MP4)
+    out = Terminal()
+
+    call_command("generate_video", "Waves", "--inline", stdout=out)
+
+    job = VideoGeneration.objects.get()
+    first, bar, success, end = out.getvalue().split("\n")
+    assert first == str(job.pk)
+    draws = bar.split("\r")[1:]
+    assert draws[0].startswith("[--------------------] 0%  queued  0:")
+    assert "[##########----------] 50%  generating  0:" in bar
+    assert draws[-1].startswith("[####################] 100%  done  0:")
+    assert success == f"#{job.pk} succeeded: {job.video_file.path}"
+    assert end == ""

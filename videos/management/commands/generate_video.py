@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files import File
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 from videos import catalog, services
 from videos.models import Status, VideoGeneration
@@ -15,13 +15,14 @@ SERVICE_ACCOUNT = "runway-cli"
 WATCH_INTERVAL = 1.0
 # How long --wait gives a worker beyond the job's own limit before saying none is running.
 WORKER_GRACE = 60
+BAR_WIDTH = 20
 
 
 class Command(BaseCommand):
     help = "Generate a video with Runway: validate, store and enqueue it like the dashboard does."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("prompt", help="What the video shows.")
+        parser.add_argument("prompt", nargs="?", help="What the video shows (optional with --credits).")
         parser.add_argument("--image", help="A JPEG/PNG/WebP file or an https URL: make the video from this image.")
         parser.add_argument("--model", choices=catalog.MODELS, help="Runway model (default from settings).")
         parser.add_argument("--ratio", help=f"Width:height (default {catalog.DEFAULT_RATIO}).")
@@ -32,8 +33,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--inline", action="store_true", help="Run the job in this process (no worker needed); implies --wait."
         )
+        parser.add_argument("--credits", action="store_true", help="Print the Runway account's credit balance.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["prompt"] is None and not options["credits"]:
+            raise CommandError("Give a PROMPT for the video (or --credits to see the credit balance).")
+        if options["credits"]:
+            self._print_credits()
+        if options["prompt"] is None:
+            return
         owner = self._owner(options["user"])
         image, image_url = None, ""
         if options["image"]:
@@ -74,6 +82,15 @@ class Command(BaseCommand):
         else:
             self._report_if_final(generation)
 
+    def _print_credits(self) -> None:
+        balance = services.account_credits()
+        if balance is None:
+            # When Runway could not be asked, account_credits() has logged why (on stderr).
+            self.stdout.write("Runway credits: unknown (Runway did not give a balance; see any warning above)")
+        else:
+            # 1 credit = 1 US cent.
+            self.stdout.write(f"Runway credits: {balance} (US${balance / 100:,.2f})")
+
     def _owner(self, username: str | None) -> Any:
         User = get_user_model()
         if username:
@@ -88,45 +105,79 @@ class Command(BaseCommand):
         return user
 
     def _run_inline(self, generation: VideoGeneration) -> None:
-        shown = self._show(generation, None)
-        step = generation.step
-        while True:
-            next_step = services.generation_advance(generation_id=generation.pk, step=step)
-            generation.refresh_from_db()
-            shown = self._show(generation, shown)
-            if next_step is None:
-                break
-            step = next_step.step
-            time.sleep(next_step.countdown)
+        progress = Progress(self.stdout)
+        try:
+            progress.show(generation)
+            step = generation.step
+            while True:
+                next_step = services.generation_advance(generation_id=generation.pk, step=step)
+                generation.refresh_from_db()
+                progress.show(generation)
+                if next_step is None:
+                    break
+                step = next_step.step
+                time.sleep(next_step.countdown)
+        finally:
+            progress.end()
         self._report_if_final(generation)
 
     def _watch(self, generation: VideoGeneration) -> None:
-        shown = self._show(generation, None)
+        progress = Progress(self.stdout)
         deadline = time.monotonic() + settings.RUNWAY_MAX_WAIT + WORKER_GRACE
-        while not generation.is_final:
-            if time.monotonic() > deadline:
-                raise CommandError(
-                    f"Video #{generation.pk} is still {generation.status}: is a worker running "
-                    "(celery -A runway_project worker)? Or run with --inline."
-                )
-            time.sleep(WATCH_INTERVAL)
-            generation.refresh_from_db()
-            shown = self._show(generation, shown)
+        try:
+            progress.show(generation)
+            while not generation.is_final:
+                if time.monotonic() > deadline:
+                    raise CommandError(
+                        f"Video #{generation.pk} is still {generation.status}: is a worker running "
+                        "(celery -A runway_project worker)? Or run with --inline."
+                    )
+                time.sleep(WATCH_INTERVAL)
+                generation.refresh_from_db()
+                progress.show(generation)
+        finally:
+            progress.end()
         self._report_if_final(generation)
-
-    def _show(self, generation: VideoGeneration, shown: tuple[str, int] | None) -> tuple[str, int]:
-        """Print the job's state when it changed since `shown`."""
-        now = (generation.status, generation.progress)
-        if now != shown and not generation.is_final:
-            progress = f" {generation.progress}%" if generation.status == Status.RUNNING else ""
-            self.stdout.write(f"#{generation.pk} {generation.get_status_display().lower()}{progress}")
-        return now
 
     def _report_if_final(self, generation: VideoGeneration) -> None:
         if generation.status == Status.SUCCEEDED:
             self.stdout.write(self.style.SUCCESS(f"#{generation.pk} succeeded: {_where(generation)}"))
         elif generation.is_final:
             raise CommandError(f"#{generation.pk} {generation.status}: {generation.message}")
+
+
+class Progress:
+    """A job's progress: on a terminal one bar redrawn in place, otherwise a line per change."""
+
+    def __init__(self, stdout: OutputWrapper) -> None:
+        self.stdout = stdout
+        self.tty = stdout.isatty()
+        self.started = time.monotonic()
+        self.shown: tuple[str, int] | None = None
+        self.width = 0  # of the longest bar drawn, to blank out what a shorter one leaves behind
+
+    def show(self, generation: VideoGeneration) -> None:
+        label = generation.get_status_display().lower()
+        if self.tty:
+            percent = 100 if generation.status == Status.SUCCEEDED else generation.progress
+            filled = BAR_WIDTH * percent // 100
+            seconds = int(time.monotonic() - self.started)
+            bar = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {percent}%  {label}  {seconds // 60}:{seconds % 60:02}"
+            self.width = max(self.width, len(bar))
+            self.stdout.write("\r" + bar.ljust(self.width), ending="")
+            self.stdout.flush()
+            return
+        now = (generation.status, generation.progress)
+        if now != self.shown and not generation.is_final:
+            progress = f" {generation.progress}%" if generation.status == Status.RUNNING else ""
+            self.stdout.write(f"#{generation.pk} {label}{progress}")
+        self.shown = now
+
+    def end(self) -> None:
+        """Finish the bar's line, so that what follows starts on a line of its own."""
+        if self.tty and self.width:
+            self.stdout.write("")
+            self.width = 0
 
 
 def _where(generation: VideoGeneration) -> str:
