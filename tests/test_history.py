@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 import responses
 from django.core.cache import cache
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
@@ -107,11 +108,13 @@ def test_an_unfinished_video_cannot_be_re_run(alice, make_job):
 def test_delete_removes_our_file_and_the_task_at_runway(alice, make_job, stored_video):
     responses.delete(f"{BASE}/v1/tasks/t-1", status=204)
     responses.get(f"{BASE}/v1/organization", json={"creditBalance": 1})
-    job = make_job(status=Status.SUCCEEDED, video_file=stored_video, runway_task_id="t-1")
+    poster = default_storage.save("posters/test/p.jpg", ContentFile(b"jpeg"))
+    job = make_job(status=Status.SUCCEEDED, video_file=stored_video, poster=poster, runway_task_id="t-1")
     response = alice.post(f"/videos/{job.pk}/delete/", follow=True)
     assert "The video was deleted." in response.content.decode()
     assert not VideoGeneration.objects.filter(pk=job.pk).exists()
     assert not default_storage.exists(stored_video)
+    assert not default_storage.exists(poster)
     assert [c.request.method for c in responses.calls] == ["DELETE", "GET"]  # then the dashboard's balance
 
 

@@ -95,6 +95,8 @@ def test_succeeded_stores_our_copy_of_the_first_output_and_ends(submitted, broke
     assert job.output_url == "https://cdn.test/a.mp4?_jwt=x"
     with job.video_file.open("rb") as stored:
         assert stored.read() == MP4
+    with job.poster.open("rb") as poster:
+        assert poster.read()[:2] == b"\xff\xd8"  # a JPEG frame for the history's thumbnail
     assert job.progress == 100
     assert job.finished_at is not None
     assert broker.tasks() == []
@@ -453,3 +455,17 @@ def test_the_api_key_never_reaches_the_record(make_job, settings):
     job = make_job()
     text = repr(VideoGeneration.objects.filter(pk=job.pk).values().get())
     assert not re.search(re.escape(settings.RUNWAY_API_KEY), text)
+
+
+@responses.activate
+def test_a_video_whose_poster_cannot_be_made_is_still_kept(submitted, broker, monkeypatch):
+    def no_poster(video):
+        raise services.PosterError("ffmpeg could not make a poster: broken")
+
+    monkeypatch.setattr(services, "poster_from_video", no_poster)
+    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
+    responses.get("https://cdn.test/a.mp4", body=MP4)
+    job = run_step(submitted)
+    assert job.status == Status.SUCCEEDED
+    assert job.video_file
+    assert not job.poster

@@ -198,3 +198,17 @@ def test_posts_need_the_csrf_token(user):
     client.force_login(user)
     assert client.post(DASHBOARD, {"prompt": "Waves"}).status_code == 403
     assert VideoGeneration.objects.count() == 0
+
+
+def test_the_poster_is_served_to_the_owner_only(alice, make_job, other_user):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    poster = default_storage.save("posters/test/p.jpg", ContentFile(b"\xff\xd8jpeg\xff\xd9"))
+    mine = make_job(status=Status.SUCCEEDED, poster=poster)
+    theirs = make_job(owner=other_user, status=Status.SUCCEEDED, poster=poster)
+    response = alice.get(f"/videos/{mine.pk}/poster.jpg")
+    assert response["Content-Type"] == "image/jpeg"
+    assert alice.get(f"/videos/{mine.pk}/status/").json()["poster_url"] == f"/videos/{mine.pk}/poster.jpg"
+    assert alice.get(f"/videos/{theirs.pk}/poster.jpg").status_code == 404
+    assert alice.get(f"/videos/{make_job().pk}/poster.jpg").status_code == 404

@@ -50,6 +50,7 @@ class VideoGeneration(models.Model):
         blank=True, help_text="Runway's signed URL, for staff only; it expires within 24-48 hours."
     )
     video_file = models.FileField(upload_to="videos/%Y/%m/", blank=True, help_text="Our own copy of the video.")
+    poster = models.FileField(upload_to="posters/%Y/%m/", blank=True, help_text="A frame of the video, as a JPEG.")
     failure_code = models.CharField(max_length=64, blank=True, help_text="Runway's failureCode, or one of ours.")
     message = models.TextField(blank=True, help_text="What the user is told when the job did not succeed.")
     last_error = models.TextField(blank=True, help_text="The last problem met, for staff.")

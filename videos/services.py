@@ -21,6 +21,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -28,6 +29,7 @@ from django.utils import timezone
 
 from videos import catalog
 from videos.models import AT_RUNWAY_STATUSES, FINAL_STATUSES, RETRYABLE_STATUSES, Status, VideoGeneration
+from videos.posters import PosterError, poster_from_video
 from videos.runway import (
     CANCELLED,
     FAILED,
@@ -368,21 +370,22 @@ def _poll(generation: VideoGeneration) -> NextStep | None:
         state = get_client().get_task(generation.runway_task_id)
     except RunwayError as exc:
         error = exc
-    stored, output_url = "", ""
+    stored, poster, output_url = "", "", ""
     if state is not None and state.status == SUCCEEDED:
         output_url = state.output[0] if state.output else ""
         try:
             if not output_url:
                 raise RunwayError("Runway said the video succeeded but gave no output", permanent=False)
             # Our own copy before the job counts as done: Runway's URL expires within a day or two.
-            stored = _store_video(generation, output_url)
+            stored, poster = _store_video(generation, output_url)
         except RunwayError as exc:
             state, error = None, exc
 
     with _locked(generation.pk) as row:
         if row.step != claimed_step or row.status not in AT_RUNWAY_STATUSES:
-            if stored:
-                default_storage.delete(stored)
+            for name in (stored, poster):
+                if name:
+                    default_storage.delete(name)
             return None  # cancelled while we asked
         if output_url:
             row.output_url = output_url
@@ -399,7 +402,7 @@ def _poll(generation: VideoGeneration) -> NextStep | None:
             assert state is not None
             row.error_count = 0
             countdown = settings.RUNWAY_POLL_INTERVAL
-            _apply_state(row, state, video_name=stored)
+            _apply_state(row, state, video_name=stored, poster_name=poster)
         if row.is_final:
             row.save()
         elif timezone.now() >= _deadline(row):
@@ -413,9 +416,10 @@ def _poll(generation: VideoGeneration) -> NextStep | None:
     return _release_at_runway(row) if row.cancel_pending else None
 
 
-def _apply_state(row: VideoGeneration, state: TaskState, *, video_name: str) -> None:
+def _apply_state(row: VideoGeneration, state: TaskState, *, video_name: str, poster_name: str) -> None:
     if state.status == SUCCEEDED:
         row.video_file.name = video_name
+        row.poster.name = poster_name
         _finish(row, Status.SUCCEEDED)
     elif state.status == FAILED:
         row.last_error = state.failure
@@ -436,13 +440,20 @@ def _apply_state(row: VideoGeneration, state: TaskState, *, video_name: str) -> 
         logger.warning("Generation %s: unknown Runway status %r", row.pk, state.status)
 
 
-def _store_video(generation: VideoGeneration, url: str) -> str:
-    """Download the finished video into our storage; return its name there."""
+def _store_video(generation: VideoGeneration, url: str) -> tuple[str, str]:
+    """Download the finished video into our storage, with a poster frame; return both names there."""
+    stem = f"{timezone.now():%Y/%m}/{generation.pk}-{generation.runway_task_id}"
     with tempfile.TemporaryFile() as buffer:
         download_output(url, buffer, max_bytes=settings.RUNWAY_MAX_VIDEO_BYTES)
         buffer.seek(0)
-        name = f"videos/{timezone.now():%Y/%m}/{generation.pk}-{generation.runway_task_id}.mp4"
-        return default_storage.save(name, File(buffer))
+        video_name = default_storage.save(f"videos/{stem}.mp4", File(buffer))
+        buffer.seek(0)
+        try:
+            poster = poster_from_video(buffer)
+        except PosterError as exc:  # a video without a thumbnail is still a video
+            logger.warning("Generation %s: no poster frame: %s", generation.pk, exc)
+            return video_name, ""
+    return video_name, default_storage.save(f"posters/{stem}.jpg", ContentFile(poster))
 
 
 def failure_message(code: str) -> str:
@@ -507,7 +518,7 @@ def generation_delete(*, generation_id: int) -> None:
     with _locked(generation_id) as row:
         if not row.is_final:
             raise GenerationError("Cancel this video before deleting it.")
-        task_id, files = row.runway_task_id, [row.video_file.name, row.image.name]
+        task_id, files = row.runway_task_id, [row.video_file.name, row.poster.name, row.image.name]
         row.delete()
     if task_id:
         try:

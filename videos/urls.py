@@ -12,4 +12,5 @@ urlpatterns = [
     path("<int:pk>/rerun/", views.rerun, name="rerun"),
     path("<int:pk>/delete/", views.delete, name="delete"),
     path("<int:pk>/video.mp4", views.video_file, name="file"),
+    path("<int:pk>/poster.jpg", views.poster, name="poster"),
 ]

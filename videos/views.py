@@ -117,6 +117,7 @@ def status(request: AuthenticatedRequest, pk: int) -> JsonResponse:
             "message": generation.message,
             # Our copy, never Runway's URL (it expires, and Runway asks that users not see it).
             "output_url": reverse("videos:file", args=[generation.pk]) if generation.video_file else "",
+            "poster_url": reverse("videos:poster", args=[generation.pk]) if generation.poster else "",
             "created_at": generation.created_at.isoformat(),
             "elapsed_seconds": round(
                 ((generation.finished_at or timezone.now()) - generation.created_at).total_seconds()
@@ -194,3 +195,13 @@ def delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         return redirect("videos:detail", pk=generation.pk)
     messages.success(request, "The video was deleted.")
     return redirect("videos:dashboard")
+
+
+@login_required
+@require_GET
+def poster(request: AuthenticatedRequest, pk: int) -> FileResponse:
+    """A frame of the owner's finished video, for the history's thumbnails."""
+    generation = _own_generation(request, pk)
+    if not generation.poster:
+        raise Http404("This video has no poster.")
+    return FileResponse(generation.poster.open("rb"), content_type="image/jpeg")

@@ -20,6 +20,7 @@
       video.controls = true;
       video.preload = "metadata";
       video.src = data.output_url;
+      if (data.poster_url) video.poster = data.poster_url;
       player.appendChild(video);
     }
     if (data.is_final) card.querySelectorAll(".actions form[action$='/cancel/']").forEach(function (f) { f.remove(); });

@@ -1,0 +1,94 @@
+"""Poster frames, made by the real ffmpeg from the imageio-ffmpeg wheel."""
+
+import io
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from videos import posters
+from videos.posters import PosterError, poster_from_video
+
+SAMPLE = Path(__file__).resolve().parent.parent / "videos" / "simulator_assets" / "sample.mp4"  # 3 s, 640x360
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's start-of-frame marker."""
+    assert data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9", "not a whole JPEG"
+    at = 2
+    while at < len(data):
+        marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
+        if 0xC0 <= marker <= 0xC3:  # SOF0..SOF3: precision, height, width
+            return int.from_bytes(data[at + 7 : at + 9], "big"), int.from_bytes(data[at + 5 : at + 7], "big")
+        at += 2 + length
+    raise AssertionError("no start-of-frame marker")
+
+
+def test_poster_is_a_jpeg_of_the_video_size():
+    assert jpeg_size(poster_from_video(SAMPLE)) == (640, 360)
+
+
+def test_poster_is_scaled_to_the_width_keeping_the_ratio():
+    assert jpeg_size(poster_from_video(SAMPLE, width=320)) == (320, 180)
+
+
+def test_poster_from_a_file_object_matches_the_poster_from_its_path():
+    with SAMPLE.open("rb") as video:
+        from_file = poster_from_video(video, width=320)
+    assert from_file == poster_from_video(str(SAMPLE), width=320)
+    assert poster_from_video(io.BytesIO(SAMPLE.read_bytes()), width=320) == from_file
+
+
+def test_poster_shows_the_frame_at_the_asked_time():
+    assert poster_from_video(SAMPLE, at_seconds=1.5) != poster_from_video(SAMPLE, at_seconds=0)
+
+
+def test_poster_past_the_end_falls_back_to_the_first_frame():
+    first = poster_from_video(SAMPLE, at_seconds=0)
+    assert poster_from_video(SAMPLE, at_seconds=10) == first
+    assert poster_from_video(SAMPLE, at_seconds=2.99) == first  # after the last frame (2.958 s)
+
+
+def test_poster_of_a_text_file_raises_poster_error(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    with pytest.raises(PosterError, match=r"ffmpeg could not make a poster: .*Invalid data"):
+        poster_from_video(text)
+
+
+def test_poster_of_an_empty_file_object_raises_poster_error():
+    with pytest.raises(PosterError, match="could not make a poster"):
+        poster_from_video(io.BytesIO(b""))
+
+
+def test_poster_stops_ffmpeg_after_the_timeout(monkeypatch):
+    seen = []
+
+    def hang(command, **kwargs):
+        seen.append(kwargs["timeout"])
+        raise subprocess.TimeoutExpired(command, kwargs["timeout"])
+
+    monkeypatch.setattr(posters.subprocess, "run", hang)
+    with pytest.raises(PosterError, match="took too long"):
+        poster_from_video(SAMPLE, timeout=7)
+    assert len(seen) == 1 and 6 < seen[0] <= 7  # no second try once the time is spent
+
+
+def test_poster_stops_a_real_ffmpeg_that_hangs(tmp_path):
+    fifo = tmp_path / "never-written.mp4"
+    os.mkfifo(fifo)  # ffmpeg blocks opening it: nobody ever writes
+    started = time.monotonic()
+    with pytest.raises(PosterError, match="took too long"):
+        poster_from_video(fifo, timeout=0.5)
+    assert time.monotonic() - started < 5
+
+
+def test_poster_without_an_ffmpeg_binary_raises_poster_error(monkeypatch):
+    def missing():
+        raise RuntimeError("No ffmpeg exe could be found.")
+
+    monkeypatch.setattr(posters.imageio_ffmpeg, "get_ffmpeg_exe", missing)
+    with pytest.raises(PosterError, match="ffmpeg is not available"):
+        poster_from_video(SAMPLE)

@@ -1,0 +1,82 @@
+"""A poster frame (a JPEG thumbnail) for a stored video, for the history grid of thumbnails.
+
+ffmpeg comes from the `imageio-ffmpeg` wheel, which ships a static binary, so `pip install`
+is all a machine needs: nothing to install with apt, and the same ffmpeg everywhere.
+
+The video came from outside (Runway), and the poster is shown to users, so ffmpeg may read
+only the one local MP4 it is given: the MP4 demuxer is forced (playlist and concat formats
+can pull in other files or URLs) and only the `file` protocol is allowed.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from typing import IO
+
+import imageio_ffmpeg  # type: ignore[import-untyped]
+
+TIMEOUT_SECONDS = 20.0
+JPEG_QUALITY = 3  # ffmpeg's -q:v scale: 2 is best, 31 worst
+
+
+class PosterError(Exception):
+    """ffmpeg could not make a poster: the input is not a video, or ffmpeg failed or took too long."""
+
+
+def poster_from_video(
+    video: IO[bytes] | str | os.PathLike[str],
+    *,
+    width: int = 640,
+    at_seconds: float = 0.5,
+    timeout: float = TIMEOUT_SECONDS,
+) -> bytes:
+    """Return a JPEG of the frame at `at_seconds` (the first frame if the video is shorter), `width` pixels wide.
+
+    A file object is read from its current position. `timeout` bounds the whole call.
+    """
+    if width <= 0 or at_seconds < 0:
+        raise ValueError("width must be positive and at_seconds not negative")
+    deadline = time.monotonic() + timeout
+    if isinstance(video, str | os.PathLike):
+        return _poster(os.fspath(video), width=width, at_seconds=at_seconds, deadline=deadline)
+    # A seekable copy, not a pipe: an MP4's index (moov) may sit at its end.
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as copy:
+        shutil.copyfileobj(video, copy)
+        copy.flush()
+        return _poster(copy.name, width=width, at_seconds=at_seconds, deadline=deadline)
+
+
+def _poster(path: str, *, width: int, at_seconds: float, deadline: float) -> bytes:
+    result = _ffmpeg(path, width=width, at_seconds=at_seconds, deadline=deadline)
+    if at_seconds and not (result.returncode == 0 and result.stdout):
+        # Shorter than at_seconds, or not a video at all, which the first frame will tell.
+        result = _ffmpeg(path, width=width, at_seconds=0, deadline=deadline)
+    if result.returncode == 0 and result.stdout:
+        return result.stdout
+    lines = result.stderr.decode(errors="replace").strip().splitlines()
+    reason = lines[-1] if lines else f"no video frame (exit status {result.returncode})"
+    raise PosterError(f"ffmpeg could not make a poster: {reason}")
+
+
+def _ffmpeg(path: str, *, width: int, at_seconds: float, deadline: float) -> subprocess.CompletedProcess[bytes]:
+    try:
+        ffmpeg: str = imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as exc:
+        raise PosterError(f"ffmpeg is not available: {exc}") from exc
+    seek = ["-ss", f"{at_seconds:.3f}"] if at_seconds else []
+    # "file:" keeps a name such as "-" or "http://..." from meaning anything but a local file.
+    source = ["-f", "mp4", "-protocol_whitelist", "file", "-i", f"file:{os.path.abspath(path)}"]
+    output = ["-frames:v", "1", "-vf", f"scale={width}:-1", "-q:v", str(JPEG_QUALITY)]
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *seek, *source, "-an", "-sn", "-dn"]
+    command += [*output, "-f", "image2pipe", "-c:v", "mjpeg", "pipe:1"]
+    try:
+        # On timeout, subprocess.run kills ffmpeg before raising.
+        return subprocess.run(  # noqa: S603 (a fixed argument list, no shell)
+            command, capture_output=True, timeout=max(deadline - time.monotonic(), 0.1), check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise PosterError("ffmpeg took too long to make a poster and was stopped") from exc
+    except OSError as exc:
+        raise PosterError(f"ffmpeg could not be started: {exc}") from exc
