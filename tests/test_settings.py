@@ -74,3 +74,28 @@ def test_polling_faster_than_every_five_seconds_does_not_start(project):
     result = manage(project, "check", **production_env(), RUNWAY_POLL_INTERVAL="4")
     assert result.returncode != 0
     assert "ImproperlyConfigured: RUNWAY_POLL_INTERVAL must be at least 5 seconds." in result.stderr
+
+
+def test_media_goes_to_a_private_s3_bucket_when_one_is_named(project):
+    code = (
+        "from django.core.files.storage import default_storage as s; s._setup(); "
+        "print(type(s._wrapped).__name__, s.bucket_name, s.endpoint_url, s.default_acl)"
+    )
+    result = manage(
+        project,
+        "shell",
+        "-c",
+        code,
+        DEBUG="True",
+        AWS_STORAGE_BUCKET_NAME="videos-bucket",
+        AWS_S3_ENDPOINT_URL="http://127.0.0.1:9000",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-4:] == ["S3Storage", "videos-bucket", "http://127.0.0.1:9000", "private"]
+
+
+def test_media_stays_in_media_root_by_default(project):
+    code = "from django.core.files.storage import default_storage as s; s._setup(); print(type(s._wrapped).__name__)"
+    result = manage(project, "shell", "-c", code, DEBUG="True")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "FileSystemStorage"

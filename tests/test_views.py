@@ -1,4 +1,8 @@
+import base64
+import json
+
 import pytest
+import responses
 from django.urls import reverse
 
 from tests.conftest import MP4
@@ -212,3 +216,33 @@ def test_the_poster_is_served_to_the_owner_only(alice, make_job, other_user):
     assert alice.get(f"/videos/{mine.pk}/status/").json()["poster_url"] == f"/videos/{mine.pk}/poster.jpg"
     assert alice.get(f"/videos/{theirs.pk}/poster.jpg").status_code == 404
     assert alice.get(f"/videos/{make_job().pk}/poster.jpg").status_code == 404
+
+
+@responses.activate
+def test_an_uploaded_image_makes_an_image_to_video_job_sent_as_a_data_uri(alice, broker):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from videos.tasks import advance_generation
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+    upload = SimpleUploadedFile("first.png", png, content_type="image/png")
+    response = alice.post(DASHBOARD, {"prompt": "The scene comes alive", "image": upload})
+    assert response.status_code == 302
+    job = VideoGeneration.objects.get()
+    assert (job.endpoint, job.model) == ("image_to_video", "gen4_turbo")
+    with job.image.open("rb") as stored:
+        assert stored.read() == png
+
+    responses.post("https://runway.test/v1/image_to_video", json={"id": "t-1"})
+    advance_generation.apply(args=[job.pk, job.step], throw=True)
+    body = json.loads(responses.calls[0].request.body)
+    assert body["promptImage"] == "data:image/png;base64," + base64.b64encode(png).decode()
+    assert body["promptText"] == "The scene comes alive"
+
+
+def test_staff_can_play_any_video_in_the_admin(client, admin_user, make_job, stored_video):
+    job = make_job(status=Status.SUCCEEDED, video_file=stored_video)
+    client.force_login(admin_user)
+    page = client.get(f"/admin/videos/videogeneration/{job.pk}/change/").content.decode()
+    assert f'src="/videos/{job.pk}/video.mp4"' in page
+    assert client.get(f"/videos/{job.pk}/video.mp4").status_code == 200

@@ -5,6 +5,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import truncatechars
+from django.urls import reverse
+from django.utils.html import format_html
 
 from videos import services
 from videos.models import VideoGeneration
@@ -29,6 +31,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "progress",
         "output_url",
         "video_file",
+        "player",
         "failure_code",
         "message",
         "last_error",
@@ -52,6 +55,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "runway_task_id",
                     "status",
                     "progress",
+                    "player",
                     "video_file",
                     "output_url",
                     "failure_code",
@@ -78,6 +82,14 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
         self._apply(request, queryset, services.generation_delete, "deleted")
+
+    @admin.display(description="Our copy")
+    def player(self, obj: VideoGeneration) -> str:
+        if not obj.video_file:
+            return "—"
+        return format_html(
+            '<video controls preload="metadata" width="480" src="{}"></video>', reverse("videos:file", args=[obj.pk])
+        )
 
     @admin.display(description="Prompt")
     def short_prompt(self, obj: VideoGeneration) -> str:

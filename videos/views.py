@@ -36,6 +36,13 @@ def _own_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
     return get_object_or_404(VideoGeneration, pk=pk, owner=request.user)
 
 
+def _viewable_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
+    """The user's own job, or any job for staff (the admin plays every video)."""
+    if request.user.is_staff:
+        return get_object_or_404(VideoGeneration, pk=pk)
+    return _own_generation(request, pk)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def dashboard(request: AuthenticatedRequest) -> HttpResponse:
@@ -160,8 +167,8 @@ def retry(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def video_file(request: AuthenticatedRequest, pk: int) -> FileResponse:
-    """The owner's stored copy of a finished video."""
-    generation = _own_generation(request, pk)
+    """The stored copy of a finished video, for its owner and staff."""
+    generation = _viewable_generation(request, pk)
     if not generation.video_file:
         raise Http404("This video has no stored file.")
     return FileResponse(generation.video_file.open("rb"), content_type="video/mp4")
@@ -200,8 +207,8 @@ def delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def poster(request: AuthenticatedRequest, pk: int) -> FileResponse:
-    """A frame of the owner's finished video, for the history's thumbnails."""
-    generation = _own_generation(request, pk)
+    """A frame of a finished video, for the history's thumbnails; for its owner and staff."""
+    generation = _viewable_generation(request, pk)
     if not generation.poster:
         raise Http404("This video has no poster.")
     return FileResponse(generation.poster.open("rb"), content_type="image/jpeg")
