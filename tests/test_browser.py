@@ -171,3 +171,23 @@ def test_an_empty_description_is_refused_on_the_page(logged_in):
     expect(page.locator("#prompt-errors")).to_contain_text("cannot be empty")
     page.shots.take("refused")  # type: ignore[attr-defined]
     assert VideoGeneration.objects.count() == 0
+
+
+def test_the_pickers_offer_only_what_the_chosen_model_allows(logged_in):
+    page = logged_in
+    page.get_by_text("Model, ratio, duration, seed, image").click()
+
+    def options(select: str) -> list[str]:
+        return page.eval_on_selector_all(f"{select} option", "options => options.map(o => o.value)")
+
+    assert options("#id_ratio") == ["", "1280:720", "720:1280"]  # gen4.5 from text
+    page.select_option("#id_model", "veo3.1")
+    assert options("#id_duration") == ["", "4", "6", "8"]
+    expect(page.locator("#id_seed")).to_be_disabled()
+    page.select_option("#id_model", "gen4_turbo")
+    assert "from text alone" in page.eval_on_selector("#id_model", "m => m.validationMessage")
+    page.get_by_label("…or an image URL (https)").fill("https://example.com/first.png")
+    assert options("#id_ratio") == ["", "1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"]
+    assert page.eval_on_selector("#id_model", "m => m.validationMessage") == ""
+    expect(page.locator("#id_seed")).to_be_enabled()
+    page.shots.take("pickers")  # type: ignore[attr-defined]
