@@ -1,4 +1,5 @@
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
@@ -152,14 +153,29 @@ def cancel(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 @require_POST
 def retry(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     generation = _own_generation(request, pk)
+    return _start_again(
+        request,
+        generation,
+        lambda: services.generation_retry(generation_id=generation.pk),
+        "Trying again with the same settings.",
+    )
+
+
+def _start_again(
+    request: AuthenticatedRequest,
+    generation: VideoGeneration,
+    start: Callable[[], VideoGeneration],
+    success: str,
+) -> HttpResponse:
+    """Start a new job from an ended one; show the new job, or the old one with the reason it did not start."""
     try:
-        new = services.generation_retry(generation_id=generation.pk)
+        new = start()
     except services.GenerationError as exc:
         messages.error(request, str(exc))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, "Trying again with the same settings.")
+        messages.success(request, success)
         return redirect("videos:detail", pk=new.pk)
     return redirect("videos:detail", pk=generation.pk)
 
@@ -179,16 +195,12 @@ def video_file(request: AuthenticatedRequest, pk: int) -> FileResponse:
 def rerun(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     generation = _own_generation(request, pk)
     new_seed = request.POST.get("seed") == "new"
-    try:
-        new = services.generation_rerun(generation_id=generation.pk, new_seed=new_seed)
-    except services.GenerationError as exc:
-        messages.error(request, str(exc))
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, "Running it again with a new seed." if new_seed else "Running it again, same seed.")
-        return redirect("videos:detail", pk=new.pk)
-    return redirect("videos:detail", pk=generation.pk)
+    return _start_again(
+        request,
+        generation,
+        lambda: services.generation_rerun(generation_id=generation.pk, new_seed=new_seed),
+        "Running it again with a new seed." if new_seed else "Running it again, same seed.",
+    )
 
 
 @login_required
