@@ -27,7 +27,7 @@ def run(*args: str) -> str:
 def no_sleep(monkeypatch):
     """--inline sleeps between polls; the tests record the waits instead of spending them."""
     waits: list[float] = []
-    monkeypatch.setattr("videos.management.commands.generate_video.time.sleep", waits.append)
+    monkeypatch.setattr("videos.management.commands.generate_video.sleep", waits.append)
     return waits
 
 
@@ -135,7 +135,7 @@ def test_wait_follows_a_job_that_the_worker_finishes(monkeypatch, broker, stored
     def finish_job(seconds):
         VideoGeneration.objects.update(status=Status.SUCCEEDED, progress=100, video_file=stored_video)
 
-    monkeypatch.setattr("videos.management.commands.generate_video.time.sleep", finish_job)
+    monkeypatch.setattr("videos.management.commands.generate_video.sleep", finish_job)
     out = run("Waves", "--wait")
     assert out.strip().splitlines()[-1].endswith(f"succeeded: {default_storage.path(stored_video)}")
 
@@ -143,8 +143,8 @@ def test_wait_follows_a_job_that_the_worker_finishes(monkeypatch, broker, stored
 def test_wait_gives_up_when_no_worker_moves_the_job(monkeypatch, settings, broker):
     settings.RUNWAY_MAX_WAIT = 5
     clock = iter(range(0, 10_000, 30))
-    monkeypatch.setattr("videos.management.commands.generate_video.time.monotonic", lambda: next(clock))
-    monkeypatch.setattr("videos.management.commands.generate_video.time.sleep", lambda s: None)
+    monkeypatch.setattr("videos.management.commands.generate_video.monotonic", lambda: next(clock))
+    monkeypatch.setattr("videos.management.commands.generate_video.sleep", lambda s: None)
     with pytest.raises(CommandError, match="is a worker running"):
         run("Waves", "--wait")
 

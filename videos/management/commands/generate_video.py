@@ -1,5 +1,5 @@
-import time
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Any
 
 from django.conf import settings
@@ -116,23 +116,23 @@ class Command(BaseCommand):
                 if next_step is None:
                     break
                 step = next_step.step
-                time.sleep(next_step.countdown)
+                sleep(next_step.countdown)
         finally:
             progress.end()
         self._report_if_final(generation)
 
     def _watch(self, generation: VideoGeneration) -> None:
         progress = Progress(self.stdout)
-        deadline = time.monotonic() + settings.RUNWAY_MAX_WAIT + WORKER_GRACE
+        deadline = monotonic() + settings.RUNWAY_MAX_WAIT + WORKER_GRACE
         try:
             progress.show(generation)
             while not generation.is_final:
-                if time.monotonic() > deadline:
+                if monotonic() > deadline:
                     raise CommandError(
                         f"Video #{generation.pk} is still {generation.status}: is a worker running "
                         "(celery -A runway_project worker)? Or run with --inline."
                     )
-                time.sleep(WATCH_INTERVAL)
+                sleep(WATCH_INTERVAL)
                 generation.refresh_from_db()
                 progress.show(generation)
         finally:
@@ -152,7 +152,7 @@ class Progress:
     def __init__(self, stdout: OutputWrapper) -> None:
         self.stdout = stdout
         self.tty = stdout.isatty()
-        self.started = time.monotonic()
+        self.started = monotonic()
         self.shown: tuple[str, int] | None = None
         self.width = 0  # of the longest bar drawn, to blank out what a shorter one leaves behind
 
@@ -161,7 +161,7 @@ class Progress:
         if self.tty:
             percent = 100 if generation.status == Status.SUCCEEDED else generation.progress
             filled = BAR_WIDTH * percent // 100
-            seconds = int(time.monotonic() - self.started)
+            seconds = int(monotonic() - self.started)
             bar = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {percent}%  {label}  {seconds // 60}:{seconds % 60:02}"
             self.width = max(self.width, len(bar))
             self.stdout.write("\r" + bar.ljust(self.width), ending="")
