@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -184,10 +185,20 @@ def _start_again(
 @require_GET
 def video_file(request: AuthenticatedRequest, pk: int) -> FileResponse:
     """The stored copy of a finished video, for its owner and staff."""
-    generation = _viewable_generation(request, pk)
-    if not generation.video_file:
-        raise Http404("This video has no stored file.")
-    return FileResponse(generation.video_file.open("rb"), content_type="video/mp4")
+    return _stored_file(_viewable_generation(request, pk).video_file, "video/mp4")
+
+
+@login_required
+@require_GET
+def poster(request: AuthenticatedRequest, pk: int) -> FileResponse:
+    """A frame of a finished video, for the history's thumbnails; for its owner and staff."""
+    return _stored_file(_viewable_generation(request, pk).poster, "image/jpeg")
+
+
+def _stored_file(file: FieldFile, content_type: str) -> FileResponse:
+    if not file:
+        raise Http404("There is no such file for this video.")
+    return FileResponse(file.open("rb"), content_type=content_type)
 
 
 @login_required
@@ -214,13 +225,3 @@ def delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         return redirect("videos:detail", pk=generation.pk)
     messages.success(request, "The video was deleted.")
     return redirect("videos:dashboard")
-
-
-@login_required
-@require_GET
-def poster(request: AuthenticatedRequest, pk: int) -> FileResponse:
-    """A frame of a finished video, for the history's thumbnails; for its owner and staff."""
-    generation = _viewable_generation(request, pk)
-    if not generation.poster:
-        raise Http404("This video has no poster.")
-    return FileResponse(generation.poster.open("rb"), content_type="image/jpeg")
