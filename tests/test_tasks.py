@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 import requests
 import responses
+from django.db.models import F
 from django.utils import timezone
 
 from tests.conftest import MP4
@@ -469,3 +470,36 @@ def test_a_video_whose_poster_cannot_be_made_is_still_kept(submitted, broker, mo
     assert job.status == Status.SUCCEEDED
     assert job.video_file
     assert not job.poster
+
+
+@responses.activate
+def test_an_input_image_that_vanished_fails_the_job_without_sending_anything(make_job, broker):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    name = default_storage.save("inputs/test/first.png", ContentFile(b"\x89PNG\r\n\x1a\n" + b"\x00" * 10))
+    job = make_job(endpoint="image_to_video", model="gen4_turbo", image=name)
+    default_storage.delete(name)
+
+    job = run_step(job)
+
+    assert job.status == Status.FAILED
+    assert job.message == "The input image could not be read."
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_a_job_the_sweep_gave_up_on_while_its_create_was_out_has_its_new_task_deleted(make_job, broker):
+    job = make_job()
+
+    def create_while_the_sweep_fails_the_job(request):
+        VideoGeneration.objects.filter(pk=job.pk).update(status=Status.FAILED, step=F("step") + 1)
+        return (200, {}, json.dumps({"id": TASK_ID}))
+
+    responses.add_callback(responses.POST, f"{BASE}/v1/text_to_video", callback=create_while_the_sweep_fails_the_job)
+    responses.delete(TASK_URL, status=204)
+    job = run_step(job)
+
+    assert job.status == Status.FAILED
+    assert job.runway_task_id == TASK_ID
+    assert [c.request.method for c in responses.calls] == ["POST", "DELETE"]

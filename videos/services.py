@@ -305,9 +305,11 @@ def _submit(generation: VideoGeneration) -> NextStep | None:
         task_id = client.create_video(endpoint=generation.endpoint, payload=_payload(generation))
     except RunwayError as exc:
         return _submit_failed(generation.pk, claimed_step, exc)
-    except OSError as exc:  # the stored input image could not be read
+    except OSError as exc:  # the stored input image could not be read; nothing was sent
         with _locked(generation.pk) as row:
-            _finish(row, Status.FAILED, message="The input image could not be read.", error=str(exc))
+            if row.step == claimed_step:
+                _finish(row, Status.FAILED, message="The input image could not be read.", error=str(exc))
+                row.save()
         return None
     # Logged before anything else can fail: from here on the task exists, and is paid for, at Runway.
     logger.info("Generation %s submitted as Runway task %s", generation.pk, task_id)
@@ -316,8 +318,9 @@ def _submit(generation: VideoGeneration) -> NextStep | None:
         row.runway_task_id = task_id
         row.submitted_at = timezone.now()
         row.error_count = 0
-        if row.status == Status.CANCELLED:
-            # Cancelled while the create was on its way: stop it at Runway right away.
+        if row.status != Status.SUBMITTING:
+            # Ended while the create was on its way (cancelled by its owner, or given up on by the
+            # sweep): stop the new task at Runway right away, so nobody pays for an unseen video.
             row.cancel_pending = True
             row.save()
         else:
