@@ -88,6 +88,8 @@
           form.reset();
           // A new one-time token: the next click is a new request, a repeat of this one is not.
           form.querySelector("input[name=token]").value = data.token;
+          // reset() fires no change event: let the pickers follow the model they show again.
+          form.querySelector("#id_model").dispatchEvent(new Event("change", { bubbles: true }));
           const history = document.getElementById("history");
           const empty = history.querySelector(".empty");
           if (empty) empty.remove();
