@@ -26,6 +26,13 @@ def other_user(django_user_model):
 
 
 @pytest.fixture
+def alice(client, user):
+    """A test client logged in as `user`."""
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def make_job(user) -> Callable[..., VideoGeneration]:
     """Store a job directly, in any state, for tests that start mid-way."""
 

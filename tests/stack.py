@@ -11,7 +11,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,14 @@ def broker_messages(*, forget: bool = False) -> list[Message]:
 def _message(payload: dict[str, Any], *, unacked: bool) -> Message:
     args, _kwargs, _embed = json.loads(base64.b64decode(payload["body"]))
     return Message(payload["headers"]["task"], args, unacked)
+
+
+@contextmanager
+def running_worker(django_db_blocker: Any, simulator: RunwaySimulator, *, max_wait: int) -> Iterator[Worker]:
+    """A worker for a module's stack tests, stopped when the module is done."""
+    with django_db_blocker.unblock():
+        worker = Worker(simulator, max_wait=max_wait, db_url=database_url())
+    try:
+        yield worker
+    finally:
+        worker.stop()

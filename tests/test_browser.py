@@ -12,7 +12,7 @@ import requests
 from django.conf import settings
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.stack import Worker, database_url
+from tests.stack import Worker, running_worker
 from videos.models import VideoGeneration
 from videos.simulator import RunwaySimulator
 
@@ -34,10 +34,8 @@ def simulator() -> Iterator[RunwaySimulator]:
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker, simulator) -> Iterator[Worker]:
-    with django_db_blocker.unblock():
-        worker = Worker(simulator, max_wait=MAX_WAIT, db_url=database_url())
-    yield worker
-    worker.stop()
+    with running_worker(django_db_blocker, simulator, max_wait=MAX_WAIT) as worker:
+        yield worker
 
 
 @pytest.fixture(scope="module")

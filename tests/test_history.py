@@ -17,12 +17,6 @@ pytestmark = pytest.mark.django_db
 BASE = "https://runway.test"
 
 
-@pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture(autouse=True)
 def no_cached_credits():
     cache.clear()

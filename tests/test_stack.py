@@ -8,7 +8,7 @@ import requests
 from django.conf import settings
 from django.core.management import call_command
 
-from tests.stack import Worker, database_url
+from tests.stack import Worker, running_worker
 from videos.models import Status, VideoGeneration
 from videos.simulator import RunwaySimulator
 
@@ -25,10 +25,8 @@ def simulator() -> Iterator[RunwaySimulator]:
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker, simulator) -> Iterator[Worker]:
-    with django_db_blocker.unblock():
-        worker = Worker(simulator, max_wait=MAX_WAIT, db_url=database_url())
-    yield worker
-    worker.stop()
+    with running_worker(django_db_blocker, simulator, max_wait=MAX_WAIT) as worker:
+        yield worker
 
 
 def test_a_prompt_from_the_form_becomes_a_video(client, user, worker, simulator):

@@ -12,12 +12,6 @@ pytestmark = pytest.mark.django_db
 DASHBOARD = "/videos/"
 
 
-@pytest.fixture
-def alice(client, user):
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.parametrize("url", ["/", DASHBOARD, "/videos/1/", "/videos/1/status/"])
 def test_pages_require_login(client, url):
     response = client.get(url)
