@@ -81,6 +81,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         transaction_mode="IMMEDIATE",
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     )
+# Keep each process's connection open between requests and tasks (checked before reuse): opening
+# one per request or task step costs more than the step itself (docs/PERFORMANCE.md).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -133,7 +137,13 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"videos": {"level": env("LOG_LEVEL", default="INFO")}},
+    "loggers": {
+        "videos": {"level": env("LOG_LEVEL", default="INFO")},
+        # Celery's "received" and "succeeded" lines for every step (a job takes one every poll
+        # interval): videos.* logs what happens to each job instead. Failures still show.
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+    },
 }
 
 # --- Runway -------------------------------------------------------------------------------
@@ -191,6 +201,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         data_folder_out=str(_broker_dir / "queue"),
         control_folder=str(_broker_dir / "control"),
     )
+# Celery closes the database connection after every task unless told to reuse it; the worker
+# instead closes it as Django does (runway_project/celery.py), and Celery only every 1,000 tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-generations": {"task": "videos.tasks.sweep_generations", "schedule": RUNWAY_SWEEP_INTERVAL},
