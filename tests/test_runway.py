@@ -3,6 +3,7 @@
 import email.utils
 import json
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from django.conf import settings
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
 
 from videos import runway
+from videos.simulator import API_VERSION, RunwaySimulator
 
 BASE = "https://runway.test"
 TASK_ID = "acf9ba3d-a513-42c9-a646-96e8bc97c691"
@@ -755,6 +757,52 @@ def test_missing_api_key_is_a_permanent_error(settings):
 
     assert caught.value.permanent is True
     assert str(caught.value) == "Runway API key is not configured"
+
+
+def test_each_thread_reuses_one_client_until_the_settings_change(settings):
+    first = runway.get_client()
+    assert runway.get_client() is first  # its connections stay open from one step to the next
+    settings.RUNWAY_API_BASE_URL = "https://elsewhere.test"
+    moved = runway.get_client()
+    assert moved is not first and moved.base_url == "https://elsewhere.test"
+    settings.RUNWAY_API_KEY = "key_" + "0" * 128
+    assert runway.get_client() is not moved
+
+    other_thread = []
+    thread = threading.Thread(target=lambda: other_thread.append(runway.get_client()))
+    thread.start()
+    thread.join()
+    assert other_thread[0] is not runway.get_client()
+
+
+def test_a_create_goes_out_on_a_new_connection_and_polls_reuse_theirs(settings):
+    with RunwaySimulator(task_seconds=60) as sim:
+        client = runway.RunwayClient(api_key=settings.RUNWAY_API_KEY, base_url=sim.base_url, version=API_VERSION)
+        pools = client.session.get_adapter(sim.base_url).poolmanager
+        task_id = client.create_video(endpoint="text_to_video", payload=text_payload())
+        [key] = pools.pools.keys()
+        first = pools.pools[key]
+        client.get_task(task_id)
+        client.get_task(task_id)
+        assert first.num_connections == 1  # the two polls went on the create's connection
+
+        client.create_video(endpoint="text_to_video", payload=text_payload())
+        second = pools.pools[key]
+        assert second is not first and second.num_connections == 1  # a new connection, not the polls'
+
+
+RUNWAY = "https://api.dev.runwayml.com"
+
+
+def test_proxy_settings_come_from_the_environment_once_and_netrc_is_never_read(monkeypatch, tmp_path):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine api.dev.runwayml.com login someone password not-our-key\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    client = runway.RunwayClient(api_key="key_" + "1" * 128, base_url=RUNWAY, version=API_VERSION)
+    assert client.session.proxies["https"] == "http://proxy.test:3128"
+    prepared = client.session.prepare_request(requests.Request("GET", RUNWAY + "/v1/organization"))
+    assert prepared.headers["Authorization"] == "Bearer key_" + "1" * 128
 
 
 def test_the_key_is_not_in_the_clients_repr(client):

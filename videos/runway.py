@@ -5,8 +5,11 @@ create request may have reached Runway (and so may already be paid for).
 """
 
 import email.utils
+import hashlib
 import logging
 import math
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -113,12 +116,23 @@ class RunwayClient:
                 "Accept": "application/json",
             }
         )
+        # The environment's proxy and CA bundle settings, read once here rather than on every
+        # request (requests scans os.environ and looks for ~/.netrc each time, which cost more than
+        # the rest of a poll). A .netrc entry can then never replace the Authorization header.
+        self.session.trust_env = False
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            self.session.verify = ca_bundle
 
     def __repr__(self) -> str:
         return f"<RunwayClient {self.base_url}>"
 
     def create_video(self, *, endpoint: str, payload: dict[str, Any]) -> str:
         """Start a generation; return Runway's task id. Never retried here: it costs money."""
+        # On a new connection: one kept open from an earlier call may turn out to have been closed
+        # by the server only as this request goes out, and then nobody knows whether it arrived.
+        self.session.close()
         body = self._request("POST", f"/v1/{endpoint}", json=payload)
         task_id = body.get("id") if isinstance(body, dict) else None
         if not isinstance(task_id, str) or not task_id:
@@ -171,8 +185,14 @@ class RunwayClient:
                 permanent=False,
                 may_have_created=sent and method == "POST",
             ) from None
-        logger.info(
-            "Runway %s %s -> %s in %.0f ms", method, path, response.status_code, 1000 * (time.monotonic() - started)
+        # Polls (a GET every interval for every job) only at DEBUG; what costs or frees money at INFO.
+        logger.log(
+            logging.DEBUG if method == "GET" else logging.INFO,
+            "Runway %s %s -> %s in %.0f ms",
+            method,
+            path,
+            response.status_code,
+            1000 * (time.monotonic() - started),
         )
         if response.status_code >= 400:
             raise _error_from(response, may_have_created=method == "POST")
@@ -229,13 +249,20 @@ def download_output(
     return written
 
 
+_per_thread = threading.local()
+
+
 def get_client() -> RunwayClient:
-    """A client configured from settings; raises a permanent RunwayError when there is no key."""
-    return RunwayClient(
-        api_key=settings.RUNWAY_API_KEY,
-        base_url=settings.RUNWAY_API_BASE_URL,
-        version=settings.RUNWAY_API_VERSION,
-    )
+    """The client for the configured account, one per thread, so that its connections are reused
+    from one step to the next; raises a permanent RunwayError when there is no key."""
+    config = (settings.RUNWAY_API_KEY, settings.RUNWAY_API_BASE_URL, settings.RUNWAY_API_VERSION)
+    # A digest, so the key is kept nowhere new (not even in a cache's key).
+    digest = hashlib.sha256("\n".join(config).encode()).digest()
+    client: RunwayClient | None = getattr(_per_thread, "client", None)
+    if client is None or _per_thread.digest != digest:
+        client = RunwayClient(api_key=config[0], base_url=config[1], version=config[2])
+        _per_thread.client, _per_thread.digest = client, digest
+    return client
 
 
 def _may_have_been_sent(exc: requests.RequestException) -> bool:

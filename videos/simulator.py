@@ -534,6 +534,18 @@ class RunwaySimulator:
             answer["output"] = [self.output_url(task.id, host=host)]
         return _json_reply(200, answer)
 
+    def ends_at(self, task_id: str) -> float | None:
+        """When (on time.monotonic()'s clock) a task ends or ended; None while it waits for a slot or if it never ends.
+
+        Not part of Runway's API: benchmarks use it to measure how late a client notices the end.
+        """
+        with self._lock:
+            self._start_due(time.monotonic())
+            task, start = self._tasks.get(task_id), self._starts.get(task_id)
+        if task is None or start is None or not task.plan.outcome:
+            return None
+        return start + self.task_seconds
+
     def _state(self, task: _Task, age: float) -> dict[str, Any]:
         """The answer about a started task, `age` seconds after it started."""
         plan = task.plan
@@ -671,6 +683,13 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "RunwaySimulator/1"
+    # Keep-alive, as Runway's API allows: a client may send many requests on one connection. An idle
+    # one is closed after `timeout` seconds, as servers do.
+    protocol_version = "HTTP/1.1"
+    timeout = 15
+    # Headers and body go out in separate writes; without this, on a kept-alive connection the body
+    # waits for the client's delayed acknowledgement of the headers (40 ms on Linux).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._answer("GET")
