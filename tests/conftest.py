@@ -8,11 +8,18 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from videos import catalog
 from videos.models import VideoGeneration
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts without what an earlier one cached (credit balance, time estimates)."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -66,14 +66,49 @@ def test_poster_of_an_empty_file_object_raises_poster_error():
 def test_poster_stops_ffmpeg_after_the_timeout(monkeypatch):
     seen = []
 
-    def hang(command, **kwargs):
-        seen.append(kwargs["timeout"])
-        raise subprocess.TimeoutExpired(command, kwargs["timeout"])
+    class Hanging:
+        pid = 4_194_305  # past any pid_max: renicing it fails quietly, as for a process already gone
+        returncode = -9
 
-    monkeypatch.setattr(posters.subprocess, "run", hang)
+        def __init__(self, command, **kwargs):
+            self.killed = False
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            return None
+
+        def communicate(self, timeout=None):
+            if not self.killed:
+                seen.append(timeout)
+                raise subprocess.TimeoutExpired("ffmpeg", timeout)
+            return b"", b""
+
+        def kill(self):
+            self.killed = True
+
+    monkeypatch.setattr(posters.subprocess, "Popen", Hanging)
     with pytest.raises(PosterError, match="took too long"):
         poster_from_video(SAMPLE, timeout=7)
     assert len(seen) == 1 and 6 < seen[0] <= 7  # no second try once the time is spent
+
+
+def test_ffmpeg_runs_at_a_lower_cpu_priority_than_the_worker(monkeypatch, tmp_path):
+    # A stand-in ffmpeg that answers a "JPEG" only once it sees itself reniced, and fails otherwise.
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(
+        "#!/bin/sh\n"
+        "for i in $(seq 250); do\n"
+        "  [ \"$(cut -d' ' -f19 /proc/$$/stat)\" -ge 10 ] && { printf 'JPEG'; exit 0; }\n"
+        "  sleep 0.02\n"
+        "done\n"
+        "exit 1\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(posters.imageio_ffmpeg, "get_ffmpeg_exe", lambda: str(fake))
+    assert poster_from_video(SAMPLE) == b"JPEG"
+    assert os.getpriority(os.PRIO_PROCESS, 0) < 10  # the worker itself keeps its priority
 
 
 def test_poster_stops_a_real_ffmpeg_that_hangs(tmp_path):

@@ -414,6 +414,14 @@ def test_sweep_reenqueues_a_final_job_that_still_has_to_be_cancelled_at_runway(m
     assert [t.args for t in broker.tasks()] == [[job.pk, 5]]
 
 
+def test_sweep_reenqueues_a_lost_poster_step(make_job, broker):
+    overdue_since = overdue(60)
+    job = make_job(status=Status.SUCCEEDED, poster_pending=True, step=7, next_check_at=overdue_since)
+    make_job(status=Status.SUCCEEDED, step=7, next_check_at=overdue_since)  # its poster is made: nothing to do
+    assert services.generation_sweep() == 1
+    assert [t.args for t in broker.tasks()] == [[job.pk, 7]]
+
+
 @responses.activate
 def test_swept_message_and_its_duplicate_make_one_runway_call(make_job, broker):
     responses.get(TASK_URL, json={"id": TASK_ID, "status": "RUNNING", "progress": 0.4})

@@ -96,13 +96,24 @@ def test_succeeded_stores_our_copy_of_the_first_output_and_ends(submitted, broke
     assert job.output_url == "https://cdn.test/a.mp4?_jwt=x"
     with job.video_file.open("rb") as stored:
         assert stored.read() == MP4
-    with job.poster.open("rb") as poster:
-        assert poster.read()[:2] == b"\xff\xd8"  # a JPEG frame for the history's thumbnail
     assert job.progress == 100
     assert job.finished_at is not None
-    assert broker.tasks() == []
     # The output host is not Runway's API: it never gets the key.
     assert "Authorization" not in responses.calls[1].request.headers
+
+    # The video shows at once; its thumbnail is the next step, due now.
+    assert not job.poster and job.poster_pending
+    [queued] = broker.tasks()
+    assert queued.args == [job.pk, job.step]
+    assert queued.eta is None
+    broker.clear()
+    job = run_step(job)
+    with job.poster.open("rb") as poster:
+        assert poster.read()[:2] == b"\xff\xd8"  # a JPEG frame for the history's thumbnail
+    assert not job.poster_pending
+    assert job.status == Status.SUCCEEDED
+    assert broker.tasks() == []
+    assert len(responses.calls) == 2  # making the poster asks Runway nothing
 
 
 @responses.activate
@@ -466,10 +477,31 @@ def test_a_video_whose_poster_cannot_be_made_is_still_kept(submitted, broker, mo
     monkeypatch.setattr(services, "poster_from_video", no_poster)
     responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
     responses.get("https://cdn.test/a.mp4", body=MP4)
-    job = run_step(submitted)
+    job = run_step(run_step(submitted))
     assert job.status == Status.SUCCEEDED
     assert job.video_file
     assert not job.poster
+    assert not job.poster_pending  # not tried again and again
+
+
+@responses.activate
+def test_a_poster_made_for_a_job_deleted_meanwhile_is_removed(submitted, broker, monkeypatch):
+    from django.core.files.storage import default_storage
+
+    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
+    responses.get("https://cdn.test/a.mp4", body=MP4)
+    job = run_step(submitted)
+    made = []
+    real_save = default_storage.save
+
+    def save_then_delete_the_job(name, content, **kwargs):
+        made.append(real_save(name, content, **kwargs))
+        VideoGeneration.objects.filter(pk=job.pk).delete()
+        return made[-1]
+
+    monkeypatch.setattr(default_storage, "save", save_then_delete_the_job)
+    advance_generation.apply(args=[job.pk, job.step], throw=True)
+    assert made and not default_storage.exists(made[0])
 
 
 @responses.activate
@@ -503,3 +535,22 @@ def test_a_job_the_sweep_gave_up_on_while_its_create_was_out_has_its_new_task_de
     assert job.status == Status.FAILED
     assert job.runway_task_id == TASK_ID
     assert [c.request.method for c in responses.calls] == ["POST", "DELETE"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_keeps_its_database_connection_from_task_to_task_until_it_is_old():
+    from celery import signals
+    from django.db import connection
+
+    def between_tasks():
+        signals.task_postrun.send(sender=advance_generation, task_id="t", task=advance_generation, args=(), kwargs={})
+        signals.task_prerun.send(sender=advance_generation, task_id="t", task=advance_generation, args=(), kwargs={})
+
+    VideoGeneration.objects.count()
+    kept = connection.connection
+    between_tasks()
+    assert connection.connection is kept  # no new connection for every step
+
+    connection.close_at = 0  # older than CONN_MAX_AGE
+    between_tasks()
+    assert connection.connection is None

@@ -3,7 +3,11 @@ import json
 
 import pytest
 import responses
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.conftest import MP4
 from videos.models import Status, VideoGeneration
@@ -127,6 +131,24 @@ def test_status_endpoint_reports_the_job(alice, make_job):
     assert data["progress"] == 37
     assert data["is_final"] is False
     assert data["output_url"] == ""
+
+
+def test_status_endpoint_makes_the_same_few_queries_however_many_jobs_exist(alice, make_job):
+    def queries_for(job: VideoGeneration) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert alice.get(f"/videos/{job.pk}/status/").status_code == 200
+        return len(queries)
+
+    running = make_job(status=Status.RUNNING)
+    done = make_job(status=Status.SUCCEEDED, finished_at=timezone.now())
+    # Session, user and job; the time estimate for a job in progress adds one, once a minute.
+    assert (queries_for(running), queries_for(running), queries_for(done)) == (4, 3, 3)
+    for _ in range(30):
+        make_job(status=Status.SUCCEEDED, finished_at=timezone.now())
+        make_job(status=Status.RUNNING)
+    assert (queries_for(running), queries_for(done)) == (3, 3)
+    cache.clear()
+    assert queries_for(running) == 4
 
 
 def test_status_endpoint_gives_our_copy_never_runways_url(alice, make_job, stored_video):

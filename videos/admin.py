@@ -39,6 +39,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "error_count",
         "step",
         "cancel_pending",
+        "poster_pending",
         "next_check_at",
         "created_at",
         "submitted_at",
@@ -64,7 +65,10 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 )
             },
         ),
-        ("Bookkeeping", {"fields": ("poll_count", "error_count", "step", "cancel_pending", "next_check_at")}),
+        (
+            "Bookkeeping",
+            {"fields": ("poll_count", "error_count", "step", "cancel_pending", "poster_pending", "next_check_at")},
+        ),
         ("Times", {"fields": ("created_at", "submitted_at", "finished_at", "updated_at")}),
     )
 

@@ -61,6 +61,7 @@ class VideoGeneration(models.Model):
         default=0, help_text="Counts claimed steps; a task message runs only for the step it names."
     )
     cancel_pending = models.BooleanField(default=False, help_text="The task still has to be deleted at Runway.")
+    poster_pending = models.BooleanField(default=False, help_text="The video is done; its poster is still to make.")
     next_check_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -73,6 +74,8 @@ class VideoGeneration(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["status", "next_check_at"]),
+            # The time estimate: the last jobs of a model that succeeded.
+            models.Index(fields=["model", "status", "-finished_at"], name="videos_recent_by_model"),
         ]
         constraints = [
             models.UniqueConstraint(

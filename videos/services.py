@@ -24,7 +24,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from videos import catalog
@@ -55,6 +55,7 @@ UNCONFIRMED_CODE = "UNCONFIRMED"
 # limit is 90 s).
 STEP_LOST_AFTER = timedelta(seconds=120)
 CREDITS_CACHE_KEY = "runway:credit-balance"
+ESTIMATE_CACHE_KEY = "runway:estimate"
 UNCONFIRMED_MESSAGE = (
     "Runway did not confirm that it received this request. It was not sent again, so that "
     "you are not charged twice; if a video shows up in your Runway account, it came from this request."
@@ -267,28 +268,37 @@ def generation_advance(*, generation_id: int, step: int) -> NextStep | None:
     Returns when and with which step number to continue, or None when there is nothing more to
     do (or another message already did this step).
     """
-    generation = VideoGeneration.objects.filter(pk=generation_id).first()
+    try:
+        generation = VideoGeneration.objects.get(pk=generation_id)
+    except VideoGeneration.DoesNotExist:
+        generation = None
     if generation is None or generation.step != step:
         logger.info("Generation %s: step %s is stale, skipping", generation_id, step)
         return None
-    updates: dict[str, object] = {"step": F("step") + 1, "next_check_at": None, "updated_at": timezone.now()}
+    updates: dict[str, object] = {"step": step + 1, "next_check_at": None, "updated_at": timezone.now()}
     if generation.status == Status.QUEUED:
         updates["status"] = Status.SUBMITTING
     elif generation.status in AT_RUNWAY_STATUSES:
-        updates["poll_count"] = F("poll_count") + 1
-    elif not (generation.status in FINAL_STATUSES and generation.cancel_pending):
+        updates["poll_count"] = generation.poll_count + 1
+    elif not (generation.status in FINAL_STATUSES and (generation.cancel_pending or generation.poster_pending)):
         return None
     claimed = VideoGeneration.objects.filter(pk=generation_id, step=step, status=generation.status).update(**updates)
     if not claimed:
         logger.info("Generation %s: step %s was claimed elsewhere", generation_id, step)
         return None
-    generation.refresh_from_db()
+    # The row as the claim left it: only the holder of the new step writes to it from now on (a
+    # cancel takes the step away instead), so there is nothing to read back.
+    for name, value in updates.items():
+        setattr(generation, name, value)
 
     if generation.status == Status.SUBMITTING:
         return _submit(generation)
     if generation.status in AT_RUNWAY_STATUSES:
         return _poll(generation)
-    return _release_at_runway(generation)
+    if generation.cancel_pending:
+        return _release_at_runway(generation)
+    _make_poster(generation)
+    return None
 
 
 def generation_continue(*, generation_id: int, step: int) -> None:
@@ -314,20 +324,21 @@ def _submit(generation: VideoGeneration) -> NextStep | None:
     # Logged before anything else can fail: from here on the task exists, and is paid for, at Runway.
     logger.info("Generation %s submitted as Runway task %s", generation.pk, task_id)
 
+    submitted_at = timezone.now()
+    generation.runway_task_id = task_id
+    generation.submitted_at = submitted_at
+    generation.error_count = 0
+    generation.status = Status.PENDING
+    next_step = _schedule(generation, settings.RUNWAY_POLL_INTERVAL)
+    if _save_step(generation, claimed_step, _SUBMIT_FIELDS):
+        return next_step
     with _locked(generation.pk) as row:
+        # Ended while the create was on its way (cancelled by its owner, or given up on by the
+        # sweep): stop the new task at Runway right away, so nobody pays for an unseen video.
         row.runway_task_id = task_id
-        row.submitted_at = timezone.now()
-        row.error_count = 0
-        if row.status != Status.SUBMITTING:
-            # Ended while the create was on its way (cancelled by its owner, or given up on by the
-            # sweep): stop the new task at Runway right away, so nobody pays for an unseen video.
-            row.cancel_pending = True
-            row.save()
-        else:
-            row.status = Status.PENDING
-            next_step = _schedule(row, settings.RUNWAY_POLL_INTERVAL)
-            row.save()
-            return next_step
+        row.submitted_at = submitted_at
+        row.cancel_pending = True
+        row.save()
     return _release_at_runway(row)
 
 
@@ -373,57 +384,57 @@ def _poll(generation: VideoGeneration) -> NextStep | None:
         state = get_client().get_task(generation.runway_task_id)
     except RunwayError as exc:
         error = exc
-    stored, poster, output_url = "", "", ""
+    stored, output_url = "", ""
     if state is not None and state.status == SUCCEEDED:
         output_url = state.output[0] if state.output else ""
         try:
             if not output_url:
                 raise RunwayError("Runway said the video succeeded but gave no output", permanent=False)
             # Our own copy before the job counts as done: Runway's URL expires within a day or two.
-            stored, poster = _store_video(generation, output_url)
+            stored = _store_video(generation, output_url)
         except RunwayError as exc:
             state, error = None, exc
 
-    with _locked(generation.pk) as row:
-        if row.step != claimed_step or row.status not in AT_RUNWAY_STATUSES:
-            for name in (stored, poster):
-                if name:
-                    default_storage.delete(name)
-            return None  # cancelled while we asked
-        if output_url:
-            row.output_url = output_url
-        if error is not None:
-            row.last_error = error.message
-            if error.permanent:
-                made = "Runway made the video, but it could not be kept: " if output_url else ""
-                _finish(row, Status.FAILED, message=made + error.message)
-                row.save()
-                return None
+    row = generation
+    if output_url:
+        row.output_url = output_url
+    next_step = None
+    if error is not None:
+        row.last_error = error.message
+        if error.permanent:
+            made = "Runway made the video, but it could not be kept: " if output_url else ""
+            _finish(row, Status.FAILED, message=made + error.message)
+        else:
             row.error_count += 1
             countdown = _backoff(row.error_count, error.retry_after)
-        else:
-            assert state is not None
-            row.error_count = 0
-            countdown = settings.RUNWAY_POLL_INTERVAL
-            _apply_state(row, state, video_name=stored, poster_name=poster)
-        if row.is_final:
-            row.save()
-        elif timezone.now() >= _deadline(row):
+    else:
+        assert state is not None
+        row.error_count = 0
+        countdown = settings.RUNWAY_POLL_INTERVAL
+        _apply_state(row, state, video_name=stored)
+    if not row.is_final:
+        if timezone.now() >= _deadline(row):
             _finish(row, Status.TIMED_OUT, message=_timeout_message(), cancel_at_runway=True)
-            row.save()
-            logger.warning("Generation %s timed out after %s polls", row.pk, row.poll_count)
         else:
             next_step = _schedule(row, countdown)
-            row.save()
-            return next_step
+    elif row.poster_pending:
+        next_step = _schedule(row, 0)  # the video shows now; its thumbnail is the next step's work
+    if not _save_step(row, claimed_step, _POLL_FIELDS):
+        if stored:
+            default_storage.delete(stored)
+        return None  # cancelled while we asked
+    if row.status == Status.TIMED_OUT:
+        logger.warning("Generation %s timed out after %s polls", row.pk, row.poll_count)
+    if next_step is not None:
+        return next_step
     return _release_at_runway(row) if row.cancel_pending else None
 
 
-def _apply_state(row: VideoGeneration, state: TaskState, *, video_name: str, poster_name: str) -> None:
+def _apply_state(row: VideoGeneration, state: TaskState, *, video_name: str) -> None:
     if state.status == SUCCEEDED:
         row.video_file.name = video_name
-        row.poster.name = poster_name
         _finish(row, Status.SUCCEEDED)
+        row.poster_pending = True
     elif state.status == FAILED:
         row.last_error = state.failure
         _finish(row, Status.FAILED, message=failure_message(state.failure_code), failure_code=state.failure_code)
@@ -443,20 +454,34 @@ def _apply_state(row: VideoGeneration, state: TaskState, *, video_name: str, pos
         logger.warning("Generation %s: unknown Runway status %r", row.pk, state.status)
 
 
-def _store_video(generation: VideoGeneration, url: str) -> tuple[str, str]:
-    """Download the finished video into our storage, with a poster frame; return both names there."""
-    stem = f"{timezone.now():%Y/%m}/{generation.pk}-{generation.runway_task_id}"
+def _store_video(generation: VideoGeneration, url: str) -> str:
+    """Download the finished video into our storage; return its name there."""
     with tempfile.TemporaryFile() as buffer:
         download_output(url, buffer, max_bytes=settings.RUNWAY_MAX_VIDEO_BYTES)
         buffer.seek(0)
-        video_name = default_storage.save(f"videos/{stem}.mp4", File(buffer))
-        buffer.seek(0)
-        try:
-            poster = poster_from_video(buffer)
-        except PosterError as exc:  # a video without a thumbnail is still a video
-            logger.warning("Generation %s: no poster frame: %s", generation.pk, exc)
-            return video_name, ""
-    return video_name, default_storage.save(f"posters/{stem}.jpg", ContentFile(poster))
+        name = f"videos/{timezone.now():%Y/%m}/{generation.pk}-{generation.runway_task_id}.mp4"
+        return default_storage.save(name, File(buffer))
+
+
+def _make_poster(generation: VideoGeneration) -> None:
+    """Store a frame of the stored video as the job's thumbnail; without one if that fails.
+
+    A step of its own after the job has ended, so a video shows as soon as it is stored, and
+    ffmpeg's work (the most a job costs the worker) waits behind the polls of other jobs.
+    """
+    claimed_step = generation.step
+    name = ""
+    try:
+        with generation.video_file.open("rb") as video:
+            frame = poster_from_video(video)
+        stem = generation.video_file.name.removeprefix("videos/").rsplit(".", 1)[0]
+        name = default_storage.save(f"posters/{stem}.jpg", ContentFile(frame))
+    except (PosterError, OSError) as exc:  # a video without a thumbnail is still a video
+        logger.warning("Generation %s: no poster frame: %s", generation.pk, exc)
+    generation.poster.name = name
+    generation.poster_pending = False
+    if not _save_step(generation, claimed_step, ("poster", "poster_pending")) and name:
+        default_storage.delete(name)  # the job was deleted meanwhile
 
 
 def failure_message(code: str) -> str:
@@ -535,20 +560,29 @@ def generation_delete(*, generation_id: int) -> None:
 
 
 def generation_estimate(*, model: str) -> float | None:
-    """Seconds a job of this model takes, from the last 20 that succeeded; None before there are any."""
-    recent = (
-        VideoGeneration.objects.filter(model=model, status=Status.SUCCEEDED, finished_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("created_at", "finished_at")[:20]
-    )
-    durations = [(finished - created).total_seconds() for created, finished in recent if finished]
-    return sum(durations) / len(durations) if durations else None
+    """Seconds a job of this model takes, from the last 20 that succeeded; None before there are any.
+
+    Remembered for a minute: every open page asks for it with every status check.
+    """
+    key = f"{ESTIMATE_CACHE_KEY}:{model}"
+    cached = cache.get(key)
+    if cached is None:
+        recent = (
+            VideoGeneration.objects.filter(model=model, status=Status.SUCCEEDED, finished_at__isnull=False)
+            .order_by("-finished_at")
+            .values_list("created_at", "finished_at")[:20]
+        )
+        durations = [(finished - created).total_seconds() for created, finished in recent if finished]
+        cached = {"seconds": sum(durations) / len(durations) if durations else None}
+        cache.set(key, cached, timeout=60)
+    seconds = cached["seconds"]
+    return seconds if isinstance(seconds, float) else None
 
 
 def generation_poll_now(*, generation_id: int) -> VideoGeneration:
     """Run the job's next step at once instead of waiting for its scheduled one."""
     generation = VideoGeneration.objects.get(pk=generation_id)
-    if generation.is_final and not generation.cancel_pending:
+    if generation.is_final and not (generation.cancel_pending or generation.poster_pending):
         raise GenerationError(f"This video has already ended ({generation.get_status_display().lower()}).")
     generation_continue(generation_id=generation_id, step=generation.step)
     generation.refresh_from_db()
@@ -568,7 +602,9 @@ def generation_sweep() -> int:
         next_check_at__isnull=True, updated_at__lte=now - STEP_LOST_AFTER
     )
     due = VideoGeneration.objects.filter(
-        Q(status__in=[Status.QUEUED, *AT_RUNWAY_STATUSES]) | Q(status__in=FINAL_STATUSES, cancel_pending=True),
+        Q(status__in=[Status.QUEUED, *AT_RUNWAY_STATUSES])
+        | Q(status__in=FINAL_STATUSES, cancel_pending=True)
+        | Q(status=Status.SUCCEEDED, poster_pending=True),
         overdue,
     )
     count = 0
@@ -617,6 +653,33 @@ def account_credits() -> int | None:
 
 
 # --- Helpers --------------------------------------------------------------------------------
+
+
+# What a submit and a poll may change; written in one UPDATE guarded by the claimed step, which
+# does what a row lock would (a cancel takes the step) in one statement instead of four.
+_SUBMIT_FIELDS = ("runway_task_id", "submitted_at", "error_count", "status", "next_check_at")
+_POLL_FIELDS = (
+    "status",
+    "progress",
+    "output_url",
+    "video_file",
+    "poster",
+    "failure_code",
+    "message",
+    "last_error",
+    "error_count",
+    "finished_at",
+    "next_check_at",
+    "cancel_pending",
+    "poster_pending",
+)
+
+
+def _save_step(row: VideoGeneration, claimed_step: int, fields: tuple[str, ...]) -> bool:
+    """Write `fields` of a job whose step this worker claimed; False (nothing written) if a cancel took it meanwhile."""
+    row.updated_at = timezone.now()
+    values = {name: getattr(row, name) for name in (*fields, "updated_at")}
+    return bool(VideoGeneration.objects.filter(pk=row.pk, step=claimed_step).update(**values))
 
 
 class _locked:
