@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: install migrate run worker simulator test lint format clean
+.PHONY: install migrate run worker simulator test bench lint format clean
 
 # These targets are for a developer's machine: Django's debug mode (and its development secret
 # key) unless DEBUG is set in the environment. Production runs its own processes with DEBUG off.
@@ -35,7 +35,7 @@ simulator: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy runway_project videos
+	$(BIN)/mypy runway_project videos bench
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -44,6 +44,10 @@ format: install
 # DATABASE_URL selects the database (SQLite by default); Redis must answer on 127.0.0.1:6379.
 test: lint
 	$(BIN)/pytest
+
+# The benchmarks of docs/PERFORMANCE.md (PostgreSQL and Redis on their local ports); ARGS=--small for a quick run.
+bench: install
+	$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -2,12 +2,9 @@
 test database and the Runway simulator."""
 
 import base64
-import contextlib
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -20,22 +17,13 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
 
+from bench.processes import Process, database_url
 from videos.models import VideoGeneration
 from videos.simulator import RunwaySimulator
 
 BASE_DIR = Path(settings.BASE_DIR)
 POLL_INTERVAL = 5  # the shortest Runway allows
-
-
-def database_url() -> str:
-    """The URL of the test database, for the worker process."""
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    host, port = db["HOST"] or "localhost", db["PORT"] or 5432
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{port}/{db['NAME']}"
 
 
 def _environment(simulator: RunwaySimulator, *, max_wait: int, db_url: str) -> dict[str, str]:
@@ -57,39 +45,12 @@ def _environment(simulator: RunwaySimulator, *, max_wait: int, db_url: str) -> d
     }
 
 
-class _Celery:
+class _Celery(Process):
     """A `celery -A runway_project ...` process in a session of its own, logging to a file under var/."""
 
     def __init__(self, kind: str, arguments: list[str], env: dict[str, str]) -> None:
-        (BASE_DIR / "var").mkdir(exist_ok=True)
-        self.log = BASE_DIR / "var" / f"stack-{kind}-{uuid.uuid4().hex[:8]}.log"
         command = [sys.executable, "-m", "celery", "-A", "runway_project", kind, "--loglevel=INFO", *arguments]
-        with self.log.open("wb") as log:
-            # A session (and process group) of its own, so that kill() reaches its pool children too.
-            self.process = subprocess.Popen(
-                command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def kill(self) -> None:
-        """SIGKILL the process and its children at once, as a power cut or `kill -9` of the container would."""
-        self._kill_group()
-        self.process.wait()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._kill_group()  # any child that outlived its parent
-
-    def _kill_group(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else f"(no {self.log.name})"
+        super().__init__(f"stack-{kind}", command, env, log_dir=BASE_DIR / "var")
 
 
 class Worker(_Celery):

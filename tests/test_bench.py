@@ -1,0 +1,80 @@
+"""`make bench`'s four benchmarks, small, as a smoke test: each runs end to end through the real
+worker, gunicorn, Redis and the simulator, and counts right. No timing is asserted here; the
+figures are for docs/PERFORMANCE.md."""
+
+import pytest
+from django.conf import settings
+
+from bench import report, scenarios
+from bench.processes import database_url
+from tests.stack import _environment
+from videos.models import VideoGeneration
+from videos.simulator import RunwaySimulator
+
+pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
+
+UNLIMITED = 10**9
+
+
+@pytest.fixture
+def setup(settings):
+    # Lifted here for the jobs this process makes, and for gunicorn's through the environment.
+    settings.RUNWAY_MAX_ACTIVE_PER_USER = settings.RUNWAY_DAILY_LIMIT_PER_USER = UNLIMITED
+    with RunwaySimulator(task_seconds=2, daily_limit=UNLIMITED) as simulator:
+        env = _environment(simulator, max_wait=300, db_url=database_url())
+        env.update(RUNWAY_MAX_ACTIVE_PER_USER=str(UNLIMITED), RUNWAY_DAILY_LIMIT_PER_USER=str(UNLIMITED))
+        yield scenarios.Setup(
+            simulator=simulator,
+            env=env,
+            broker_url=settings.CELERY_BROKER_URL,
+            queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+            poll_interval=int(env["RUNWAY_POLL_INTERVAL"]),
+            gunicorn_workers=2,
+        )
+
+
+@pytest.fixture
+def owners(django_user_model):
+    return [django_user_model.objects.create(username=f"bench{n}") for n in range(4)]
+
+
+def test_the_benchmarks_run_small_and_count_right(setup, owners):
+    flight = scenarios.in_flight(setup, owners=owners, jobs=6, timeout=120)
+    assert flight.statuses == {"succeeded": 6}
+    assert flight.calls.creates_per_job == {1: 6}
+    assert flight.calls.shortest_gap >= setup.poll_interval
+    assert flight.calls.downloads == 6
+    assert len(flight.lags) == 6
+    assert flight.worker_peak.processes >= 3  # the worker and its two pool processes
+    made = VideoGeneration.objects.filter(prompt__startswith="in-flight")
+    assert all(job.video_file and job.poster for job in made)
+
+    baseline = scenarios.blocking_baseline(setup, owners=owners, jobs=4, finish=2, timeout=120)
+    assert baseline.finished == 2
+    assert VideoGeneration.objects.filter(prompt__startswith="blocking", status="succeeded").count() >= 2
+
+    status = scenarios.status_under_load(setup, owners=owners, jobs=4, browsers=4, seconds=3, interval=1, timeout=120)
+    assert status.errors == []
+    assert len(status.latencies) >= 4
+    assert status.queries == {"in progress, first in a minute": 4, "in progress": 3, "done": 3}
+
+    posts = scenarios.submissions(setup, owners=owners, clients=2, seconds=2)
+    assert posts.errors == []
+    assert posts.created == len(posts.latencies) > 0  # every post answered 201 made one job
+
+    text = report.render(
+        report.Results(
+            task_seconds=setup.simulator.task_seconds,
+            poll_interval=setup.poll_interval,
+            in_flight=flight,
+            baseline=baseline,
+            status=status,
+            submissions=posts,
+        ),
+        machine=["this test's machine"],
+        command="pytest tests/test_bench.py",
+    )
+    for heading in ("In-flight scale", "Runway calls per job", "Status endpoint", "Submissions", "Targets"):
+        assert heading in text
+    assert "Creates: 6 job(s) × 1." in text
+    assert settings.RUNWAY_API_KEY not in text
