@@ -12,6 +12,7 @@ import os
 import platform
 import secrets
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -60,8 +61,9 @@ def main() -> None:
         if getattr(args, name) is None:
             setattr(args, name, value)
 
+    media = tempfile.mkdtemp(prefix="runway-bench-media-")
     with RunwaySimulator(task_seconds=args.task_seconds, daily_limit=10**9) as simulator:
-        _configure(args, simulator.base_url)
+        _configure(args, simulator.base_url, media)
         django.setup()
         # The worker and gunicorn log to their files under var/bench/; this process only reports.
         logging.getLogger("videos").setLevel(logging.WARNING)
@@ -76,6 +78,7 @@ def main() -> None:
             report = _run(args, simulator)
         finally:
             teardown_databases(databases, verbosity=0)
+            shutil.rmtree(media, ignore_errors=True)  # a thousand videos and posters
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     saved = LOG_DIR / f"report-{time.strftime('%Y%m%d-%H%M%S')}.md"
     saved.write_text(report)
@@ -83,7 +86,7 @@ def main() -> None:
     print(f"(saved to {saved.relative_to(Path.cwd()) if saved.is_relative_to(Path.cwd()) else saved})")
 
 
-def _configure(args: argparse.Namespace, simulator_url: str) -> None:
+def _configure(args: argparse.Namespace, simulator_url: str, media: str) -> None:
     """Production's settings, read from the environment by this process and the ones it starts."""
     os.environ.update(
         {
@@ -93,7 +96,7 @@ def _configure(args: argparse.Namespace, simulator_url: str) -> None:
             "DATABASE_URL": args.database_url,
             "CELERY_BROKER_URL": args.broker_url,
             "CELERY_QUEUE": f"bench-{secrets.token_hex(4)}",
-            "MEDIA_ROOT": tempfile.mkdtemp(prefix="runway-bench-media-"),
+            "MEDIA_ROOT": media,
             "RUNWAY_API_KEY": "key_" + secrets.token_hex(64),
             "RUNWAY_API_BASE_URL": simulator_url,
             "RUNWAY_POLL_INTERVAL": str(args.poll_interval),
