@@ -24,15 +24,16 @@ import requests
 TIMEOUT = (5, 30)
 
 
-def _session(base_url: str, cookie: str) -> requests.Session:
+def _session(cookie_name: str, cookie: str) -> requests.Session:
     session = requests.Session()
-    session.cookies.set("sessionid", cookie)
+    session.cookies.set(cookie_name, cookie)
     session.headers.update({"Accept": "application/json", "X-Forwarded-Proto": "https"})
     return session
 
 
-def _poll(base_url: str, cookie: str, path: str, *, interval: float, until: float, offset: float) -> dict[str, Any]:
-    session = _session(base_url, cookie)
+def _poll(
+    base_url: str, session: requests.Session, path: str, *, interval: float, until: float, offset: float
+) -> dict[str, Any]:
     latencies, errors = [], []
     due = time.monotonic() + offset
     while due < until:
@@ -50,8 +51,7 @@ def _poll(base_url: str, cookie: str, path: str, *, interval: float, until: floa
     return {"latencies": latencies, "errors": errors}
 
 
-def _post(base_url: str, cookie: str, path: str, *, until: float, prompt: str) -> dict[str, Any]:
-    session = _session(base_url, cookie)
+def _post(base_url: str, session: requests.Session, path: str, *, until: float, prompt: str) -> dict[str, Any]:
     csrf = secrets.token_hex(16)  # Django takes any 32-character token that the cookie repeats
     session.cookies.set("csrftoken", csrf)
     session.headers.update({"X-CSRFToken": csrf, "Origin": base_url.replace("http://", "https://", 1)})
@@ -80,19 +80,20 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
     lock = threading.Lock()
 
     def user(number: int, target: dict[str, str]) -> None:
+        session = _session(plan["cookie_name"], target["cookie"])
         if plan["mode"] == "poll":
             # Spread over the interval, as browsers opened at different moments are.
             offset = plan["interval"] * number / len(plan["targets"])
             result = _poll(
                 plan["base_url"],
-                target["cookie"],
+                session,
                 target["path"],
                 interval=plan["interval"],
                 until=until,
                 offset=offset,
             )
         else:
-            result = _post(plan["base_url"], target["cookie"], target["path"], until=until, prompt=plan["prompt"])
+            result = _post(plan["base_url"], session, target["path"], until=until, prompt=plan["prompt"])
         with lock:
             results.append(result)
 

@@ -2,6 +2,7 @@
 
 import math
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 
 from bench.scenarios import Baseline, InFlight, StatusLoad, Submissions, percentile
@@ -116,9 +117,7 @@ def _statuses(statuses: dict[str, int]) -> str:
 def _errors(errors: list[str]) -> str:
     if not errors:
         return ""
-    kinds: dict[str, int] = {}
-    for error in errors:
-        kinds[error] = kinds.get(error, 0) + 1
+    kinds = Counter(errors)
     return " (" + ", ".join(f"{count} × {kind}" for kind, count in sorted(kinds.items())) + ")"
 
 

@@ -400,6 +400,7 @@ class Measured(TypedDict):
 
 def _load(plan: dict[str, object]) -> Measured:
     """Run bench.load in a process of its own with `plan`; return what it measured."""
+    plan = {**plan, "cookie_name": settings.SESSION_COOKIE_NAME}
     result = subprocess.run(  # noqa: S603 (our own module)
         [sys.executable, "-m", "bench.load"], input=json.dumps(plan), capture_output=True, text=True, check=False
     )
