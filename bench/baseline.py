@@ -15,9 +15,10 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from videos import services
+from videos.catalog import CANCELLED, FAILED, SUCCEEDED
 from videos.models import Status, VideoGeneration
 from videos.posters import poster_from_video
-from videos.runway import CANCELLED, FAILED, SUCCEEDED, build_payload, get_client
+from videos.runway import build_payload, get_client
 
 
 @shared_task(ignore_result=True)

@@ -28,6 +28,7 @@ from django.urls import reverse
 
 from bench.processes import BenchError, Memory, Process, celery_worker, gunicorn, redis_used_memory
 from videos import services
+from videos.catalog import VideoRequest
 from videos.models import FINAL_STATUSES, Status, VideoGeneration
 from videos.simulator import RunwaySimulator
 
@@ -115,7 +116,9 @@ def _create(owners: Sequence[User], jobs: int, *, prompt: str, enqueue: bool = T
     """Make `jobs` generations through the service, in one transaction: all are handed to the broker at its commit."""
     with transaction.atomic():
         made = [
-            services.generation_create(owner=owners[n % len(owners)], prompt=f"{prompt} {n}", enqueue=enqueue)
+            services.generation_create(
+                owner=owners[n % len(owners)], request=VideoRequest(prompt=f"{prompt} {n}"), enqueue=enqueue
+            )
             for n in range(jobs)
         ]
     return [generation.pk for generation in made]

@@ -1,4 +1,6 @@
-"""The model table and check_request, against the rules in Runway's API documentation."""
+"""The model table and the request rules (check_fields, check_request), against Runway's API documentation."""
+
+import io
 
 import pytest
 
@@ -11,7 +13,7 @@ EMOJI = "\U0001f3d4"  # snow-capped mountain: outside the BMP, two UTF-16 code u
 
 
 def check(**overrides):
-    """check_request with a valid gen4.5 text-to-video request as the starting point."""
+    """check_fields with a valid gen4.5 text-to-video request as the starting point."""
     fields = {
         "endpoint": TEXT_TO_VIDEO,
         "model": "gen4.5",
@@ -22,11 +24,11 @@ def check(**overrides):
         "has_image": False,
     }
     fields.update(overrides)
-    return catalog.check_request(**fields)
+    return catalog.check_fields(**fields)
 
 
 def check_image(**overrides):
-    """check_request with a valid gen4_turbo image-to-video request as the starting point."""
+    """check_fields with a valid gen4_turbo image-to-video request as the starting point."""
     fields = {"endpoint": IMAGE_TO_VIDEO, "model": "gen4_turbo", "has_image": True}
     fields.update(overrides)
     return check(**fields)
@@ -361,7 +363,7 @@ def test_default_ratio_and_duration_for_each_offer(model, endpoint, ratio, durat
 
 def test_every_offer_accepts_its_own_defaults():
     for (model, endpoint), offer in catalog.OFFERS.items():
-        problems = catalog.check_request(
+        problems = catalog.check_fields(
             endpoint=endpoint,
             model=model,
             prompt_text="A lighthouse in a storm",
@@ -407,3 +409,67 @@ def test_required_fields_match_runways_tables(model, endpoint, prompt_required, 
     assert offer.prompt_required is prompt_required
     assert offer.duration_required is duration_required
     assert offer.accepts_seed is accepts_seed
+
+
+# --- the request value -----------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+
+
+def test_a_request_without_an_image_resolves_to_the_text_model_and_its_defaults():
+    request = catalog.VideoRequest(prompt="A lighthouse").resolved(text_model="veo3.1", image_model="gen4_turbo")
+
+    assert (request.endpoint, request.model, request.ratio, request.duration) == (
+        TEXT_TO_VIDEO,
+        "veo3.1",
+        "1280:720",
+        4,
+    )
+    assert catalog.check_request(request) == {}
+
+
+def test_a_request_with_an_image_url_resolves_to_the_image_model():
+    asked = catalog.VideoRequest(prompt="", image_url="https://example.com/a.png", ratio="960:960", duration=7)
+
+    request = asked.resolved(text_model="gen4.5", image_model="gen4_turbo")
+
+    assert (request.endpoint, request.model, request.ratio, request.duration) == (
+        IMAGE_TO_VIDEO,
+        "gen4_turbo",
+        "960:960",
+        7,
+    )
+    assert asked.model is None  # the value itself never changes
+
+
+def test_check_request_names_the_same_fields_as_the_form():
+    request = catalog.VideoRequest(prompt=" ", model="gen4.5", ratio="1:1", duration=1, seed=-1)
+
+    assert set(catalog.check_request(request)) == {"prompt", "ratio", "duration", "seed"}
+
+
+def test_check_request_refuses_an_image_url_that_is_not_https():
+    request = catalog.VideoRequest(
+        prompt="x", model="gen4_turbo", ratio="1280:720", image_url="http://example.com/a.png"
+    )
+
+    assert catalog.check_request(request) == {"image_url": "The image URL must start with https://."}
+
+
+def test_check_request_refuses_a_file_that_is_not_an_image_and_rewinds_a_good_one():
+    bad = catalog.VideoRequest(prompt="x", model="gen4_turbo", ratio="1280:720", image=io.BytesIO(b"GIF89a" + PNG))
+    good_file = io.BytesIO(PNG)
+    good = catalog.VideoRequest(prompt="x", model="gen4_turbo", ratio="1280:720", image=good_file)
+
+    assert catalog.check_request(bad) == {"image": "The file is not a JPEG, PNG or WebP image."}
+    assert catalog.check_request(good) == {}
+    assert good_file.tell() == 0
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [(b"\xff\xd8\xff\xe0" + bytes(12), "image/jpeg"), (PNG[:16], "image/png"), (b"RIFF\0\0\0\0WEBPVP8 ", "image/webp")],
+)
+def test_image_type_reads_the_first_bytes(head, kind):
+    assert catalog.image_type(head) == kind
+    assert catalog.image_type(b"GIF89a" + bytes(10)) is None

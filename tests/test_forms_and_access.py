@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from videos import services
+from videos import catalog
 from videos.models import Status, VideoGeneration
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +60,7 @@ BAD_INPUTS = {
     "oversized_image": (
         lambda: {
             "prompt": "Waves",
-            "image": SimpleUploadedFile("big.png", PNG + b"\x00" * services.IMAGE_MAX_BYTES, "image/png"),
+            "image": SimpleUploadedFile("big.png", PNG + b"\x00" * catalog.IMAGE_MAX_BYTES, "image/png"),
         },
         "image",
         "Runway takes at most",

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from tests.stack import POLL_INTERVAL, Beat, Worker, broker_messages, database_url
 from videos import services
+from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
 from videos.simulator import RunwaySimulator
 
@@ -118,7 +119,9 @@ def test_jobs_survive_a_killed_worker_and_beat_and_a_broker_that_lost_every_mess
     simulator = stack.start(task_seconds=15.0)  # still running when the lights go out
     crashed = stack.worker()
     beat = stack.beat()
-    ids = [services.generation_create(owner=user, prompt=f"Chaos scene {i}").pk for i in range(30)]
+    ids = [
+        services.generation_create(owner=user, request=VideoRequest(prompt=f"Chaos scene {i}")).pk for i in range(30)
+    ]
 
     # Strike when every job was created at Runway and its next step (a countdown) is in the broker,
     # not while a step runs: a job whose worker dies mid-step waits STEP_LOST_AFTER for the sweep.
@@ -157,7 +160,7 @@ def test_two_workers_share_fifty_jobs_without_a_double_create_or_a_fast_poll(use
     for worker in workers:
         worker.wait_until_ready(seconds=30)  # so that neither has the queue to itself at first
     prompts = [f"Shared scene {i}" for i in range(50)]
-    ids = [services.generation_create(owner=user, prompt=prompt).pk for prompt in prompts]
+    ids = [services.generation_create(owner=user, request=VideoRequest(prompt=prompt)).pk for prompt in prompts]
 
     jobs = wait_for_jobs(stack, ids, lambda job: job.is_final, seconds=60)
 
@@ -179,7 +182,7 @@ def test_the_sweep_starts_a_job_whose_message_was_lost_before_any_worker_saw_it(
     simulator = stack.start(task_seconds=2.0)
     worker = stack.worker()
     stack.beat()
-    job = services.generation_create(owner=user, prompt="A message that never was", enqueue=False)
+    job = services.generation_create(owner=user, request=VideoRequest(prompt="A message that never was"), enqueue=False)
     assert [m for m in broker_messages() if m.task == "videos.tasks.advance_generation"] == []
 
     (job,) = wait_for_jobs(stack, [job.pk], lambda job: job.is_final, seconds=40)

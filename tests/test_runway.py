@@ -14,7 +14,7 @@ import responses
 from django.conf import settings
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
 
-from videos import runway
+from videos import catalog, runway
 from videos.simulator import API_VERSION, RunwaySimulator
 
 BASE = "https://runway.test"
@@ -225,7 +225,7 @@ def test_get_task_reads_progress_as_a_float_while_running(mocked, client):
 
     state = client.get_task(TASK_ID)
 
-    assert state.status == runway.RUNNING
+    assert state.status == catalog.RUNNING
     assert state.progress == pytest.approx(0.42)
     assert isinstance(state.progress, float)
 
@@ -247,7 +247,7 @@ def test_get_task_returns_output_urls_on_success(mocked, client):
 
     state = client.get_task(TASK_ID)
 
-    assert state.status == runway.SUCCEEDED
+    assert state.status == catalog.SUCCEEDED
     assert state.output == output
 
 
@@ -265,7 +265,7 @@ def test_get_task_returns_failure_and_failure_code(mocked, client):
 
     state = client.get_task(TASK_ID)
 
-    assert state.status == runway.FAILED
+    assert state.status == catalog.FAILED
     assert state.failure == "Input text was flagged"
     assert state.failure_code == "SAFETY.INPUT.TEXT"
 

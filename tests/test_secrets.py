@@ -14,6 +14,7 @@ from django.views.debug import ExceptionReporter
 
 from tests.conftest import MP4
 from videos import services
+from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
 from videos.runway import RunwayError, get_client
 from videos.tasks import advance_generation
@@ -62,7 +63,9 @@ def test_key_never_appears_in_any_log_record_of_a_whole_flow(user, broker, caplo
     responses.post(f"{BASE}/v1/text_to_video", body=task_answer(TASK_ID, "PENDING"))
 
     with django_capture_on_commit_callbacks(execute=True):
-        job = services.generation_create(owner=user, prompt="A serene mountain landscape at sunset")
+        job = services.generation_create(
+            owner=user, request=VideoRequest(prompt="A serene mountain landscape at sunset")
+        )
     job = run_step(job)
     responses.get(TASK_URL, body=task_answer(TASK_ID, "RUNNING", progress=0.5))
     job = run_step(job)
@@ -79,7 +82,7 @@ def test_key_never_appears_in_any_log_record_of_a_whole_flow(user, broker, caplo
     responses.replace(responses.POST, f"{BASE}/v1/text_to_video", body=task_answer(OTHER_TASK_ID, "PENDING"))
     responses.delete(f"{BASE}/v1/tasks/{OTHER_TASK_ID}", status=204)
     with django_capture_on_commit_callbacks(execute=True):
-        other = services.generation_create(owner=user, prompt="Waves at night")
+        other = services.generation_create(owner=user, request=VideoRequest(prompt="Waves at night"))
     other = run_step(other)
     other = services.generation_cancel(generation_id=other.pk)
     assert other.status == Status.CANCELLED
@@ -87,7 +90,7 @@ def test_key_never_appears_in_any_log_record_of_a_whole_flow(user, broker, caplo
     # And one whose create breaks with the key in the library's message.
     responses.replace(responses.POST, f"{BASE}/v1/text_to_video", body=leaking(requests.ConnectionError))
     with django_capture_on_commit_callbacks(execute=True):
-        third = services.generation_create(owner=user, prompt="Rain")
+        third = services.generation_create(owner=user, request=VideoRequest(prompt="Rain"))
     third = run_step(third)
     assert third.failure_code == services.UNCONFIRMED_CODE
 

@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from videos import catalog, services
+from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
 from videos.tasks import advance_generation
 
@@ -25,10 +26,10 @@ pytestmark = pytest.mark.django_db
 def create(user, broker, django_capture_on_commit_callbacks):
     """generation_create for alice, with on-commit callbacks run as after a real commit."""
 
-    def create(**overrides):
-        fields = {"owner": user, "prompt": "A serene mountain landscape at sunset", **overrides}
+    def create(*, owner=None, request_token=None, prompt="A serene mountain landscape at sunset"):
+        request = VideoRequest(prompt=prompt)
         with django_capture_on_commit_callbacks(execute=True):
-            return services.generation_create(**fields)
+            return services.generation_create(owner=owner or user, request=request, request_token=request_token)
 
     return create
 
@@ -448,10 +449,10 @@ def twin_commits_first(make_job, monkeypatch):
     def arrange(token: uuid.UUID) -> None:
         check_request = catalog.check_request
 
-        def check_then_twin_commits(**kwargs):
+        def check_then_twin_commits(request):
             make_job(request_token=token, status=Status.QUEUED)  # autocommit: the twin is done
             monkeypatch.setattr(catalog, "check_request", check_request)
-            return check_request(**kwargs)
+            return check_request(request)
 
         monkeypatch.setattr(catalog, "check_request", check_then_twin_commits)
 

@@ -1,14 +1,25 @@
-"""The one table of Runway models: which endpoint takes which model, with which ratios and durations.
+"""Runway's API as this project knows it: the one table of models (which endpoint takes which
+model, with which ratios and durations), the rules a request must pass, and a task's states.
 
 A change at Runway is a change here. The form, the management command, the services and the
-simulator all check requests against this table.
+simulator all check requests with these functions, one per rule. Nothing here imports Django, so
+the simulator (`runway_simulator/`) shares it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import IO, TypeGuard
 
 TEXT_TO_VIDEO = "text_to_video"
 IMAGE_TO_VIDEO = "image_to_video"
 ENDPOINTS = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO)
+
+# The states of a task at Runway, as they appear on the wire. Runway may add others.
+PENDING = "PENDING"
+THROTTLED = "THROTTLED"
+RUNNING = "RUNNING"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+CANCELLED = "CANCELLED"
 
 PROMPT_MAX_UTF16 = 1000
 SEED_MAX = 4_294_967_295
@@ -18,6 +29,8 @@ DEFAULT_DURATION = 5
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 IMAGE_URL_MAX_LENGTH = 2048
 IMAGE_DATA_URI_MAX_LENGTH = 5 * 1024 * 1024
+# The largest file that still fits in a data URI once base64 has grown it by a third.
+IMAGE_MAX_BYTES = (IMAGE_DATA_URI_MAX_LENGTH - 64) * 3 // 4
 
 GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
 VEO_RATIOS = ("1280:720", "720:1280", "1080:1920", "1920:1080")
@@ -80,6 +93,127 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
+def image_type(head: bytes) -> str | None:
+    """An image's MIME type from its first 16 bytes, or None if it is none that Runway takes."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """What a user asks for: built alike by the form, the command, re-run and try again.
+
+    `model`, `ratio` and `duration` may be None for "the default"; `resolved()` fills them in. The
+    image is a file (sent as a data URI) or an `https://` URL, never both.
+    """
+
+    prompt: str
+    model: str | None = None
+    ratio: str | None = None
+    duration: int | None = None
+    seed: int | None = None
+    image: IO[bytes] | None = field(default=None, compare=False)
+    image_url: str = ""
+
+    @property
+    def has_image(self) -> bool:
+        return self.image is not None or bool(self.image_url)
+
+    @property
+    def endpoint(self) -> str:
+        return IMAGE_TO_VIDEO if self.has_image else TEXT_TO_VIDEO
+
+    def resolved(self, *, text_model: str, image_model: str) -> "VideoRequest":
+        """The same request with the default model (by endpoint), ratio and duration filled in."""
+        model = self.model or (image_model if self.has_image else text_model)
+        offer = offer_for(model=model, endpoint=self.endpoint)
+        if offer is None:
+            return replace(self, model=model)  # check_request() says why
+        duration = self.duration if self.duration is not None else offer.default_duration
+        return replace(self, model=model, ratio=self.ratio or offer.default_ratio, duration=duration)
+
+
+def check_request(request: VideoRequest) -> dict[str, str]:
+    """The problems with a resolved request as {field: message}; empty when it may be sent."""
+    problems = check_fields(
+        endpoint=request.endpoint,
+        model=request.model or "",
+        prompt_text=request.prompt,
+        ratio=request.ratio,
+        duration=request.duration,
+        seed=request.seed,
+        has_image=request.has_image,
+    )
+    if request.image_url:
+        problems.update(_problem("image_url", image_url_problem(request.image_url)))
+    if request.image is not None:
+        problems.update(_problem("image", image_file_problem(request.image)))
+    return problems
+
+
+def check_fields(
+    *,
+    endpoint: str,
+    model: str,
+    prompt_text: object,
+    ratio: object,
+    duration: object,
+    seed: object,
+    has_image: bool,
+) -> dict[str, str]:
+    """The problems with a request's fields as {field: message}; empty when they may be sent.
+
+    Fields are named as in this project (prompt, model, ratio, duration, seed, image). The values
+    may come straight from JSON (the simulator's), so each rule also checks the value's type.
+    """
+    if endpoint not in ENDPOINTS:
+        return {"endpoint": f"Unknown endpoint {endpoint!r}."}
+    offer = offer_for(model=model, endpoint=endpoint)
+    if offer is None:
+        return {"model": _unknown_model_problem(model, endpoint)}
+    found = {
+        "prompt": prompt_problem(offer, prompt_text),
+        "ratio": ratio_problem(offer, ratio),
+        "duration": duration_problem(offer, duration),
+        "seed": seed_problem(offer, seed),
+        "image": image_presence_problem(endpoint, has_image),
+    }
+    return {name: message for name, message in found.items() if message}
+
+
+def _problem(name: str, message: str | None) -> dict[str, str]:
+    return {name: message} if message else {}
+
+
+def _unknown_model_problem(model: str, endpoint: str) -> str:
+    allowed = ", ".join(m for m, e in OFFERS if e == endpoint)
+    kind = "with an image" if endpoint == IMAGE_TO_VIDEO else "from text alone"
+    return f"Model {model!r} cannot make a video {kind}. Choose one of: {allowed}."
+
+
+def prompt_problem(offer: Offer, prompt_text: object) -> str | None:
+    """None (no prompt) is fine where the model does not need one; an empty or blank one never is."""
+    if prompt_text is not None and not isinstance(prompt_text, str):
+        return "The description must be text."
+    if prompt_text is None or not prompt_text.strip():
+        if prompt_text is not None or offer.prompt_required:
+            return "Please describe the video: the description cannot be empty."
+        return None
+    if not _is_valid_unicode(prompt_text):
+        return "The description contains characters that are not valid text."
+    if utf16_length(prompt_text) > PROMPT_MAX_UTF16:
+        return (
+            f"The description is too long: {utf16_length(prompt_text)} characters "
+            f"(emoji count as two), at most {PROMPT_MAX_UTF16}."
+        )
+    return None
+
+
 def _is_valid_unicode(text: str) -> bool:
     """False for lone surrogates (from a mis-decoded command line or JSON), which no database stores."""
     try:
@@ -89,67 +223,65 @@ def _is_valid_unicode(text: str) -> bool:
     return True
 
 
-def check_request(
-    *,
-    endpoint: str,
-    model: str,
-    prompt_text: str | None,
-    ratio: str | None,
-    duration: int | None,
-    seed: int | None,
-    has_image: bool,
-) -> dict[str, str]:
-    """Return the problems with a request as {field: message}; empty when it may be sent.
-
-    Fields are named as in this project (prompt, model, ratio, duration, seed, image).
-    """
-    if endpoint not in ENDPOINTS:
-        return {"endpoint": f"Unknown endpoint {endpoint!r}."}
-    offer = offer_for(model=model, endpoint=endpoint)
-    if offer is None:
-        allowed = ", ".join(m for m, e in OFFERS if e == endpoint)
-        kind = "with an image" if endpoint == IMAGE_TO_VIDEO else "from text alone"
-        return {"model": f"Model {model!r} cannot make a video {kind}. Choose one of: {allowed}."}
-
-    problems: dict[str, str] = {}
-    if prompt_text is not None and not isinstance(prompt_text, str):
-        problems["prompt"] = "The description must be text."
-    elif prompt_text is None or not prompt_text.strip():
-        if prompt_text is not None or offer.prompt_required:
-            problems["prompt"] = "Please describe the video: the description cannot be empty."
-    elif not _is_valid_unicode(prompt_text):
-        problems["prompt"] = "The description contains characters that are not valid text."
-    elif utf16_length(prompt_text) > PROMPT_MAX_UTF16:
-        problems["prompt"] = (
-            f"The description is too long: {utf16_length(prompt_text)} characters "
-            f"(emoji count as two), at most {PROMPT_MAX_UTF16}."
-        )
-
+def ratio_problem(offer: Offer, ratio: object) -> str | None:
     if ratio is None:
-        problems["ratio"] = "A ratio is required."
-    elif ratio not in offer.ratios:
-        problems["ratio"] = (
-            f"{offer.label} does not offer the ratio {ratio!r}. Choose one of: {', '.join(offer.ratios)}."
-        )
+        return "A ratio is required."
+    if ratio not in offer.ratios:
+        return f"{offer.label} does not offer the ratio {ratio!r}. Choose one of: {', '.join(offer.ratios)}."
+    return None
 
+
+def duration_problem(offer: Offer, duration: object) -> str | None:
     if duration is None:
-        if offer.duration_required:
-            problems["duration"] = "A duration is required."
-    elif isinstance(duration, bool) or not isinstance(duration, int) or duration not in offer.durations:
-        allowed_durations = ", ".join(str(d) for d in offer.durations)
-        problems["duration"] = f"{offer.label} makes videos of {allowed_durations} seconds, not {duration!r}."
+        return "A duration is required." if offer.duration_required else None
+    if _is_whole_number(duration) and duration in offer.durations:
+        return None
+    allowed = ", ".join(str(d) for d in offer.durations)
+    return f"{offer.label} makes videos of {allowed} seconds, not {duration!r}."
 
-    if seed is not None:
-        if not offer.accepts_seed:
-            problems["seed"] = f"{offer.label} does not take a seed."
-        elif isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
-            problems["seed"] = f"The seed must be a whole number from 0 to {SEED_MAX}."
 
+def seed_problem(offer: Offer, seed: object) -> str | None:
+    if seed is None:
+        return None
+    if not offer.accepts_seed:
+        return f"{offer.label} does not take a seed."
+    if not (_is_whole_number(seed) and 0 <= seed <= SEED_MAX):
+        return f"The seed must be a whole number from 0 to {SEED_MAX}."
+    return None
+
+
+def _is_whole_number(value: object) -> TypeGuard[int]:
+    """An int, and not a bool (which Python counts as one, and JSON does not)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def image_presence_problem(endpoint: str, has_image: bool) -> str | None:
     if endpoint == IMAGE_TO_VIDEO and not has_image:
-        problems["image"] = "An image is required to make a video from an image."
+        return "An image is required to make a video from an image."
     if endpoint == TEXT_TO_VIDEO and has_image:
-        problems["image"] = "A text-to-video request takes no image."
-    return problems
+        return "A text-to-video request takes no image."
+    return None
+
+
+def image_url_problem(url: str) -> str | None:
+    if not url.startswith("https://"):
+        return "The image URL must start with https://."
+    if len(url) > IMAGE_URL_MAX_LENGTH:
+        return f"The image URL is longer than {IMAGE_URL_MAX_LENGTH} characters."
+    return None
+
+
+def image_file_problem(image: IO[bytes]) -> str | None:
+    """Whether an uploaded image is one Runway takes, by its first bytes and its size; leaves it at its start."""
+    head = image.read(16)
+    image.seek(0, 2)
+    size = image.tell()
+    image.seek(0)
+    if image_type(head) is None:
+        return "The file is not a JPEG, PNG or WebP image."
+    if size > IMAGE_MAX_BYTES:
+        return f"The image is {size / 1e6:.1f} MB; Runway takes at most {IMAGE_MAX_BYTES / 1e6:.1f} MB."
+    return None
 
 
 def offers_for_pickers() -> dict[str, dict[str, dict[str, object]]]:

@@ -48,3 +48,16 @@ class GenerationForm(forms.Form):
         if cleaned.get("image") and cleaned.get("image_url"):
             self.add_error("image_url", "Give an image file or an image URL, not both.")
         return cleaned
+
+    def to_request(self) -> catalog.VideoRequest:
+        """The valid form's request; an empty choice means the default."""
+        data = self.cleaned_data
+        return catalog.VideoRequest(
+            prompt=data["prompt"],
+            model=data["model"] or None,
+            ratio=data["ratio"] or None,
+            duration=data["duration"],
+            seed=data["seed"],
+            image=data["image"] or None,
+            image_url=data["image_url"],
+        )

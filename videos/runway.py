@@ -20,14 +20,6 @@ from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnection
 
 logger = logging.getLogger(__name__)
 
-# Runway's task states, as they appear on the wire.
-PENDING = "PENDING"
-THROTTLED = "THROTTLED"
-RUNNING = "RUNNING"
-SUCCEEDED = "SUCCEEDED"
-FAILED = "FAILED"
-CANCELLED = "CANCELLED"
-
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 MESSAGE_MAX = 500
 RETRY_AFTER_MAX = 3600.0  # a Retry-After beyond an hour is not taken at its word

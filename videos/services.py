@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import IO
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -28,15 +27,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from videos import catalog
+from videos.catalog import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED, VideoRequest
 from videos.models import AT_RUNWAY_STATUSES, FINAL_STATUSES, RETRYABLE_STATUSES, Status, VideoGeneration
 from videos.posters import PosterError, poster_from_video
 from videos.runway import (
-    CANCELLED,
-    FAILED,
-    PENDING,
-    RUNNING,
-    SUCCEEDED,
-    THROTTLED,
     RunwayError,
     TaskState,
     build_payload,
@@ -48,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_CAP = 120.0
 MAX_CANCEL_ATTEMPTS = 5
-IMAGE_MAX_BYTES = (catalog.IMAGE_DATA_URI_MAX_LENGTH - 64) * 3 // 4
 NO_API_KEY_MESSAGE = "Runway API key is not configured"
 UNCONFIRMED_CODE = "UNCONFIRMED"
 # A claimed step that has not finished after this long died with its worker (the hard task time
@@ -81,13 +74,7 @@ class NextStep:
 def generation_create(
     *,
     owner: User,
-    prompt: str,
-    model: str | None = None,
-    ratio: str | None = None,
-    duration: int | None = None,
-    seed: int | None = None,
-    image: IO[bytes] | None = None,
-    image_url: str = "",
+    request: VideoRequest,
     request_token: uuid.UUID | None = None,
     enqueue: bool = True,
 ) -> VideoGeneration:
@@ -97,32 +84,10 @@ def generation_create(
     limits); nothing is stored or sent then. A `request_token` already used by this owner
     returns that earlier job instead of making a second one.
     """
-    has_image = bool(image) or bool(image_url)
-    endpoint = catalog.IMAGE_TO_VIDEO if has_image else catalog.TEXT_TO_VIDEO
-    model = model or (settings.RUNWAY_IMAGE_MODEL if has_image else settings.RUNWAY_TEXT_MODEL)
-    offer = catalog.offer_for(model=model, endpoint=endpoint)
-    if offer is not None:
-        ratio = ratio or offer.default_ratio
-        duration = duration if duration is not None else offer.default_duration
-    problems = catalog.check_request(
-        endpoint=endpoint,
-        model=model,
-        prompt_text=prompt,
-        ratio=ratio,
-        duration=duration,
-        seed=seed,
-        has_image=has_image,
-    )
-    if image_url:
-        problems.update(_image_url_problems(image_url))
-    if image:
-        problems.update(_image_file_problems(image))
+    request = request.resolved(text_model=settings.RUNWAY_TEXT_MODEL, image_model=settings.RUNWAY_IMAGE_MODEL)
+    problems = catalog.check_request(request)
     if problems:
         raise ValidationError(problems)
-    assert offer is not None and ratio is not None
-    if seed is None and offer.accepts_seed:
-        seed = secrets.randbelow(catalog.SEED_MAX + 1)
-
     try:
         with transaction.atomic():
             # Lock the owner's row, so that two requests at once cannot both pass the counts below.
@@ -132,23 +97,7 @@ def generation_create(
                 if twin is not None:
                     return twin  # the same form posted again: no second job
             _check_limits(owner)
-            generation = VideoGeneration(
-                owner=owner,
-                prompt=prompt,
-                endpoint=endpoint,
-                model=model,
-                ratio=ratio,
-                duration=duration,
-                seed=seed,
-                image_url=image_url,
-                request_token=request_token,
-                next_check_at=timezone.now(),
-            )
-            if image:
-                generation.image.save(getattr(image, "name", "image") or "image", image, save=False)
-            if not settings.RUNWAY_API_KEY:
-                _finish(generation, Status.FAILED, message=NO_API_KEY_MESSAGE)
-            generation.save()
+            generation = _new_generation(owner, request, request_token)
             if enqueue and not generation.is_final:
                 _enqueue_on_commit(NextStep(generation.pk, generation.step, 0))
     except IntegrityError:
@@ -156,7 +105,34 @@ def generation_create(
         if request_token is None:
             raise
         return VideoGeneration.objects.get(owner=owner, request_token=request_token)
-    logger.info("Generation %s created (%s, %s)", generation.pk, model, generation.status)
+    logger.info("Generation %s created (%s, %s)", generation.pk, generation.model, generation.status)
+    return generation
+
+
+def _new_generation(owner: User, request: VideoRequest, request_token: uuid.UUID | None) -> VideoGeneration:
+    """Store a checked, resolved request as a new job (failed at once when there is no API key)."""
+    offer = catalog.offer_for(model=request.model or "", endpoint=request.endpoint)
+    assert offer is not None and request.model is not None and request.ratio is not None
+    seed = request.seed
+    if seed is None and offer.accepts_seed:
+        seed = secrets.randbelow(catalog.SEED_MAX + 1)
+    generation = VideoGeneration(
+        owner=owner,
+        prompt=request.prompt,
+        endpoint=request.endpoint,
+        model=request.model,
+        ratio=request.ratio,
+        duration=request.duration,
+        seed=seed,
+        image_url=request.image_url,
+        request_token=request_token,
+        next_check_at=timezone.now(),
+    )
+    if request.image is not None:
+        generation.image.save(getattr(request.image, "name", "image") or "image", request.image, save=False)
+    if not settings.RUNWAY_API_KEY:
+        _finish(generation, Status.FAILED, message=NO_API_KEY_MESSAGE)
+    generation.save()
     return generation
 
 
@@ -202,51 +178,20 @@ def generation_rerun(*, generation_id: int, new_seed: bool = False) -> VideoGene
     if not source.is_final:
         raise GenerationError("This video has not ended yet.")
     image = File(source.image.open("rb"), name=source.image.name.rsplit("/", 1)[-1]) if source.image else None
+    request = VideoRequest(
+        prompt=source.prompt,
+        model=source.model,
+        ratio=source.ratio,
+        duration=source.duration,
+        seed=None if new_seed else source.seed,
+        image=image,
+        image_url=source.image_url,
+    )
     try:
-        return generation_create(
-            owner=source.owner,
-            prompt=source.prompt,
-            model=source.model,
-            ratio=source.ratio,
-            duration=source.duration,
-            seed=None if new_seed else source.seed,
-            image=image,
-            image_url=source.image_url,
-        )
+        return generation_create(owner=source.owner, request=request)
     finally:
         if image is not None:
             image.close()
-
-
-def _image_url_problems(url: str) -> dict[str, str]:
-    if not url.startswith("https://"):
-        return {"image_url": "The image URL must start with https://."}
-    if len(url) > catalog.IMAGE_URL_MAX_LENGTH:
-        return {"image_url": f"The image URL is longer than {catalog.IMAGE_URL_MAX_LENGTH} characters."}
-    return {}
-
-
-def _image_file_problems(image: IO[bytes]) -> dict[str, str]:
-    head = image.read(16)
-    image.seek(0, 2)
-    size = image.tell()
-    image.seek(0)
-    if _image_type(head) is None:
-        return {"image": "The file is not a JPEG, PNG or WebP image."}
-    if size > IMAGE_MAX_BYTES:
-        return {"image": f"The image is {size / 1e6:.1f} MB; Runway takes at most {IMAGE_MAX_BYTES / 1e6:.1f} MB."}
-    return {}
-
-
-def _image_type(head: bytes) -> str | None:
-    """The image's MIME type from its first bytes, or None if it is none that Runway takes."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def _prompt_image(generation: VideoGeneration) -> str | None:
@@ -256,7 +201,7 @@ def _prompt_image(generation: VideoGeneration) -> str | None:
         return None
     with generation.image.open("rb") as f:
         data = f.read()
-    return f"data:{_image_type(data[:16])};base64,{base64.b64encode(data).decode('ascii')}"
+    return f"data:{catalog.image_type(data[:16])};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 # --- Moving a job forward -------------------------------------------------------------------

@@ -72,7 +72,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from videos import catalog
-from videos.runway import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED
+from videos.catalog import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED
 
 API_VERSION = "2024-11-06"
 DOC_URL = "https://docs.dev.runwayml.com/api/"
@@ -651,7 +651,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 def _catalog_issues(endpoint: str, body: dict[str, Any]) -> dict[str | None, str]:
     """The catalog's verdict on a body whose types are already right, keyed by wire field."""
-    problems = catalog.check_request(
+    problems = catalog.check_fields(
         endpoint=endpoint,
         model=body["model"],
         prompt_text=body.get("promptText"),

@@ -50,18 +50,9 @@ def _viewable_generation(request: AuthenticatedRequest, pk: int) -> VideoGenerat
 def dashboard(request: AuthenticatedRequest) -> HttpResponse:
     form = GenerationForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
             generation = services.generation_create(
-                owner=request.user,
-                prompt=data["prompt"],
-                model=data["model"] or None,
-                ratio=data["ratio"] or None,
-                duration=data["duration"],
-                seed=data["seed"],
-                image=data["image"],
-                image_url=data["image_url"],
-                request_token=data["token"],
+                owner=request.user, request=form.to_request(), request_token=form.cleaned_data["token"]
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():

@@ -9,6 +9,7 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 from videos import catalog, services
+from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
 
 SERVICE_ACCOUNT = "runway-cli"
@@ -53,8 +54,7 @@ class Command(BaseCommand):
                     raise CommandError(f"No image file at {path}.")
                 image = File(path.open("rb"), name=path.name)
         try:
-            generation = services.generation_create(
-                owner=owner,
+            request = VideoRequest(
                 prompt=options["prompt"],
                 model=options["model"],
                 ratio=options["ratio"],
@@ -62,8 +62,8 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 image=image,
                 image_url=image_url,
-                enqueue=not options["inline"],
             )
+            generation = services.generation_create(owner=owner, request=request, enqueue=not options["inline"])
         except ValidationError as exc:
             problems = " ".join(
                 " ".join(msgs) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(msgs)}"
