@@ -14,11 +14,11 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from videos import services
 from videos.catalog import CANCELLED, FAILED, SUCCEEDED
 from videos.models import Status, VideoGeneration
 from videos.posters import poster_from_video
 from videos.runway import build_payload, get_client
+from videos.services import steps
 
 
 @shared_task(ignore_result=True)
@@ -44,7 +44,7 @@ def blocking_generation(generation_id: int) -> None:
         if state.status in (SUCCEEDED, FAILED, CANCELLED):
             break
     if state.status == SUCCEEDED:
-        generation.video_file.name = services._store_video(generation, state.output[0])
+        generation.video_file.name = steps.video_store(generation=generation, url=state.output[0])
         with generation.video_file.open("rb") as video:
             generation.poster.save("poster.jpg", ContentFile(poster_from_video(video)), save=False)
         generation.status = Status.SUCCEEDED

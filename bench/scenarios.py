@@ -27,9 +27,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from bench.processes import BenchError, Memory, Process, celery_worker, gunicorn, redis_used_memory
-from videos import services
 from videos.catalog import VideoRequest
-from videos.models import FINAL_STATUSES, Status, VideoGeneration
+from videos.models import ACTIVE_STATUSES, Status, VideoGeneration
+from videos.services import creation
 from videos.simulator import RunwaySimulator
 
 
@@ -116,7 +116,7 @@ def _create(owners: Sequence[User], jobs: int, *, prompt: str, enqueue: bool = T
     """Make `jobs` generations through the service, in one transaction: all are handed to the broker at its commit."""
     with transaction.atomic():
         made = [
-            services.generation_create(
+            creation.generation_create(
                 owner=owners[n % len(owners)], request=VideoRequest(prompt=f"{prompt} {n}"), enqueue=enqueue
             )
             for n in range(jobs)
@@ -133,7 +133,7 @@ def _follow(ids: list[int], worker: Process, broker_url: str, *, deadline: float
     peak = Memory(rss=0, pss=0, processes=0)
     redis_peak = 0
     jobs = VideoGeneration.objects.filter(pk__in=ids)
-    while jobs.exclude(status__in=FINAL_STATUSES).exists():
+    while jobs.active().exists():
         memory = worker.memory()
         if memory.rss > peak.rss:
             peak = replace(memory, helpers_rss=peak.helpers_rss, helpers=peak.helpers)
@@ -141,7 +141,7 @@ def _follow(ids: list[int], worker: Process, broker_url: str, *, deadline: float
             peak = replace(peak, helpers_rss=memory.helpers_rss, helpers=memory.helpers)
         redis_peak = max(redis_peak, redis_used_memory(broker_url))
         if time.monotonic() > deadline:
-            left = jobs.exclude(status__in=FINAL_STATUSES).count()
+            left = jobs.active().count()
             raise BenchError(
                 f"{left} of {len(ids)} jobs had not ended in time; the worker's log ends:\n{worker.tail()}"
             )
@@ -235,7 +235,7 @@ def blocking_baseline(setup: Setup, *, owners: Sequence[User], jobs: int, finish
         for pk in ids:
             blocking_generation.delay(pk)
         submitted = time.time()
-        done = VideoGeneration.objects.filter(pk__in=ids, status__in=FINAL_STATUSES)
+        done = VideoGeneration.objects.filter(pk__in=ids).exclude(status__in=ACTIVE_STATUSES)
         deadline = time.monotonic() + timeout
         while done.count() < finish:
             if time.monotonic() > deadline:

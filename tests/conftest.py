@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import redis
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
@@ -14,6 +15,7 @@ from django.core.files.storage import default_storage
 
 from videos import catalog
 from videos.models import VideoGeneration
+from videos.tasks import task_for
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +76,19 @@ class QueuedTask:
     name: str
     args: list[Any]
     eta: str | None
+
+    def run(self) -> None:
+        """Run the message's task here, as a worker would."""
+        current_app.tasks[self.name].apply(args=self.args, throw=True)
+
+
+def run_next_step(job: VideoGeneration) -> VideoGeneration:
+    """Run the job's next step here through its task, as a worker would; return the job as it left it."""
+    job.refresh_from_db()
+    assert job.next_step is not None, f"job {job.pk} ({job.status}) has no next step"
+    task_for(job.next_step).apply(args=[job.pk, job.step], throw=True)
+    job.refresh_from_db()
+    return job
 
 
 class Broker:

@@ -92,7 +92,8 @@ def test_inline_runs_the_job_to_success_and_prints_each_change(no_sleep, setting
     ]
     assert job.status == Status.SUCCEEDED
     assert job.poster  # the thumbnail, the step after the video, made at once
-    assert no_sleep == [settings.RUNWAY_POLL_INTERVAL] * 3 + [0]
+    # Three polls a poll interval apart; storing the video and making its poster follow at once.
+    assert no_sleep == [settings.RUNWAY_POLL_INTERVAL] * 3 + [0, 0]
     assert [c.request.method for c in responses.calls] == ["POST", "GET", "GET", "GET", "GET"]
     with open(job.video_file.path, "rb") as stored:
         assert stored.read() == MP4

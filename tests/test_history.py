@@ -10,8 +10,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from videos import services
 from videos.models import Status, VideoGeneration
+from videos.services import actions, creation
 
 pytestmark = pytest.mark.django_db
 BASE = "https://runway.test"
@@ -83,7 +83,7 @@ def test_re_run_keeps_the_seed_and_settings(alice, make_job, broker):
 
 
 def test_re_run_with_a_new_seed_changes_only_the_seed(alice, make_job, broker, monkeypatch):
-    monkeypatch.setattr(services.secrets, "randbelow", lambda n: 99)
+    monkeypatch.setattr(creation.secrets, "randbelow", lambda n: 99)
     job = make_job(status=Status.SUCCEEDED, seed=7)
     alice.post(f"/videos/{job.pk}/rerun/", {"seed": "new"})
     new = VideoGeneration.objects.exclude(pk=job.pk).get()
@@ -116,7 +116,7 @@ def test_delete_removes_our_file_and_the_task_at_runway(alice, make_job, stored_
 def test_delete_goes_on_when_runway_cannot_be_reached(make_job, stored_video):
     responses.delete(f"{BASE}/v1/tasks/t-1", status=503)
     job = make_job(status=Status.FAILED, video_file=stored_video, runway_task_id="t-1")
-    services.generation_delete(generation_id=job.pk)
+    actions.generation_delete(generation_id=job.pk)
     assert not VideoGeneration.objects.filter(pk=job.pk).exists()
 
 

@@ -15,9 +15,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from tests.stack import POLL_INTERVAL, Beat, Worker, broker_messages, database_url
-from videos import services
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
+from videos.services import creation
 from videos.simulator import RunwaySimulator
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
@@ -107,7 +107,7 @@ def all_scheduled_and_idle(ids: list[int]) -> bool:
     """Every job was made at Runway, its next step waits in the broker, and none is due within a second."""
     jobs = list(VideoGeneration.objects.filter(pk__in=ids))
     soon = timezone.now() + timedelta(seconds=1)
-    held = {tuple(m.args) for m in broker_messages() if m.task == "videos.tasks.advance_generation"}
+    held = {tuple(m.args) for m in broker_messages() if m.task == "videos.tasks.poll"}
     return len(jobs) == len(ids) and all(
         job.runway_task_id and job.next_check_at and job.next_check_at > soon and (job.pk, job.step) in held
         for job in jobs
@@ -120,7 +120,7 @@ def test_jobs_survive_a_killed_worker_and_beat_and_a_broker_that_lost_every_mess
     crashed = stack.worker()
     beat = stack.beat()
     ids = [
-        services.generation_create(owner=user, request=VideoRequest(prompt=f"Chaos scene {i}")).pk for i in range(30)
+        creation.generation_create(owner=user, request=VideoRequest(prompt=f"Chaos scene {i}")).pk for i in range(30)
     ]
 
     # Strike when every job was created at Runway and its next step (a countdown) is in the broker,
@@ -138,7 +138,7 @@ def test_jobs_survive_a_killed_worker_and_beat_and_a_broker_that_lost_every_mess
     assert crashed.process.returncode == -9
     # Most next steps were still held by the broker when it lost them; one the dying worker had
     # just taken is gone too (kombu pops a message before it notes it as unacknowledged).
-    assert any(m.task == "videos.tasks.advance_generation" for m in lost)
+    assert any(m.task == "videos.tasks.poll" for m in lost)
     assert broker_messages() == []
     worker = stack.worker()
     stack.beat()
@@ -160,7 +160,7 @@ def test_two_workers_share_fifty_jobs_without_a_double_create_or_a_fast_poll(use
     for worker in workers:
         worker.wait_until_ready(seconds=30)  # so that neither has the queue to itself at first
     prompts = [f"Shared scene {i}" for i in range(50)]
-    ids = [services.generation_create(owner=user, request=VideoRequest(prompt=prompt)).pk for prompt in prompts]
+    ids = [creation.generation_create(owner=user, request=VideoRequest(prompt=prompt)).pk for prompt in prompts]
 
     jobs = wait_for_jobs(stack, ids, lambda job: job.is_final, seconds=60)
 
@@ -182,8 +182,8 @@ def test_the_sweep_starts_a_job_whose_message_was_lost_before_any_worker_saw_it(
     simulator = stack.start(task_seconds=2.0)
     worker = stack.worker()
     stack.beat()
-    job = services.generation_create(owner=user, request=VideoRequest(prompt="A message that never was"), enqueue=False)
-    assert [m for m in broker_messages() if m.task == "videos.tasks.advance_generation"] == []
+    job = creation.generation_create(owner=user, request=VideoRequest(prompt="A message that never was"), enqueue=False)
+    assert broker_messages() == []
 
     (job,) = wait_for_jobs(stack, [job.pk], lambda job: job.is_final, seconds=40)
 

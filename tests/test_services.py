@@ -9,10 +9,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from videos import catalog, services
+from videos import catalog, tasks
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
-from videos.tasks import advance_generation
+from videos.services import actions, creation, recovery, steps
 
 BASE = "https://runway.test"
 TASK_ID = "acf9ba3d-a513-42c9-a646-96e8bc97c691"
@@ -29,7 +29,7 @@ def create(user, broker, django_capture_on_commit_callbacks):
     def create(*, owner=None, request_token=None, prompt="A serene mountain landscape at sunset"):
         request = VideoRequest(prompt=prompt)
         with django_capture_on_commit_callbacks(execute=True):
-            return services.generation_create(owner=owner or user, request=request, request_token=request_token)
+            return creation.generation_create(owner=owner or user, request=request, request_token=request_token)
 
     return create
 
@@ -199,7 +199,7 @@ def test_retry_makes_a_new_job_with_the_same_settings_and_enqueues_it(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        new = services.generation_retry(generation_id=source.pk)
+        new = actions.generation_retry(generation_id=source.pk)
 
     assert new.pk != source.pk
     assert new.status == Status.QUEUED
@@ -221,7 +221,7 @@ def test_retry_makes_a_new_job_with_the_same_settings_and_enqueues_it(
 def test_retry_of_a_model_without_seed_keeps_no_seed(make_job, broker, django_capture_on_commit_callbacks):
     source = make_job(status=Status.FAILED, model="veo3.1_fast", ratio="1920:1080", duration=6, seed=None)
     with django_capture_on_commit_callbacks(execute=True):
-        new = services.generation_retry(generation_id=source.pk)
+        new = actions.generation_retry(generation_id=source.pk)
     assert (new.model, new.ratio, new.duration, new.seed) == ("veo3.1_fast", "1920:1080", 6, None)
 
 
@@ -237,7 +237,7 @@ def test_retry_copies_an_uploaded_image(make_job, media, broker, django_capture_
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        new = services.generation_retry(generation_id=source.pk)
+        new = actions.generation_retry(generation_id=source.pk)
 
     assert (new.endpoint, new.model, new.ratio, new.duration, new.seed) == (
         catalog.IMAGE_TO_VIDEO,
@@ -263,15 +263,15 @@ def test_retry_keeps_an_image_url(make_job, broker, django_capture_on_commit_cal
         image_url="https://images.test/frame.jpg",
     )
     with django_capture_on_commit_callbacks(execute=True):
-        new = services.generation_retry(generation_id=source.pk)
+        new = actions.generation_retry(generation_id=source.pk)
     assert (new.endpoint, new.image_url) == (catalog.IMAGE_TO_VIDEO, "https://images.test/frame.jpg")
 
 
 @pytest.mark.parametrize("status", [Status.SUCCEEDED, Status.RUNNING, Status.QUEUED])
 def test_a_succeeded_or_unfinished_job_cannot_be_retried(make_job, broker, django_capture_on_commit_callbacks, status):
     source = make_job(status=status)
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(services.GenerationError, match="Only a"):
-        services.generation_retry(generation_id=source.pk)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(actions.GenerationError, match="Only a"):
+        actions.generation_retry(generation_id=source.pk)
     assert VideoGeneration.objects.count() == 1
     assert broker.tasks() == []
 
@@ -282,7 +282,7 @@ def test_retry_obeys_the_active_limit(make_job, broker, django_capture_on_commit
         make_job(status=Status.RUNNING)
 
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError) as excinfo:
-        services.generation_retry(generation_id=source.pk)
+        actions.generation_retry(generation_id=source.pk)
 
     assert "in progress" in refusal(excinfo)
     assert VideoGeneration.objects.count() == 4
@@ -295,7 +295,7 @@ def test_retry_obeys_the_daily_limit(make_job, broker, settings, django_capture_
     make_job(status=Status.FAILED)
 
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError) as excinfo:
-        services.generation_retry(generation_id=source.pk)
+        actions.generation_retry(generation_id=source.pk)
 
     assert "in the last 24 hours" in refusal(excinfo)
     assert VideoGeneration.objects.count() == 2
@@ -320,10 +320,10 @@ def test_sweep_reenqueues_a_queued_job_overdue_by_more_than_the_poll_interval(ma
     settings.RUNWAY_POLL_INTERVAL = 10
     job = make_job(status=Status.QUEUED, next_check_at=overdue(11))
 
-    assert services.generation_sweep() == 1
+    assert recovery.generation_sweep() == 1
 
     [queued] = broker.tasks()
-    assert queued.name == "videos.tasks.advance_generation"
+    assert queued.name == "videos.tasks.submit"
     assert queued.args == [job.pk, 0]
 
 
@@ -331,7 +331,7 @@ def test_sweep_reenqueues_a_queued_job_overdue_by_more_than_the_poll_interval(ma
 def test_sweep_reenqueues_a_job_at_runway_with_its_current_step(make_job, broker, status):
     job = make_job(status=status, runway_task_id=TASK_ID, step=4, next_check_at=overdue(60))
 
-    assert services.generation_sweep() == 1
+    assert recovery.generation_sweep() == 1
 
     assert [t.args for t in broker.tasks()] == [[job.pk, 4]]
     job.refresh_from_db()
@@ -342,8 +342,8 @@ def test_sweep_reenqueues_a_job_at_runway_with_its_current_step(make_job, broker
 def test_a_swept_job_is_not_sent_again_by_the_next_sweep_while_its_message_may_still_run(make_job, broker):
     make_job(status=Status.RUNNING, runway_task_id=TASK_ID, step=4, next_check_at=overdue(60))
 
-    assert services.generation_sweep() == 1
-    assert services.generation_sweep() == 0
+    assert recovery.generation_sweep() == 1
+    assert recovery.generation_sweep() == 0
     assert len(broker.tasks()) == 1
 
 
@@ -354,7 +354,7 @@ def test_sweep_leaves_alone_jobs_that_are_not_due(make_job, broker, settings):
     # Due, but not yet late by a poll interval: its own message is probably just behind.
     make_job(status=Status.PENDING, runway_task_id=TASK_ID, step=1, next_check_at=overdue(3))
 
-    assert services.generation_sweep() == 0
+    assert recovery.generation_sweep() == 0
     assert broker.tasks() == []
 
 
@@ -363,7 +363,7 @@ def test_sweep_leaves_alone_a_finished_job(make_job, broker, status):
     job = touched(make_job(status=status, runway_task_id=TASK_ID, step=3, next_check_at=overdue(600)), 600)
     snapshot = VideoGeneration.objects.filter(pk=job.pk).values().get()
 
-    assert services.generation_sweep() == 0
+    assert recovery.generation_sweep() == 0
 
     assert broker.tasks() == []
     assert VideoGeneration.objects.filter(pk=job.pk).values().get() == snapshot
@@ -373,7 +373,7 @@ def test_sweep_leaves_alone_a_finished_job(make_job, broker, status):
 def test_sweep_leaves_alone_a_step_in_progress_that_is_recent(make_job, broker, status):
     job = touched(make_job(status=status, step=1, next_check_at=None), 5)
 
-    assert services.generation_sweep() == 0
+    assert recovery.generation_sweep() == 0
 
     assert broker.tasks() == []
     job.refresh_from_db()
@@ -382,7 +382,7 @@ def test_sweep_leaves_alone_a_step_in_progress_that_is_recent(make_job, broker, 
 
 def test_sweep_reenqueues_a_step_whose_worker_died(make_job, broker):
     job = touched(make_job(status=Status.RUNNING, runway_task_id=TASK_ID, step=3, next_check_at=None), 180)
-    assert services.generation_sweep() == 1
+    assert recovery.generation_sweep() == 1
     assert [t.args for t in broker.tasks()] == [[job.pk, 3]]
 
 
@@ -391,27 +391,27 @@ def test_sweep_fails_a_job_stuck_in_submitting_without_sending_it_again(make_job
     responses.post(f"{BASE}/v1/text_to_video", json={"id": TASK_ID})
     job = touched(make_job(status=Status.SUBMITTING, step=1, next_check_at=None), 150)
 
-    assert services.generation_sweep() == 1
+    assert recovery.generation_sweep() == 1
 
     job.refresh_from_db()
     assert job.status == Status.FAILED
-    assert job.failure_code == services.UNCONFIRMED_CODE
+    assert job.failure_code == steps.UNCONFIRMED_CODE
     assert "not sent again" in job.message
     assert job.finished_at is not None
     assert job.step == 2
     assert broker.tasks() == []
     # The message of the step that was in flight, should it come back, is stale now.
-    advance_generation.apply(args=[job.pk, 1], throw=True)
-    advance_generation.apply(args=[job.pk, job.step], throw=True)
+    tasks.submit.apply(args=[job.pk, 1], throw=True)
+    tasks.submit.apply(args=[job.pk, job.step], throw=True)
     assert len(responses.calls) == 0
-    assert services.generation_sweep() == 0
+    assert recovery.generation_sweep() == 0
 
 
 def test_sweep_reenqueues_a_final_job_that_still_has_to_be_cancelled_at_runway(make_job, broker):
     job = make_job(
         status=Status.TIMED_OUT, runway_task_id=TASK_ID, cancel_pending=True, step=5, next_check_at=overdue(60)
     )
-    assert services.generation_sweep() == 1
+    assert recovery.generation_sweep() == 1
     assert [t.args for t in broker.tasks()] == [[job.pk, 5]]
 
 
@@ -419,7 +419,7 @@ def test_sweep_reenqueues_a_lost_poster_step(make_job, broker):
     overdue_since = overdue(60)
     job = make_job(status=Status.SUCCEEDED, poster_pending=True, step=7, next_check_at=overdue_since)
     make_job(status=Status.SUCCEEDED, step=7, next_check_at=overdue_since)  # its poster is made: nothing to do
-    assert services.generation_sweep() == 1
+    assert recovery.generation_sweep() == 1
     assert [t.args for t in broker.tasks()] == [[job.pk, 7]]
 
 
@@ -427,11 +427,12 @@ def test_sweep_reenqueues_a_lost_poster_step(make_job, broker):
 def test_swept_message_and_its_duplicate_make_one_runway_call(make_job, broker):
     responses.get(TASK_URL, json={"id": TASK_ID, "status": "RUNNING", "progress": 0.4})
     job = make_job(status=Status.PENDING, runway_task_id=TASK_ID, step=2, next_check_at=overdue(60))
-    services.generation_sweep()
+    recovery.generation_sweep()
     [swept] = broker.tasks()
 
-    advance_generation.apply(args=swept.args, throw=True)
-    advance_generation.apply(args=swept.args, throw=True)
+    assert swept.name == "videos.tasks.poll"
+    swept.run()
+    swept.run()
 
     assert len(responses.calls) == 1
     job.refresh_from_db()

@@ -1,4 +1,4 @@
-"""The Celery task and the step services behind it, with Runway mocked at the HTTP boundary."""
+"""The Celery tasks and the steps behind them, with Runway mocked at the HTTP boundary."""
 
 import json
 import re
@@ -10,10 +10,10 @@ import responses
 from django.db.models import F
 from django.utils import timezone
 
-from tests.conftest import MP4
-from videos import services
-from videos.models import Status, VideoGeneration
-from videos.tasks import advance_generation
+from tests.conftest import MP4, run_next_step
+from videos import tasks
+from videos.models import Status, Step, VideoGeneration
+from videos.services import actions, steps
 
 BASE = "https://runway.test"
 TASK_ID = "acf9ba3d-a513-42c9-a646-96e8bc97c691"
@@ -23,10 +23,17 @@ pytestmark = pytest.mark.django_db
 
 
 def run_step(job: VideoGeneration) -> VideoGeneration:
-    """Run the task for the job's current step, as the worker would, and reload the row."""
-    advance_generation.apply(args=[job.pk, job.step], throw=True)
-    job.refresh_from_db()
-    return job
+    """Run the task of the job's next step, as the worker would, and reload the row."""
+    return run_next_step(job)
+
+
+MADE = "https://cdn.test/a.mp4"
+
+
+def succeeded_at_runway(output: str = MADE) -> None:
+    """Runway says the video is done, at `output`, which serves the sample video."""
+    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=[output]))
+    responses.get(output, body=MP4, content_type="video/mp4")
 
 
 def task_answer(status: str, **extra) -> dict:
@@ -49,7 +56,7 @@ def test_submit_sends_one_create_and_schedules_the_first_poll(make_job, broker):
     assert job.submitted_at is not None
     assert len(responses.calls) == 1
     [queued] = broker.tasks()
-    assert queued.name == "videos.tasks.advance_generation"
+    assert queued.name == "videos.tasks.poll"
     assert queued.args == [job.pk, job.step]
     assert queued.eta is not None
     eta = timezone.datetime.fromisoformat(queued.eta)
@@ -87,13 +94,22 @@ def test_running_updates_progress_and_reschedules_with_the_poll_interval(submitt
 
 
 @responses.activate
-def test_succeeded_stores_our_copy_of_the_first_output_and_ends(submitted, broker):
+def test_succeeded_at_runway_stores_our_copy_of_the_first_output_as_the_next_step(submitted, broker):
     responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4?_jwt=x", "https://b"]))
     responses.get("https://cdn.test/a.mp4?_jwt=x", body=MP4, content_type="video/mp4")
     job = run_step(submitted)
 
-    assert job.status == Status.SUCCEEDED
+    # Not done until our copy is kept: storing it is a step of its own, due now.
+    assert (job.status, job.video_pending, job.next_step) == (Status.PENDING, True, Step.STORE_VIDEO)
     assert job.output_url == "https://cdn.test/a.mp4?_jwt=x"
+    [queued] = broker.tasks()
+    assert (queued.name, queued.args, queued.eta) == ("videos.tasks.store_video", [job.pk, job.step], None)
+    assert len(responses.calls) == 1
+    broker.clear()
+
+    job = run_step(job)
+    assert job.status == Status.SUCCEEDED
+    assert not job.video_pending
     with job.video_file.open("rb") as stored:
         assert stored.read() == MP4
     assert job.progress == 100
@@ -104,8 +120,7 @@ def test_succeeded_stores_our_copy_of_the_first_output_and_ends(submitted, broke
     # The video shows at once; its thumbnail is the next step, due now.
     assert not job.poster and job.poster_pending
     [queued] = broker.tasks()
-    assert queued.args == [job.pk, job.step]
-    assert queued.eta is None
+    assert (queued.name, queued.args, queued.eta) == ("videos.tasks.make_poster", [job.pk, job.step], None)
     broker.clear()
     job = run_step(job)
     with job.poster.open("rb") as poster:
@@ -120,16 +135,17 @@ def test_succeeded_stores_our_copy_of_the_first_output_and_ends(submitted, broke
 def test_an_expired_output_link_is_refreshed_by_asking_runway_again(submitted, broker):
     responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4?_jwt=old"]))
     responses.get("https://cdn.test/a.mp4?_jwt=old", status=403)
-    job = run_step(submitted)
+    job = run_step(run_step(submitted))
     assert not job.is_final
     assert "no longer works (403)" in job.last_error
-    assert len(broker.tasks()) == 1
+    assert job.next_step == Step.POLL
+    assert [t.name for t in broker.tasks()] == ["videos.tasks.store_video", "videos.tasks.poll"]
 
     responses.replace(
         responses.GET, TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4?_jwt=new"])
     )
     responses.get("https://cdn.test/a.mp4?_jwt=new", body=MP4)
-    job = run_step(job)
+    job = run_step(run_step(job))
     assert job.status == Status.SUCCEEDED
     assert job.output_url == "https://cdn.test/a.mp4?_jwt=new"
     assert job.video_file
@@ -139,7 +155,7 @@ def test_an_expired_output_link_is_refreshed_by_asking_runway_again(submitted, b
 def test_an_output_that_is_not_a_video_fails_the_job(submitted, broker):
     responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
     responses.get("https://cdn.test/a.mp4", body=b"<html>not a video</html>")
-    job = run_step(submitted)
+    job = run_step(run_step(submitted))
     assert job.status == Status.FAILED
     assert job.message == "Runway made the video, but it could not be kept: Runway's output is not an MP4 video"
     assert not job.video_file
@@ -148,9 +164,8 @@ def test_an_output_that_is_not_a_video_fails_the_job(submitted, broker):
 @responses.activate
 def test_an_output_larger_than_allowed_fails_the_job(submitted, broker, settings):
     settings.RUNWAY_MAX_VIDEO_BYTES = len(MP4) - 1
-    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
-    responses.get("https://cdn.test/a.mp4", body=MP4)
-    job = run_step(submitted)
+    succeeded_at_runway()
+    job = run_step(run_step(submitted))
     assert job.status == Status.FAILED
     assert "larger than" in job.message
     assert not job.video_file
@@ -263,11 +278,22 @@ def test_timeout_message_uses_the_configured_wait(submitted, broker, settings):
 @responses.activate
 def test_a_video_that_finishes_at_the_deadline_is_kept(submitted, broker):
     VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=301))
-    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
-    responses.get("https://cdn.test/a.mp4", body=MP4)
-    job = run_step(submitted)
+    succeeded_at_runway()
+    job = run_step(run_step(submitted))
     assert job.status == Status.SUCCEEDED
-    assert [c.request.url for c in responses.calls] == [TASK_URL, "https://cdn.test/a.mp4"]
+    assert [c.request.url for c in responses.calls] == [TASK_URL, MADE]
+
+
+@responses.activate
+def test_a_video_whose_download_keeps_failing_past_the_deadline_times_out(submitted, broker):
+    VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=301))
+    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=[MADE]))
+    responses.get(MADE, status=502)
+    responses.delete(TASK_URL, status=204)
+    job = run_step(run_step(submitted))
+    assert job.status == Status.TIMED_OUT
+    assert not job.video_file
+    assert [c.request.method for c in responses.calls] == ["GET", "GET", "DELETE"]
 
 
 @responses.activate
@@ -295,7 +321,7 @@ def test_late_duplicate_message_changes_nothing(submitted, broker):
     job = run_step(submitted)
     snapshot = VideoGeneration.objects.filter(pk=job.pk).values().get()
 
-    advance_generation.apply(args=[job.pk, stale_step], throw=True)
+    tasks.poll.apply(args=[job.pk, stale_step], throw=True)
 
     assert VideoGeneration.objects.filter(pk=job.pk).values().get() == snapshot
     assert len(responses.calls) == 1
@@ -306,17 +332,37 @@ def test_late_duplicate_message_changes_nothing(submitted, broker):
 def test_message_for_a_finished_job_changes_nothing(make_job, broker):
     job = make_job(status=Status.SUCCEEDED, runway_task_id=TASK_ID, output_url="https://cdn.test/a.mp4", step=4)
     snapshot = VideoGeneration.objects.filter(pk=job.pk).values().get()
-    advance_generation.apply(args=[job.pk, job.step], throw=True)
+    for step in Step:
+        tasks.task_for(step).apply(args=[job.pk, job.step], throw=True)
+    tasks.advance_generation.apply(args=[job.pk, job.step], throw=True)
     assert VideoGeneration.objects.filter(pk=job.pk).values().get() == snapshot
     assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_a_message_for_another_step_than_the_jobs_next_changes_nothing(submitted, broker):
+    snapshot = VideoGeneration.objects.filter(pk=submitted.pk).values().get()
+    for step in (Step.SUBMIT, Step.STORE_VIDEO, Step.MAKE_POSTER, Step.CANCEL_AT_RUNWAY):
+        tasks.task_for(step).apply(args=[submitted.pk, submitted.step], throw=True)
+    assert VideoGeneration.objects.filter(pk=submitted.pk).values().get() == snapshot
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_a_message_of_the_earlier_one_task_runs_whichever_step_is_due(submitted, broker):
+    responses.get(TASK_URL, json=task_answer("RUNNING", progress=0.3))
+    tasks.advance_generation.apply(args=[submitted.pk, submitted.step], throw=True)
+    submitted.refresh_from_db()
+    assert (submitted.status, submitted.progress, submitted.poll_count) == (Status.RUNNING, 30, 1)
+    assert [t.name for t in broker.tasks()] == ["videos.tasks.poll"]
 
 
 @responses.activate
 def test_duplicate_submit_message_creates_once(make_job, broker):
     responses.post(f"{BASE}/v1/text_to_video", json={"id": TASK_ID})
     job = make_job()
-    advance_generation.apply(args=[job.pk, 0], throw=True)
-    advance_generation.apply(args=[job.pk, 0], throw=True)
+    tasks.submit.apply(args=[job.pk, 0], throw=True)
+    tasks.submit.apply(args=[job.pk, 0], throw=True)
     assert len(responses.calls) == 1
 
 
@@ -363,10 +409,10 @@ def test_create_that_may_have_reached_runway_is_not_sent_again(make_job, broker)
     job = run_step(make_job())
 
     assert job.status == Status.FAILED
-    assert job.failure_code == services.UNCONFIRMED_CODE
+    assert job.failure_code == steps.UNCONFIRMED_CODE
     assert "not sent again" in job.message
     assert broker.tasks() == []
-    advance_generation.apply(args=[job.pk, job.step], throw=True)
+    tasks.submit.apply(args=[job.pk, job.step], throw=True)
     assert len(responses.calls) == 1
 
 
@@ -375,7 +421,7 @@ def test_create_answered_by_a_gateway_error_is_not_sent_again(make_job, broker):
     responses.post(f"{BASE}/v1/text_to_video", status=504, body="<html>Gateway Time-out</html>")
     job = run_step(make_job())
     assert job.status == Status.FAILED
-    assert job.failure_code == services.UNCONFIRMED_CODE
+    assert job.failure_code == steps.UNCONFIRMED_CODE
     assert len(responses.calls) == 1
 
 
@@ -421,12 +467,12 @@ def test_task_gone_at_runway_fails_the_job(submitted, broker):
 def test_cancel_deletes_at_runway_and_makes_pending_messages_stale(submitted, broker):
     responses.delete(TASK_URL, status=204)
     stale_step = submitted.step
-    job = services.generation_cancel(generation_id=submitted.pk)
+    job = actions.generation_cancel(generation_id=submitted.pk)
 
     assert job.status == Status.CANCELLED
     assert job.cancel_pending is False
     assert [c.request.method for c in responses.calls] == ["DELETE"]
-    advance_generation.apply(args=[job.pk, stale_step], throw=True)
+    tasks.poll.apply(args=[job.pk, stale_step], throw=True)
     assert len(responses.calls) == 1
 
 
@@ -435,7 +481,7 @@ def test_cancel_during_submit_deletes_the_new_task(make_job, broker):
     job = make_job()
 
     def create_then_user_cancels(request):
-        services.generation_cancel(generation_id=job.pk)  # the user clicks while the POST is in flight
+        actions.generation_cancel(generation_id=job.pk)  # the user clicks while the POST is in flight
         return (200, {}, json.dumps({"id": TASK_ID}))
 
     responses.add_callback(responses.POST, f"{BASE}/v1/text_to_video", callback=create_then_user_cancels)
@@ -451,14 +497,14 @@ def test_cancel_during_submit_deletes_the_new_task(make_job, broker):
 
 def test_cancel_of_a_finished_job_is_refused(make_job):
     job = make_job(status=Status.SUCCEEDED)
-    with pytest.raises(services.GenerationError, match="already ended"):
-        services.generation_cancel(generation_id=job.pk)
+    with pytest.raises(actions.GenerationError, match="already ended"):
+        actions.generation_cancel(generation_id=job.pk)
 
 
 @responses.activate
 def test_poll_now_runs_the_current_step(submitted, broker):
     responses.get(TASK_URL, json=task_answer("RUNNING", progress=0.8))
-    job = services.generation_poll_now(generation_id=submitted.pk)
+    job = actions.generation_poll_now(generation_id=submitted.pk)
     assert job.progress == 80
     assert len(broker.tasks()) == 1
 
@@ -472,12 +518,11 @@ def test_the_api_key_never_reaches_the_record(make_job, settings):
 @responses.activate
 def test_a_video_whose_poster_cannot_be_made_is_still_kept(submitted, broker, monkeypatch):
     def no_poster(video):
-        raise services.PosterError("ffmpeg could not make a poster: broken")
+        raise steps.PosterError("ffmpeg could not make a poster: broken")
 
-    monkeypatch.setattr(services, "poster_from_video", no_poster)
-    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
-    responses.get("https://cdn.test/a.mp4", body=MP4)
-    job = run_step(run_step(submitted))
+    monkeypatch.setattr(steps, "poster_from_video", no_poster)
+    succeeded_at_runway()
+    job = run_step(run_step(run_step(submitted)))
     assert job.status == Status.SUCCEEDED
     assert job.video_file
     assert not job.poster
@@ -488,9 +533,8 @@ def test_a_video_whose_poster_cannot_be_made_is_still_kept(submitted, broker, mo
 def test_a_poster_made_for_a_job_deleted_meanwhile_is_removed(submitted, broker, monkeypatch):
     from django.core.files.storage import default_storage
 
-    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
-    responses.get("https://cdn.test/a.mp4", body=MP4)
-    job = run_step(submitted)
+    succeeded_at_runway()
+    job = run_step(run_step(submitted))
     made = []
     real_save = default_storage.save
 
@@ -500,7 +544,7 @@ def test_a_poster_made_for_a_job_deleted_meanwhile_is_removed(submitted, broker,
         return made[-1]
 
     monkeypatch.setattr(default_storage, "save", save_then_delete_the_job)
-    advance_generation.apply(args=[job.pk, job.step], throw=True)
+    tasks.make_poster.apply(args=[job.pk, job.step], throw=True)
     assert made and not default_storage.exists(made[0])
 
 
@@ -543,8 +587,8 @@ def test_the_worker_keeps_its_database_connection_from_task_to_task_until_it_is_
     from django.db import connection
 
     def between_tasks():
-        signals.task_postrun.send(sender=advance_generation, task_id="t", task=advance_generation, args=(), kwargs={})
-        signals.task_prerun.send(sender=advance_generation, task_id="t", task=advance_generation, args=(), kwargs={})
+        signals.task_postrun.send(sender=tasks.poll, task_id="t", task=tasks.poll, args=(), kwargs={})
+        signals.task_prerun.send(sender=tasks.poll, task_id="t", task=tasks.poll, args=(), kwargs={})
 
     VideoGeneration.objects.count()
     kept = connection.connection

@@ -51,7 +51,7 @@ def test_create_stores_the_job_and_enqueues_it_after_commit(alice, user, broker,
     assert job.seed is not None
     assert job.status == Status.QUEUED
     [queued] = broker.tasks()
-    assert queued.name == "videos.tasks.advance_generation"
+    assert queued.name == "videos.tasks.submit"
     assert queued.args == [job.pk, 0]
 
 
@@ -238,7 +238,7 @@ def test_the_poster_is_served_to_the_owner_only(alice, make_job, other_user):
 def test_an_uploaded_image_makes_an_image_to_video_job_sent_as_a_data_uri(alice, broker):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from videos.tasks import advance_generation
+    from videos.tasks import submit
 
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
     upload = SimpleUploadedFile("first.png", png, content_type="image/png")
@@ -250,7 +250,7 @@ def test_an_uploaded_image_makes_an_image_to_video_job_sent_as_a_data_uri(alice,
         assert stored.read() == png
 
     responses.post("https://runway.test/v1/image_to_video", json={"id": "t-1"})
-    advance_generation.apply(args=[job.pk, job.step], throw=True)
+    submit.apply(args=[job.pk, job.step], throw=True)
     body = json.loads(responses.calls[0].request.body)
     assert body["promptImage"] == "data:image/png;base64," + base64.b64encode(png).decode()
     assert body["promptText"] == "The scene comes alive"

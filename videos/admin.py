@@ -8,8 +8,8 @@ from django.template.defaultfilters import truncatechars
 from django.urls import reverse
 from django.utils.html import format_html
 
-from videos import services
 from videos.models import VideoGeneration
+from videos.services import actions
 
 
 @admin.register(VideoGeneration)
@@ -38,6 +38,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "poll_count",
         "error_count",
         "step",
+        "video_pending",
         "cancel_pending",
         "poster_pending",
         "next_check_at",
@@ -67,7 +68,17 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ),
         (
             "Bookkeeping",
-            {"fields": ("poll_count", "error_count", "step", "cancel_pending", "poster_pending", "next_check_at")},
+            {
+                "fields": (
+                    "poll_count",
+                    "error_count",
+                    "step",
+                    "video_pending",
+                    "poster_pending",
+                    "cancel_pending",
+                    "next_check_at",
+                )
+            },
         ),
         ("Times", {"fields": ("created_at", "submitted_at", "finished_at", "updated_at")}),
     )
@@ -82,10 +93,10 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def delete_model(self, request: HttpRequest, obj: VideoGeneration) -> None:
         # Through the service, so our file goes too and the task is deleted at Runway.
-        self._apply(request, VideoGeneration.objects.filter(pk=obj.pk), services.generation_delete, "deleted")
+        self._apply(request, VideoGeneration.objects.filter(pk=obj.pk), actions.generation_delete, "deleted")
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
-        self._apply(request, queryset, services.generation_delete, "deleted")
+        self._apply(request, queryset, actions.generation_delete, "deleted")
 
     @admin.display(description="Our copy")
     def player(self, obj: VideoGeneration) -> str:
@@ -101,11 +112,11 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Poll now")
     def poll_now(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
-        self._apply(request, queryset, services.generation_poll_now, "polled")
+        self._apply(request, queryset, actions.generation_poll_now, "polled")
 
     @admin.action(description="Cancel")
     def cancel(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
-        self._apply(request, queryset, services.generation_cancel, "cancelled")
+        self._apply(request, queryset, actions.generation_cancel, "cancelled")
 
     def _apply(
         self,
@@ -118,7 +129,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         for generation in queryset.order_by("pk"):
             try:
                 action(generation_id=generation.pk)
-            except services.GenerationError as exc:
+            except actions.GenerationError as exc:
                 self.message_user(request, f"#{generation.pk}: {exc}", messages.WARNING)
             else:
                 done += 1

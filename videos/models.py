@@ -1,5 +1,14 @@
+"""The job record: a VideoGeneration, its states, the one table of moves between them, and the
+questions every part of the product asks about jobs (which are active, whose next step is due).
+"""
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from videos import catalog
 
@@ -17,10 +26,114 @@ class Status(models.TextChoices):
 
 
 FINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.TIMED_OUT})
+ACTIVE_STATUSES = frozenset(Status) - FINAL_STATUSES
 # States in which Runway holds the task and we poll it.
 AT_RUNWAY_STATUSES = frozenset({Status.PENDING, Status.THROTTLED, Status.RUNNING})
 # Ended states from which "Try again" makes a new job with the same settings.
 RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.CANCELLED, Status.TIMED_OUT})
+# A claimed step that has not finished after this long died with its worker (the hard task time
+# limit is 90 s).
+STEP_LOST_AFTER = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A move the product makes from any of `sources` to any of `targets`, and what makes it."""
+
+    sources: frozenset[Status]
+    targets: frozenset[Status]
+    cause: str
+
+
+def _states(*statuses: Status) -> frozenset[Status]:
+    return frozenset(statuses)
+
+
+# Every change of `status` goes through VideoGeneration.move_to(), which refuses a move that is
+# not here. docs/ARCHITECTURE.md draws this table; a test keeps the two the same.
+TRANSITIONS = (
+    Transition(_states(Status.QUEUED), _states(Status.SUBMITTING), "the submit step claims the job"),
+    Transition(_states(Status.QUEUED), _states(Status.FAILED), "no RUNWAY_API_KEY is configured (at creation)"),
+    Transition(_states(Status.SUBMITTING), _states(Status.PENDING), "Runway accepted the create and named its task"),
+    Transition(
+        _states(Status.SUBMITTING),
+        _states(Status.QUEUED),
+        "the create failed in a way that may pass (429, 503, no connection): sent again after a backoff",
+    ),
+    Transition(
+        _states(Status.SUBMITTING),
+        _states(Status.FAILED),
+        "Runway refused the request; or nobody knows whether the create arrived (its answer was lost, or "
+        "the worker died while it was out: the sweep), so it is never sent again; or the input image is gone",
+    ),
+    Transition(_states(Status.SUBMITTING), _states(Status.TIMED_OUT), "the create kept failing until RUNWAY_MAX_WAIT"),
+    Transition(AT_RUNWAY_STATUSES, AT_RUNWAY_STATUSES, "a poll reports Runway's state"),
+    Transition(AT_RUNWAY_STATUSES, _states(Status.SUCCEEDED), "Runway finished it and our copy of the video is stored"),
+    Transition(
+        AT_RUNWAY_STATUSES,
+        _states(Status.FAILED),
+        "Runway failed it or has no such task, or its video cannot be kept (too large, not an MP4)",
+    ),
+    Transition(AT_RUNWAY_STATUSES, _states(Status.CANCELLED), "Runway reports it cancelled (from Runway's dashboard)"),
+    Transition(
+        AT_RUNWAY_STATUSES,
+        _states(Status.TIMED_OUT),
+        "still unfinished RUNWAY_MAX_WAIT after creation: the task is deleted at Runway",
+    ),
+    Transition(
+        ACTIVE_STATUSES, _states(Status.CANCELLED), "its owner or staff cancel it: the task is deleted at Runway"
+    ),
+)
+ALLOWED_MOVES = frozenset(
+    (source, target) for transition in TRANSITIONS for source in transition.sources for target in transition.targets
+)
+
+
+class InvalidTransition(Exception):
+    """A status change that TRANSITIONS does not allow: a bug, never a user's mistake."""
+
+
+class Step(enum.StrEnum):
+    """What a job's next step does. Each runs as the Celery task of the same name (videos/tasks.py)."""
+
+    SUBMIT = "submit"
+    POLL = "poll"
+    STORE_VIDEO = "store_video"
+    MAKE_POSTER = "make_poster"
+    CANCEL_AT_RUNWAY = "cancel_at_runway"
+
+
+def _has_next_step() -> Q:
+    """The rows for which VideoGeneration.next_step is not None, as a query."""
+    return (
+        Q(status=Status.QUEUED)
+        | Q(status__in=AT_RUNWAY_STATUSES)
+        | Q(status__in=FINAL_STATUSES, cancel_pending=True)
+        | Q(status=Status.SUCCEEDED, poster_pending=True)
+    )
+
+
+class GenerationQuerySet(models.QuerySet["VideoGeneration"]):
+    """The questions every part asks about jobs, each answered here once."""
+
+    def active(self) -> "GenerationQuerySet":
+        """Jobs that have not ended (they count towards a user's limit of unfinished jobs)."""
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def with_next_step(self) -> "GenerationQuerySet":
+        """Jobs with work left for the worker: those whose `next_step` is not None."""
+        return self.filter(_has_next_step())
+
+    def due(self, now: datetime) -> "GenerationQuerySet":
+        """Jobs whose next step should run by `now`."""
+        return self.with_next_step().filter(next_check_at__lte=now)
+
+    def overdue(self, now: datetime) -> "GenerationQuerySet":
+        """Jobs whose work was lost: a next step due more than a poll interval ago (its message is
+        gone), or a step claimed more than STEP_LOST_AFTER ago that never finished (its worker died)."""
+        late = Q(next_check_at__lte=now - timedelta(seconds=settings.RUNWAY_POLL_INTERVAL))
+        stuck = Q(next_check_at__isnull=True, updated_at__lte=now - STEP_LOST_AFTER)
+        return self.filter(_has_next_step() | Q(status=Status.SUBMITTING)).filter(late | stuck)
 
 
 class VideoGeneration(models.Model):
@@ -61,6 +174,9 @@ class VideoGeneration(models.Model):
         default=0, help_text="Counts claimed steps; a task message runs only for the step it names."
     )
     cancel_pending = models.BooleanField(default=False, help_text="The task still has to be deleted at Runway.")
+    video_pending = models.BooleanField(
+        default=False, help_text="Runway made the video; our copy of it is still to store."
+    )
     poster_pending = models.BooleanField(default=False, help_text="The video is done; its poster is still to make.")
     next_check_at = models.DateTimeField(null=True, blank=True)
 
@@ -68,6 +184,8 @@ class VideoGeneration(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = GenerationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -91,6 +209,25 @@ class VideoGeneration(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def next_step(self) -> Step | None:
+        """The step this job waits for, or None when the worker has nothing left to do for it."""
+        if self.status == Status.QUEUED:
+            return Step.SUBMIT
+        if self.status in AT_RUNWAY_STATUSES:
+            return Step.STORE_VIDEO if self.video_pending else Step.POLL
+        if self.is_final and self.cancel_pending:
+            return Step.CANCEL_AT_RUNWAY
+        if self.status == Status.SUCCEEDED and self.poster_pending:
+            return Step.MAKE_POSTER
+        return None
+
+    def move_to(self, status: Status) -> None:
+        """Set a new status if TRANSITIONS allows the move; nothing is saved."""
+        if status != self.status and (self.status, status) not in ALLOWED_MOVES:
+            raise InvalidTransition(f"Video #{self.pk} cannot go from {self.status} to {status}.")
+        self.status = status
 
     @property
     def has_image(self) -> bool:

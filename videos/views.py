@@ -1,3 +1,5 @@
+"""The pages and the endpoints they call; each view checks access and hands the work to a service."""
+
 import uuid
 from collections.abc import Callable
 
@@ -11,16 +13,14 @@ from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from videos import catalog, services
+from videos import catalog
 from videos.forms import GenerationForm
-from videos.models import FINAL_STATUSES, Status, VideoGeneration
+from videos.models import VideoGeneration
+from videos.services import actions, creation, selectors
 
 HISTORY_PAGE_SIZE = 10
-HISTORY_FILTERS = [("", "All"), ("active", "In progress"), ("succeeded", "Done"), ("failed", "Failed")]
 
 
 class AuthenticatedRequest(HttpRequest):
@@ -49,32 +49,36 @@ def _viewable_generation(request: AuthenticatedRequest, pk: int) -> VideoGenerat
 @require_http_methods(["GET", "POST"])
 def dashboard(request: AuthenticatedRequest) -> HttpResponse:
     form = GenerationForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            generation = services.generation_create(
-                owner=request.user, request=form.to_request(), request_token=form.cleaned_data["token"]
-            )
-        except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            if _wants_json(request):
-                card = render_to_string("videos/_generation.html", {"generation": generation}, request=request)
-                # A new one-time token for the next request made from this page.
-                return JsonResponse({"id": generation.pk, "html": card, "token": str(uuid.uuid4())}, status=201)
+    if request.method == "POST":
+        generation = _create_from(form, request)
+        if generation is not None and _wants_json(request):
+            card = render_to_string("videos/_generation.html", {"generation": generation}, request=request)
+            # A new one-time token for the next request made from this page.
+            return JsonResponse({"id": generation.pk, "html": card, "token": str(uuid.uuid4())}, status=201)
+        if generation is not None:
             messages.success(request, "Your video is on its way.")
             return redirect("videos:dashboard")
-    if request.method == "POST" and _wants_json(request):
-        return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+        if _wants_json(request):
+            return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+    return _render_dashboard(request, form)
 
-    shown = request.GET.get("status", "")
-    jobs = VideoGeneration.objects.filter(owner=request.user)
-    if shown == "active":
-        jobs = jobs.exclude(status__in=FINAL_STATUSES)
-    elif shown in Status.values:
-        jobs = jobs.filter(status=shown)
-    else:
-        shown = ""
+
+def _create_from(form: GenerationForm, request: AuthenticatedRequest) -> VideoGeneration | None:
+    """The job the posted form asks for; None, with the reasons on the form, when there is none."""
+    if not form.is_valid():
+        return None
+    try:
+        return creation.generation_create(
+            owner=request.user, request=form.to_request(), request_token=form.cleaned_data["token"]
+        )
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return None
+
+
+def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> HttpResponse:
+    jobs, shown = selectors.generation_history(owner=request.user, shown=request.GET.get("status", ""))
     history = Paginator(jobs, HISTORY_PAGE_SIZE)
     return render(
         request,
@@ -83,13 +87,13 @@ def dashboard(request: AuthenticatedRequest) -> HttpResponse:
             "form": form,
             "page": history.get_page(request.GET.get("page")),
             "shown": shown,
-            "filters": HISTORY_FILTERS,
-            "credits": services.account_credits() if settings.RUNWAY_API_KEY else None,
+            "filters": selectors.HISTORY_FILTERS,
+            "credits": selectors.account_credits() if settings.RUNWAY_API_KEY else None,
             "pickers": {
                 "offers": catalog.offers_for_pickers(),
                 "defaults": {
-                    "text_to_video": settings.RUNWAY_TEXT_MODEL,
-                    "image_to_video": settings.RUNWAY_IMAGE_MODEL,
+                    catalog.TEXT_TO_VIDEO: settings.RUNWAY_TEXT_MODEL,
+                    catalog.IMAGE_TO_VIDEO: settings.RUNWAY_IMAGE_MODEL,
                 },
             },
         },
@@ -106,26 +110,7 @@ def detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def status(request: AuthenticatedRequest, pk: int) -> JsonResponse:
-    generation = _own_generation(request, pk)
-    return JsonResponse(
-        {
-            "id": generation.pk,
-            "status": generation.status,
-            "status_label": generation.get_status_display(),
-            "is_final": generation.is_final,
-            "progress": generation.progress,
-            "message": generation.message,
-            # Our copy, never Runway's URL (it expires, and Runway asks that users not see it).
-            "output_url": reverse("videos:file", args=[generation.pk]) if generation.video_file else "",
-            "poster_url": reverse("videos:poster", args=[generation.pk]) if generation.poster else "",
-            "created_at": generation.created_at.isoformat(),
-            "elapsed_seconds": round(
-                ((generation.finished_at or timezone.now()) - generation.created_at).total_seconds()
-            ),
-            "estimated_seconds": None if generation.is_final else services.generation_estimate(model=generation.model),
-            "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
-        }
-    )
+    return JsonResponse(selectors.generation_status(generation=_own_generation(request, pk)))
 
 
 @login_required
@@ -133,8 +118,8 @@ def status(request: AuthenticatedRequest, pk: int) -> JsonResponse:
 def cancel(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     generation = _own_generation(request, pk)
     try:
-        services.generation_cancel(generation_id=generation.pk)
-    except services.GenerationError as exc:
+        actions.generation_cancel(generation_id=generation.pk)
+    except actions.GenerationError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "The video was cancelled.")
@@ -148,8 +133,21 @@ def retry(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _start_again(
         request,
         generation,
-        lambda: services.generation_retry(generation_id=generation.pk),
+        lambda: actions.generation_retry(generation_id=generation.pk),
         "Trying again with the same settings.",
+    )
+
+
+@login_required
+@require_POST
+def rerun(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    generation = _own_generation(request, pk)
+    new_seed = request.POST.get("seed") == "new"
+    return _start_again(
+        request,
+        generation,
+        lambda: actions.generation_rerun(generation_id=generation.pk, new_seed=new_seed),
+        "Running it again with a new seed." if new_seed else "Running it again, same seed.",
     )
 
 
@@ -162,7 +160,7 @@ def _start_again(
     """Start a new job from an ended one; show the new job, or the old one with the reason it did not start."""
     try:
         new = start()
-    except services.GenerationError as exc:
+    except actions.GenerationError as exc:
         messages.error(request, str(exc))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -170,6 +168,19 @@ def _start_again(
         messages.success(request, success)
         return redirect("videos:detail", pk=new.pk)
     return redirect("videos:detail", pk=generation.pk)
+
+
+@login_required
+@require_POST
+def delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    generation = _own_generation(request, pk)
+    try:
+        actions.generation_delete(generation_id=generation.pk)
+    except actions.GenerationError as exc:
+        messages.error(request, str(exc))
+        return redirect("videos:detail", pk=generation.pk)
+    messages.success(request, "The video was deleted.")
+    return redirect("videos:dashboard")
 
 
 @login_required
@@ -190,29 +201,3 @@ def _stored_file(file: FieldFile, content_type: str) -> FileResponse:
     if not file:
         raise Http404("There is no such file for this video.")
     return FileResponse(file.open("rb"), content_type=content_type)
-
-
-@login_required
-@require_POST
-def rerun(request: AuthenticatedRequest, pk: int) -> HttpResponse:
-    generation = _own_generation(request, pk)
-    new_seed = request.POST.get("seed") == "new"
-    return _start_again(
-        request,
-        generation,
-        lambda: services.generation_rerun(generation_id=generation.pk, new_seed=new_seed),
-        "Running it again with a new seed." if new_seed else "Running it again, same seed.",
-    )
-
-
-@login_required
-@require_POST
-def delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
-    generation = _own_generation(request, pk)
-    try:
-        services.generation_delete(generation_id=generation.pk)
-    except services.GenerationError as exc:
-        messages.error(request, str(exc))
-        return redirect("videos:detail", pk=generation.pk)
-    messages.success(request, "The video was deleted.")
-    return redirect("videos:dashboard")

@@ -8,9 +8,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
-from videos import catalog, services
+from videos import catalog
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
+from videos.services import creation, selectors, steps
 
 SERVICE_ACCOUNT = "runway-cli"
 WATCH_INTERVAL = 1.0
@@ -43,27 +44,30 @@ class Command(BaseCommand):
             self._print_credits()
         if options["prompt"] is None:
             return
+        generation = self._create(options)
+        self.stdout.write(str(generation.pk))
+        if options["inline"]:
+            self._run_inline(generation)
+        elif options["wait"]:
+            self._watch(generation)
+        else:
+            self._report_if_final(generation)
+
+    def _create(self, options: dict[str, Any]) -> VideoGeneration:
+        """The job the options ask for, made through the same service as the form's."""
         owner = self._owner(options["user"])
-        image, image_url = None, ""
-        if options["image"]:
-            if "://" in options["image"]:
-                image_url = options["image"]
-            else:
-                path = Path(options["image"])
-                if not path.is_file():
-                    raise CommandError(f"No image file at {path}.")
-                image = File(path.open("rb"), name=path.name)
+        image, image_url = _image(options["image"])
+        request = VideoRequest(
+            prompt=options["prompt"],
+            model=options["model"],
+            ratio=options["ratio"],
+            duration=options["duration"],
+            seed=options["seed"],
+            image=image,
+            image_url=image_url,
+        )
         try:
-            request = VideoRequest(
-                prompt=options["prompt"],
-                model=options["model"],
-                ratio=options["ratio"],
-                duration=options["duration"],
-                seed=options["seed"],
-                image=image,
-                image_url=image_url,
-            )
-            generation = services.generation_create(owner=owner, request=request, enqueue=not options["inline"])
+            return creation.generation_create(owner=owner, request=request, enqueue=not options["inline"])
         except ValidationError as exc:
             problems = " ".join(
                 " ".join(msgs) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(msgs)}"
@@ -73,17 +77,9 @@ class Command(BaseCommand):
         finally:
             if image is not None:
                 image.close()
-        self.stdout.write(str(generation.pk))
-
-        if options["inline"]:
-            self._run_inline(generation)
-        elif options["wait"]:
-            self._watch(generation)
-        else:
-            self._report_if_final(generation)
 
     def _print_credits(self) -> None:
-        balance = services.account_credits()
+        balance = selectors.account_credits()
         if balance is None:
             # When Runway could not be asked, account_credits() has logged why (on stderr).
             self.stdout.write("Runway credits: unknown (Runway did not give a balance; see any warning above)")
@@ -108,15 +104,16 @@ class Command(BaseCommand):
         progress = Progress(self.stdout)
         try:
             progress.show(generation)
-            step = generation.step
-            while True:
-                next_step = services.generation_advance(generation_id=generation.pk, step=step)
+            next_step = generation.next_step
+            number = generation.step
+            while next_step is not None:
+                scheduled = steps.step_run(step=next_step, generation_id=generation.pk, number=number)
                 generation.refresh_from_db()
                 progress.show(generation)
-                if next_step is None:
+                if scheduled is None:
                     break
-                step = next_step.step
-                sleep(next_step.countdown)
+                next_step, number = scheduled.step, scheduled.number
+                sleep(scheduled.countdown)
         finally:
             progress.end()
         self._report_if_final(generation)
@@ -178,6 +175,18 @@ class Progress:
         if self.tty and self.width:
             self.stdout.write("")
             self.width = 0
+
+
+def _image(given: str | None) -> "tuple[File[Any] | None, str]":
+    """The --image option as a file to upload, or as a URL for Runway to fetch."""
+    if not given:
+        return None, ""
+    if "://" in given:
+        return None, given
+    path = Path(given)
+    if not path.is_file():
+        raise CommandError(f"No image file at {path}.")
+    return File(path.open("rb"), name=path.name), ""
 
 
 def _where(generation: VideoGeneration) -> str:

@@ -1,0 +1,98 @@
+"""What users and staff do to a job: cancel it, delete it, re-run it, try it again, or run its
+next step now (the admin's "Poll now")."""
+
+import logging
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+from videos.catalog import VideoRequest
+from videos.models import RETRYABLE_STATUSES, Status, VideoGeneration
+from videos.runway import RunwayError, get_client
+from videos.services.bookkeeping import enqueue, finish, locked_row
+from videos.services.creation import generation_create
+from videos.services.steps import cancel_at_runway, step_run_and_enqueue_next
+
+logger = logging.getLogger(__name__)
+
+
+class GenerationError(Exception):
+    """An action that does not apply to the job in its current state; the message is for users."""
+
+
+def generation_cancel(*, generation_id: int) -> VideoGeneration:
+    """Stop a job that has not ended, here and at Runway."""
+    with locked_row(generation_id) as row:
+        if row.is_final:
+            raise GenerationError(f"This video has already ended ({row.get_status_display().lower()}).")
+        row.step += 1  # any task message still on its way is now stale
+        finish(row, Status.CANCELLED, message="Cancelled.", cancel_at_runway=True)
+        row.save()
+    logger.info("Generation %s cancelled", row.pk)
+    if row.cancel_pending:
+        next_step = cancel_at_runway(row)
+        if next_step is not None:
+            enqueue(next_step)
+        row.refresh_from_db()
+    return row
+
+
+def generation_delete(*, generation_id: int) -> None:
+    """Remove an ended job: its task at Runway, our files, and the row."""
+    with locked_row(generation_id) as row:
+        if not row.is_final:
+            raise GenerationError("Cancel this video before deleting it.")
+        task_id, files = row.runway_task_id, [row.video_file.name, row.poster.name, row.image.name]
+        row.delete()
+    if task_id:
+        try:
+            get_client().delete_task(task_id)
+        except RunwayError as exc:
+            logger.warning("Generation %s deleted here, but its task %s not at Runway: %s", generation_id, task_id, exc)
+    for name in files:
+        if name:
+            default_storage.delete(name)
+    logger.info("Generation %s deleted", generation_id)
+
+
+def generation_retry(*, generation_id: int) -> VideoGeneration:
+    """Make a new job with the settings (and seed) of one that failed, timed out or was cancelled."""
+    source = VideoGeneration.objects.get(pk=generation_id)
+    if source.status not in RETRYABLE_STATUSES:
+        raise GenerationError("Only a video that failed, timed out or was cancelled can be tried again.")
+    return generation_rerun(generation_id=generation_id)
+
+
+def generation_rerun(*, generation_id: int, new_seed: bool = False) -> VideoGeneration:
+    """Make a new job with the settings of an ended one: the same seed reproduces it, a new one varies it."""
+    source = VideoGeneration.objects.get(pk=generation_id)
+    if not source.is_final:
+        raise GenerationError("This video has not ended yet.")
+    image = File(source.image.open("rb"), name=source.image.name.rsplit("/", 1)[-1]) if source.image else None
+    request = VideoRequest(
+        prompt=source.prompt,
+        model=source.model,
+        ratio=source.ratio,
+        duration=source.duration,
+        seed=None if new_seed else source.seed,
+        image=image,
+        image_url=source.image_url,
+    )
+    try:
+        return generation_create(owner=source.owner, request=request)
+    finally:
+        if image is not None:
+            image.close()
+
+
+def generation_poll_now(*, generation_id: int) -> VideoGeneration:
+    """Run the job's next step at once instead of waiting for its scheduled one."""
+    generation = VideoGeneration.objects.get(pk=generation_id)
+    step = generation.next_step
+    if step is None and generation.is_final:
+        raise GenerationError(f"This video has already ended ({generation.get_status_display().lower()}).")
+    if step is None:
+        raise GenerationError("This video is being sent to Runway right now.")
+    step_run_and_enqueue_next(step=step, generation_id=generation_id, number=generation.step)
+    generation.refresh_from_db()
+    return generation

@@ -1,0 +1,102 @@
+"""What the services share about a job's row: ending it, locking it, writing a claimed step, and
+scheduling and enqueuing its next step."""
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from videos.models import Status, Step, VideoGeneration
+
+BACKOFF_CAP = 120.0
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """Which step a job wants next, the step number that step must claim, and in how many seconds."""
+
+    generation_id: int
+    step: Step
+    number: int
+    countdown: float
+
+
+def finish(
+    row: VideoGeneration,
+    status: Status,
+    *,
+    message: str = "",
+    failure_code: str = "",
+    error: str = "",
+    cancel_at_runway: bool = False,
+) -> None:
+    """End the job in `status` (in memory; the caller saves it). With `cancel_at_runway`, its task
+    at Runway, if it has one, is to be deleted next."""
+    row.move_to(status)
+    row.message = message
+    row.failure_code = failure_code
+    if error:
+        row.last_error = error
+    if status == Status.SUCCEEDED:
+        row.progress = 100
+    row.finished_at = timezone.now()
+    row.next_check_at = None
+    row.cancel_pending = cancel_at_runway and bool(row.runway_task_id)
+    row.video_pending = False
+    row.error_count = 0
+
+
+@contextmanager
+def locked_row(generation_id: int) -> Iterator[VideoGeneration]:
+    """The job's row, locked until the block's transaction ends."""
+    with transaction.atomic():
+        yield VideoGeneration.objects.select_for_update().get(pk=generation_id)
+
+
+def save_claimed(row: VideoGeneration, claimed_step: int, fields: tuple[str, ...]) -> bool:
+    """Write `fields` of a job whose step this worker claimed; False (nothing written) if a cancel took it meanwhile.
+
+    One UPDATE guarded by the step number does what a row lock would, in one statement instead of four.
+    """
+    row.updated_at = timezone.now()
+    values = {name: getattr(row, name) for name in (*fields, "updated_at")}
+    return bool(VideoGeneration.objects.filter(pk=row.pk, step=claimed_step).update(**values))
+
+
+def schedule(row: VideoGeneration, countdown: float) -> NextStep:
+    """Note on the row when its next step is due, and return that step (the caller saves the row)."""
+    row.next_check_at = timezone.now() + timedelta(seconds=countdown)
+    step = row.next_step
+    assert step is not None, f"Video #{row.pk} ({row.status}) has no next step to schedule"
+    return NextStep(row.pk, step, row.step, countdown)
+
+
+def deadline(row: VideoGeneration) -> datetime:
+    """When an unfinished job times out."""
+    return row.created_at + timedelta(seconds=settings.RUNWAY_MAX_WAIT)
+
+
+def backoff(attempt: int, retry_after: float | None) -> float:
+    """Exponential backoff with jitter, never shorter than the poll interval or Retry-After."""
+    base = min(BACKOFF_CAP, float(settings.RUNWAY_POLL_INTERVAL) * 2.0 ** max(0, attempt - 1))
+    return max(base + random.uniform(0, base / 2), retry_after or 0.0)
+
+
+def enqueue(next_step: NextStep) -> None:
+    """Send the step's task message, to run after its countdown."""
+    from videos.tasks import task_for  # the tasks module imports the services
+
+    task_for(next_step.step).apply_async(
+        args=(next_step.generation_id, next_step.number), countdown=next_step.countdown
+    )
+
+
+def enqueue_on_commit(next_step: NextStep) -> None:
+    """Send the step's task message once the current transaction commits (never for a rolled-back row)."""
+    transaction.on_commit(partial(enqueue, next_step))

@@ -1,0 +1,58 @@
+"""The sweep: the database row is the truth, so work whose task message was lost is found from
+the rows and put back to work."""
+
+import logging
+from datetime import datetime
+
+from django.utils import timezone
+
+from videos.models import Status, VideoGeneration
+from videos.services.bookkeeping import NextStep, enqueue, finish, locked_row
+from videos.services.steps import UNCONFIRMED_CODE, UNCONFIRMED_MESSAGE
+
+logger = logging.getLogger(__name__)
+
+
+def generation_sweep(*, now: datetime | None = None) -> int:
+    """Put back to work every job whose work was lost (VideoGeneration.objects.overdue); return how many.
+
+    The broker only schedules; the rows say what is due. A job whose next step is overdue gets a
+    new message for that step (if the old one turns up after all, only one of the two can claim
+    the step). A job stuck in `submitting` lost its worker while the create request was out: it
+    may have been made at Runway, so it is never sent again.
+    """
+    now = now or timezone.now()
+    count = 0
+    for row in VideoGeneration.objects.overdue(now).only("pk", "status", "step", *_NEXT_STEP_FIELDS):
+        if row.status == Status.SUBMITTING:
+            count += _give_up_on_create(row.pk)
+            continue
+        step = row.next_step
+        assert step is not None
+        enqueue(NextStep(row.pk, step, row.step, 0))
+        # Due now: the next sweep sends it again only if this message is lost too.
+        VideoGeneration.objects.filter(pk=row.pk, step=row.step).update(next_check_at=now)
+        count += 1
+    if count:
+        logger.warning("Sweep: %s job(s) had lost their task message", count)
+    return count
+
+
+# What VideoGeneration.next_step reads.
+_NEXT_STEP_FIELDS = ("video_pending", "cancel_pending", "poster_pending")
+
+
+def _give_up_on_create(generation_id: int) -> int:
+    with locked_row(generation_id) as row:
+        if row.status != Status.SUBMITTING:
+            return 0
+        row.step += 1
+        finish(
+            row,
+            Status.FAILED,
+            message=UNCONFIRMED_MESSAGE,
+            failure_code=UNCONFIRMED_CODE,
+            error="The worker stopped while the create request was out.",
+        )
+        row.save()
+    return 1

@@ -1,0 +1,375 @@
+"""The worker's steps: submit, poll, store the video, make the poster, cancel at Runway.
+
+A job moves forward one step at a time, and `VideoGeneration.next_step` says which. Each step runs
+as the Celery task of its name (videos/tasks.py) and first *claims* the row: a conditional update
+that moves the row's `step` counter on from the number its message carries, so a duplicate, late
+or stale message changes nothing. Until the step ends only its holder writes to the row (a cancel
+takes the step away instead), and the step returns the one after it, which the task enqueues.
+"""
+
+import base64
+import logging
+import tempfile
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from videos import catalog
+from videos.catalog import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED
+from videos.models import Status, Step, VideoGeneration
+from videos.posters import PosterError, poster_from_video
+from videos.runway import RunwayError, TaskState, build_payload, download_output, get_client
+from videos.services.bookkeeping import (
+    NextStep,
+    backoff,
+    deadline,
+    enqueue,
+    finish,
+    locked_row,
+    save_claimed,
+    schedule,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_CANCEL_ATTEMPTS = 5
+UNCONFIRMED_CODE = "UNCONFIRMED"
+UNCONFIRMED_MESSAGE = (
+    "Runway did not confirm that it received this request. It was not sent again, so that "
+    "you are not charged twice; if a video shows up in your Runway account, it came from this request."
+)
+# Runway's states of a task that has not ended, and ours for each.
+_WAITING = {PENDING: Status.PENDING, THROTTLED: Status.THROTTLED, RUNNING: Status.RUNNING}
+# What a submit, and a step that asked Runway or stored the video, may change.
+_SUBMIT_FIELDS = ("runway_task_id", "submitted_at", "error_count", "status", "next_check_at")
+_RUNWAY_FIELDS = (
+    "status",
+    "progress",
+    "output_url",
+    "video_pending",
+    "video_file",
+    "poster_pending",
+    "failure_code",
+    "message",
+    "last_error",
+    "error_count",
+    "finished_at",
+    "next_check_at",
+    "cancel_pending",
+)
+
+
+def step_run(*, step: Step | None, generation_id: int, number: int) -> NextStep | None:
+    """Run one step of a job if it is still the job's next step, numbered `number` (None: whichever
+    step the job waits for).
+
+    Returns the step after it (None when the worker has nothing more to do for the job, or when
+    another message already ran this step).
+    """
+    claimed = _claim(step, generation_id, number)
+    if claimed is None:
+        return None
+    row, step = claimed
+    return _RUNNERS[step](row)
+
+
+def step_run_and_enqueue_next(*, step: Step | None, generation_id: int, number: int) -> None:
+    """Run one step, then hand the next one to the worker."""
+    next_step = step_run(step=step, generation_id=generation_id, number=number)
+    if next_step is not None:
+        enqueue(next_step)
+
+
+def _claim(step: Step | None, generation_id: int, number: int) -> tuple[VideoGeneration, Step] | None:
+    """The row, now held by this step, and the step; None if the step is not the job's to run now."""
+    row = VideoGeneration.objects.filter(pk=generation_id).first()
+    due = row.next_step if row is not None else None
+    if row is None or row.step != number or due is None or step not in (None, due):
+        logger.info("Generation %s: %s step %s is stale, skipping", generation_id, step or "its", number)
+        return None
+    step = due
+    was = row.status
+    fields = ["step", "next_check_at", "updated_at"]
+    if step == Step.SUBMIT:
+        row.move_to(Status.SUBMITTING)
+        fields.append("status")
+    elif step == Step.POLL:
+        row.poll_count += 1
+        fields.append("poll_count")
+    row.step, row.next_check_at, row.updated_at = number + 1, None, timezone.now()
+    claimed = VideoGeneration.objects.filter(pk=generation_id, step=number, status=was).update(
+        **{name: getattr(row, name) for name in fields}
+    )
+    if not claimed:
+        logger.info("Generation %s: %s step %s was claimed elsewhere", generation_id, step, number)
+        return None
+    return row, step
+
+
+# --- Submit ---------------------------------------------------------------------------------
+
+
+def _submit(row: VideoGeneration) -> NextStep | None:
+    """Send the one create request of this job, and schedule its first poll."""
+    claimed = row.step
+    try:
+        payload = _payload(row)
+    except OSError as exc:  # the stored input image could not be read; nothing was sent
+        with locked_row(row.pk) as current:
+            if current.step == claimed:
+                finish(current, Status.FAILED, message="The input image could not be read.", error=str(exc))
+                current.save()
+        return None
+    try:
+        task_id = get_client().create_video(endpoint=row.endpoint, payload=payload)
+    except RunwayError as exc:
+        return _submit_failed(row.pk, claimed, exc)
+    # Logged before anything else can fail: from here on the task exists, and is paid for, at Runway.
+    logger.info("Generation %s submitted as Runway task %s", row.pk, task_id)
+    row.runway_task_id = task_id
+    row.submitted_at = timezone.now()
+    row.error_count = 0
+    row.move_to(Status.PENDING)
+    next_step = schedule(row, settings.RUNWAY_POLL_INTERVAL)
+    if save_claimed(row, claimed, _SUBMIT_FIELDS):
+        return next_step
+    with locked_row(row.pk) as current:
+        # Ended while the create was on its way (cancelled by its owner, or given up on by the
+        # sweep): stop the new task at Runway right away, so nobody pays for an unseen video.
+        current.runway_task_id = task_id
+        current.submitted_at = row.submitted_at
+        current.cancel_pending = True
+        current.save()
+    return cancel_at_runway(current)
+
+
+def _payload(row: VideoGeneration) -> dict[str, object]:
+    return build_payload(
+        model=row.model,
+        prompt_text=row.prompt,
+        ratio=row.ratio,
+        duration=row.duration,
+        seed=row.seed,
+        prompt_image=_prompt_image(row),
+    )
+
+
+def _prompt_image(row: VideoGeneration) -> str | None:
+    if row.image_url:
+        return row.image_url
+    if not row.image:
+        return None
+    with row.image.open("rb") as f:
+        data = f.read()
+    return f"data:{catalog.image_type(data[:16])};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _submit_failed(generation_id: int, claimed: int, exc: RunwayError) -> NextStep | None:
+    """End the job, or queue it again after a backoff; never resend a create that may have arrived."""
+    with locked_row(generation_id) as row:
+        if row.step != claimed:
+            return None  # cancelled meanwhile; nothing was created
+        row.last_error = exc.message
+        next_step = None
+        if exc.may_have_created:
+            logger.error("Generation %s: create outcome unknown (%s); not resending", row.pk, exc.message)
+            finish(row, Status.FAILED, message=UNCONFIRMED_MESSAGE, failure_code=UNCONFIRMED_CODE)
+        elif exc.permanent:
+            finish(row, Status.FAILED, message=exc.message)
+        elif timezone.now() >= deadline(row):
+            finish(row, Status.TIMED_OUT, message=timeout_message())
+        else:
+            row.move_to(Status.QUEUED)
+            row.error_count += 1
+            next_step = schedule(row, backoff(row.error_count, exc.retry_after))
+            logger.warning("Generation %s: create failed (%s), retrying in %.0f s", row.pk, exc, next_step.countdown)
+        row.save()
+    return next_step
+
+
+# --- Poll and store the video ---------------------------------------------------------------
+
+
+def _poll(row: VideoGeneration) -> NextStep | None:
+    """Ask Runway how the task is doing and note it; once it succeeded, store the video next."""
+    claimed = row.step
+    try:
+        state = get_client().get_task(row.runway_task_id)
+        if state.status == SUCCEEDED and not state.output:
+            raise RunwayError("Runway said the video succeeded but gave no output", permanent=False)
+    except RunwayError as exc:
+        countdown = _note_error(row, exc)
+    else:
+        row.error_count = 0
+        countdown = _apply_state(row, state)
+    return _end_step(row, claimed, countdown)
+
+
+def _apply_state(row: VideoGeneration, state: TaskState) -> float:
+    """Note Runway's answer on the row; return when the next step is due."""
+    if state.status == SUCCEEDED:
+        row.output_url = state.output[0]
+        row.video_pending = True
+        return 0.0  # our copy at once: Runway's link expires
+    if state.status == FAILED:
+        row.last_error = state.failure
+        finish(row, Status.FAILED, message=failure_message(state.failure_code), failure_code=state.failure_code)
+    elif state.status == CANCELLED:
+        finish(row, Status.CANCELLED, message="The video was cancelled at Runway.")
+    elif state.status in _WAITING:
+        row.move_to(_WAITING[state.status])
+        if state.status == RUNNING and state.progress is not None:
+            row.progress = max(0, min(99, round(state.progress * 100)))
+    else:
+        # Runway may add states; an unknown one is not final, so keep waiting.
+        row.last_error = f"Runway reported an unknown status {state.status!r}; still waiting."
+        logger.warning("Generation %s: unknown Runway status %r", row.pk, state.status)
+    return float(settings.RUNWAY_POLL_INTERVAL)
+
+
+def _store_video(row: VideoGeneration) -> NextStep | None:
+    """Keep our own copy of the finished video; only then is the job done."""
+    claimed = row.step
+    row.video_pending = False
+    try:
+        stored = video_store(generation=row, url=row.output_url)
+    except RunwayError as exc:
+        # A link that stopped working is renewed by the next poll: each answer of Runway's has a new one.
+        countdown = _note_error(row, exc, prefix="Runway made the video, but it could not be kept: ")
+        return _end_step(row, claimed, countdown)
+    row.video_file.name = stored
+    finish(row, Status.SUCCEEDED)
+    row.poster_pending = True
+    return _end_step(row, claimed, 0.0, stored=stored)
+
+
+def video_store(*, generation: VideoGeneration, url: str) -> str:
+    """Download a finished video into our storage; return its name there."""
+    with tempfile.TemporaryFile() as buffer:
+        download_output(url, buffer, max_bytes=settings.RUNWAY_MAX_VIDEO_BYTES)
+        buffer.seek(0)
+        name = f"videos/{timezone.now():%Y/%m}/{generation.pk}-{generation.runway_task_id}.mp4"
+        return default_storage.save(name, File(buffer))
+
+
+def _note_error(row: VideoGeneration, exc: RunwayError, *, prefix: str = "") -> float:
+    """Fail the job on a permanent error; count a temporary one and return its backoff."""
+    row.last_error = exc.message
+    if exc.permanent:
+        finish(row, Status.FAILED, message=prefix + exc.message)
+        return 0.0
+    row.error_count += 1
+    return backoff(row.error_count, exc.retry_after)
+
+
+def _end_step(row: VideoGeneration, claimed: int, countdown: float, *, stored: str = "") -> NextStep | None:
+    """Save what a step learnt (unless a cancel took the step meanwhile) and return the next step."""
+    next_step = _next_after(row, countdown)
+    if not save_claimed(row, claimed, _RUNWAY_FIELDS):
+        if stored:
+            default_storage.delete(stored)
+        return None  # cancelled while we asked
+    if row.status == Status.TIMED_OUT:
+        logger.warning("Generation %s timed out after %s polls", row.pk, row.poll_count)
+    if next_step is None and row.cancel_pending:
+        return cancel_at_runway(row)
+    return next_step
+
+
+def _next_after(row: VideoGeneration, countdown: float) -> NextStep | None:
+    if row.is_final:
+        # A stored video shows now; its thumbnail is the next step's work.
+        return schedule(row, 0) if row.poster_pending else None
+    if not row.video_pending and timezone.now() >= deadline(row):
+        finish(row, Status.TIMED_OUT, message=timeout_message(), cancel_at_runway=True)
+        return None
+    return schedule(row, countdown)
+
+
+def timeout_message() -> str:
+    return f"Video generation timed out after {humanize_seconds(settings.RUNWAY_MAX_WAIT)}"
+
+
+def humanize_seconds(seconds: int) -> str:
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def failure_message(code: str) -> str:
+    """A friendly sentence for a Runway failure code; the raw code stays on the record for staff."""
+    if code.startswith("SAFETY.INPUT") or code.startswith("INPUT_PREPROCESSING.SAFETY"):
+        return "Runway's content moderation declined the description or image. Please rephrase it and try again."
+    if code.startswith("SAFETY.OUTPUT"):
+        return "Runway's content moderation declined the generated video. Try a different description."
+    if code.startswith("ASSET.INVALID"):
+        return "Runway could not use the input image. Please use a JPEG, PNG or WebP image of a reasonable size."
+    if code.startswith("INTERNAL.BAD_OUTPUT"):
+        return "Runway discarded the result for quality. Changing the description a little may help."
+    return "Runway had a problem on its side and could not make this video. Please try again later."
+
+
+# --- After the video: the poster, and cancelling at Runway ------------------------------------
+
+
+def _make_poster(row: VideoGeneration) -> None:
+    """Store a frame of the stored video as the job's thumbnail; without one if that fails.
+
+    A step of its own after the job has ended, so a video shows as soon as it is stored, and
+    ffmpeg's work (the most a job costs the worker) waits behind the polls of other jobs.
+    """
+    claimed = row.step
+    name = ""
+    try:
+        with row.video_file.open("rb") as video:
+            frame = poster_from_video(video)
+        stem = row.video_file.name.removeprefix("videos/").rsplit(".", 1)[0]
+        name = default_storage.save(f"posters/{stem}.jpg", ContentFile(frame))
+    except (PosterError, OSError) as exc:  # a video without a thumbnail is still a video
+        logger.warning("Generation %s: no poster frame: %s", row.pk, exc)
+    row.poster.name = name
+    row.poster_pending = False
+    if not save_claimed(row, claimed, ("poster", "poster_pending")) and name:
+        default_storage.delete(name)  # the job was deleted meanwhile
+    return None
+
+
+def cancel_at_runway(generation: VideoGeneration) -> NextStep | None:
+    """Delete an ended job's task at Runway, so nobody pays for a video nobody will see.
+
+    Run right after the step that ended the job, and again as a step of its own after a failure.
+    """
+    try:
+        get_client().delete_task(generation.runway_task_id)
+    except RunwayError as exc:
+        with locked_row(generation.pk) as row:
+            row.error_count += 1
+            row.last_error = f"Could not cancel the task at Runway: {exc.message}"
+            next_step = None
+            if exc.permanent or row.error_count >= MAX_CANCEL_ATTEMPTS:
+                row.cancel_pending = False
+                logger.error("Generation %s: giving up cancelling at Runway: %s", row.pk, exc.message)
+            else:
+                next_step = schedule(row, backoff(row.error_count, exc.retry_after))
+            row.save()
+            return next_step
+    with locked_row(generation.pk) as row:
+        row.cancel_pending = False
+        row.error_count = 0
+        row.save()
+    logger.info("Generation %s: task %s deleted at Runway", generation.pk, generation.runway_task_id)
+    return None
+
+
+_RUNNERS: dict[Step, Callable[[VideoGeneration], NextStep | None]] = {
+    Step.SUBMIT: _submit,
+    Step.POLL: _poll,
+    Step.STORE_VIDEO: _store_video,
+    Step.MAKE_POSTER: _make_poster,
+    Step.CANCEL_AT_RUNWAY: cancel_at_runway,
+}
