@@ -21,7 +21,7 @@ from pathlib import Path
 import django
 import redis
 
-from bench.processes import LOG_DIR
+from bench import LOG_DIR
 from videos.simulator import RunwaySimulator
 
 FULL = {
@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> str:
     from django.contrib.auth.models import User
 
     from bench import report, scenarios
-    from bench.processes import database_url
+    from harness.stack import database_url
 
     env = {**os.environ, "DATABASE_URL": database_url()}
     setup = scenarios.Setup(

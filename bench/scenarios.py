@@ -26,11 +26,18 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from bench.processes import BenchError, Memory, Process, celery_worker, gunicorn, redis_used_memory
+from bench import LOG_DIR
+from bench.memory import Memory, memory_of, redis_used_memory
+from harness.processes import Process
+from harness.stack import CeleryWorker, Gunicorn
 from videos.catalog import VideoRequest
 from videos.models import ACTIVE_STATUSES, Status, VideoGeneration
 from videos.services import creation
 from videos.simulator import RunwaySimulator
+
+
+class BenchError(RuntimeError):
+    """A benchmark could not run (a process did not start, or work did not finish in time)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,18 @@ class Setup:
     poll_interval: int
     worker_processes: int = 2
     gunicorn_workers: int = 5
+
+
+def _worker(setup: Setup, *, include: str = "") -> CeleryWorker:
+    worker = CeleryWorker(setup.env, log_dir=LOG_DIR, concurrency=setup.worker_processes, include=include)
+    worker.wait_until_ready()
+    return worker
+
+
+def _gunicorn(setup: Setup) -> Gunicorn:
+    server = Gunicorn(setup.env, log_dir=LOG_DIR, workers=setup.gunicorn_workers)
+    server.wait_until_ready()
+    return server
 
 
 # --- 1. In-flight scale, and 2. Runway calls per job ---------------------------------------
@@ -82,7 +101,7 @@ class Calls:
 def in_flight(setup: Setup, *, owners: Sequence[User], jobs: int, timeout: float) -> InFlight:
     """Submit `jobs` generations at once to our worker and follow them until every one has ended."""
     first_request = len(setup.simulator.requests)
-    worker = celery_worker(setup.env, concurrency=setup.worker_processes)
+    worker = _worker(setup)
     try:
         redis_before = redis_used_memory(setup.broker_url)
         started = time.time()
@@ -134,7 +153,7 @@ def _follow(ids: list[int], worker: Process, broker_url: str, *, deadline: float
     redis_peak = 0
     jobs = VideoGeneration.objects.filter(pk__in=ids)
     while jobs.active().exists():
-        memory = worker.memory()
+        memory = memory_of(worker)
         if memory.rss > peak.rss:
             peak = replace(memory, helpers_rss=peak.helpers_rss, helpers=peak.helpers)
         if memory.helpers_rss > peak.helpers_rss:
@@ -229,7 +248,7 @@ def blocking_baseline(setup: Setup, *, owners: Sequence[User], jobs: int, finish
     """
     from bench.baseline import blocking_generation
 
-    worker = celery_worker(setup.env, concurrency=setup.worker_processes, include="bench.baseline")
+    worker = _worker(setup, include="bench.baseline")
     try:
         ids = _create(owners, jobs, prompt="blocking", enqueue=False)
         for pk in ids:
@@ -286,8 +305,9 @@ def status_under_load(
         raise ValueError("each browser needs an owner and a job of its own")
     # The tasks stay at the simulator for the whole load, so the worker polls all of them meanwhile.
     throttle = max(0.0, seconds + 5 - setup.simulator.task_seconds)
-    worker = celery_worker(setup.env, concurrency=setup.worker_processes)
-    server, base_url = gunicorn(setup.env, workers=setup.gunicorn_workers)
+    worker = _worker(setup)
+    server = _gunicorn(setup)
+    base_url = server.base_url
     try:
         ids = _create(owners, jobs, prompt=f"[sim:throttle={throttle:.0f}] status load")
         # _create hands out jobs to owners in turn, so the first `browsers` jobs have different owners.
@@ -355,7 +375,8 @@ class Submissions:
 
 def submissions(setup: Setup, *, owners: Sequence[User], clients: int, seconds: float) -> Submissions:
     """`clients` users post the Generate form back to back through gunicorn; no worker takes the jobs."""
-    server, base_url = gunicorn(setup.env, workers=setup.gunicorn_workers)
+    server = _gunicorn(setup)
+    base_url = server.base_url
     try:
         targets = [
             {"cookie": _session_cookie(owner), "path": reverse("videos:dashboard")} for owner in owners[:clients]

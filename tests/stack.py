@@ -4,10 +4,7 @@ test database and the Runway simulator."""
 import base64
 import json
 import os
-import re
-import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +15,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from bench.processes import Process, database_url
+from harness.stack import CeleryBeat, CeleryWorker, database_url, environment
 from videos.models import VideoGeneration
 from videos.simulator import RunwaySimulator
 
@@ -26,56 +23,38 @@ BASE_DIR = Path(settings.BASE_DIR)
 POLL_INTERVAL = 5  # the shortest Runway allows
 
 
-def _environment(simulator: RunwaySimulator, *, max_wait: int, db_url: str) -> dict[str, str]:
+LOG_DIR = BASE_DIR / "var"
+
+
+def stack_environment(simulator: RunwaySimulator, *, max_wait: int, db_url: str) -> dict[str, str]:
     """Production settings (DEBUG off) pointed at the test database, broker queue and simulator."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "runway_project.settings",
-        "DEBUG": "False",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "DATABASE_URL": db_url,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "RUNWAY_API_KEY": settings.RUNWAY_API_KEY,
-        "RUNWAY_API_BASE_URL": simulator.base_url,
-        "RUNWAY_POLL_INTERVAL": str(POLL_INTERVAL),
-        "RUNWAY_MAX_WAIT": str(max_wait),
-        "LOG_LEVEL": "DEBUG",
-    }
+    return environment(
+        dict(os.environ),
+        secret_key=settings.SECRET_KEY,
+        database_url=db_url,
+        broker_url=settings.CELERY_BROKER_URL,
+        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+        media_root=str(settings.MEDIA_ROOT),
+        api_key=settings.RUNWAY_API_KEY,
+        runway_url=simulator.base_url,
+        poll_interval=POLL_INTERVAL,
+        max_wait=max_wait,
+        LOG_LEVEL="DEBUG",
+    )
 
 
-class _Celery(Process):
-    """A `celery -A runway_project ...` process in a session of its own, logging to a file under var/."""
-
-    def __init__(self, kind: str, arguments: list[str], env: dict[str, str]) -> None:
-        command = [sys.executable, "-m", "celery", "-A", "runway_project", kind, "--loglevel=INFO", *arguments]
-        super().__init__(f"stack-{kind}", command, env, log_dir=BASE_DIR / "var")
-
-
-class Worker(_Celery):
-    """A `celery worker` process configured like production, but for the test database and simulator."""
+class Worker(CeleryWorker):
+    """A Celery worker configured like production, but for the test database, queue and simulator."""
 
     def __init__(self, simulator: RunwaySimulator, *, max_wait: int, db_url: str, concurrency: int = 2) -> None:
-        self.name = f"stack-{uuid.uuid4().hex}"
-        self._clear_queue()
-        arguments = [f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "-n", f"{self.name}@%h"]
-        super().__init__("worker", arguments, _environment(simulator, max_wait=max_wait, db_url=db_url))
+        broker_messages(forget=True)
+        env = stack_environment(simulator, max_wait=max_wait, db_url=db_url)
+        super().__init__(env, log_dir=LOG_DIR, concurrency=concurrency)
 
-    def stop(self) -> None:
-        super().stop()
-        self._clear_queue()
-
-    def _clear_queue(self) -> None:
-        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
-
-    def wait_until_ready(self, *, seconds: float) -> None:
-        """Return once the worker consumes from the queue, polling its log with a deadline."""
-        deadline = time.monotonic() + seconds
-        while not re.search(rf"{self.name}@\S+ ready\.", self.log.read_text(errors="replace")):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the worker did not start; its log:\n{self.tail()}")
-            time.sleep(0.1)
+    def stop(self, *, grace: float = 30.0) -> None:
+        """Kill it: a test's worker has nothing to finish, and the next starts with none of its messages."""
+        self.kill()
+        broker_messages(forget=True)
 
     def wait_for(
         self, job_id: int, done: Callable[[VideoGeneration], bool] = lambda job: job.is_final, *, seconds: float
@@ -91,19 +70,17 @@ class Worker(_Celery):
             time.sleep(0.2)
 
 
-class Beat(_Celery):
-    """A `celery beat` process sending the sweep every `sweep_interval` seconds, with its own schedule file."""
+class Beat(CeleryBeat):
+    """Celery beat sending the sweep every `sweep_interval` seconds."""
 
     def __init__(self, simulator: RunwaySimulator, *, max_wait: int, db_url: str, sweep_interval: int) -> None:
-        self.schedule = BASE_DIR / "var" / f"stack-beat-schedule-{uuid.uuid4().hex[:8]}"
-        env = _environment(simulator, max_wait=max_wait, db_url=db_url)
+        env = stack_environment(simulator, max_wait=max_wait, db_url=db_url)
         env["RUNWAY_SWEEP_INTERVAL"] = str(sweep_interval)
-        super().__init__("beat", [f"--schedule={self.schedule}"], env)
+        super().__init__(env, log_dir=LOG_DIR)
 
-    def stop(self) -> None:
-        super().stop()
-        for path in self.schedule.parent.glob(self.schedule.name + "*"):  # shelve may add suffixes
-            path.unlink()
+    def stop(self, *, grace: float = 30.0) -> None:
+        self.kill()
+        self.remove_schedule()
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import pytest
 from django.conf import settings
 
 from bench import report, scenarios
-from bench.processes import database_url
-from tests.stack import _environment
+from harness.stack import database_url
+from tests.stack import stack_environment
 from videos.models import VideoGeneration
 from videos.simulator import RunwaySimulator
 
@@ -21,7 +21,7 @@ def setup(settings):
     # Lifted here for the jobs this process makes, and for gunicorn's through the environment.
     settings.RUNWAY_MAX_ACTIVE_PER_USER = settings.RUNWAY_DAILY_LIMIT_PER_USER = UNLIMITED
     with RunwaySimulator(task_seconds=2, daily_limit=UNLIMITED) as simulator:
-        env = _environment(simulator, max_wait=300, db_url=database_url())
+        env = stack_environment(simulator, max_wait=300, db_url=database_url())
         env.update(RUNWAY_MAX_ACTIVE_PER_USER=str(UNLIMITED), RUNWAY_DAILY_LIMIT_PER_USER=str(UNLIMITED))
         yield scenarios.Setup(
             simulator=simulator,

@@ -14,7 +14,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from tests.stack import POLL_INTERVAL, Beat, Worker, broker_messages, database_url
+from harness.stack import database_url
+from tests.stack import POLL_INTERVAL, Beat, Worker, broker_messages
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
 from videos.services import creation

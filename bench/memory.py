@@ -1,0 +1,83 @@
+"""How much memory a benchmark's processes and Redis hold."""
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from harness.processes import Process
+
+PYTHON = os.path.realpath(sys.executable)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes resident in RAM: `rss` counts pages shared between processes once per process, `pss` splits them."""
+
+    rss: int
+    pss: int
+    processes: int
+    helpers_rss: int = 0  # programs it runs for a moment (ffmpeg for a poster)
+    helpers: int = 0
+
+
+def memory_of(process: Process) -> Memory:
+    """The resident memory of a process and its Python descendants, now, and of its other ones (ffmpeg)."""
+    pids = [process.pid, *_descendants(process.pid)]
+    python = [pid for pid in pids if _executable(pid) == PYTHON]
+    helpers = [pid for pid in pids if pid not in python]
+    return Memory(
+        rss=sum(_rss(pid) for pid in python),
+        pss=sum(_pss(pid) for pid in python),
+        processes=len(python),
+        helpers_rss=sum(_rss(pid) for pid in helpers),
+        helpers=len(helpers),
+    )
+
+
+def redis_used_memory(url: str) -> int:
+    """Bytes the Redis server holds for data (INFO memory's used_memory), all databases together."""
+    used: int = redis.Redis.from_url(url).info("memory")["used_memory"]
+    return used
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                # The parent pid is the 2nd field after the command name, which may hold spaces.
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _executable(pid: int) -> str:
+    try:
+        return os.path.realpath(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
+
+
+def _rss(pid: int) -> int:
+    return _status_kib(Path(f"/proc/{pid}/status"), "VmRSS") * 1024
+
+
+def _pss(pid: int) -> int:
+    return _status_kib(Path(f"/proc/{pid}/smaps_rollup"), "Pss") * 1024
+
+
+def _status_kib(path: Path, field: str) -> int:
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0

@@ -1,0 +1,97 @@
+"""The product's processes as production runs them: a Celery worker, beat, and gunicorn."""
+
+import sys
+import uuid
+from pathlib import Path
+
+from harness.processes import Process, free_port, wait_for_port
+
+
+def environment(
+    base: dict[str, str],
+    *,
+    secret_key: str,
+    database_url: str,
+    broker_url: str,
+    queue: str,
+    media_root: str,
+    api_key: str,
+    runway_url: str,
+    poll_interval: int,
+    max_wait: int,
+    **more: str,
+) -> dict[str, str]:
+    """Production's settings (DEBUG off) pointed at the given database, broker queue, storage and Runway."""
+    return {
+        **base,
+        "DJANGO_SETTINGS_MODULE": "runway_project.settings",
+        "DEBUG": "False",
+        "SECRET_KEY": secret_key,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_QUEUE": queue,
+        "MEDIA_ROOT": media_root,
+        "RUNWAY_API_KEY": api_key,
+        "RUNWAY_API_BASE_URL": runway_url,
+        "RUNWAY_POLL_INTERVAL": str(poll_interval),
+        "RUNWAY_MAX_WAIT": str(max_wait),
+        **more,
+    }
+
+
+class CeleryWorker(Process):
+    """`celery -A runway_project worker`, with `concurrency` pool processes and a name of its own."""
+
+    def __init__(self, env: dict[str, str], *, log_dir: Path, concurrency: int = 2, include: str = "") -> None:
+        self.name = f"worker-{uuid.uuid4().hex[:8]}"
+        command = [sys.executable, "-m", "celery", "-A", "runway_project", "worker", "--loglevel=INFO"]
+        command += [f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "-n", f"{self.name}@%h"]
+        if include:
+            command.append(f"--include={include}")
+        super().__init__("worker", command, env, log_dir=log_dir)
+
+    def wait_until_ready(self, *, seconds: float = 60) -> None:
+        """Return once the worker consumes from its queue."""
+        self.wait_for_log(rf"{self.name}@\S+ ready\.", seconds=seconds)
+
+
+class CeleryBeat(Process):
+    """`celery -A runway_project beat`, with a schedule file of its own (removed when it stops)."""
+
+    def __init__(self, env: dict[str, str], *, log_dir: Path) -> None:
+        self.schedule = log_dir / f"beat-schedule-{uuid.uuid4().hex[:8]}"
+        command = [sys.executable, "-m", "celery", "-A", "runway_project", "beat", "--loglevel=INFO"]
+        super().__init__("beat", [*command, f"--schedule={self.schedule}"], env, log_dir=log_dir)
+
+    def stop(self, *, grace: float = 30.0) -> None:
+        super().stop(grace=grace)
+        self.remove_schedule()
+
+    def remove_schedule(self) -> None:
+        for path in self.schedule.parent.glob(self.schedule.name + "*"):  # shelve may add suffixes
+            path.unlink()
+
+
+class Gunicorn(Process):
+    """gunicorn serving the project on a free loopback port, at `base_url` once `wait_until_ready()` returns."""
+
+    def __init__(self, env: dict[str, str], *, log_dir: Path, workers: int) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "gunicorn", "runway_project.wsgi:application"]
+        command += [f"--bind=127.0.0.1:{self.port}", f"--workers={workers}", "--log-level=warning"]
+        super().__init__("gunicorn", command, env, log_dir=log_dir)
+
+    def wait_until_ready(self, *, seconds: float = 60) -> None:
+        wait_for_port(self.port, self, seconds=seconds)
+
+
+def database_url() -> str:
+    """The URL of the database this process's Django is connected to, for the processes it starts."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    host, port = db["HOST"] or "localhost", db["PORT"] or 5432
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{port}/{db['NAME']}"
