@@ -2,8 +2,10 @@
 
 import itertools
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from videos.models import (
@@ -125,3 +127,13 @@ def test_every_status_can_be_reached_from_queued_and_every_unfinished_job_can_be
 
 def test_every_transition_says_what_causes_it():
     assert all(transition.cause and transition.sources and transition.targets for transition in TRANSITIONS)
+
+
+def test_the_architecture_page_shows_the_table_of_moves_as_it_is():
+    def names(statuses):
+        return ", ".join(status.value for status in Status if status in statuses)
+
+    page = (Path(settings.BASE_DIR) / "docs" / "ARCHITECTURE.md").read_text()
+    table = page.split("| from | to | cause |\n|---|---|---|\n", 1)[1].split("\n\n", 1)[0]
+
+    assert table.splitlines() == [f"| {names(t.sources)} | {names(t.targets)} | {t.cause} |" for t in TRANSITIONS]

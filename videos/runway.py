@@ -136,20 +136,7 @@ class RunwayClient:
         return task_id
 
     def get_task(self, task_id: str) -> TaskState:
-        body = self._request("GET", f"/v1/tasks/{task_id}")
-        status = body.get("status") if isinstance(body, dict) else None
-        if not isinstance(status, str) or not status:
-            raise RunwayError("Runway's answer about the task had no status", permanent=False)
-        progress = body.get("progress")
-        output = body.get("output") or []
-        return TaskState(
-            id=str(body.get("id") or task_id),
-            status=status,
-            progress=float(progress) if isinstance(progress, int | float) else None,
-            output=[url for url in output if isinstance(url, str)] if isinstance(output, list) else [],
-            failure=str(body.get("failure") or ""),
-            failure_code=str(body.get("failureCode") or ""),
-        )
+        return _task_state(self._request("GET", f"/v1/tasks/{task_id}"), task_id)
 
     def delete_task(self, task_id: str) -> None:
         """Cancel a running task or delete a finished one. A task already gone counts as done."""
@@ -204,6 +191,23 @@ class RunwayClient:
                 permanent=False,
                 may_have_created=method == "POST",
             ) from None
+
+
+def _task_state(body: Any, task_id: str) -> TaskState:
+    """Runway's answer about a task, with anything missing or of the wrong type left out."""
+    status = body.get("status") if isinstance(body, dict) else None
+    if not isinstance(status, str) or not status:
+        raise RunwayError("Runway's answer about the task had no status", permanent=False)
+    progress = body.get("progress")
+    output = body.get("output") or []
+    return TaskState(
+        id=str(body.get("id") or task_id),
+        status=status,
+        progress=float(progress) if isinstance(progress, int | float) else None,
+        output=[url for url in output if isinstance(url, str)] if isinstance(output, list) else [],
+        failure=str(body.get("failure") or ""),
+        failure_code=str(body.get("failureCode") or ""),
+    )
 
 
 def download_output(

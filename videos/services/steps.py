@@ -86,13 +86,20 @@ def step_run_and_enqueue_next(*, step: Step | None, generation_id: int, number: 
 
 def _claim(step: Step | None, generation_id: int, number: int) -> tuple[VideoGeneration, Step] | None:
     """The row, now held by this step, and the step; None if the step is not the job's to run now."""
-    row = VideoGeneration.objects.filter(pk=generation_id).first()
+    row = VideoGeneration.objects.filter(pk=generation_id, step=number).first()
     due = row.next_step if row is not None else None
-    if row is None or row.step != number or due is None or step not in (None, due):
+    if row is None or due is None or step not in (None, due):
         logger.info("Generation %s: %s step %s is stale, skipping", generation_id, step or "its", number)
         return None
-    step = due
-    was = row.status
+    if not _take(row, due):
+        logger.info("Generation %s: %s step %s was claimed elsewhere", generation_id, due, number)
+        return None
+    return row, due
+
+
+def _take(row: VideoGeneration, step: Step) -> bool:
+    """Move the row's step number on, if nobody did since it was read; the row then is this step's."""
+    number, was = row.step, row.status
     fields = ["step", "next_check_at", "updated_at"]
     if step == Step.SUBMIT:
         row.move_to(Status.SUBMITTING)
@@ -101,13 +108,8 @@ def _claim(step: Step | None, generation_id: int, number: int) -> tuple[VideoGen
         row.poll_count += 1
         fields.append("poll_count")
     row.step, row.next_check_at, row.updated_at = number + 1, None, timezone.now()
-    claimed = VideoGeneration.objects.filter(pk=generation_id, step=number, status=was).update(
-        **{name: getattr(row, name) for name in fields}
-    )
-    if not claimed:
-        logger.info("Generation %s: %s step %s was claimed elsewhere", generation_id, step, number)
-        return None
-    return row, step
+    values = {name: getattr(row, name) for name in fields}
+    return bool(VideoGeneration.objects.filter(pk=row.pk, step=number, status=was).update(**values))
 
 
 # --- Submit ---------------------------------------------------------------------------------
