@@ -92,3 +92,24 @@ def test_deleting_in_the_admin_goes_through_the_service(staff, make_job, stored_
     assert "Cancel this video before deleting it." in content
     assert not default_storage.exists(stored_video)
     assert [c.request.method for c in responses.calls] == ["DELETE"]
+
+
+def test_staff_filter_jobs_by_the_work_left_and_see_each_jobs_next_step(staff, make_job, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    long_ago = timezone.now() - timedelta(hours=1)
+    lost = make_job(prompt="lost poll", status=Status.RUNNING, next_check_at=long_ago)
+    make_job(prompt="soon poll", status=Status.RUNNING, next_check_at=timezone.now() + timedelta(seconds=5))
+    make_job(prompt="all done", status=Status.SUCCEEDED)
+
+    def shown(work: str) -> set[str]:
+        content = staff.get(CHANGELIST, {"work": work}).content.decode()
+        return {prompt for prompt in ("lost poll", "soon poll", "all done") if prompt in content}
+
+    assert shown("waiting") == {"lost poll", "soon poll"}
+    assert shown("overdue") == {"lost poll"}
+    assert shown("none") == {"all done"}
+    page = staff.get(f"{CHANGELIST}{lost.pk}/change/").content.decode()
+    assert f"poll, due {long_ago:%Y-%m-%d %H:%M:%S} UTC" in page

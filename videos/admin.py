@@ -1,21 +1,42 @@
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import truncatechars
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from videos.models import VideoGeneration
+from videos.models import GenerationQuerySet, VideoGeneration
 from videos.services import actions
+
+
+class WorkFilter(admin.SimpleListFilter):
+    """Jobs by the work the worker has left for them, as the worker and the sweep see it."""
+
+    title = "work left"
+    parameter_name = "work"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("waiting", "A step to come"), ("overdue", "Overdue: work lost"), ("none", "Nothing left")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> QuerySet[VideoGeneration]:
+        jobs = cast(GenerationQuerySet, queryset)  # the model's own manager made it
+        if self.value() == "waiting":
+            return jobs.with_next_step()
+        if self.value() == "overdue":
+            return jobs.overdue(timezone.now())
+        if self.value() == "none":
+            return jobs.exclude(pk__in=jobs.with_next_step().values("pk"))
+        return queryset
 
 
 @admin.register(VideoGeneration)
 class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("id", "owner", "short_prompt", "model", "status", "progress", "created_at", "finished_at")
-    list_filter = ("status", "model", "endpoint", "created_at")
+    list_filter = ("status", WorkFilter, "model", "endpoint", "created_at")
     date_hierarchy = "created_at"
     search_fields = ("prompt", "runway_task_id")
     list_select_related = ("owner",)
@@ -38,6 +59,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "poll_count",
         "error_count",
         "step",
+        "next_step",
         "video_pending",
         "cancel_pending",
         "poster_pending",
@@ -73,6 +95,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "poll_count",
                     "error_count",
                     "step",
+                    "next_step",
                     "video_pending",
                     "poster_pending",
                     "cancel_pending",
@@ -105,6 +128,14 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return format_html(
             '<video controls preload="metadata" width="480" src="{}"></video>', reverse("videos:file", args=[obj.pk])
         )
+
+    @admin.display(description="Next step")
+    def next_step(self, obj: VideoGeneration) -> str:
+        step = obj.next_step
+        if step is None:
+            return "— (a step is running)" if not obj.is_final else "—"
+        due = f", due {obj.next_check_at:%Y-%m-%d %H:%M:%S} UTC" if obj.next_check_at else ""
+        return f"{step.value}{due}"
 
     @admin.display(description="Prompt")
     def short_prompt(self, obj: VideoGeneration) -> str:
