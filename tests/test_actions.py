@@ -8,9 +8,6 @@ from videos import catalog
 from videos.models import Status, VideoGeneration
 from videos.services import actions
 
-BASE = "https://runway.test"
-TASK_ID = "acf9ba3d-a513-42c9-a646-96e8bc97c691"
-TASK_URL = f"{BASE}/v1/tasks/{TASK_ID}"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
 pytestmark = pytest.mark.django_db
