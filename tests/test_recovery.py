@@ -184,6 +184,8 @@ def test_the_sweep_starts_a_job_whose_message_was_lost_before_any_worker_saw_it(
     worker = stack.worker()
     stack.beat()
     job = creation.generation_create(owner=user, request=VideoRequest(prompt="A message that never was"), enqueue=False)
+    # Its message was lost a minute ago, so the sweep's first round finds it overdue.
+    VideoGeneration.objects.filter(pk=job.pk).update(next_check_at=timezone.now() - timedelta(minutes=1))
     assert broker_messages() == []
 
     (job,) = wait_for_jobs(stack, [job.pk], lambda job: job.is_final, seconds=40)
