@@ -35,7 +35,7 @@ simulator: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy runway_project videos bench
+	$(BIN)/mypy runway_project videos bench runway_simulator
 
 format: install
 	$(BIN)/ruff check --fix .

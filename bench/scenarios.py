@@ -27,10 +27,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from bench.processes import BenchError, Memory, Process, celery_worker, gunicorn, redis_used_memory
+from runway_simulator import RunwaySimulator
 from videos import services
 from videos.catalog import VideoRequest
 from videos.models import FINAL_STATUSES, Status, VideoGeneration
-from videos.simulator import RunwaySimulator
 
 
 @dataclass(frozen=True)

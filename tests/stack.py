@@ -19,8 +19,8 @@ import redis
 from django.conf import settings
 
 from bench.processes import Process, database_url
+from runway_simulator import RunwaySimulator
 from videos.models import VideoGeneration
-from videos.simulator import RunwaySimulator
 
 BASE_DIR = Path(settings.BASE_DIR)
 POLL_INTERVAL = 5  # the shortest Runway allows

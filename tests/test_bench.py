@@ -7,9 +7,9 @@ from django.conf import settings
 
 from bench import report, scenarios
 from bench.processes import database_url
+from runway_simulator import RunwaySimulator
 from tests.stack import _environment
 from videos.models import VideoGeneration
-from videos.simulator import RunwaySimulator
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 

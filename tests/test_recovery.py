@@ -14,11 +14,11 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from runway_simulator import RunwaySimulator
 from tests.stack import POLL_INTERVAL, Beat, Worker, broker_messages, database_url
 from videos import services
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
-from videos.simulator import RunwaySimulator
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 

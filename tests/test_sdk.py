@@ -11,7 +11,7 @@ import pytest
 import requests
 from runwayml import BadRequestError, NotFoundError, RunwayML
 
-from videos.simulator import SAMPLE_VIDEO, RunwaySimulator
+from runway_simulator import SAMPLE_VIDEO, RunwaySimulator
 
 KEY = "key_" + secrets.token_hex(64)
 

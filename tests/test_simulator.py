@@ -12,9 +12,9 @@ import pytest
 import requests
 from django.core.management import CommandError
 
+from runway_simulator import SAMPLE_VIDEO, RunwaySimulator
 from videos import catalog
 from videos.management.commands.runway_simulator import Command, simulator_from_options
-from videos.simulator import SAMPLE_VIDEO, RunwaySimulator
 
 VERSION = "2024-11-06"
 KEY = "key_" + secrets.token_hex(64)

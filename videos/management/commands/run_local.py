@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from videos.simulator import RunwaySimulator
+from runway_simulator import RunwaySimulator
 
 FIRST_ACCOUNT = "admin"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from videos.simulator import RunwaySimulator
+from runway_simulator import RunwaySimulator
 
 
 def _rate(text: str) -> float:

@@ -12,7 +12,7 @@ Or from a shell: ``python manage.py runway_simulator`` and point RUNWAY_API_BASE
 A task is PENDING for `pending_seconds`, then RUNNING with a rising `progress`, then SUCCEEDED
 `task_seconds` after it started, with one signed output URL served by the simulator itself
 (`/_sim/outputs/<id>.mp4?_jwt=...`, valid for `output_ttl` seconds from each GET of the task).
-The URL answers `simulator_assets/sample.mp4`, a real 3-second video, with `Content-Length`,
+The URL answers `assets/sample.mp4`, a real 3-second video, with `Content-Length`,
 `Accept-Ranges: bytes` and single-range requests (206 or 416), as browsers ask for video. It was
 made once with ffmpeg (the binary from the imageio-ffmpeg package):
 
@@ -76,7 +76,7 @@ from videos.catalog import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROT
 
 API_VERSION = "2024-11-06"
 DOC_URL = "https://docs.dev.runwayml.com/api/"
-SAMPLE_VIDEO = Path(__file__).with_name("simulator_assets") / "sample.mp4"
+SAMPLE_VIDEO = Path(__file__).with_name("assets") / "sample.mp4"
 
 _KEY_FORMAT = re.compile(r"key_[0-9a-f]{128}")
 _TASK_PATH = re.compile(r"/v1/tasks/([^/]+)")
