@@ -285,7 +285,7 @@ def status_under_load(
     if browsers > min(jobs, len(owners)):
         raise ValueError("each browser needs an owner and a job of its own")
     # The tasks stay at the simulator for the whole load, so the worker polls all of them meanwhile.
-    throttle = max(0.0, seconds + 5 - setup.simulator.task_seconds)
+    throttle = max(0.0, seconds + 5 - setup.simulator.options.task_seconds)
     worker = celery_worker(setup.env, concurrency=setup.worker_processes)
     server, base_url = gunicorn(setup.env, workers=setup.gunicorn_workers)
     try:

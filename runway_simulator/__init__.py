@@ -2,12 +2,14 @@
 
 It speaks Runway's API (as this project relies on it) over real HTTP (standard library server, one
 daemon thread): the same headers, the same request checks (through `videos.catalog`, the one
-table of models), the same task states and error bodies. Nothing here touches the database.
+table of models, which is plain Python), the same task states and error bodies. It does not use
+Django, a database or the disk, as moto stands in for AWS and fakeredis for Redis.
 
     with RunwaySimulator(task_seconds=1.0) as sim:
         requests.post(sim.base_url + "/v1/text_to_video", ...)
 
-Or from a shell: ``python manage.py runway_simulator`` and point RUNWAY_API_BASE_URL at it.
+Or from a shell: ``python -m runway_simulator`` (or ``python manage.py runway_simulator``, the
+same flags) and point RUNWAY_API_BASE_URL at it.
 
 A task is PENDING for `pending_seconds`, then RUNNING with a rising `progress`, then SUCCEEDED
 `task_seconds` after it started, with one signed output URL served by the simulator itself
@@ -50,8 +52,9 @@ Constructor options add account-wide limits and trouble, as Runway's tiers and b
 - `fail_rate`: that fraction of tasks ends FAILED with ``INTERNAL``.
 """
 
+from runway_simulator.options import SimulatorOptions
 from runway_simulator.outputs import SAMPLE_VIDEO
 from runway_simulator.simulator import RecordedRequest, RunwaySimulator
 from runway_simulator.validation import API_VERSION
 
-__all__ = ["API_VERSION", "SAMPLE_VIDEO", "RecordedRequest", "RunwaySimulator"]
+__all__ = ["API_VERSION", "SAMPLE_VIDEO", "RecordedRequest", "RunwaySimulator", "SimulatorOptions"]

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, Unpack
 from urllib.parse import urlsplit
 
 from runway_simulator import validation
+from runway_simulator.options import SimulatorOptions, SimulatorSettings
 from runway_simulator.outputs import SAMPLE_VIDEO, Outputs, is_output_path
 from runway_simulator.server import Reply, Server, error, json_reply, validation_error
 from runway_simulator.tasks import DirectiveError, Plan, TaskStore, parse_directives
@@ -45,59 +46,22 @@ class _Call:
 class RunwaySimulator:
     """Runway's developer API on a local port; see the package docstring for what it does."""
 
-    def __init__(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        task_seconds: float = 20.0,
-        pending_seconds: float | None = None,
-        output_ttl: float = 3600.0,
-        api_key: str | None = None,
-        max_concurrent: int | None = None,
-        daily_limit: int = 200,
-        error_rate: float = 0.0,
-        slow_rate: float = 0.0,
-        slow_seconds: float = 35.0,
-        fail_rate: float = 0.0,
-        credit_balance: int = 10_000,
-        random_seed: int | None = None,
-        verbose: bool = False,
-    ) -> None:
-        pending = task_seconds / 10 if pending_seconds is None else pending_seconds
-        if not 0 <= pending <= task_seconds:
-            raise ValueError("pending_seconds must be between 0 and task_seconds")
-        if max_concurrent is not None and max_concurrent < 1:
-            raise ValueError("max_concurrent must be at least 1, or None for no limit")
-        for name, rate in (("error_rate", error_rate), ("slow_rate", slow_rate), ("fail_rate", fail_rate)):
-            if not 0 <= rate <= 1:
-                raise ValueError(f"{name} must be between 0 and 1")
-        if slow_seconds < 0:
-            raise ValueError("slow_seconds cannot be negative")
-        self.host = host
-        self.port = port
-        self.task_seconds = task_seconds
-        self.pending_seconds = pending
-        self.output_ttl = output_ttl
-        self.api_key = api_key
-        self.max_concurrent = max_concurrent
-        self.daily_limit = daily_limit
-        self.error_rate = error_rate
-        self.slow_rate = slow_rate
-        self.slow_seconds = slow_seconds
-        self.fail_rate = fail_rate
-        self.credit_balance = credit_balance
-        self.verbose = verbose
+    def __init__(self, options: SimulatorOptions | None = None, /, **settings: Unpack[SimulatorSettings]) -> None:
+        """A simulator with `options`, or the defaults, changed by any SimulatorOptions field given by name."""
+        self.options = SimulatorOptions(**settings) if options is None else replace(options, **settings)
         self.video = SAMPLE_VIDEO.read_bytes()
         self.requests: list[RecordedRequest] = []
         self.creates = 0
         self.deletes = 0
         self._lock = threading.Lock()
         self._tasks = TaskStore(
-            task_seconds=task_seconds, pending_seconds=pending, max_concurrent=max_concurrent, daily_limit=daily_limit
+            task_seconds=self.options.task_seconds,
+            pending_seconds=self.options.pending_time,
+            max_concurrent=self.options.max_concurrent,
+            daily_limit=self.options.daily_limit,
         )
-        self._outputs = Outputs(ttl=output_ttl, video=self.video)
-        self._random = random.Random(random_seed)
+        self._outputs = Outputs(ttl=self.options.output_ttl, video=self.video)
+        self._random = random.Random(self.options.random_seed)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -107,7 +71,7 @@ class RunwaySimulator:
     def start(self) -> Self:
         if self._server is not None:
             raise RuntimeError("The simulator is already running.")
-        server = Server((self.host, self.port), self, verbose=self.verbose)
+        server = Server((self.options.host, self.options.port), self, verbose=self.options.verbose)
         self._server = server
         self._stopped.clear()
         # A short poll interval so stop() returns quickly; tests start and stop many of these.
@@ -130,6 +94,21 @@ class RunwaySimulator:
     def wait(self) -> None:
         """Block until stop() is called from another thread; Ctrl-C interrupts it."""
         self._stopped.wait()
+
+    def serve_until_interrupted(self, say: Callable[[str], object]) -> None:
+        """Start, `say` where to point the app, and serve until Ctrl-C: what the commands do."""
+        self.start()
+        say(f"Runway simulator listening on {self.base_url}")
+        say(
+            f"Point the app at it with RUNWAY_API_BASE_URL={self.base_url} "
+            "and any RUNWAY_API_KEY of the form key_ + 128 hex digits. Ctrl-C stops it."
+        )
+        try:
+            self.wait()
+        except KeyboardInterrupt:
+            say("Stopping.")
+        finally:
+            self.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -163,14 +142,14 @@ class RunwaySimulator:
             return error(404, "Not found.")
         reply = self._api(method, url.path, headers, parsed)
         with self._lock:
-            slow = self._random.random() < self.slow_rate
+            slow = self._random.random() < self.options.slow_rate
         if slow:
             # Woken early by stop(), so a slow answer never holds up the end of a test.
-            self._stopped.wait(self.slow_seconds)
+            self._stopped.wait(self.options.slow_seconds)
         return reply
 
     def _api(self, method: str, path: str, headers: dict[str, str], parsed: Any) -> Reply:
-        refusal = self._random_outage() or validation.header_refusal(headers, api_key=self.api_key)
+        refusal = self._random_outage() or validation.header_refusal(headers, api_key=self.options.api_key)
         if refusal:
             return refusal
         for route_method, pattern, answer in _ROUTES:
@@ -181,7 +160,7 @@ class RunwaySimulator:
 
     def _random_outage(self) -> Reply | None:
         with self._lock:
-            unlucky = self._random.random() < self.error_rate
+            unlucky = self._random.random() < self.options.error_rate
             status = self._random.choice((502, 503))
         if not unlucky:
             return None
@@ -206,7 +185,7 @@ class RunwaySimulator:
             retry_after = self._tasks.daily_limit_wait(model, now)
             if retry_after is not None:
                 return error(429, f"Daily generation limit reached for {model}.", {"Retry-After": str(retry_after)})
-            if plan.outcome == SUCCEEDED and self._random.random() < self.fail_rate:
+            if plan.outcome == SUCCEEDED and self._random.random() < self.options.fail_rate:
                 plan = replace(plan, outcome=FAILED, failure_code="INTERNAL")
             task = self._tasks.create(model, plan, now=now, created_at=_iso(time.time()))
             self.creates += 1
@@ -220,7 +199,7 @@ class RunwaySimulator:
             if problem:
                 issues["promptImage"] = problem
         try:
-            plan = parse_directives(body.get("promptText"), default_throttle=self.task_seconds)
+            plan = parse_directives(body.get("promptText"), default_throttle=self.options.task_seconds)
         except DirectiveError as exc:
             issues["promptText"] = str(exc)
             plan = Plan()
@@ -249,9 +228,12 @@ class RunwaySimulator:
         with self._lock:
             now = time.monotonic()
             used = {model: self._tasks.daily_count(model, now) for model in catalog.MODELS}
-        limits = {"maxConcurrentGenerations": self.max_concurrent, "maxDailyGenerations": self.daily_limit}
+        limits = {
+            "maxConcurrentGenerations": self.options.max_concurrent,
+            "maxDailyGenerations": self.options.daily_limit,
+        }
         body = {
-            "creditBalance": self.credit_balance,
+            "creditBalance": self.options.credit_balance,
             "tier": {
                 "maxMonthlyCreditSpend": _MAX_MONTHLY_CREDIT_SPEND,
                 "models": dict.fromkeys(catalog.MODELS, limits),
@@ -263,7 +245,7 @@ class RunwaySimulator:
     # -- not part of Runway's API -----------------------------------------------------------------
 
     def output_url(self, task_id: str, *, host: str = "") -> str:
-        """A signed URL for a task's video, valid for `output_ttl` seconds from now."""
+        """A signed URL for a task's video, valid for the `output_ttl` option's seconds from now."""
         return self._outputs.url(task_id, base=f"http://{host}" if host else self.base_url)
 
     def ends_at(self, task_id: str) -> float | None:

@@ -64,7 +64,7 @@ def test_the_benchmarks_run_small_and_count_right(setup, owners):
 
     text = report.render(
         report.Results(
-            task_seconds=setup.simulator.task_seconds,
+            task_seconds=setup.simulator.options.task_seconds,
             poll_interval=setup.poll_interval,
             in_flight=flight,
             baseline=baseline,

@@ -1,5 +1,6 @@
 """The Runway simulator over real HTTP: headers, validation, task life, outputs, limits, directives."""
 
+import dataclasses
 import secrets
 import time
 import uuid
@@ -12,7 +13,8 @@ import pytest
 import requests
 from django.core.management import CommandError
 
-from runway_simulator import SAMPLE_VIDEO, RunwaySimulator
+from runway_simulator import SAMPLE_VIDEO, RunwaySimulator, SimulatorOptions
+from runway_simulator.options import SimulatorSettings
 from videos import catalog
 from videos.management.commands.runway_simulator import Command, simulator_from_options
 
@@ -436,7 +438,7 @@ def test_never_directive_keeps_running_past_task_seconds() -> None:
         task_id = create(sim, promptText="A lake [sim:never]")
         # Watch it for three lifetimes: it must never end.
         seen: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 3 * sim.task_seconds
+        deadline = time.monotonic() + 3 * sim.options.task_seconds
         while time.monotonic() < deadline:
             seen.append(get_task(sim, task_id).json())
             time.sleep(0.02)
@@ -506,7 +508,7 @@ def test_deleting_a_task_frees_its_slot() -> None:
         waiting = create(sim)
         # Watch it for three lifetimes: it must wait as long as the stuck task holds the slot.
         before: set[str] = set()
-        deadline = time.monotonic() + 3 * sim.task_seconds
+        deadline = time.monotonic() + 3 * sim.options.task_seconds
         while time.monotonic() < deadline:
             before.add(get_task(sim, waiting).json()["status"])
             time.sleep(0.02)
@@ -565,6 +567,22 @@ def test_slow_rate_zero_answers_at_once() -> None:
 def test_invalid_options_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         RunwaySimulator(**options)
+    with pytest.raises(ValueError):
+        RunwaySimulator(SimulatorOptions(), **options)
+
+
+def test_keyword_settings_change_the_options_given() -> None:
+    base = SimulatorOptions(task_seconds=4.0, max_concurrent=2)
+
+    sim = RunwaySimulator(base, max_concurrent=3)
+
+    assert sim.options == SimulatorOptions(task_seconds=4.0, max_concurrent=3)
+    assert sim.options.pending_time == 0.4  # a tenth of task_seconds unless given
+
+
+def test_every_option_is_a_keyword_setting() -> None:
+    # RunwaySimulator(**settings) is typed by SimulatorSettings; it must name every option.
+    assert set(SimulatorSettings.__annotations__) == {option.name for option in dataclasses.fields(SimulatorOptions)}
 
 
 def parse_command(*argv: str) -> dict[str, Any]:
@@ -586,16 +604,26 @@ def test_command_flags_configure_the_simulator() -> None:
 
     sim = simulator_from_options(options)
 
-    assert (sim.port, sim.task_seconds, sim.output_ttl) == (0, 3.0, 60.0)
-    assert (sim.max_concurrent, sim.daily_limit) == (2, 50)
-    assert (sim.error_rate, sim.slow_rate, sim.slow_seconds, sim.fail_rate) == (0.1, 0.2, 4.0, 0.3)
+    assert sim.options == SimulatorOptions(
+        port=0,
+        task_seconds=3.0,
+        output_ttl=60.0,
+        max_concurrent=2,
+        daily_limit=50,
+        error_rate=0.1,
+        slow_rate=0.2,
+        slow_seconds=4.0,
+        fail_rate=0.3,
+        verbose=True,
+    )
 
 
-def test_command_defaults_are_unlimited_and_untroubled() -> None:
-    sim = simulator_from_options(parse_command())
+def test_command_defaults_are_the_options_defaults_on_a_fixed_port() -> None:
+    sim = simulator_from_options(parse_command("--verbosity=0"))
 
-    assert sim.max_concurrent is None
-    assert (sim.slow_rate, sim.error_rate, sim.fail_rate) == (0.0, 0.0, 0.0)
+    assert sim.options == SimulatorOptions(port=8765)
+    assert sim.options.max_concurrent is None
+    assert (sim.options.slow_rate, sim.options.error_rate, sim.options.fail_rate) == (0.0, 0.0, 0.0)
 
 
 @pytest.mark.parametrize(
