@@ -175,8 +175,8 @@ def _ended(ids: list[int]) -> list[_Ended]:
 
 
 def _lags(simulator: RunwaySimulator, rows: list[_Ended]) -> list[float]:
-    # The simulator keeps time.monotonic(); the database, the wall clock. Both are this machine's.
-    wall_minus_monotonic = time.time() - time.monotonic()
+    # ends_at() is on the simulator's monotonic clock; the database keeps wall time.
+    wall_minus_monotonic = simulator.clock.time() - simulator.clock.monotonic()
     lags = []
     for row in rows:
         ends_at = simulator.ends_at(row.task_id)

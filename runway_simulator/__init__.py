@@ -11,6 +11,15 @@ Django, a database or the disk, as moto stands in for AWS and fakeredis for Redi
 Or from a shell: ``python -m runway_simulator`` (or ``python manage.py runway_simulator``, the
 same flags) and point RUNWAY_API_BASE_URL at it.
 
+Time is the simulator's `clock`: task ages, throttling, the daily limit's 24 hours, output URL
+expiry, `createdAt` and slow answers all read it. It is the machine's (SystemClock) unless one
+is given; tests give a ManualClock and move it instead of sleeping:
+
+    clock = ManualClock()
+    with RunwaySimulator(task_seconds=10.0, clock=clock) as sim:
+        task_id = ...  # POST /v1/text_to_video
+        clock.advance(10.0)  # GET /v1/tasks/{task_id} now answers SUCCEEDED
+
 A task is PENDING for `pending_seconds`, then RUNNING with a rising `progress`, then SUCCEEDED
 `task_seconds` after it started, with one signed output URL served by the simulator itself
 (`/_sim/outputs/<id>.mp4?_jwt=...`, valid for `output_ttl` seconds from each GET of the task).
@@ -52,9 +61,19 @@ Constructor options add account-wide limits and trouble, as Runway's tiers and b
 - `fail_rate`: that fraction of tasks ends FAILED with ``INTERNAL``.
 """
 
+from runway_simulator.clock import Clock, ManualClock, SystemClock
 from runway_simulator.options import SimulatorOptions
 from runway_simulator.outputs import SAMPLE_VIDEO
 from runway_simulator.simulator import RecordedRequest, RunwaySimulator
 from runway_simulator.validation import API_VERSION
 
-__all__ = ["API_VERSION", "SAMPLE_VIDEO", "RecordedRequest", "RunwaySimulator", "SimulatorOptions"]
+__all__ = [
+    "API_VERSION",
+    "SAMPLE_VIDEO",
+    "Clock",
+    "ManualClock",
+    "RecordedRequest",
+    "RunwaySimulator",
+    "SimulatorOptions",
+    "SystemClock",
+]

@@ -8,10 +8,10 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from runway_simulator.clock import Clock
 from runway_simulator.server import Reply, error
 
 SAMPLE_VIDEO = Path(__file__).with_name("assets") / "sample.mp4"
@@ -29,17 +29,18 @@ def is_output_path(path: str) -> bool:
 
 
 class Outputs:
-    """Mints output URLs valid for `ttl` seconds and serves `video` to whoever holds one."""
+    """Mints output URLs valid for `ttl` seconds on `clock` and serves `video` to whoever holds one."""
 
-    def __init__(self, *, ttl: float, video: bytes) -> None:
+    def __init__(self, *, ttl: float, video: bytes, clock: Clock) -> None:
         self.ttl = ttl
         self.video = video
+        self.clock = clock
         # A fresh secret per simulator, so output URLs from one run are useless to another.
         self._secret = secrets.token_bytes(32)
 
     def url(self, task_id: str, *, base: str) -> str:
         """A signed URL for a task's video under `base` (scheme and host), valid for `ttl` seconds from now."""
-        expires = int((time.time() + self.ttl) * 1000)
+        expires = int((self.clock.time() + self.ttl) * 1000)
         return f"{base}/_sim/outputs/{task_id}.mp4?_jwt={expires}.{self._sign(task_id, expires)}"
 
     def _sign(self, task_id: str, expires_ms: int) -> str:
@@ -53,7 +54,7 @@ class Outputs:
         expires_text, _, signature = token.partition(".")
         if not expires_text.isdigit() or not hmac.compare_digest(signature, self._sign(task_id, int(expires_text))):
             return error(403, "Invalid signature.")
-        if int(expires_text) <= time.time() * 1000:
+        if int(expires_text) <= self.clock.time() * 1000:
             return error(403, "This URL has expired.")
         size = len(self.video)
         headers = {"Content-Type": "video/mp4", "Accept-Ranges": "bytes"}

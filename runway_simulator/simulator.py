@@ -13,6 +13,7 @@ from typing import Any, Self, Unpack
 from urllib.parse import urlsplit
 
 from runway_simulator import validation
+from runway_simulator.clock import Clock, SystemClock
 from runway_simulator.options import SimulatorOptions, SimulatorSettings
 from runway_simulator.outputs import SAMPLE_VIDEO, Outputs, is_output_path
 from runway_simulator.server import Reply, Server, error, json_reply, validation_error
@@ -31,7 +32,9 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     json: Any | None
-    at: float = field(default_factory=time.monotonic)  # when it arrived, for tests that check pacing
+    # When it arrived, on the machine's time.monotonic() whatever the simulator's clock: tests use it
+    # to check how a real client paces its polls.
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,20 @@ class _Call:
 class RunwaySimulator:
     """Runway's developer API on a local port; see the package docstring for what it does."""
 
-    def __init__(self, options: SimulatorOptions | None = None, /, **settings: Unpack[SimulatorSettings]) -> None:
-        """A simulator with `options`, or the defaults, changed by any SimulatorOptions field given by name."""
+    def __init__(
+        self,
+        options: SimulatorOptions | None = None,
+        /,
+        *,
+        clock: Clock | None = None,
+        **settings: Unpack[SimulatorSettings],
+    ) -> None:
+        """A simulator with `options` (or the defaults) changed by any SimulatorOptions field given by name.
+
+        `clock` is the machine's (SystemClock) unless given, e.g. a ManualClock in tests.
+        """
         self.options = SimulatorOptions(**settings) if options is None else replace(options, **settings)
+        self.clock = SystemClock() if clock is None else clock
         self.video = SAMPLE_VIDEO.read_bytes()
         self.requests: list[RecordedRequest] = []
         self.creates = 0
@@ -60,7 +74,7 @@ class RunwaySimulator:
             max_concurrent=self.options.max_concurrent,
             daily_limit=self.options.daily_limit,
         )
-        self._outputs = Outputs(ttl=self.options.output_ttl, video=self.video)
+        self._outputs = Outputs(ttl=self.options.output_ttl, video=self.video, clock=self.clock)
         self._random = random.Random(self.options.random_seed)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -90,6 +104,7 @@ class RunwaySimulator:
         thread.join()
         self._server = self._thread = None
         self._stopped.set()
+        self.clock.wake()
 
     def wait(self) -> None:
         """Block until stop() is called from another thread; Ctrl-C interrupts it."""
@@ -144,8 +159,9 @@ class RunwaySimulator:
         with self._lock:
             slow = self._random.random() < self.options.slow_rate
         if slow:
-            # Woken early by stop(), so a slow answer never holds up the end of a test.
-            self._stopped.wait(self.options.slow_seconds)
+            # On the simulator's clock, so a test advances it instead of waiting; woken early by
+            # stop(), so a slow answer never holds up the end of a test.
+            self.clock.wait(self.options.slow_seconds, self._stopped)
         return reply
 
     def _api(self, method: str, path: str, headers: dict[str, str], parsed: Any) -> Reply:
@@ -181,13 +197,13 @@ class RunwaySimulator:
             return validation_error(issues)
         model = body["model"]
         with self._lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             retry_after = self._tasks.daily_limit_wait(model, now)
             if retry_after is not None:
                 return error(429, f"Daily generation limit reached for {model}.", {"Retry-After": str(retry_after)})
             if plan.outcome == SUCCEEDED and self._random.random() < self.options.fail_rate:
                 plan = replace(plan, outcome=FAILED, failure_code="INTERNAL")
-            task = self._tasks.create(model, plan, now=now, created_at=_iso(time.time()))
+            task = self._tasks.create(model, plan, now=now, created_at=_iso(self.clock.time()))
             self.creates += 1
         return json_reply(200, {"id": task.id})
 
@@ -207,7 +223,7 @@ class RunwaySimulator:
 
     def _get_task(self, call: _Call) -> Reply:
         with self._lock:
-            answer = self._tasks.answer(call.match.group(1), time.monotonic())
+            answer = self._tasks.answer(call.match.group(1), self.clock.monotonic())
         if answer is None:
             return error(404, "Task not found.")
         if answer["status"] == SUCCEEDED:
@@ -217,7 +233,7 @@ class RunwaySimulator:
 
     def _delete_task(self, call: _Call) -> Reply:
         with self._lock:
-            deleted = self._tasks.remove(call.match.group(1), time.monotonic())
+            deleted = self._tasks.remove(call.match.group(1), self.clock.monotonic())
             if deleted:
                 self.deletes += 1
         if not deleted:
@@ -226,7 +242,7 @@ class RunwaySimulator:
 
     def _organization(self, call: _Call) -> Reply:
         with self._lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             used = {model: self._tasks.daily_count(model, now) for model in catalog.MODELS}
         limits = {
             "maxConcurrentGenerations": self.options.max_concurrent,
@@ -249,12 +265,12 @@ class RunwaySimulator:
         return self._outputs.url(task_id, base=f"http://{host}" if host else self.base_url)
 
     def ends_at(self, task_id: str) -> float | None:
-        """When (on time.monotonic()'s clock) a task ends or ended; None while it waits for a slot or if it never ends.
+        """When a task ends or ended, on `clock.monotonic()`; None while it waits for a slot or if it never ends.
 
         Benchmarks use it to measure how late a client notices the end.
         """
         with self._lock:
-            return self._tasks.ends_at(task_id, time.monotonic())
+            return self._tasks.ends_at(task_id, self.clock.monotonic())
 
 
 # Method, path pattern, handler: the first route whose method and pattern match answers.
