@@ -49,6 +49,12 @@ class Server(ThreadingHTTPServer):
         self.app = app
         self.verbose = verbose
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (on a slow answer, say) has closed its connection before the answer
+        # went out: that is the client's choice, not the simulator's fault, so no traceback.
+        if not isinstance(sys.exception(), ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: Server
