@@ -37,7 +37,7 @@ class Task:
     id: str
     model: str
     created_at: str  # as Runway writes it: ISO 8601, UTC, milliseconds
-    created: float
+    created: float  # on the simulator's clock (its monotonic())
     number: int  # creation order, to break ties in the queue
     plan: Plan
 
