@@ -8,7 +8,7 @@ MANAGE := $(BIN)/python manage.py
 
 # These targets are for a developer's machine: Django's debug mode (and its development secret
 # key) unless DEBUG is set in the environment. Production runs its own processes with DEBUG off.
-migrate run worker simulator: export DEBUG ?= True
+migrate run worker: export DEBUG ?= True
 
 install: $(VENV)/.installed
 
@@ -30,12 +30,12 @@ worker: install
 	$(BIN)/celery -A runway_project worker --loglevel=info
 
 simulator: install
-	$(MANAGE) runway_simulator
+	$(BIN)/python -m runway_simulator
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy runway_project videos bench harness
+	$(BIN)/mypy runway_project videos bench harness runway_simulator
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -22,7 +22,7 @@ import django
 import redis
 
 from bench import LOG_DIR
-from videos.simulator import RunwaySimulator
+from runway_simulator import RunwaySimulator
 
 FULL = {
     "jobs": 1000,

@@ -30,10 +30,10 @@ from bench import LOG_DIR
 from bench.memory import Memory, memory_of, redis_used_memory
 from harness.processes import Process
 from harness.stack import CeleryWorker, Gunicorn
+from runway_simulator import RunwaySimulator
 from videos.catalog import VideoRequest
 from videos.models import ACTIVE_STATUSES, Status, VideoGeneration
 from videos.services import creation
-from videos.simulator import RunwaySimulator
 
 
 class BenchError(RuntimeError):
@@ -194,8 +194,8 @@ def _ended(ids: list[int]) -> list[_Ended]:
 
 
 def _lags(simulator: RunwaySimulator, rows: list[_Ended]) -> list[float]:
-    # The simulator keeps time.monotonic(); the database, the wall clock. Both are this machine's.
-    wall_minus_monotonic = time.time() - time.monotonic()
+    # ends_at() is on the simulator's monotonic clock; the database keeps wall time.
+    wall_minus_monotonic = simulator.clock.time() - simulator.clock.monotonic()
     lags = []
     for row in rows:
         ends_at = simulator.ends_at(row.task_id)
@@ -304,7 +304,7 @@ def status_under_load(
     if browsers > min(jobs, len(owners)):
         raise ValueError("each browser needs an owner and a job of its own")
     # The tasks stay at the simulator for the whole load, so the worker polls all of them meanwhile.
-    throttle = max(0.0, seconds + 5 - setup.simulator.task_seconds)
+    throttle = max(0.0, seconds + 5 - setup.simulator.options.task_seconds)
     worker = _worker(setup)
     server = _gunicorn(setup)
     base_url = server.base_url

@@ -2,7 +2,6 @@ import base64
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from runway_simulator import SAMPLE_VIDEO
 from videos import catalog
 from videos.models import VideoGeneration
 from videos.tasks import task_for
@@ -62,7 +62,7 @@ def make_job(user) -> Callable[..., VideoGeneration]:
 
 
 # The simulator's sample: a real, small MP4, for tests that download or serve a video.
-MP4 = (Path(settings.BASE_DIR) / "videos" / "simulator_assets" / "sample.mp4").read_bytes()
+MP4 = SAMPLE_VIDEO.read_bytes()
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import redis
 from django.conf import settings
 
 from harness.stack import CeleryBeat, CeleryWorker, database_url, environment
+from runway_simulator import RunwaySimulator
 from videos.models import VideoGeneration
-from videos.simulator import RunwaySimulator
 
 BASE_DIR = Path(settings.BASE_DIR)
 POLL_INTERVAL = 5  # the shortest Runway allows

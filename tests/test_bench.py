@@ -7,9 +7,9 @@ from django.conf import settings
 
 from bench import report, scenarios
 from harness.stack import database_url
+from runway_simulator import RunwaySimulator
 from tests.stack import stack_environment
 from videos.models import VideoGeneration
-from videos.simulator import RunwaySimulator
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -64,7 +64,7 @@ def test_the_benchmarks_run_small_and_count_right(setup, owners):
 
     text = report.render(
         report.Results(
-            task_seconds=setup.simulator.task_seconds,
+            task_seconds=setup.simulator.options.task_seconds,
             poll_interval=setup.poll_interval,
             in_flight=flight,
             baseline=baseline,

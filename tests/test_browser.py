@@ -12,9 +12,9 @@ import requests
 from django.conf import settings
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from runway_simulator import RunwaySimulator
 from tests.stack import Worker, running_worker
 from videos.models import VideoGeneration
-from videos.simulator import RunwaySimulator
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 

@@ -4,14 +4,14 @@ import io
 import os
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
+from runway_simulator import SAMPLE_VIDEO
 from videos import posters
 from videos.posters import PosterError, poster_from_video
 
-SAMPLE = Path(__file__).resolve().parent.parent / "videos" / "simulator_assets" / "sample.mp4"  # 3 s, 640x360
+SAMPLE = SAMPLE_VIDEO  # 3 s, 640x360
 
 
 def jpeg_size(data: bytes) -> tuple[int, int]:

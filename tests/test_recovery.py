@@ -15,11 +15,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from harness.stack import database_url
+from runway_simulator import RunwaySimulator
 from tests.stack import POLL_INTERVAL, Beat, Worker, broker_messages
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
 from videos.services import creation
-from videos.simulator import RunwaySimulator
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 

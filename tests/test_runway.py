@@ -14,8 +14,8 @@ import responses
 from django.conf import settings
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
 
+from runway_simulator import API_VERSION, RunwaySimulator
 from videos import catalog, runway
-from videos.simulator import API_VERSION, RunwaySimulator
 
 BASE = "https://runway.test"
 TASK_ID = "acf9ba3d-a513-42c9-a646-96e8bc97c691"

@@ -1,31 +1,47 @@
-"""The Runway simulator over real HTTP: headers, validation, task life, outputs, limits, directives."""
+"""The Runway simulator over real HTTP: headers, validation, task life, outputs, limits, directives.
 
+Each simulator runs on a ManualClock: a test moves time with advance() instead of sleeping, so
+what a task says at each moment of its life is exact.
+"""
+
+import dataclasses
 import secrets
-import time
+import threading
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
-from itertools import pairwise
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import pytest
 import requests
-from django.core.management import CommandError
 
+from runway_simulator import SAMPLE_VIDEO, ManualClock, RunwaySimulator, SimulatorOptions
+from runway_simulator.options import SimulatorSettings
 from videos import catalog
-from videos.management.commands.runway_simulator import Command, simulator_from_options
-from videos.simulator import SAMPLE_VIDEO, RunwaySimulator
 
 VERSION = "2024-11-06"
 KEY = "key_" + secrets.token_hex(64)
 TIMEOUT = 5.0
-FINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
+DAY = 24 * 3600.0
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[RunwaySimulator]:
-    with RunwaySimulator(task_seconds=0.6, pending_seconds=0.2) as simulator:
+def shared_clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(scope="module")
+def sim(shared_clock: ManualClock) -> Iterator[RunwaySimulator]:
+    """One simulator for the tests that need no options of their own."""
+    with RunwaySimulator(clock=shared_clock) as simulator:
         yield simulator
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 def call(method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -55,24 +71,26 @@ def get_task(sim: RunwaySimulator, task_id: str) -> requests.Response:
     return call("GET", f"{sim.base_url}/v1/tasks/{task_id}", headers=auth())
 
 
-def poll(
-    sim: RunwaySimulator, task_id: str, *, until: Callable[[dict[str, Any]], bool], seconds: float = TIMEOUT
-) -> list[dict[str, Any]]:
-    """Every answer about the task until `until` holds; fails if that takes longer than `seconds`."""
-    seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        response = get_task(sim, task_id)
-        assert response.status_code == 200, response.text
-        seen.append(response.json())
-        if until(seen[-1]):
-            return seen
-        time.sleep(0.02)
-    pytest.fail(f"task {task_id} never got there; last answer {seen[-1] if seen else None}")
+def state(sim: RunwaySimulator, task_id: str) -> dict[str, Any]:
+    response = get_task(sim, task_id)
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
-def is_final(state: dict[str, Any]) -> bool:
-    return state["status"] in FINAL
+def statuses(sim: RunwaySimulator, task_ids: list[str]) -> list[str]:
+    return [state(sim, task_id)["status"] for task_id in task_ids]
+
+
+def delete(sim: RunwaySimulator, task_id: str) -> requests.Response:
+    return call("DELETE", f"{sim.base_url}/v1/tasks/{task_id}", headers=auth())
+
+
+def in_thread(target: Callable[[], T]) -> tuple[threading.Thread, list[T]]:
+    """Run `target` in a daemon thread; its result lands in the list."""
+    results: list[T] = []
+    thread = threading.Thread(target=lambda: results.append(target()), daemon=True)
+    thread.start()
+    return thread, results
 
 
 # -- headers -------------------------------------------------------------------------------------
@@ -149,6 +167,9 @@ def test_unknown_paths_are_404_json(sim: RunwaySimulator) -> None:
         ("text_to_video", text_body(model="veo3.1", duration=4, seed=1), "seed"),
         ("text_to_video", text_body(promptImage="https://example.com/a.png"), "promptImage"),
         ("text_to_video", text_body(promptText="A lake [sim:explode]"), "promptText"),
+        ("text_to_video", text_body(promptText="A lake [sim:never=1]"), "promptText"),
+        ("text_to_video", text_body(promptText="A lake [sim:status]"), "promptText"),
+        ("text_to_video", text_body(promptText="A lake [sim:throttle=soon]"), "promptText"),
         ("image_to_video", text_body(model="gen4_turbo"), "promptImage"),
         ("image_to_video", text_body(model="gen4_turbo", promptImage="http://example.com/a.png"), "promptImage"),
         ("image_to_video", text_body(model="gen4_turbo", promptImage="data:image/gif;base64,R0lG"), "promptImage"),
@@ -168,6 +189,9 @@ def test_unknown_paths_are_404_json(sim: RunwaySimulator) -> None:
         "seed-on-veo",
         "image-on-text",
         "unknown-directive",
+        "directive-with-a-value-it-does-not-take",
+        "directive-without-the-value-it-needs",
+        "throttle-not-seconds",
         "image-missing",
         "image-not-https",
         "image-gif",
@@ -233,65 +257,67 @@ def test_requests_are_recorded(sim: RunwaySimulator) -> None:
 # -- task life -----------------------------------------------------------------------------------
 
 
-def test_task_goes_pending_running_succeeded(sim: RunwaySimulator) -> None:
-    task_id = create(sim)
-
-    seen = poll(sim, task_id, until=is_final)
-
-    statuses = [state["status"] for state in seen]
-    assert statuses[0] == "PENDING"
-    assert "RUNNING" in statuses
-    assert statuses[-1] == "SUCCEEDED"
-    progress = [state["progress"] for state in seen if state["status"] == "RUNNING"]
-    assert progress == sorted(progress)
-    assert all(0 <= p <= 1 for p in progress)
-    assert all(state["id"] == task_id for state in seen)
-    assert len({state["createdAt"] for state in seen}) == 1
-    assert seen[0]["createdAt"].endswith("Z")
-    datetime.fromisoformat(seen[0]["createdAt"])
-    [url] = seen[-1]["output"]
-    assert url.startswith(sim.base_url) and "_jwt=" in url
-
-
-def test_output_downloads_then_expires() -> None:
-    with RunwaySimulator(task_seconds=0.1, pending_seconds=0.0, output_ttl=0.5) as sim:
+def test_task_goes_pending_running_succeeded() -> None:
+    clock = ManualClock(start=datetime(2026, 8, 26, 6, 30, 33, tzinfo=UTC).timestamp())
+    with RunwaySimulator(task_seconds=10.0, pending_seconds=2.0, clock=clock) as sim:
+        clock.advance(0.25)
         task_id = create(sim)
-        [url] = poll(sim, task_id, until=is_final)[-1]["output"]
+        seen = [state(sim, task_id)]
+        # Whole binary fractions of a second, so that each age is exact.
+        for seconds in (1.75, 0.25, 4.0, 3.96875, 0.03125, 100.0):
+            clock.advance(seconds)
+            seen.append(state(sim, task_id))
+        base_url = sim.base_url
 
+    assert [(s["status"], s.get("progress")) for s in seen] == [
+        ("PENDING", None),
+        ("PENDING", None),
+        ("RUNNING", 0.0),
+        ("RUNNING", 0.5),
+        ("RUNNING", 0.99),  # never 1 before it ends
+        ("SUCCEEDED", None),
+        ("SUCCEEDED", None),
+    ]
+    assert {s["id"] for s in seen} == {task_id}
+    assert {s["createdAt"] for s in seen} == {"2026-08-26T06:30:33.250Z"}  # the clock's time at creation
+    assert all("output" not in s for s in seen[:-2])
+    [url] = seen[-1]["output"]
+    assert url.startswith(base_url + "/_sim/outputs/") and "_jwt=" in url
+
+
+def test_output_downloads_until_its_url_expires_and_a_new_get_mints_a_fresh_one(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=1.0, pending_seconds=0.0, output_ttl=60.0, clock=clock) as sim:
+        task_id = create(sim)
+        clock.advance(1.0)
+        [url] = state(sim, task_id)["output"]
         fresh = call("GET", url)
         head = call("HEAD", url)
-        deadline = time.monotonic() + TIMEOUT
-        while (late := call("GET", url)).status_code == 200 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        clock.advance(59.0)
+        last_moment = call("GET", url)
+        clock.advance(1.0)
+        late = call("GET", url)
+        [new_url] = state(sim, task_id)["output"]
+        renewed = call("GET", new_url)
 
     assert fresh.status_code == 200
     assert fresh.headers["Content-Type"] == "video/mp4"
     assert fresh.content
     assert head.status_code == 200 and not head.content
     assert head.headers["Content-Length"] == str(len(fresh.content))
+    assert last_moment.status_code == 200
     assert late.status_code == 403
-
-
-def test_output_with_bad_token_is_403(sim: RunwaySimulator) -> None:
-    task_id = create(sim)
-    [url] = poll(sim, task_id, until=is_final)[-1]["output"]
-    other_id = str(uuid.uuid4())
-
-    tampered = call("GET", url[:-1] + ("0" if url[-1] != "0" else "1"))
-    other_task = call("GET", url.replace(task_id, other_id))
-    no_token = call("GET", url.split("?")[0])
-
-    assert call("GET", url).status_code == 200
-    assert [r.status_code for r in (tampered, other_task, no_token)] == [403, 403, 403]
+    assert late.json()["error"] == "This URL has expired."
+    assert new_url != url
+    assert renewed.status_code == 200
 
 
 def test_delete_answers_204_then_task_is_gone(sim: RunwaySimulator) -> None:
     task_id = create(sim)
     deletes = sim.deletes
 
-    deleted = call("DELETE", f"{sim.base_url}/v1/tasks/{task_id}", headers=auth())
+    deleted = delete(sim, task_id)
     after = get_task(sim, task_id)
-    again = call("DELETE", f"{sim.base_url}/v1/tasks/{task_id}", headers=auth())
+    again = delete(sim, task_id)
 
     assert deleted.status_code == 204 and deleted.content == b""
     assert after.status_code == 404
@@ -326,12 +352,31 @@ def test_organization_reports_the_configured_limits() -> None:
         assert body["tier"]["models"][model] == {"maxConcurrentGenerations": 3, "maxDailyGenerations": 50}
 
 
+def test_ends_at_is_on_the_simulators_clock(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, max_concurrent=1, clock=clock) as sim:
+        clock.advance(5.0)
+        first, second, stuck = (
+            create(sim),
+            create(sim),
+            create(sim, model="veo3.1", duration=4, promptText="[sim:never]"),
+        )
+        before = [sim.ends_at(task_id) for task_id in (first, second, stuck)]
+        clock.advance(10.0)
+        after = [sim.ends_at(task_id) for task_id in (first, second, stuck)]
+
+    assert before == [15.0, None, None]  # the second waits for a slot; the third never ends
+    assert after == [15.0, 25.0, None]
+    assert sim.ends_at(str(uuid.uuid4())) is None
+
+
 # -- outputs -------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def output_url(sim: RunwaySimulator) -> str:
-    return poll(sim, create(sim), until=is_final)[-1]["output"][0]
+def output_url(sim: RunwaySimulator, shared_clock: ManualClock) -> str:
+    task_id = create(sim)
+    shared_clock.advance(sim.options.task_seconds)
+    return state(sim, task_id)["output"][0]
 
 
 def test_output_is_the_sample_mp4(output_url: str) -> None:
@@ -346,6 +391,18 @@ def test_output_is_the_sample_mp4(output_url: str) -> None:
     assert response.content[4:8] == b"ftyp"
     assert int.from_bytes(response.content[:4], "big") >= 16
     assert 10_000 < len(response.content) < 200_000
+
+
+def test_output_with_bad_token_is_403(output_url: str) -> None:
+    task_id = output_url.split("/")[-1].split(".mp4")[0]
+
+    tampered = call("GET", output_url[:-1] + ("0" if output_url[-1] != "0" else "1"))
+    other_task = call("GET", output_url.replace(task_id, str(uuid.uuid4())))
+    no_token = call("GET", output_url.split("?")[0])
+
+    assert call("GET", output_url).status_code == 200
+    assert [r.status_code for r in (tampered, other_task, no_token)] == [403, 403, 403]
+    assert {r.json()["error"] for r in (tampered, other_task, no_token)} == {"Invalid signature."}
 
 
 @pytest.mark.parametrize(
@@ -368,10 +425,11 @@ def test_output_answers_a_range_with_206(output_url: str, header: str, first: in
     assert response.headers["Accept-Ranges"] == "bytes"
 
 
-def test_output_range_past_the_end_is_416(output_url: str) -> None:
+@pytest.mark.parametrize("header", ["bytes={size}-", "bytes=-0"], ids=["past-the-end", "empty-suffix"])
+def test_output_range_past_the_end_is_416(output_url: str, header: str) -> None:
     size = len(SAMPLE_VIDEO.read_bytes())
 
-    response = call("GET", output_url, headers={"Range": f"bytes={size}-"})
+    response = call("GET", output_url, headers={"Range": header.format(size=size)})
 
     assert response.status_code == 416
     assert response.headers["Content-Range"] == f"bytes */{size}"
@@ -397,53 +455,70 @@ def test_output_head_with_range_has_headers_only(output_url: str) -> None:
 # -- directives ----------------------------------------------------------------------------------
 
 
-def test_fail_directive_ends_failed_with_code(sim: RunwaySimulator) -> None:
-    task_id = create(sim, promptText="A lake [sim:fail=SAFETY.INPUT.TEXT]")
+@pytest.mark.parametrize(
+    ("directive", "code"), [("[sim:fail=SAFETY.INPUT.TEXT]", "SAFETY.INPUT.TEXT"), ("[sim:fail]", "INTERNAL")]
+)
+def test_fail_directive_ends_failed_with_code(clock: ManualClock, directive: str, code: str) -> None:
+    with RunwaySimulator(task_seconds=10.0, clock=clock) as sim:
+        task_id = create(sim, promptText=f"A lake {directive}")
+        clock.advance(9.5)
+        before = state(sim, task_id)
+        clock.advance(0.5)
+        final = state(sim, task_id)
 
-    final = poll(sim, task_id, until=is_final)[-1]
-
+    assert before["status"] == "RUNNING"
     assert final["status"] == "FAILED"
-    assert final["failureCode"] == "SAFETY.INPUT.TEXT"
+    assert final["failureCode"] == code
     assert final["failure"]
     assert "output" not in final
 
 
-def test_throttle_directive_starts_throttled_then_succeeds(sim: RunwaySimulator) -> None:
-    task_id = create(sim, promptText="A lake [sim:throttle=0.3]")
+@pytest.mark.parametrize(("directive", "throttled_for"), [("[sim:throttle=30]", 30.0), ("[sim:throttle]", 10.0)])
+def test_throttle_directive_starts_throttled_then_lives_its_life(
+    clock: ManualClock, directive: str, throttled_for: float
+) -> None:
+    with RunwaySimulator(task_seconds=10.0, pending_seconds=2.0, clock=clock) as sim:
+        task_id = create(sim, promptText=f"A lake {directive}")
+        seen = [state(sim, task_id)["status"]]
+        for seconds in (throttled_for - 0.5, 0.5, 2.0, 8.0):
+            clock.advance(seconds)
+            seen.append(state(sim, task_id)["status"])
 
-    seen = poll(sim, task_id, until=is_final)
-
-    assert seen[0]["status"] == "THROTTLED"
-    assert seen[-1]["status"] == "SUCCEEDED"
-
-
-def test_cancel_directive_ends_cancelled(sim: RunwaySimulator) -> None:
-    task_id = create(sim, promptText="[sim:cancel] A lake")
-
-    assert poll(sim, task_id, until=is_final)[-1]["status"] == "CANCELLED"
-
-
-def test_status_directive_reports_unknown_status_then_succeeds(sim: RunwaySimulator) -> None:
-    task_id = create(sim, promptText="A lake [sim:status=WARMING_UP]")
-
-    statuses = {state["status"] for state in poll(sim, task_id, until=is_final)}
-
-    assert statuses == {"WARMING_UP", "SUCCEEDED"}
+    assert seen == ["THROTTLED", "THROTTLED", "PENDING", "RUNNING", "SUCCEEDED"]
 
 
-def test_never_directive_keeps_running_past_task_seconds() -> None:
-    with RunwaySimulator(task_seconds=0.2, pending_seconds=0.05) as sim:
+def test_cancel_directive_ends_cancelled(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, clock=clock) as sim:
+        task_id = create(sim, promptText="[sim:cancel] A lake")
+        clock.advance(10.0)
+        final = state(sim, task_id)
+
+    assert (final["status"], set(final)) == ("CANCELLED", {"id", "createdAt", "status"})
+
+
+def test_status_directive_reports_unknown_status_then_succeeds(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, pending_seconds=2.0, clock=clock) as sim:
+        task_id = create(sim, promptText="A lake [sim:status=WARMING_UP]")
+        seen = [state(sim, task_id)]
+        for seconds in (2.0, 5.0, 3.0):
+            clock.advance(seconds)
+            seen.append(state(sim, task_id))
+
+    assert [s["status"] for s in seen] == ["WARMING_UP", "WARMING_UP", "WARMING_UP", "SUCCEEDED"]
+    assert all("progress" not in s for s in seen)
+
+
+def test_never_directive_keeps_running_past_task_seconds(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, pending_seconds=2.0, clock=clock) as sim:
         task_id = create(sim, promptText="A lake [sim:never]")
-        # Watch it for three lifetimes: it must never end.
-        seen: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 3 * sim.task_seconds
-        while time.monotonic() < deadline:
-            seen.append(get_task(sim, task_id).json())
-            time.sleep(0.02)
+        seen = [state(sim, task_id)]
+        for _ in range(5):
+            clock.advance(DAY)
+            seen.append(state(sim, task_id))
 
-    assert {state["status"] for state in seen} <= {"PENDING", "RUNNING"}
-    assert seen[-1]["status"] == "RUNNING"
-    assert seen[-1]["progress"] < 1
+    assert seen[0]["status"] == "PENDING"
+    assert {s["status"] for s in seen[1:]} == {"RUNNING"}
+    assert all(s["progress"] < 1 for s in seen[1:])
 
 
 # -- account-wide options ------------------------------------------------------------------------
@@ -451,97 +526,91 @@ def test_never_directive_keeps_running_past_task_seconds() -> None:
 
 def test_error_rate_one_answers_every_api_request_5xx() -> None:
     with RunwaySimulator(error_rate=1.0, random_seed=1) as sim:
-        statuses = {post(sim, "text_to_video", text_body()).status_code for _ in range(10)}
+        codes = {post(sim, "text_to_video", text_body()).status_code for _ in range(10)}
         creates = sim.creates
 
-    assert statuses <= {502, 503}
+    assert codes <= {502, 503}
     assert creates == 0
 
 
-def test_fail_rate_one_fails_every_task_internally() -> None:
-    with RunwaySimulator(task_seconds=0.1, fail_rate=1.0) as sim:
-        final = poll(sim, create(sim), until=is_final)[-1]
+def test_fail_rate_one_fails_every_task_internally(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, fail_rate=1.0, clock=clock) as sim:
+        task_id = create(sim)
+        clock.advance(10.0)
+        final = state(sim, task_id)
 
     assert (final["status"], final["failureCode"]) == ("FAILED", "INTERNAL")
 
 
-def snapshot(sim: RunwaySimulator, task_ids: list[str]) -> list[str]:
-    """The tasks' statuses, asked last task first: a later task seen started means earlier ones had ended."""
-    return [get_task(sim, task_id).json()["status"] for task_id in reversed(task_ids)][::-1]
-
-
-def test_tasks_past_the_concurrency_limit_wait_throttled_and_start_in_order() -> None:
-    with RunwaySimulator(task_seconds=0.6, pending_seconds=0.25, max_concurrent=1) as sim:
+def test_tasks_past_the_concurrency_limit_wait_throttled_and_start_in_order(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, pending_seconds=4.0, max_concurrent=1, clock=clock) as sim:
         task_ids = [create(sim) for _ in range(3)]
         other_model = create(sim, model="veo3.1", duration=4)
-        other_first = get_task(sim, other_model).json()["status"]
-        seen: list[list[str]] = []
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            seen.append(snapshot(sim, task_ids))
-            if set(seen[-1]) <= FINAL:
-                break
-            time.sleep(0.01)
+        other_first = state(sim, other_model)["status"]
+        seen = [statuses(sim, task_ids)]
+        for _ in range(6):
+            clock.advance(5.0)
+            seen.append(statuses(sim, task_ids))
 
-    assert seen[0] == ["PENDING", "THROTTLED", "THROTTLED"]
     assert other_first == "PENDING"  # the limit is per model
-    assert seen[-1] == ["SUCCEEDED"] * 3
-    for statuses in seen:
-        started = [status != "THROTTLED" for status in statuses]
-        assert started == sorted(started, reverse=True), statuses  # in order of creation
-        assert sum(status in ("PENDING", "RUNNING") for status in statuses) <= 1, statuses
-        for earlier, later in pairwise(statuses):
-            if later != "THROTTLED":
-                assert earlier in FINAL, statuses
-    for position in (1, 2):
-        # A released task starts its own life at PENDING instead of jumping ahead.
-        after_throttled = [s[position] for s in seen if s[position] != "THROTTLED"]
-        assert after_throttled[0] == "PENDING"
-        assert "RUNNING" in after_throttled
+    # One at a time, in order of creation; a released task starts its own life at PENDING.
+    assert seen == [
+        ["PENDING", "THROTTLED", "THROTTLED"],
+        ["RUNNING", "THROTTLED", "THROTTLED"],
+        ["SUCCEEDED", "PENDING", "THROTTLED"],
+        ["SUCCEEDED", "RUNNING", "THROTTLED"],
+        ["SUCCEEDED", "SUCCEEDED", "PENDING"],
+        ["SUCCEEDED", "SUCCEEDED", "RUNNING"],
+        ["SUCCEEDED", "SUCCEEDED", "SUCCEEDED"],
+    ]
 
 
-def test_deleting_a_task_frees_its_slot() -> None:
-    with RunwaySimulator(task_seconds=0.2, pending_seconds=0.05, max_concurrent=1) as sim:
+def test_deleting_a_task_frees_its_slot(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, pending_seconds=2.0, max_concurrent=1, clock=clock) as sim:
         stuck = create(sim, promptText="A lake [sim:never]")
         waiting = create(sim)
-        # Watch it for three lifetimes: it must wait as long as the stuck task holds the slot.
-        before: set[str] = set()
-        deadline = time.monotonic() + 3 * sim.task_seconds
-        while time.monotonic() < deadline:
-            before.add(get_task(sim, waiting).json()["status"])
-            time.sleep(0.02)
-        call("DELETE", f"{sim.base_url}/v1/tasks/{stuck}", headers=auth())
-        seen = poll(sim, waiting, until=is_final)
+        # As long as the stuck task holds the slot, the other waits.
+        before = set()
+        for _ in range(3):
+            clock.advance(10.0)
+            before.add(state(sim, waiting)["status"])
+        delete(sim, stuck)
+        seen = [state(sim, waiting)["status"]]
+        clock.advance(10.0)
+        seen.append(state(sim, waiting)["status"])
 
     assert before == {"THROTTLED"}
-    assert seen[0]["status"] == "PENDING"
-    assert seen[-1]["status"] == "SUCCEEDED"
+    assert seen == ["PENDING", "SUCCEEDED"]
 
 
-def test_deleting_a_throttled_task_lets_the_next_one_take_its_turn() -> None:
-    with RunwaySimulator(task_seconds=0.3, pending_seconds=0.05, max_concurrent=1) as sim:
+def test_deleting_a_throttled_task_lets_the_next_one_take_its_turn(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, pending_seconds=2.0, max_concurrent=1, clock=clock) as sim:
         first, second, third = create(sim), create(sim), create(sim)
-        call("DELETE", f"{sim.base_url}/v1/tasks/{second}", headers=auth())
-        seen = poll(sim, third, until=is_final)
-        first_final = get_task(sim, first).json()["status"]
+        delete(sim, second)
+        seen = [statuses(sim, [first, third])]
+        for _ in range(2):
+            clock.advance(10.0)
+            seen.append(statuses(sim, [first, third]))
 
-    assert seen[0]["status"] == "THROTTLED"
-    assert seen[-1]["status"] == "SUCCEEDED"
-    assert first_final == "SUCCEEDED"
-
-
-def test_slow_rate_one_answers_every_api_request_late() -> None:
-    with RunwaySimulator(slow_rate=1.0, slow_seconds=0.3) as sim:
-        started = time.monotonic()
-        response = call("GET", f"{sim.base_url}/v1/organization", headers=auth())
-        elapsed = time.monotonic() - started
-
-    assert response.status_code == 200
-    assert elapsed >= 0.3
+    assert seen == [["PENDING", "THROTTLED"], ["SUCCEEDED", "PENDING"], ["SUCCEEDED", "SUCCEEDED"]]
 
 
-def test_slow_create_takes_effect_even_when_the_client_gives_up() -> None:
-    with RunwaySimulator(slow_rate=1.0, slow_seconds=2.0) as sim:
+def test_slow_rate_one_answers_every_api_request_late(clock: ManualClock) -> None:
+    with RunwaySimulator(slow_rate=1.0, slow_seconds=30.0, clock=clock) as sim:
+        thread, answers = in_thread(lambda: call("GET", f"{sim.base_url}/v1/organization", headers=auth()))
+        clock.wait_for_waiters(1)
+        clock.advance(29.0)
+        thread.join(0.1)
+        early = list(answers)
+        clock.advance(1.0)
+        thread.join(TIMEOUT)
+
+    assert early == []
+    assert [answer.status_code for answer in answers] == [200]
+
+
+def test_slow_create_takes_effect_even_when_the_client_gives_up(clock: ManualClock) -> None:
+    with RunwaySimulator(slow_rate=1.0, slow_seconds=30.0, clock=clock) as sim:
         with pytest.raises(requests.ReadTimeout):
             requests.post(f"{sim.base_url}/v1/text_to_video", json=text_body(), headers=auth(), timeout=0.2)
         creates = sim.creates
@@ -549,72 +618,82 @@ def test_slow_create_takes_effect_even_when_the_client_gives_up() -> None:
     assert creates == 1
 
 
-def test_slow_rate_zero_answers_at_once() -> None:
-    with RunwaySimulator(slow_rate=0.0, slow_seconds=5.0) as sim:
-        started = time.monotonic()
-        call("GET", f"{sim.base_url}/v1/organization", headers=auth())
+def test_slow_rate_zero_answers_at_once(clock: ManualClock) -> None:
+    # The clock never moves: an answer that waited on it would time the request out.
+    with RunwaySimulator(slow_rate=0.0, slow_seconds=30.0, clock=clock) as sim:
+        response = call("GET", f"{sim.base_url}/v1/organization", headers=auth())
 
-    assert time.monotonic() - started < 2.0
-
-
-@pytest.mark.parametrize(
-    "options",
-    [{"max_concurrent": 0}, {"slow_rate": 1.5}, {"error_rate": -0.1}, {"fail_rate": 2}, {"slow_seconds": -1}],
-    ids=["max-concurrent", "slow-rate", "error-rate", "fail-rate", "slow-seconds"],
-)
-def test_invalid_options_are_refused(options: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
-        RunwaySimulator(**options)
+    assert response.status_code == 200
+    assert clock.waiting == 0
 
 
-def parse_command(*argv: str) -> dict[str, Any]:
-    return vars(Command().create_parser("manage.py", "runway_simulator").parse_args(list(argv)))
+def test_stop_answers_every_slow_request_at_once(clock: ManualClock) -> None:
+    sim = RunwaySimulator(slow_rate=1.0, slow_seconds=30.0, clock=clock).start()
+    url = f"{sim.base_url}/v1/organization"
+    requests_in_flight = [in_thread(lambda: call("GET", url, headers=auth())) for _ in range(2)]
+    clock.wait_for_waiters(2)
+
+    sim.stop()
+    for thread, _ in requests_in_flight:
+        thread.join(TIMEOUT)
+
+    assert [[answer.status_code for answer in answers] for _, answers in requests_in_flight] == [[200], [200]]
+    assert clock.monotonic() == 0.0
 
 
-def test_command_flags_configure_the_simulator() -> None:
-    options = parse_command(
-        "--port=0",
-        "--task-seconds=3",
-        "--output-ttl=60",
-        "--max-concurrent=2",
-        "--daily-limit=50",
-        "--error-rate=0.1",
-        "--slow-rate=0.2",
-        "--slow-seconds=4",
-        "--fail-rate=0.3",
-    )
-
-    sim = simulator_from_options(options)
-
-    assert (sim.port, sim.task_seconds, sim.output_ttl) == (0, 3.0, 60.0)
-    assert (sim.max_concurrent, sim.daily_limit) == (2, 50)
-    assert (sim.error_rate, sim.slow_rate, sim.slow_seconds, sim.fail_rate) == (0.1, 0.2, 4.0, 0.3)
-
-
-def test_command_defaults_are_unlimited_and_untroubled() -> None:
-    sim = simulator_from_options(parse_command())
-
-    assert sim.max_concurrent is None
-    assert (sim.slow_rate, sim.error_rate, sim.fail_rate) == (0.0, 0.0, 0.0)
-
-
-@pytest.mark.parametrize(
-    "argv", [("--slow-rate=2",), ("--max-concurrent=0",), ("--fail-rate=x",), ("--slow-seconds=-1",)]
-)
-def test_command_refuses_bad_flags(argv: tuple[str, ...]) -> None:
-    with pytest.raises(CommandError):
-        parse_command(*argv)
-
-
-def test_daily_limit_answers_429_with_retry_after() -> None:
-    with RunwaySimulator(daily_limit=1) as sim:
+def test_daily_limit_answers_429_with_retry_after_until_a_day_has_passed(clock: ManualClock) -> None:
+    with RunwaySimulator(daily_limit=1, clock=clock) as sim:
         create(sim)
         refused = post(sim, "text_to_video", text_body())
         other_model = post(sim, "text_to_video", text_body(model="veo3.1", duration=4))
         usage = call("GET", f"{sim.base_url}/v1/organization", headers=auth()).json()["usage"]["models"]
+        clock.advance(DAY - 1)
+        still_refused = post(sim, "text_to_video", text_body())
+        clock.advance(1)
+        accepted = post(sim, "text_to_video", text_body())
 
     assert refused.status_code == 429
-    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.headers["Retry-After"] == str(int(DAY) + 1)
     assert other_model.status_code == 200
     assert usage["gen4.5"]["dailyGenerations"] == 1
     assert usage["veo3.1"]["dailyGenerations"] == 1
+    assert still_refused.status_code == 429
+    assert still_refused.headers["Retry-After"] == "2"
+    assert accepted.status_code == 200
+
+
+# -- options -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_concurrent": 0},
+        {"slow_rate": 1.5},
+        {"error_rate": -0.1},
+        {"fail_rate": 2},
+        {"slow_seconds": -1},
+        {"task_seconds": 1.0, "pending_seconds": 2.0},
+        {"task_seconds": -1.0},
+    ],
+    ids=["max-concurrent", "slow-rate", "error-rate", "fail-rate", "slow-seconds", "pending-seconds", "task-seconds"],
+)
+def test_invalid_options_are_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        RunwaySimulator(**options)
+    with pytest.raises(ValueError):
+        RunwaySimulator(SimulatorOptions(), **options)
+
+
+def test_keyword_settings_change_the_options_given() -> None:
+    base = SimulatorOptions(task_seconds=4.0, max_concurrent=2)
+
+    sim = RunwaySimulator(base, max_concurrent=3)
+
+    assert sim.options == SimulatorOptions(task_seconds=4.0, max_concurrent=3)
+    assert sim.options.pending_time == 0.4  # a tenth of task_seconds unless given
+
+
+def test_every_option_is_a_keyword_setting() -> None:
+    # RunwaySimulator(**settings) is typed by SimulatorSettings; it must name every option.
+    assert set(SimulatorSettings.__annotations__) == {option.name for option in dataclasses.fields(SimulatorOptions)}

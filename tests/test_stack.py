@@ -8,9 +8,9 @@ import requests
 from django.conf import settings
 from django.core.management import call_command
 
+from runway_simulator import RunwaySimulator
 from tests.stack import Worker, running_worker
 from videos.models import Status, VideoGeneration
-from videos.simulator import RunwaySimulator
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from videos.simulator import RunwaySimulator
+from runway_simulator import RunwaySimulator
+from runway_simulator.options import SERVE_PORT
 
 FIRST_ACCOUNT = "admin"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -34,7 +35,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Web server interface (default 127.0.0.1).")
         parser.add_argument("--port", type=int, default=8000, help="Web server port (default 8000).")
-        parser.add_argument("--simulator-port", type=int, default=8765, help="Simulator port; 0 picks a free one.")
+        parser.add_argument(
+            "--simulator-port", type=int, default=SERVE_PORT, help="Simulator port; 0 picks a free one."
+        )
         parser.add_argument("--task-seconds", type=float, default=20.0, help="How long a simulated video takes.")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,231 @@
+"""Tasks: the plan a prompt's ``[sim:...]`` directives ask for, and the store of every task with,
+per model, its queue for concurrency slots and its recent creates.
+
+Times here are plain numbers on the simulator's clock, passed in as `now`: nothing here reads a
+clock or runs on a timer.
+"""
+
+import bisect
+import itertools
+import math
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from videos import catalog
+from videos.catalog import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED
+
+DAY = 24 * 3600.0
+
+_DIRECTIVE = re.compile(r"\[sim:([a-z_]+)(?:=([^\]]*))?\]")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one task will live, decided at creation from its directives and the options."""
+
+    outcome: str = SUCCEEDED  # SUCCEEDED, FAILED or CANCELLED; "" for a task that never ends
+    failure_code: str = ""
+    throttle_seconds: float = 0.0
+    status_alias: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    model: str
+    created_at: str  # as Runway writes it: ISO 8601, UTC, milliseconds
+    created: float  # on the simulator's clock (its monotonic())
+    number: int  # creation order, to break ties in the queue
+    plan: Plan
+
+    @property
+    def ready(self) -> float:
+        """When the task may take a concurrency slot: after any ``[sim:throttle]`` time."""
+        return self.created + self.plan.throttle_seconds
+
+
+class DirectiveError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class _Directive:
+    value: Literal["none", "optional", "required"]  # whether it takes "=VALUE"
+    apply: Callable[[Plan, str, float], Plan]  # (plan, value, default throttle seconds) -> the changed plan
+
+    def accepts(self, value: str) -> bool:
+        return self.value == "optional" or (self.value == "required") == bool(value)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise DirectiveError(f"Expected a number of seconds, got {value!r}.") from None
+    if not 0 <= seconds < float("inf"):
+        raise DirectiveError(f"Expected a number of seconds, got {value!r}.")
+    return seconds
+
+
+def _throttle(plan: Plan, value: str, default_throttle: float) -> Plan:
+    return replace(plan, throttle_seconds=_seconds(value) if value else default_throttle)
+
+
+_DIRECTIVES = {
+    "fail": _Directive(
+        "optional", lambda plan, value, _: replace(plan, outcome=FAILED, failure_code=value or "INTERNAL")
+    ),
+    "never": _Directive("none", lambda plan, value, _: replace(plan, outcome="")),
+    "cancel": _Directive("none", lambda plan, value, _: replace(plan, outcome=CANCELLED)),
+    "throttle": _Directive("optional", _throttle),
+    "status": _Directive("required", lambda plan, value, _: replace(plan, status_alias=value)),
+}
+
+
+def parse_directives(prompt_text: str | None, *, default_throttle: float) -> Plan:
+    """The plan a prompt asks for; raises DirectiveError on an unknown or malformed directive."""
+    plan = Plan()
+    for name, value in _DIRECTIVE.findall(prompt_text or ""):
+        directive = _DIRECTIVES.get(name)
+        if directive is None or not directive.accepts(value):
+            raise DirectiveError(f"Unknown simulator directive [sim:{name}{'=' + value if value else ''}].")
+        plan = directive.apply(plan, value, default_throttle)
+    return plan
+
+
+def failure_text(code: str) -> str:
+    if code.startswith(("SAFETY.", "INPUT_PREPROCESSING.SAFETY")):
+        return "The input or output was flagged by content moderation."
+    if code == "ASSET.INVALID":
+        return "The input image could not be used."
+    if code.startswith("INTERNAL.BAD_OUTPUT"):
+        return "The output did not pass quality checks."
+    return "An unexpected error occurred."
+
+
+def _queue_order(task: Task) -> tuple[float, int]:
+    return task.ready, task.number
+
+
+class TaskStore:
+    """Every task, and per model the tasks waiting for a concurrency slot and the recent creates.
+
+    Not thread-safe: the simulator calls it with its lock held.
+    """
+
+    def __init__(
+        self, *, task_seconds: float, pending_seconds: float, max_concurrent: int | None, daily_limit: int
+    ) -> None:
+        self.task_seconds = task_seconds
+        self.pending_seconds = pending_seconds
+        self.max_concurrent = max_concurrent
+        self.daily_limit = daily_limit
+        self._tasks: dict[str, Task] = {}
+        self._numbers = itertools.count()
+        # Per model: tasks waiting for a slot, in the order they get one, and the slots in use
+        # (task id -> when it ends, math.inf for never). Each started task's start is in _starts.
+        self._waiting: dict[str, list[Task]] = {model: [] for model in catalog.MODELS}
+        self._slots: dict[str, dict[str, float]] = {model: {} for model in catalog.MODELS}
+        self._starts: dict[str, float] = {}
+        self._create_times: dict[str, list[float]] = {model: [] for model in catalog.MODELS}
+
+    # -- creates and the daily limit ------------------------------------------------------------
+
+    def create(self, model: str, plan: Plan, *, now: float, created_at: str) -> Task:
+        task = Task(str(uuid.uuid4()), model, created_at, now, next(self._numbers), plan)
+        self._tasks[task.id] = task
+        self._create_times[model].append(now)
+        bisect.insort(self._waiting[model], task, key=_queue_order)
+        self._start_due(now)
+        return task
+
+    def daily_limit_wait(self, model: str, now: float) -> int | None:
+        """Seconds until the rolling 24 hours let `model` create again; None when it may now."""
+        recent = [t for t in self._create_times.setdefault(model, []) if now - t < DAY]
+        self._create_times[model] = recent
+        if len(recent) < self.daily_limit:
+            return None
+        return max(1, int(recent[-self.daily_limit] + DAY - now) + 1)
+
+    def daily_count(self, model: str, now: float) -> int:
+        return sum(1 for t in self._create_times.get(model, []) if now - t < DAY)
+
+    # -- following and deleting ------------------------------------------------------------------
+
+    def answer(self, task_id: str, now: float) -> dict[str, Any] | None:
+        """What GET /v1/tasks/{id} says about the task at `now`, but its output; None if there is no such task."""
+        self._start_due(now)
+        task = self._tasks.get(task_id)
+        if task is None:
+            return None
+        start = self._starts.get(task_id)
+        answer: dict[str, Any] = {"id": task.id, "createdAt": task.created_at}
+        answer.update({"status": THROTTLED} if start is None else self._state(task.plan, now - start))
+        return answer
+
+    def _state(self, plan: Plan, age: float) -> dict[str, Any]:
+        """The answer about a started task, `age` seconds after it started."""
+        if age < self.pending_seconds:
+            return {"status": plan.status_alias or PENDING}
+        if not plan.outcome or age < self.task_seconds:
+            if plan.status_alias:
+                return {"status": plan.status_alias}
+            running_for = max(self.task_seconds - self.pending_seconds, 1e-9)
+            return {"status": RUNNING, "progress": min(0.99, round((age - self.pending_seconds) / running_for, 2))}
+        if plan.outcome == FAILED:
+            return {"status": FAILED, "failure": failure_text(plan.failure_code), "failureCode": plan.failure_code}
+        return {"status": plan.outcome}
+
+    def ends_at(self, task_id: str, now: float) -> float | None:
+        """When a task ends or ended; None while it waits for a slot, if it never ends, or if there is no such task."""
+        self._start_due(now)
+        task, start = self._tasks.get(task_id), self._starts.get(task_id)
+        if task is None or start is None or not task.plan.outcome:
+            return None
+        return start + self.task_seconds
+
+    def remove(self, task_id: str, now: float) -> bool:
+        """Cancel and forget a task, freeing its slot from `now` on; False if there is no such task."""
+        self._start_due(now)
+        task = self._tasks.pop(task_id, None)
+        if task is None:
+            return False
+        waiting = self._waiting[task.model]
+        if task in waiting:
+            waiting.remove(task)
+        slots = self._slots[task.model]
+        if slots.get(task_id, -math.inf) > now:
+            slots[task_id] = now
+        self._starts.pop(task_id, None)
+        self._start_due(now)
+        return True
+
+    # -- concurrency -----------------------------------------------------------------------------
+    # Computed when asked, not by a timer: a waiting task starts at the moment its turn came (when
+    # an earlier task ended), whenever the next call happens to notice.
+
+    def _start_due(self, now: float) -> None:
+        """Start every waiting task whose turn has come by `now`, from the moment it came."""
+        for model, queue in self._waiting.items():
+            slots = self._slots[model]
+            while queue and (start := self._turn(queue[0], slots)) <= now:
+                task = queue.pop(0)
+                self._starts[task.id] = start
+                slots[task.id] = start + self.task_seconds if task.plan.outcome else math.inf
+            # A slot that ended before anything still waiting (or anything created from now on)
+            # was ready can no longer matter.
+            horizon = min(now, queue[0].ready) if queue else now
+            for task_id in [task_id for task_id, end in slots.items() if end <= horizon]:
+                del slots[task_id]
+
+    def _turn(self, task: Task, slots: dict[str, float]) -> float:
+        """When `task` gets a slot if nothing changes: math.inf if only a deletion can free one."""
+        if self.max_concurrent is None:
+            return task.ready
+        ends = sorted(end for end in slots.values() if end > task.ready)
+        if len(ends) < self.max_concurrent:
+            return task.ready
+        return ends[len(ends) - self.max_concurrent]
