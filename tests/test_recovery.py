@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from harness.stack import database_url
-from runway_simulator import RunwaySimulator
+from runway_simulator import ManualClock, RunwaySimulator
 from tests.stack import POLL_INTERVAL, Beat, Worker, broker_messages
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
@@ -35,9 +35,13 @@ class Stack:
     def __init__(self) -> None:
         self.simulator: RunwaySimulator | None = None
         self.processes: list[Worker | Beat] = []
+        # The simulator's time: its tasks end when the test says so, however fast the machine is.
+        self.clock = ManualClock()
 
     def start(self, *, task_seconds: float) -> RunwaySimulator:
-        self.simulator = RunwaySimulator(task_seconds=task_seconds, api_key=settings.RUNWAY_API_KEY).start()
+        self.simulator = RunwaySimulator(
+            task_seconds=task_seconds, api_key=settings.RUNWAY_API_KEY, clock=self.clock
+        ).start()
         return self.simulator
 
     def worker(self) -> Worker:
@@ -117,7 +121,7 @@ def all_scheduled_and_idle(ids: list[int]) -> bool:
 
 def test_jobs_survive_a_killed_worker_and_beat_and_a_broker_that_lost_every_message(user, stack, settings):
     settings.RUNWAY_MAX_ACTIVE_PER_USER = 100
-    simulator = stack.start(task_seconds=15.0)  # still running when the lights go out
+    simulator = stack.start(task_seconds=15.0)
     crashed = stack.worker()
     beat = stack.beat()
     ids = [
@@ -141,6 +145,8 @@ def test_jobs_survive_a_killed_worker_and_beat_and_a_broker_that_lost_every_mess
     # just taken is gone too (kombu pops a message before it notes it as unacknowledged).
     assert any(m.task == "videos.tasks.poll" for m in lost)
     assert broker_messages() == []
+    assert {job.status for job in VideoGeneration.objects.filter(pk__in=ids)} == {Status.PENDING}
+    stack.clock.advance(15.0)  # the videos were made at Runway while our side was down
     worker = stack.worker()
     stack.beat()
     jobs = wait_for_jobs(stack, ids, lambda job: job.is_final, seconds=90)
@@ -155,13 +161,15 @@ def test_jobs_survive_a_killed_worker_and_beat_and_a_broker_that_lost_every_mess
 
 def test_two_workers_share_fifty_jobs_without_a_double_create_or_a_fast_poll(user, stack, settings):
     settings.RUNWAY_MAX_ACTIVE_PER_USER = 100
-    # Longer than one poll interval, so that every task is asked about at least twice.
     simulator = stack.start(task_seconds=7.0)
     workers = [stack.worker(), stack.worker()]
     for worker in workers:
         worker.wait_until_ready(seconds=30)  # so that neither has the queue to itself at first
     prompts = [f"Shared scene {i}" for i in range(50)]
     ids = [creation.generation_create(owner=user, request=VideoRequest(prompt=prompt)).pk for prompt in prompts]
+    # Every task is asked about at least twice: once before it ends, once after.
+    wait_for_jobs(stack, ids, lambda job: job.poll_count >= 1, seconds=60)
+    stack.clock.advance(7.0)
 
     jobs = wait_for_jobs(stack, ids, lambda job: job.is_final, seconds=60)
 
@@ -180,7 +188,7 @@ def test_two_workers_share_fifty_jobs_without_a_double_create_or_a_fast_poll(use
 
 
 def test_the_sweep_starts_a_job_whose_message_was_lost_before_any_worker_saw_it(user, stack):
-    simulator = stack.start(task_seconds=2.0)
+    simulator = stack.start(task_seconds=0.0)  # done as soon as it is made: this test is about the start
     worker = stack.worker()
     stack.beat()
     job = creation.generation_create(owner=user, request=VideoRequest(prompt="A message that never was"), enqueue=False)
