@@ -42,8 +42,10 @@ format: install
 	$(BIN)/ruff format .
 
 # DATABASE_URL selects the database (SQLite by default); Redis must answer on 127.0.0.1:6379.
+# TEST_PROCESSES=0 runs the tests one after another, in this process.
+TEST_PROCESSES ?= 2
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses=$(TEST_PROCESSES) --dist=loadfile --no-loadscope-reorder
 
 # The benchmarks of docs/PERFORMANCE.md (PostgreSQL and Redis on their local ports); ARGS=--small for a quick run.
 bench: install

@@ -18,6 +18,12 @@ from videos.models import VideoGeneration
 from videos.tasks import task_for
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The end-to-end modules first: they take most of the time, so with `-n 2` (make test) the two
+    processes start on them and share out the quick tests at the end, finishing together."""
+    items.sort(key=lambda item: item.get_closest_marker("stack") is None)
+
+
 @pytest.fixture(autouse=True)
 def empty_cache():
     """Each test starts without what an earlier one cached (credit balance, time estimates)."""
