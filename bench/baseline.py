@@ -17,7 +17,7 @@ from django.utils import timezone
 from videos.catalog import CANCELLED, FAILED, SUCCEEDED
 from videos.models import Status, VideoGeneration
 from videos.posters import poster_from_video
-from videos.runway import build_payload, get_client
+from videos.runway import get_client
 from videos.services import steps
 
 
@@ -25,14 +25,7 @@ from videos.services import steps
 def blocking_generation(generation_id: int) -> None:
     generation = VideoGeneration.objects.get(pk=generation_id)
     client = get_client()
-    payload = build_payload(
-        model=generation.model,
-        prompt_text=generation.prompt,
-        ratio=generation.ratio,
-        duration=generation.duration,
-        seed=generation.seed,
-        prompt_image=None,
-    )
+    payload = steps.generation_payload(generation=generation)
     generation.runway_task_id = client.create_video(endpoint=generation.endpoint, payload=payload)
     generation.status = Status.PENDING
     generation.submitted_at = timezone.now()

@@ -598,3 +598,13 @@ def test_the_worker_keeps_its_database_connection_from_task_to_task_until_it_is_
     connection.close_at = 0  # older than CONN_MAX_AGE
     between_tasks()
     assert connection.connection is None
+
+
+def test_every_step_has_a_task_named_after_it():
+    from celery import current_app
+
+    for step in Step:
+        task = tasks.task_for(step)
+        assert task.name == f"videos.tasks.{step.value}"
+        assert task.name in current_app.tasks  # registered, so a worker runs its messages
+        assert getattr(tasks, step.value) is task

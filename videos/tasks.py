@@ -1,6 +1,7 @@
-"""Celery entry points: one task per step, named after the step it runs, each a thin wrapper over
-videos.services.steps. A task takes the job's id and the number of the step it was scheduled
-for; the row decides whether it still runs (see videos/services/steps.py)."""
+"""Celery entry points: one task per step, named after the step it runs (`videos.tasks.poll` runs
+Step.POLL), each a thin wrapper over videos.services.steps. A task takes the job's id and the
+number of the step it was scheduled for; the row decides whether it still runs (see
+videos/services/steps.py)."""
 
 from celery import Task, shared_task
 
@@ -8,37 +9,22 @@ from videos.models import Step
 from videos.services import recovery, steps
 
 
-@shared_task(ignore_result=True)
-def submit(generation_id: int, step: int) -> None:
-    """Send the job's one create request to Runway."""
-    steps.step_run_and_enqueue_next(step=Step.SUBMIT, generation_id=generation_id, number=step)
+def _step_task(step: Step) -> Task:  # type: ignore[type-arg]
+    """The task that runs `step` of a job, registered as videos.tasks.<step>."""
+
+    def run(generation_id: int, step_number: int) -> None:
+        steps.step_run_and_enqueue_next(step=step, generation_id=generation_id, number=step_number)
+
+    run.__doc__ = f"Run the {step.value} step of a job, if it is still the job's step number `step_number`."
+    return shared_task(name=f"videos.tasks.{step.value}", ignore_result=True)(run)
 
 
-@shared_task(ignore_result=True)
-def poll(generation_id: int, step: int) -> None:
-    """Ask Runway how the job's task is doing."""
-    steps.step_run_and_enqueue_next(step=Step.POLL, generation_id=generation_id, number=step)
-
-
-@shared_task(ignore_result=True)
-def store_video(generation_id: int, step: int) -> None:
-    """Download the finished video into our storage."""
-    steps.step_run_and_enqueue_next(step=Step.STORE_VIDEO, generation_id=generation_id, number=step)
-
-
-@shared_task(ignore_result=True)
-def make_poster(generation_id: int, step: int) -> None:
-    """Make the stored video's thumbnail."""
-    steps.step_run_and_enqueue_next(step=Step.MAKE_POSTER, generation_id=generation_id, number=step)
-
-
-@shared_task(ignore_result=True)
-def cancel_at_runway(generation_id: int, step: int) -> None:
-    """Delete an ended job's task at Runway (again, after an earlier try failed)."""
-    steps.step_run_and_enqueue_next(step=Step.CANCEL_AT_RUNWAY, generation_id=generation_id, number=step)
-
-
-_STEP_TASKS: dict[Step, Task] = {  # type: ignore[type-arg]
+submit = _step_task(Step.SUBMIT)  # send the job's one create request to Runway
+poll = _step_task(Step.POLL)  # ask Runway how the job's task is doing
+store_video = _step_task(Step.STORE_VIDEO)  # download the finished video into our storage
+make_poster = _step_task(Step.MAKE_POSTER)  # make the stored video's thumbnail
+cancel_at_runway = _step_task(Step.CANCEL_AT_RUNWAY)  # delete an ended job's task at Runway
+_STEP_TASKS = {
     Step.SUBMIT: submit,
     Step.POLL: poll,
     Step.STORE_VIDEO: store_video,

@@ -119,7 +119,7 @@ def _submit(row: VideoGeneration) -> NextStep | None:
     """Send the one create request of this job, and schedule its first poll."""
     claimed = row.step
     try:
-        payload = _payload(row)
+        payload = generation_payload(generation=row)
     except OSError as exc:  # the stored input image could not be read; nothing was sent
         with locked_row(row.pk) as current:
             if current.step == claimed:
@@ -149,14 +149,15 @@ def _submit(row: VideoGeneration) -> NextStep | None:
     return cancel_at_runway(current)
 
 
-def _payload(row: VideoGeneration) -> dict[str, object]:
+def generation_payload(*, generation: VideoGeneration) -> dict[str, object]:
+    """The body of the job's create request; reads its input image, if any (OSError when it is gone)."""
     return build_payload(
-        model=row.model,
-        prompt_text=row.prompt,
-        ratio=row.ratio,
-        duration=row.duration,
-        seed=row.seed,
-        prompt_image=_prompt_image(row),
+        model=generation.model,
+        prompt_text=generation.prompt,
+        ratio=generation.ratio,
+        duration=generation.duration,
+        seed=generation.seed,
+        prompt_image=_prompt_image(generation),
     )
 
 
