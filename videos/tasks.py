@@ -7,6 +7,7 @@ from celery import Task, shared_task
 
 from videos.models import Step
 from videos.services import recovery, steps
+from videos.services.bookkeeping import task_name
 
 
 def _step_task(step: Step) -> Task:  # type: ignore[type-arg]
@@ -16,7 +17,7 @@ def _step_task(step: Step) -> Task:  # type: ignore[type-arg]
         steps.step_run_and_enqueue_next(step=step, generation_id=generation_id, number=step_number)
 
     run.__doc__ = f"Run the {step.value} step of a job, if it is still the job's step number `step_number`."
-    return shared_task(name=f"videos.tasks.{step.value}", ignore_result=True)(run)
+    return shared_task(name=task_name(step), ignore_result=True)(run)
 
 
 submit = _step_task(Step.SUBMIT)  # send the job's one create request to Runway

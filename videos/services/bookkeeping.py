@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -88,12 +89,18 @@ def backoff(attempt: int, retry_after: float | None) -> float:
     return max(base + random.uniform(0, base / 2), retry_after or 0.0)
 
 
-def enqueue(next_step: NextStep) -> None:
-    """Send the step's task message, to run after its countdown."""
-    from videos.tasks import task_for  # the tasks module imports the services
+def task_name(step: Step) -> str:
+    """The Celery task that runs `step`: videos/tasks.py registers one per step under this name."""
+    return f"videos.tasks.{step.value}"
 
-    task_for(next_step.step).apply_async(
-        args=(next_step.generation_id, next_step.number), countdown=next_step.countdown
+
+def enqueue(next_step: NextStep) -> None:
+    """Send the step's task message, to run after its countdown.
+
+    By the task's name: the tasks call the services, so the services do not import the tasks.
+    """
+    current_app.send_task(
+        task_name(next_step.step), args=(next_step.generation_id, next_step.number), countdown=next_step.countdown
     )
 
 
