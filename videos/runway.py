@@ -199,15 +199,18 @@ def _task_state(body: Any, task_id: str) -> TaskState:
     if not isinstance(status, str) or not status:
         raise RunwayError("Runway's answer about the task had no status", permanent=False)
     progress = body.get("progress")
-    output = body.get("output") or []
     return TaskState(
         id=str(body.get("id") or task_id),
         status=status,
         progress=float(progress) if isinstance(progress, int | float) else None,
-        output=[url for url in output if isinstance(url, str)] if isinstance(output, list) else [],
+        output=_urls(body.get("output")),
         failure=str(body.get("failure") or ""),
         failure_code=str(body.get("failureCode") or ""),
     )
+
+
+def _urls(output: Any) -> list[str]:
+    return [url for url in output if isinstance(url, str)] if isinstance(output, list) else []
 
 
 def download_output(
