@@ -94,30 +94,38 @@ def test_running_updates_progress_and_reschedules_with_the_poll_interval(submitt
 
 
 @responses.activate
-def test_succeeded_at_runway_stores_our_copy_of_the_first_output_as_the_next_step(submitted, broker):
+def test_a_poll_that_finds_the_video_done_makes_storing_it_the_next_step(submitted, broker):
     responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4?_jwt=x", "https://b"]))
-    responses.get("https://cdn.test/a.mp4?_jwt=x", body=MP4, content_type="video/mp4")
-    job = run_step(submitted)
+
+    next_step = steps.step_run(step=Step.POLL, generation_id=submitted.pk, number=submitted.step)
 
     # Not done until our copy is kept: storing it is a step of its own, due now.
+    job = VideoGeneration.objects.get(pk=submitted.pk)
     assert (job.status, job.video_pending, job.next_step) == (Status.PENDING, True, Step.STORE_VIDEO)
-    assert job.output_url == "https://cdn.test/a.mp4?_jwt=x"
-    [queued] = broker.tasks()
-    assert (queued.name, queued.args, queued.eta) == ("videos.tasks.store_video", [job.pk, job.step], None)
+    assert job.output_url == "https://cdn.test/a.mp4?_jwt=x"  # the first output
+    assert next_step == steps.NextStep(job.pk, Step.STORE_VIDEO, job.step, 0.0)
     assert len(responses.calls) == 1
-    broker.clear()
 
-    job = run_step(job)
+
+@responses.activate
+def test_the_poll_task_stores_the_video_at_once_and_leaves_the_poster_for_later(submitted, broker):
+    responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4?_jwt=x"]))
+    responses.get("https://cdn.test/a.mp4?_jwt=x", body=MP4, content_type="video/mp4")
+    first_step = submitted.step
+    job = run_step(submitted)
+
+    # The store step ran in the same process, right after the poll: Runway's link was fresh.
     assert job.status == Status.SUCCEEDED
     assert not job.video_pending
     with job.video_file.open("rb") as stored:
         assert stored.read() == MP4
     assert job.progress == 100
     assert job.finished_at is not None
+    assert job.step == first_step + 2  # two steps, each claimed on its own
     # The output host is not Runway's API: it never gets the key.
     assert "Authorization" not in responses.calls[1].request.headers
 
-    # The video shows at once; its thumbnail is the next step, due now.
+    # The video shows at once; its thumbnail is the next step, due now, at the back of the queue.
     assert not job.poster and job.poster_pending
     [queued] = broker.tasks()
     assert (queued.name, queued.args, queued.eta) == ("videos.tasks.make_poster", [job.pk, job.step], None)
@@ -132,20 +140,35 @@ def test_succeeded_at_runway_stores_our_copy_of_the_first_output_as_the_next_ste
 
 
 @responses.activate
+def test_a_store_step_of_its_own_keeps_the_video(make_job, broker):
+    # As the sweep finds a job whose worker died between the poll and storing the video.
+    job = make_job(status=Status.RUNNING, runway_task_id=TASK_ID, output_url=MADE, video_pending=True, step=3)
+    responses.get(MADE, body=MP4)
+
+    job = run_step(job)
+
+    assert (job.status, job.video_pending, job.poster_pending) == (Status.SUCCEEDED, False, True)
+    assert [c.request.url for c in responses.calls] == [MADE]
+    assert [t.name for t in broker.tasks()] == ["videos.tasks.make_poster"]
+
+
+@responses.activate
 def test_an_expired_output_link_is_refreshed_by_asking_runway_again(submitted, broker):
     responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4?_jwt=old"]))
     responses.get("https://cdn.test/a.mp4?_jwt=old", status=403)
-    job = run_step(run_step(submitted))
+    job = run_step(submitted)
     assert not job.is_final
     assert "no longer works (403)" in job.last_error
     assert job.next_step == Step.POLL
-    assert [t.name for t in broker.tasks()] == ["videos.tasks.store_video", "videos.tasks.poll"]
+    [retry] = broker.tasks()
+    assert retry.name == "videos.tasks.poll"
+    assert timezone.datetime.fromisoformat(retry.eta) - timezone.now() >= timedelta(seconds=9)  # a backoff
 
     responses.replace(
         responses.GET, TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4?_jwt=new"])
     )
     responses.get("https://cdn.test/a.mp4?_jwt=new", body=MP4)
-    job = run_step(run_step(job))
+    job = run_step(job)
     assert job.status == Status.SUCCEEDED
     assert job.output_url == "https://cdn.test/a.mp4?_jwt=new"
     assert job.video_file
@@ -155,7 +178,7 @@ def test_an_expired_output_link_is_refreshed_by_asking_runway_again(submitted, b
 def test_an_output_that_is_not_a_video_fails_the_job(submitted, broker):
     responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4"]))
     responses.get("https://cdn.test/a.mp4", body=b"<html>not a video</html>")
-    job = run_step(run_step(submitted))
+    job = run_step(submitted)
     assert job.status == Status.FAILED
     assert job.message == "Runway made the video, but it could not be kept: Runway's output is not an MP4 video"
     assert not job.video_file
@@ -165,7 +188,7 @@ def test_an_output_that_is_not_a_video_fails_the_job(submitted, broker):
 def test_an_output_larger_than_allowed_fails_the_job(submitted, broker, settings):
     settings.RUNWAY_MAX_VIDEO_BYTES = len(MP4) - 1
     succeeded_at_runway()
-    job = run_step(run_step(submitted))
+    job = run_step(submitted)
     assert job.status == Status.FAILED
     assert "larger than" in job.message
     assert not job.video_file
@@ -279,7 +302,7 @@ def test_timeout_message_uses_the_configured_wait(submitted, broker, settings):
 def test_a_video_that_finishes_at_the_deadline_is_kept(submitted, broker):
     VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=301))
     succeeded_at_runway()
-    job = run_step(run_step(submitted))
+    job = run_step(submitted)
     assert job.status == Status.SUCCEEDED
     assert [c.request.url for c in responses.calls] == [TASK_URL, MADE]
 
@@ -290,7 +313,7 @@ def test_a_video_whose_download_keeps_failing_past_the_deadline_times_out(submit
     responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=[MADE]))
     responses.get(MADE, status=502)
     responses.delete(TASK_URL, status=204)
-    job = run_step(run_step(submitted))
+    job = run_step(submitted)
     assert job.status == Status.TIMED_OUT
     assert not job.video_file
     assert [c.request.method for c in responses.calls] == ["GET", "GET", "DELETE"]
@@ -522,7 +545,7 @@ def test_a_video_whose_poster_cannot_be_made_is_still_kept(submitted, broker, mo
 
     monkeypatch.setattr(steps, "poster_from_video", no_poster)
     succeeded_at_runway()
-    job = run_step(run_step(run_step(submitted)))
+    job = run_step(run_step(submitted))
     assert job.status == Status.SUCCEEDED
     assert job.video_file
     assert not job.poster
@@ -534,7 +557,7 @@ def test_a_poster_made_for_a_job_deleted_meanwhile_is_removed(submitted, broker,
     from django.core.files.storage import default_storage
 
     succeeded_at_runway()
-    job = run_step(run_step(submitted))
+    job = run_step(submitted)
     made = []
     real_save = default_storage.save
 

@@ -42,6 +42,11 @@ UNCONFIRMED_MESSAGE = (
     "Runway did not confirm that it received this request. It was not sent again, so that "
     "you are not charged twice; if a video shows up in your Runway account, it came from this request."
 )
+# Steps that run in the same process right after the step that made them due, instead of queueing
+# behind every other job's work: storing the video follows the poll that found it done, while
+# Runway's link is fresh and its user waits. (It is still a step of its own, claimed, retried and
+# recovered on its own.) The poster, which can wait, goes to the back of the queue.
+_FOLLOWS_AT_ONCE = frozenset({Step.STORE_VIDEO})
 # Runway's states of a task that has not ended, and ours for each.
 _WAITING = {PENDING: Status.PENDING, THROTTLED: Status.THROTTLED, RUNNING: Status.RUNNING}
 # What a submit, and a step that asked Runway or stored the video, may change.
@@ -78,8 +83,10 @@ def step_run(*, step: Step | None, generation_id: int, number: int) -> NextStep 
 
 
 def step_run_and_enqueue_next(*, step: Step | None, generation_id: int, number: int) -> None:
-    """Run one step, then hand the next one to the worker."""
+    """Run one step, then hand the next one to the worker (or run it here, if it follows at once)."""
     next_step = step_run(step=step, generation_id=generation_id, number=number)
+    while next_step is not None and next_step.countdown == 0 and next_step.step in _FOLLOWS_AT_ONCE:
+        next_step = step_run(step=next_step.step, generation_id=generation_id, number=next_step.number)
     if next_step is not None:
         enqueue(next_step)
 
