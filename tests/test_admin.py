@@ -102,13 +102,15 @@ def test_staff_filter_jobs_by_the_work_left_and_see_each_jobs_next_step(staff, m
     long_ago = timezone.now() - timedelta(hours=1)
     lost = make_job(prompt="lost poll", status=Status.RUNNING, next_check_at=long_ago)
     make_job(prompt="soon poll", status=Status.RUNNING, next_check_at=timezone.now() + timedelta(seconds=5))
+    make_job(prompt="poll on its way", status=Status.RUNNING, next_check_at=timezone.now() - timedelta(seconds=2))
     make_job(prompt="all done", status=Status.SUCCEEDED)
 
     def shown(work: str) -> set[str]:
         content = staff.get(CHANGELIST, {"work": work}).content.decode()
-        return {prompt for prompt in ("lost poll", "soon poll", "all done") if prompt in content}
+        return {prompt for prompt in ("lost poll", "soon poll", "poll on its way", "all done") if prompt in content}
 
-    assert shown("waiting") == {"lost poll", "soon poll"}
+    assert shown("waiting") == {"lost poll", "soon poll", "poll on its way"}
+    assert shown("due") == {"lost poll", "poll on its way"}
     assert shown("overdue") == {"lost poll"}
     assert shown("none") == {"all done"}
     page = staff.get(f"{CHANGELIST}{lost.pk}/change/").content.decode()

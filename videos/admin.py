@@ -20,12 +20,19 @@ class WorkFilter(admin.SimpleListFilter):
     parameter_name = "work"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("waiting", "A step to come"), ("overdue", "Overdue: work lost"), ("none", "Nothing left")]
+        return [
+            ("waiting", "A step to come"),
+            ("due", "Due now"),
+            ("overdue", "Overdue: work lost"),
+            ("none", "Nothing left"),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> QuerySet[VideoGeneration]:
         jobs = cast(GenerationQuerySet, queryset)  # the model's own manager made it
         if self.value() == "waiting":
             return jobs.with_next_step()
+        if self.value() == "due":
+            return jobs.due(timezone.now())
         if self.value() == "overdue":
             return jobs.overdue(timezone.now())
         if self.value() == "none":
