@@ -3,6 +3,7 @@
 import logging
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -19,7 +20,7 @@ ESTIMATE_CACHE_KEY = "runway:estimate"
 HISTORY_FILTERS = [("", "All"), ("active", "In progress"), ("succeeded", "Done"), ("failed", "Failed")]
 
 
-def generation_history(*, owner: Any, shown: str) -> tuple[QuerySet[VideoGeneration], str]:
+def generation_history(*, owner: User, shown: str) -> tuple[QuerySet[VideoGeneration], str]:
     """The owner's jobs, newest first, under the filter `shown`; and the filter applied ("" for all)."""
     jobs = VideoGeneration.objects.filter(owner=owner)
     if shown == "active":

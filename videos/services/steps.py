@@ -93,7 +93,10 @@ def step_run_and_enqueue_next(*, step: Step | None, generation_id: int, number: 
 
 def _claim(step: Step | None, generation_id: int, number: int) -> tuple[VideoGeneration, Step] | None:
     """The row, now held by this step, and the step; None if the step is not the job's to run now."""
-    row = VideoGeneration.objects.filter(pk=generation_id, step=number).first()
+    try:
+        row: VideoGeneration | None = VideoGeneration.objects.get(pk=generation_id, step=number)
+    except VideoGeneration.DoesNotExist:
+        row = None  # deleted, or the step was taken: a stale message
     due = row.next_step if row is not None else None
     if row is None or due is None or step not in (None, due):
         logger.info("Generation %s: %s step %s is stale, skipping", generation_id, step or "its", number)
