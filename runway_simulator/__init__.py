@@ -59,6 +59,17 @@ Constructor options add account-wide limits and trouble, as Runway's tiers and b
   created a task, as can happen with Runway. The default wait outlasts the app's 30 s read
   timeout.
 - `fail_rate`: that fraction of tasks ends FAILED with ``INTERNAL``.
+
+And the distance of the internet, which loopback hides (Runway's API answers in 100-300 ms):
+
+- `latency`: every /v1 answer goes out that many seconds after its request arrived (the request
+  takes effect on arrival).
+- `download_latency` and `download_rate`: an output video's first byte goes out that many seconds
+  after the request, and the rest at that many bytes per second (None: as fast as it goes).
+
+Each connection is served by a thread of its own, with a listen backlog of 1,024, so hundreds of
+clients waiting on slow answers at once are served side by side: the simulator is never the
+bottleneck of a benchmark that measures its client.
 """
 
 from runway_simulator.clock import Clock, ManualClock, SystemClock

@@ -26,6 +26,9 @@ class SimulatorOptions:
     slow_rate: float = 0.0
     slow_seconds: float = 35.0
     fail_rate: float = 0.0
+    latency: float = 0.0  # seconds before every API answer
+    download_latency: float = 0.0  # seconds before the first byte of an output file
+    download_rate: float | None = None  # bytes per second of an output file; None: as fast as it goes
     credit_balance: int = 10_000
     random_seed: int | None = None
     verbose: bool = False
@@ -45,6 +48,9 @@ class SimulatorOptions:
             ),
             *((not 0 <= getattr(self, rate) <= 1, f"{rate} must be between 0 and 1") for rate in rates),
             (self.slow_seconds < 0, "slow_seconds cannot be negative"),
+            (self.latency < 0, "latency cannot be negative"),
+            (self.download_latency < 0, "download_latency cannot be negative"),
+            (self.download_rate is not None and self.download_rate <= 0, "download_rate must be above 0, or None"),
         ]
 
     @property
@@ -68,6 +74,9 @@ class SimulatorSettings(TypedDict, total=False):
     slow_rate: float
     slow_seconds: float
     fail_rate: float
+    latency: float
+    download_latency: float
+    download_rate: float | None
     credit_balance: int
     random_seed: int | None
     verbose: bool
@@ -89,6 +98,13 @@ def _seconds(text: str) -> float:
     value = float(text)
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text}")
+    return value
+
+
+def _rate_of_bytes(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of bytes per second above 0, got {text}")
     return value
 
 
@@ -115,6 +131,9 @@ _FLAGS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
     ("slow_rate", _rate, "Fraction of API requests answered --slow-seconds late."),
     ("slow_seconds", _seconds, "How late a slow answer is (%(default)s, past the app's 30 s read timeout)."),
     ("fail_rate", _rate, "Fraction of tasks that end FAILED."),
+    ("latency", _seconds, "Seconds before every API answer, as across the internet (Runway: 0.1-0.3)."),
+    ("download_latency", _seconds, "Seconds before the first byte of an output video (%(default)s)."),
+    ("download_rate", _rate_of_bytes, "Bytes per second an output video is sent at (default: unlimited)."),
 )
 
 

@@ -1,9 +1,11 @@
 """The HTTP layer: a threading server whose handler hands each request to the simulator and
-writes back its reply, and the JSON bodies Runway answers with."""
+writes back its reply (as late and as slowly as the reply says), and the JSON bodies Runway
+answers with."""
 
 import json
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
@@ -17,6 +19,12 @@ class Reply:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before the first byte goes out
+    rate: float | None = None  # bytes per second of the body; None: all at once
+
+    def later(self, delay: float, *, rate: float | None = None) -> "Reply":
+        """This reply, `delay` seconds later than it would have gone, and sent at `rate` if given."""
+        return replace(self, delay=self.delay + delay, rate=self.rate if rate is None else rate)
 
 
 def json_reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
@@ -42,11 +50,23 @@ class Application(Protocol):
 
 
 class Server(ThreadingHTTPServer):
-    """Serves `app` on (host, port) until shutdown(); each request runs in a thread of its own."""
+    """Serves `app` on (host, port) until shutdown(); each connection is served by a thread of its own.
 
-    def __init__(self, address: tuple[str, int], app: Application, *, verbose: bool) -> None:
+    `pause(seconds)` waits out a reply's delay and pacing (the simulator's clock, woken by stop()).
+    """
+
+    # Connections the kernel accepts before a thread takes them (socketserver's default is 5): a
+    # worker opening a hundred connections at once must never find the door shut.
+    request_queue_size = 1024
+    # Bytes written at a time when a reply is paced.
+    chunk_size = 64 * 1024
+
+    def __init__(
+        self, address: tuple[str, int], app: Application, *, pause: Callable[[float], object], verbose: bool
+    ) -> None:
         super().__init__(address, _Handler)
         self.app = app
+        self.pause = pause
         self.verbose = verbose
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -89,6 +109,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         reply = self.server.app.handle(method, self.path, dict(self.headers.items()), body)
+        if reply.delay:
+            self.server.pause(reply.delay)
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -96,7 +118,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         if method != "HEAD":
-            self.wfile.write(reply.body)
+            self._write(reply.body, reply.rate)
+
+    def _write(self, body: bytes, rate: float | None) -> None:
+        if rate is None:
+            self.wfile.write(body)
+            return
+        size = self.server.chunk_size
+        for start in range(0, len(body), size):
+            chunk = body[start : start + size]
+            self.server.pause(len(chunk) / rate)
+            self.wfile.write(chunk)
 
     def log_message(self, format: str, *args: Any) -> None:
         # Quiet under tests; the commands turn this on. Headers (the key) are never logged.

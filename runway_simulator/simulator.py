@@ -85,7 +85,7 @@ class RunwaySimulator:
     def start(self) -> Self:
         if self._server is not None:
             raise RuntimeError("The simulator is already running.")
-        server = Server((self.options.host, self.options.port), self, verbose=self.options.verbose)
+        server = Server((self.options.host, self.options.port), self, pause=self._pause, verbose=self.options.verbose)
         self._server = server
         self._stopped.clear()
         # A short poll interval so stop() returns quickly; tests start and stop many of these.
@@ -105,6 +105,11 @@ class RunwaySimulator:
         self._server = self._thread = None
         self._stopped.set()
         self.clock.wake()
+
+    def _pause(self, seconds: float) -> None:
+        # On the simulator's clock, so a test advances it instead of waiting; woken early by stop(),
+        # so a slow answer never holds up the end of a test.
+        self.clock.wait(seconds, self._stopped)
 
     def wait(self) -> None:
         """Block until stop() is called from another thread; Ctrl-C interrupts it."""
@@ -152,17 +157,16 @@ class RunwaySimulator:
         url = urlsplit(raw_path)
         headers = {name.lower(): value for name, value in headers.items()}
         if method in ("GET", "HEAD") and is_output_path(url.path):
-            return self._outputs.serve(url.path, url.query, range_header=headers.get("range"))
+            reply = self._outputs.serve(url.path, url.query, range_header=headers.get("range"))
+            return reply.later(self.options.download_latency, rate=self.options.download_rate)
         if not url.path.startswith("/v1/"):
             return error(404, "Not found.")
-        reply = self._api(method, url.path, headers, parsed)
+        # The request takes effect as it arrives; only its answer is late, by the network's
+        # latency, and now and then by a slow server (`slow_rate`).
+        reply = self._api(method, url.path, headers, parsed).later(self.options.latency)
         with self._lock:
             slow = self._random.random() < self.options.slow_rate
-        if slow:
-            # On the simulator's clock, so a test advances it instead of waiting; woken early by
-            # stop(), so a slow answer never holds up the end of a test.
-            self.clock.wait(self.options.slow_seconds, self._stopped)
-        return reply
+        return reply.later(self.options.slow_seconds) if slow else reply
 
     def _api(self, method: str, path: str, headers: dict[str, str], parsed: Any) -> Reply:
         refusal = self._random_outage() or validation.header_refusal(headers, api_key=self.options.api_key)

@@ -641,6 +641,75 @@ def test_stop_answers_every_slow_request_at_once(clock: ManualClock) -> None:
     assert clock.monotonic() == 0.0
 
 
+# -- the distance of the internet --------------------------------------------------------------
+
+
+def test_latency_delays_every_api_answer_but_not_its_effect(clock: ManualClock) -> None:
+    with RunwaySimulator(latency=0.25, clock=clock) as sim:
+        thread, answers = in_thread(lambda: post(sim, "text_to_video", text_body()))
+        clock.wait_for_waiters(1)
+        created_before_answer = sim.creates
+        clock.advance(0.24)
+        thread.join(0.1)
+        early = list(answers)
+        clock.advance(0.01)
+        thread.join(TIMEOUT)
+
+    assert created_before_answer == 1
+    assert early == []
+    assert [answer.status_code for answer in answers] == [200]
+
+
+def test_latency_zero_answers_at_once(clock: ManualClock) -> None:
+    with RunwaySimulator(latency=0.0, clock=clock) as sim:
+        response = call("GET", f"{sim.base_url}/v1/organization", headers=auth())
+
+    assert response.status_code == 200
+    assert clock.waiting == 0
+
+
+def test_hundreds_of_connections_wait_on_slow_answers_side_by_side(clock: ManualClock) -> None:
+    # Each connection has a thread of its own, and the backlog holds what arrives at once: all 300
+    # requests are in the simulator, waiting out their latency together, before the clock moves.
+    with RunwaySimulator(latency=0.25, clock=clock) as sim:
+        url = f"{sim.base_url}/v1/organization"
+        in_flight = [in_thread(lambda: call("GET", url, headers=auth())) for _ in range(300)]
+        clock.wait_for_waiters(300, timeout=30.0)
+        clock.advance(0.25)
+        for thread, _ in in_flight:
+            thread.join(TIMEOUT)
+
+    assert [answers[0].status_code for _, answers in in_flight if answers] == [200] * 300
+
+
+def test_download_waits_for_its_first_byte_then_arrives_at_the_rate_set(clock: ManualClock) -> None:
+    rate = len(SAMPLE_VIDEO.read_bytes()) / 4  # the whole file in 4 s
+    with RunwaySimulator(download_latency=2.0, download_rate=rate, clock=clock) as sim:
+        url = sim.output_url(create(sim))
+        thread, answers = in_thread(lambda: call("GET", url))
+        clock.wait_for_waiters(1)
+        clock.advance(2.0)  # the first byte's wait ends; the first chunk waits its share of 4 s
+        clock.wait_for_waiters(1)
+        thread.join(0.1)
+        unfinished = not answers
+        while thread.is_alive() and clock.monotonic() < 7.0:
+            clock.advance(0.5)
+            thread.join(0.05)
+        took = clock.monotonic()
+
+    assert unfinished
+    assert answers[0].content == SAMPLE_VIDEO.read_bytes()
+    assert 6.0 <= took <= 6.5  # 2 s to the first byte, then 4 s of transfer
+
+
+def test_api_latency_does_not_delay_downloads(clock: ManualClock) -> None:
+    with RunwaySimulator(latency=30.0, clock=clock) as sim:
+        url = sim.output_url("0b5c5f4e-0000-4000-8000-000000000000")
+        response = call("GET", url)
+
+    assert response.status_code == 200
+
+
 def test_daily_limit_answers_429_with_retry_after_until_a_day_has_passed(clock: ManualClock) -> None:
     with RunwaySimulator(daily_limit=1, clock=clock) as sim:
         create(sim)
@@ -675,8 +744,22 @@ def test_daily_limit_answers_429_with_retry_after_until_a_day_has_passed(clock: 
         {"slow_seconds": -1},
         {"task_seconds": 1.0, "pending_seconds": 2.0},
         {"task_seconds": -1.0},
+        {"latency": -0.1},
+        {"download_latency": -1.0},
+        {"download_rate": 0.0},
     ],
-    ids=["max-concurrent", "slow-rate", "error-rate", "fail-rate", "slow-seconds", "pending-seconds", "task-seconds"],
+    ids=[
+        "max-concurrent",
+        "slow-rate",
+        "error-rate",
+        "fail-rate",
+        "slow-seconds",
+        "pending-seconds",
+        "task-seconds",
+        "latency",
+        "download-latency",
+        "download-rate",
+    ],
 )
 def test_invalid_options_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):

@@ -134,6 +134,9 @@ def test_command_flags_configure_the_simulator() -> None:
         "--slow-rate=0.2",
         "--slow-seconds=4",
         "--fail-rate=0.3",
+        "--latency=0.25",
+        "--download-latency=1.5",
+        "--download-rate=1000000",
     )
 
     sim = simulator_from_options(options)
@@ -148,6 +151,9 @@ def test_command_flags_configure_the_simulator() -> None:
         slow_rate=0.2,
         slow_seconds=4.0,
         fail_rate=0.3,
+        latency=0.25,
+        download_latency=1.5,
+        download_rate=1_000_000.0,
         verbose=True,
     )
 
@@ -161,7 +167,15 @@ def test_command_defaults_are_the_options_defaults_on_a_fixed_port() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [("--slow-rate=2",), ("--max-concurrent=0",), ("--fail-rate=x",), ("--slow-seconds=-1",)]
+    "argv",
+    [
+        ("--slow-rate=2",),
+        ("--max-concurrent=0",),
+        ("--fail-rate=x",),
+        ("--slow-seconds=-1",),
+        ("--latency=-0.1",),
+        ("--download-rate=0",),
+    ],
 )
 def test_command_refuses_bad_flags(argv: tuple[str, ...]) -> None:
     with pytest.raises(CommandError):
