@@ -40,12 +40,18 @@ def environment(
 
 
 class CeleryWorker(Process):
-    """`celery -A runway_project worker`, with `concurrency` pool processes and a name of its own."""
+    """`celery -A runway_project worker` with a name of its own: its pool and concurrency are the
+    settings' (CELERY_WORKER_POOL, CELERY_WORKER_CONCURRENCY in `env`), as the README's command
+    starts it, unless `concurrency` is given."""
 
-    def __init__(self, env: dict[str, str], *, log_dir: Path, concurrency: int = 2, include: str = "") -> None:
+    def __init__(
+        self, env: dict[str, str], *, log_dir: Path, concurrency: int | None = None, include: str = ""
+    ) -> None:
         self.name = f"worker-{uuid.uuid4().hex[:8]}"
         command = [sys.executable, "-m", "celery", "-A", "runway_project", "worker", "--loglevel=INFO"]
-        command += [f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "-n", f"{self.name}@%h"]
+        if concurrency is not None:
+            command.append(f"--concurrency={concurrency}")
+        command += ["--without-gossip", "--without-mingle", "-n", f"{self.name}@%h"]
         if include:
             command.append(f"--include={include}")
         super().__init__("worker", command, env, log_dir=log_dir)

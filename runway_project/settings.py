@@ -188,6 +188,11 @@ CELERY_TASK_TIME_LIMIT = 90
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A step spends its time waiting on Runway (100-300 ms a call across the internet, seconds for a
+# download), not computing: one process of threads keeps a thousand jobs moving where one
+# process per core cannot (docs/PERFORMANCE.md). Each thread holds one database connection.
+CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", default="threads")
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=64)
 # Countdowns are seconds to minutes; an unacknowledged message comes back only after an hour.
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
 if CELERY_BROKER_URL.startswith("filesystem://"):

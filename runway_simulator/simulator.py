@@ -106,6 +106,12 @@ class RunwaySimulator:
         self._stopped.set()
         self.clock.wake()
 
+    def set_network(self, *, latency: float, download_latency: float = 0.0, download_rate: float | None = None) -> None:
+        """Change how far away the simulator is, while it runs (the `latency` and download options)."""
+        self.options = replace(
+            self.options, latency=latency, download_latency=download_latency, download_rate=download_rate
+        )
+
     def _pause(self, seconds: float) -> None:
         # On the simulator's clock, so a test advances it instead of waiting; woken early by stop(),
         # so a slow answer never holds up the end of a test.

@@ -46,7 +46,9 @@ def stack_environment(simulator: RunwaySimulator, *, max_wait: int, db_url: str)
 class Worker(CeleryWorker):
     """A Celery worker configured like production, but for the test database, queue and simulator."""
 
-    def __init__(self, simulator: RunwaySimulator, *, max_wait: int, db_url: str, concurrency: int = 2) -> None:
+    def __init__(
+        self, simulator: RunwaySimulator, *, max_wait: int, db_url: str, concurrency: int | None = None
+    ) -> None:
         broker_messages(forget=True)
         env = stack_environment(simulator, max_wait=max_wait, db_url=db_url)
         super().__init__(env, log_dir=LOG_DIR, concurrency=concurrency)

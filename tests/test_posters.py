@@ -3,6 +3,7 @@
 import io
 import os
 import subprocess
+import threading
 import time
 
 import pytest
@@ -127,3 +128,37 @@ def test_poster_without_an_ffmpeg_binary_raises_poster_error(monkeypatch):
     monkeypatch.setattr(posters.imageio_ffmpeg, "get_ffmpeg_exe", missing)
     with pytest.raises(PosterError, match="ffmpeg is not available"):
         poster_from_video(SAMPLE)
+
+
+def test_a_worker_process_runs_at_most_one_ffmpeg_per_core(monkeypatch):
+    # The worker's pool has dozens of threads; posters for all of them at once would each start an
+    # ffmpeg. A stand-in ffmpeg holds until released, so the test sees how many run together.
+    limit = os.cpu_count() or 1
+    lock, entered, release = threading.Lock(), threading.Semaphore(0), threading.Event()
+    running = peak = 0
+
+    def fake_ffmpeg(path, **kwargs):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        entered.release()
+        release.wait(10)
+        with lock:
+            running -= 1
+        return subprocess.CompletedProcess([], 0, b"JPEG", b"")
+
+    monkeypatch.setattr(posters, "_ffmpeg", fake_ffmpeg)
+    results: list[bytes] = []
+    threads = [threading.Thread(target=lambda: results.append(poster_from_video(SAMPLE))) for _ in range(3 * limit)]
+    for thread in threads:
+        thread.start()
+    assert all(entered.acquire(timeout=5) for _ in range(limit))
+    more_while_busy = entered.acquire(timeout=0.2)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert not more_while_busy
+    assert peak == limit
+    assert results == [b"JPEG"] * (3 * limit)

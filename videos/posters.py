@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from typing import IO
 
@@ -21,6 +22,9 @@ import imageio_ffmpeg  # type: ignore[import-untyped]
 TIMEOUT_SECONDS = 20.0
 JPEG_QUALITY = 3  # ffmpeg's -q:v scale: 2 is best, 31 worst
 NICENESS = 10  # added to ffmpeg's: it runs when more urgent work leaves the CPU free
+# ffmpeg processes a worker process runs at once. Its pool has dozens of threads (they mostly wait
+# on Runway); one ffmpeg per thread would take ~45 MB each and a core each for nothing.
+_RUNNING = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
 class PosterError(Exception):
@@ -51,10 +55,15 @@ def poster_from_video(
 
 
 def _poster(path: str, *, width: int, at_seconds: float, deadline: float) -> bytes:
-    result = _ffmpeg(path, width=width, at_seconds=at_seconds, deadline=deadline)
-    if at_seconds and not (result.returncode == 0 and result.stdout):
-        # Shorter than at_seconds, or not a video at all, which the first frame will tell.
-        result = _ffmpeg(path, width=width, at_seconds=0, deadline=deadline)
+    if not _RUNNING.acquire(timeout=max(deadline - time.monotonic(), 0.1)):
+        raise PosterError("ffmpeg was busy with other posters for too long")
+    try:
+        result = _ffmpeg(path, width=width, at_seconds=at_seconds, deadline=deadline)
+        if at_seconds and not (result.returncode == 0 and result.stdout):
+            # Shorter than at_seconds, or not a video at all, which the first frame will tell.
+            result = _ffmpeg(path, width=width, at_seconds=0, deadline=deadline)
+    finally:
+        _RUNNING.release()
     if result.returncode == 0 and result.stdout:
         return result.stdout
     lines = result.stderr.decode(errors="replace").strip().splitlines()

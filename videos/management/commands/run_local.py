@@ -60,7 +60,7 @@ class Command(BaseCommand):
         processes: list[subprocess.Popen[bytes]] = []
         try:
             # The worker runs beat inside it (-B): one machine, so one beat, which sweeps up lost jobs.
-            worker = [sys.executable, "-m", "celery", "-A", "runway_project", "worker", "-B", "--concurrency=2"]
+            worker = [sys.executable, "-m", "celery", "-A", "runway_project", "worker", "-B"]
             processes.append(_spawn([*worker, "--loglevel=INFO"], env))
             processes.append(
                 _spawn([sys.executable, "manage.py", "runserver", f"{options['host']}:{options['port']}"], env)
