@@ -50,7 +50,18 @@ def main() -> None:
     for name, value in FULL.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=None)
     parser.add_argument("--poll-interval", type=int, default=5)
-    parser.add_argument("--worker-processes", type=int, default=2)
+    parser.add_argument(
+        "--latency", type=float, default=0.25, help="seconds per Runway answer in the field runs (%(default)s)"
+    )
+    parser.add_argument(
+        "--download-latency", type=float, default=0.25, help="seconds to a video's first byte there (%(default)s)"
+    )
+    parser.add_argument(
+        "--download-rate", type=float, default=2e6, help="bytes per second of a video there (%(default)g)"
+    )
+    parser.add_argument(
+        "--slow-latency", type=float, default=6.0, help="seconds per Runway answer in benchmark 5 (%(default)s)"
+    )
     parser.add_argument("--gunicorn-workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://127.0.0.1:5432/postgres")
@@ -121,39 +132,68 @@ def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> str:
         broker_url=settings.CELERY_BROKER_URL,
         queue=settings.CELERY_TASK_DEFAULT_QUEUE,
         poll_interval=args.poll_interval,
-        worker_processes=args.worker_processes,
         gunicorn_workers=args.gunicorn_workers,
     )
     owners = User.objects.bulk_create(
         User(username=f"bench{n}") for n in range(max(args.browsers, args.post_clients, 1))
     )
+    field = scenarios.Network(f"{args.latency * 1000:g} ms", args.latency, args.download_latency, args.download_rate)
     cycle = args.task_seconds + args.poll_interval
-    _say(f"1-2. {args.jobs} jobs in flight")
-    flight = scenarios.in_flight(setup, owners=owners, jobs=args.jobs, timeout=10 * cycle + 120)
-    _say(f"     blocking baseline, until {args.baseline_finish} end")
-    rounds = -(-args.baseline_finish // args.worker_processes)
-    baseline = scenarios.blocking_baseline(
-        setup, owners=owners, jobs=args.jobs, finish=args.baseline_finish, timeout=3 * rounds * cycle + 120
-    )
-    _say(f"3. status endpoint: {args.browsers} browsers for {args.browser_seconds:g} s")
-    status = scenarios.status_under_load(
-        setup,
-        owners=owners,
-        jobs=args.jobs,
-        browsers=args.browsers,
-        seconds=args.browser_seconds,
-        interval=2.0,
-        timeout=10 * cycle + 120,
-    )
+    flights, baselines, loads = [], [], []
+    for network in (scenarios.LOOPBACK, field):
+        for design in (scenarios.OURS, scenarios.PREFORK):
+            _say(f"1-2. {args.jobs} jobs in flight: {design.name}, {network.name}")
+            # The design before, in the field, would take many minutes: it is followed for two cycles.
+            give_up = 2 * cycle + 30 if design is scenarios.PREFORK and network is field else None
+            flights.append(
+                scenarios.in_flight(
+                    setup,
+                    owners=owners,
+                    jobs=args.jobs,
+                    timeout=10 * cycle + 120,
+                    design=design,
+                    network=network,
+                    give_up_after=give_up,
+                )
+            )
+        _say(f"     blocking baseline, {network.name}, until {args.baseline_finish} end")
+        rounds = -(-args.baseline_finish // 2)
+        baselines.append(
+            scenarios.blocking_baseline(
+                setup,
+                owners=owners,
+                jobs=args.jobs,
+                finish=args.baseline_finish,
+                timeout=3 * rounds * cycle + 120,
+                network=network,
+            )
+        )
+        _say(f"3. status endpoint: {args.browsers} browsers for {args.browser_seconds:g} s, {network.name}")
+        loads.append(
+            scenarios.status_under_load(
+                setup,
+                owners=owners,
+                jobs=args.jobs,
+                browsers=args.browsers,
+                seconds=args.browser_seconds,
+                interval=2.0,
+                timeout=10 * cycle + 120,
+                network=network,
+            )
+        )
     _say(f"4. submissions: {args.post_clients} clients for {args.post_seconds:g} s")
     posts = scenarios.submissions(setup, owners=owners, clients=args.post_clients, seconds=args.post_seconds)
+    _say(f"5. every page and action with Runway answering in {args.slow_latency:g} s")
+    slow = scenarios.slow_runway(setup, owner=owners[0], latency=args.slow_latency)
     results = report.Results(
         task_seconds=args.task_seconds,
         poll_interval=args.poll_interval,
-        in_flight=flight,
-        baseline=baseline,
-        status=status,
+        worker_concurrency=settings.CELERY_WORKER_CONCURRENCY,
+        in_flight=flights,
+        baselines=baselines,
+        status=loads,
         submissions=posts,
+        slow_runway=slow,
     )
     return report.render(results, machine=_machine(), command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]))
 

@@ -20,6 +20,7 @@ class Memory:
     rss: int
     pss: int
     processes: int
+    threads: int = 0  # over its Python processes
     helpers_rss: int = 0  # programs it runs for a moment (ffmpeg for a poster)
     helpers: int = 0
 
@@ -33,6 +34,7 @@ def memory_of(process: Process) -> Memory:
         rss=sum(_rss(pid) for pid in python),
         pss=sum(_pss(pid) for pid in python),
         processes=len(python),
+        threads=sum(_status_kib(Path(f"/proc/{pid}/status"), "Threads") for pid in python),
         helpers_rss=sum(_rss(pid) for pid in helpers),
         helpers=len(helpers),
     )
@@ -76,6 +78,7 @@ def _pss(pid: int) -> int:
 
 
 def _status_kib(path: Path, field: str) -> int:
+    """A field of a /proc status file: kiB for sizes, a plain number for counts."""
     with contextlib.suppress(OSError):
         for line in path.read_text().splitlines():
             if line.startswith(field + ":"):

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -49,12 +50,43 @@ class Setup:
     broker_url: str
     queue: str
     poll_interval: int
-    worker_processes: int = 2
     gunicorn_workers: int = 5
 
 
-def _worker(setup: Setup, *, include: str = "") -> CeleryWorker:
-    worker = CeleryWorker(setup.env, log_dir=LOG_DIR, concurrency=setup.worker_processes, include=include)
+@dataclass(frozen=True)
+class Design:
+    """A way to run the worker: the settings its environment overrides."""
+
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+# The worker as the README's command starts it: the pool and concurrency of the settings.
+OURS = Design("ours")
+# The deployment before: one process per core, each waiting on its socket in turn.
+PREFORK = Design("prefork, 2 processes", {"CELERY_WORKER_POOL": "prefork", "CELERY_WORKER_CONCURRENCY": "2"})
+
+
+@dataclass(frozen=True)
+class Network:
+    """How far away Runway is: the simulator's latency options."""
+
+    name: str
+    latency: float = 0.0
+    download_latency: float = 0.0
+    download_rate: float | None = None
+
+    def apply(self, simulator: RunwaySimulator) -> None:
+        simulator.set_network(
+            latency=self.latency, download_latency=self.download_latency, download_rate=self.download_rate
+        )
+
+
+LOOPBACK = Network("loopback")
+
+
+def _worker(setup: Setup, design: Design = OURS, *, include: str = "") -> CeleryWorker:
+    worker = CeleryWorker({**setup.env, **design.env}, log_dir=LOG_DIR, include=include)
     worker.wait_until_ready()
     return worker
 
@@ -70,21 +102,35 @@ def _gunicorn(setup: Setup) -> Gunicorn:
 
 @dataclass
 class InFlight:
+    design: str
+    network: str
     jobs: int
     statuses: dict[str, int]
     submit_seconds: float  # from the first job created to the last handed to the broker
-    all_done_seconds: float  # from the last submission to the last job shown done
+    # From the last submission to the last job shown done; for a run given up on, to when it was.
+    all_done_seconds: float
+    ended: int  # jobs that ended: all of them unless the run was given up on
     last_create_seconds: float  # from the last submission to the last create reaching the simulator
-    posters_seconds: float  # from the last submission to the last poster frame made
+    posters_seconds: float | None  # from the last submission to the last poster frame made
     lags: list[float]  # per job: from the simulator finishing it to its record showing it
     worker_peak: Memory
+    database_connections: int  # the most the worker held at once
     redis_before: int
     redis_peak: int
     calls: "Calls"
 
     @property
     def throughput(self) -> float:
-        return self.jobs / self.all_done_seconds
+        return self.ended / self.all_done_seconds
+
+    @property
+    def finished(self) -> bool:
+        return self.ended == self.jobs
+
+    @property
+    def projected_seconds(self) -> float:
+        """How long all the jobs would take at the rate they ended."""
+        return self.all_done_seconds if self.finished else self.jobs / self.throughput
 
 
 @dataclass
@@ -98,35 +144,61 @@ class Calls:
     last_create: float  # when the last create arrived (time.time())
 
 
-def in_flight(setup: Setup, *, owners: Sequence[User], jobs: int, timeout: float) -> InFlight:
-    """Submit `jobs` generations at once to our worker and follow them until every one has ended."""
+def in_flight(
+    setup: Setup,
+    *,
+    owners: Sequence[User],
+    jobs: int,
+    timeout: float,
+    design: Design = OURS,
+    network: Network = LOOPBACK,
+    give_up_after: float | None = None,
+) -> InFlight:
+    """Submit `jobs` generations at once to a worker run as `design`, with Runway as far away as
+    `network` says, and follow them until every one has ended, or for `give_up_after` seconds."""
+    network.apply(setup.simulator)
     first_request = len(setup.simulator.requests)
-    worker = _worker(setup)
+    worker = _worker(setup, design)
+    gave_up = False
     try:
         redis_before = redis_used_memory(setup.broker_url)
         started = time.time()
-        ids = _create(owners, jobs, prompt="in-flight")
+        ids = _create(owners, jobs, prompt=f"in-flight {design.name} {network.name}")
         submitted = time.time()
         deadline = time.monotonic() + timeout
-        worker_peak, redis_peak = _follow(ids, worker, setup.broker_url, deadline=deadline)
-        # The thumbnails come after the videos show, as steps of their own.
-        _wait_for(VideoGeneration.objects.filter(pk__in=ids, poster_pending=True), worker, deadline=deadline)
-        posters_made = time.time()
+        give_up = time.monotonic() + give_up_after if give_up_after is not None else None
+        followed = _follow(ids, worker, setup.broker_url, deadline=deadline, give_up=give_up)
+        gave_up = followed.gave_up
+        posters_made = None
+        if not gave_up:
+            # The thumbnails come after the videos show, as steps of their own.
+            _wait_for(VideoGeneration.objects.filter(pk__in=ids, poster_pending=True), worker, deadline=deadline)
+            posters_made = time.time() - submitted
+        stopped = time.time()
     finally:
-        worker.stop()
+        if gave_up:
+            worker.kill()  # a warm shutdown would finish what it holds; the rest is dropped
+            _forget_queue(setup.broker_url, setup.queue)
+        else:
+            worker.stop()
+        LOOPBACK.apply(setup.simulator)
     rows = _ended(ids)
     calls = _calls(setup.simulator, rows, first_request)
     return InFlight(
+        design=design.name,
+        network=network.name,
         jobs=jobs,
         statuses=dict(Counter(row.status for row in rows)),
         submit_seconds=submitted - started,
-        all_done_seconds=max(row.finished_at.timestamp() for row in rows) - submitted,
+        all_done_seconds=(stopped if gave_up else max(row.finished_at.timestamp() for row in rows)) - submitted,
+        ended=len(rows),
         last_create_seconds=calls.last_create - submitted,
-        posters_seconds=posters_made - submitted,
+        posters_seconds=posters_made,
         lags=_lags(setup.simulator, rows),
-        worker_peak=worker_peak,
+        worker_peak=followed.worker_peak,
+        database_connections=followed.database_connections,
         redis_before=redis_before,
-        redis_peak=redis_peak,
+        redis_peak=followed.redis_peak,
         calls=calls,
     )
 
@@ -143,14 +215,24 @@ def _create(owners: Sequence[User], jobs: int, *, prompt: str, enqueue: bool = T
     return [generation.pk for generation in made]
 
 
-def _follow(ids: list[int], worker: Process, broker_url: str, *, deadline: float) -> tuple[Memory, int]:
-    """Wait until every job has ended; return the worker's and Redis's peak memory meanwhile.
+@dataclass(frozen=True)
+class _Followed:
+    worker_peak: Memory
+    database_connections: int
+    redis_peak: int
+    gave_up: bool
+
+
+def _follow(
+    ids: list[int], worker: Process, broker_url: str, *, deadline: float, give_up: float | None = None
+) -> _Followed:
+    """Wait until every job has ended (or until `give_up`, on time.monotonic()); note the peaks meanwhile.
 
     The peaks of the worker's own processes and of the helpers it runs (ffmpeg) are each the
     largest seen, not necessarily at the same moment.
     """
     peak = Memory(rss=0, pss=0, processes=0)
-    redis_peak = 0
+    redis_peak = connections = 0
     jobs = VideoGeneration.objects.filter(pk__in=ids)
     while jobs.active().exists():
         memory = memory_of(worker)
@@ -159,13 +241,28 @@ def _follow(ids: list[int], worker: Process, broker_url: str, *, deadline: float
         if memory.helpers_rss > peak.helpers_rss:
             peak = replace(peak, helpers_rss=memory.helpers_rss, helpers=memory.helpers)
         redis_peak = max(redis_peak, redis_used_memory(broker_url))
+        connections = max(connections, database_connections())
+        if give_up is not None and time.monotonic() > give_up:
+            return _Followed(peak, connections, redis_peak, gave_up=True)
         if time.monotonic() > deadline:
             left = jobs.active().count()
             raise BenchError(
                 f"{left} of {len(ids)} jobs had not ended in time; the worker's log ends:\n{worker.tail()}"
             )
         time.sleep(0.5)
-    return peak, redis_peak
+    return _Followed(peak, connections, redis_peak, gave_up=False)
+
+
+def database_connections() -> int:
+    """Connections to this database other than this process's own: the worker's and gunicorn's."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _wait_for(unfinished: QuerySet[VideoGeneration], worker: Process, *, deadline: float) -> None:
@@ -187,7 +284,8 @@ class _Ended:
 
 def _ended(ids: list[int]) -> list[_Ended]:
     fields = ("prompt", "status", "runway_task_id", "finished_at")
-    rows = [_Ended(*row) for row in VideoGeneration.objects.filter(pk__in=ids).values_list(*fields)]
+    ended = VideoGeneration.objects.filter(pk__in=ids).exclude(status__in=ACTIVE_STATUSES)
+    rows = [_Ended(*row) for row in ended.values_list(*fields)]
     if any(row.finished_at is None for row in rows):
         raise BenchError("a job counted as ended has no end time")
     return rows
@@ -232,6 +330,7 @@ def _calls(simulator: RunwaySimulator, rows: list[_Ended], first_request: int) -
 
 @dataclass
 class Baseline:
+    network: str
     jobs: int
     finished: int
     seconds: float  # from the last submission to the last of `finished` ending
@@ -241,14 +340,17 @@ class Baseline:
         return self.finished / self.seconds
 
 
-def blocking_baseline(setup: Setup, *, owners: Sequence[User], jobs: int, finish: int, timeout: float) -> Baseline:
+def blocking_baseline(
+    setup: Setup, *, owners: Sequence[User], jobs: int, finish: int, timeout: float, network: Network = LOOPBACK
+) -> Baseline:
     """The same load through one-task-per-video workers that sleep between polls, followed until `finish` end.
 
     The rest would take hours; they are dropped with the worker and the queue.
     """
     from bench.baseline import blocking_generation
 
-    worker = _worker(setup, include="bench.baseline")
+    network.apply(setup.simulator)
+    worker = _worker(setup, PREFORK, include="bench.baseline")
     try:
         ids = _create(owners, jobs, prompt="blocking", enqueue=False)
         for pk in ids:
@@ -264,8 +366,9 @@ def blocking_baseline(setup: Setup, *, owners: Sequence[User], jobs: int, finish
     finally:
         worker.kill()  # its tasks sleep; a warm shutdown would wait for them
         _forget_queue(setup.broker_url, setup.queue)
+        LOOPBACK.apply(setup.simulator)
     last = sorted(row.finished_at for row in ended)[finish - 1]
-    return Baseline(jobs=jobs, finished=finish, seconds=last.timestamp() - submitted)
+    return Baseline(network=network.name, jobs=jobs, finished=finish, seconds=last.timestamp() - submitted)
 
 
 def _forget_queue(broker_url: str, queue: str) -> None:
@@ -284,6 +387,7 @@ def _forget_queue(broker_url: str, queue: str) -> None:
 
 @dataclass
 class StatusLoad:
+    network: str
     browsers: int
     seconds: float
     interval: float
@@ -298,11 +402,20 @@ class StatusLoad:
 
 
 def status_under_load(
-    setup: Setup, *, owners: Sequence[User], jobs: int, browsers: int, seconds: float, interval: float, timeout: float
+    setup: Setup,
+    *,
+    owners: Sequence[User],
+    jobs: int,
+    browsers: int,
+    seconds: float,
+    interval: float,
+    timeout: float,
+    network: Network = LOOPBACK,
 ) -> StatusLoad:
     """`browsers` users poll their job's status through gunicorn while the worker follows `jobs` in flight."""
     if browsers > min(jobs, len(owners)):
         raise ValueError("each browser needs an owner and a job of its own")
+    network.apply(setup.simulator)
     # The tasks stay at the simulator for the whole load, so the worker polls all of them meanwhile.
     throttle = max(0.0, seconds + 5 - setup.simulator.options.task_seconds)
     worker = _worker(setup)
@@ -323,7 +436,9 @@ def status_under_load(
     finally:
         server.stop()
         worker.stop()
+        LOOPBACK.apply(setup.simulator)
     return StatusLoad(
+        network=network.name,
         browsers=browsers,
         seconds=seconds,
         interval=interval,
@@ -440,3 +555,81 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+
+
+# --- 5. Every page and action while Runway answers slowly --------------------------------------------
+
+
+@dataclass
+class SlowRunway:
+    latency: float
+    timings: dict[str, float]  # seconds per page or action
+    runway_calls: int  # requests the simulator received during the walk: none, if no page waits on Runway
+
+    @property
+    def slowest(self) -> tuple[str, float]:
+        return max(self.timings.items(), key=lambda item: item[1])
+
+
+def slow_runway(setup: Setup, *, owner: User, latency: float) -> SlowRunway:
+    """Time every page and action, as the owner and as staff, while each Runway answer takes `latency` s.
+
+    Through Django's test client in this process (the same settings and database as gunicorn), so
+    that each figure is the view's own time; a view that asked Runway would take `latency` or more.
+    """
+    staff = User.objects.create_superuser(f"bench-staff-{time.monotonic_ns()}", password=None)
+    jobs = {status: _job_for_the_walk(owner, status) for status in (Status.RUNNING, Status.SUCCEEDED, Status.FAILED)}
+    running, done, failed = jobs[Status.RUNNING], jobs[Status.SUCCEEDED], jobs[Status.FAILED]
+    extra_running, extra_done = _job_for_the_walk(owner, Status.RUNNING), _job_for_the_walk(owner, Status.SUCCEEDED)
+    user, admin = Client(), Client()
+    user.force_login(owner)
+    admin.force_login(staff)
+    changelist = reverse("admin:videos_videogeneration_changelist")
+    walk: list[tuple[str, Client, str, str, dict[str, object]]] = [
+        ("dashboard", user, "get", reverse("videos:dashboard"), {}),
+        ("detail", user, "get", reverse("videos:detail", args=[running.pk]), {}),
+        ("status", user, "get", reverse("videos:status", args=[running.pk]), {}),
+        ("cancel", user, "post", reverse("videos:cancel", args=[running.pk]), {}),
+        ("re-run", user, "post", reverse("videos:rerun", args=[done.pk]), {}),
+        ("try again", user, "post", reverse("videos:retry", args=[failed.pk]), {}),
+        ("delete", user, "post", reverse("videos:delete", args=[done.pk]), {}),
+        ("admin list", admin, "get", changelist, {}),
+        ("admin change page", admin, "get", reverse("admin:videos_videogeneration_change", args=[failed.pk]), {}),
+        ("admin: poll now", admin, "post", changelist, {"action": "poll_now", "_selected_action": [extra_running.pk]}),
+        ("admin: cancel", admin, "post", changelist, {"action": "cancel", "_selected_action": [extra_running.pk]}),
+        (
+            "admin: delete",
+            admin,
+            "post",
+            reverse("admin:videos_videogeneration_delete", args=[extra_done.pk]),
+            {"post": "yes"},
+        ),
+    ]
+    setup.simulator.set_network(latency=latency)
+    first_request = len(setup.simulator.requests)
+    timings = {}
+    try:
+        for name, client, method, path, data in walk:
+            started = time.perf_counter()
+            response = getattr(client, method)(path, data, secure=True, headers={"host": "127.0.0.1"})
+            timings[name] = time.perf_counter() - started
+            if response.status_code >= 400:
+                raise BenchError(f"{name} answered {response.status_code}")
+        runway_calls = len(setup.simulator.requests) - first_request
+    finally:
+        LOOPBACK.apply(setup.simulator)
+        _forget_queue(setup.broker_url, setup.queue)
+    return SlowRunway(latency=latency, timings=timings, runway_calls=runway_calls)
+
+
+def _job_for_the_walk(owner: User, status: Status) -> VideoGeneration:
+    generation = creation.generation_create(owner=owner, request=VideoRequest(prompt=f"walk {status}"), enqueue=False)
+    ended = status not in ACTIVE_STATUSES
+    VideoGeneration.objects.filter(pk=generation.pk).update(
+        status=status,
+        runway_task_id=str(uuid.uuid4()),
+        step=generation.step + 1,
+        finished_at=generation.created_at if ended else None,
+    )
+    generation.refresh_from_db()
+    return generation

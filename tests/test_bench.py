@@ -2,6 +2,8 @@
 worker, gunicorn, Redis and the simulator, and counts right. No timing is asserted here; the
 figures are for docs/PERFORMANCE.md."""
 
+from dataclasses import replace
+
 import pytest
 from django.conf import settings
 
@@ -38,16 +40,32 @@ def owners(django_user_model):
     return [django_user_model.objects.create(username=f"bench{n}") for n in range(4)]
 
 
+FIELD = scenarios.Network("field", latency=0.05, download_latency=0.05, download_rate=1e6)
+
+
 def test_the_benchmarks_run_small_and_count_right(setup, owners):
-    flight = scenarios.in_flight(setup, owners=owners, jobs=6, timeout=120)
+    flight = scenarios.in_flight(setup, owners=owners, jobs=6, timeout=120, network=FIELD)
     assert flight.statuses == {"succeeded": 6}
+    assert flight.finished
     assert flight.calls.creates_per_job == {1: 6}
     assert flight.calls.shortest_gap >= setup.poll_interval
     assert flight.calls.downloads == 6
     assert len(flight.lags) == 6
-    assert flight.worker_peak.processes >= 3  # the worker and its two pool processes
+    # The worker as deployed: one process of CELERY_WORKER_CONCURRENCY threads.
+    assert flight.worker_peak.processes == 1
+    assert flight.worker_peak.threads > settings.CELERY_WORKER_CONCURRENCY
+    assert 1 <= flight.database_connections <= settings.CELERY_WORKER_CONCURRENCY + 1 or connection_is_sqlite()
     made = VideoGeneration.objects.filter(prompt__startswith="in-flight")
     assert all(job.video_file and job.poster for job in made)
+    assert setup.simulator.options.latency == 0  # the network is loopback again after the run
+
+    # The design before, followed for a moment only: what ended is counted, the rest dropped.
+    before = scenarios.in_flight(
+        setup, owners=owners, jobs=4, timeout=120, design=scenarios.PREFORK, network=FIELD, give_up_after=0
+    )
+    assert before.worker_peak.processes == 3  # the main process and its two pool processes
+    assert before.ended < 4
+    assert not before.finished
 
     baseline = scenarios.blocking_baseline(setup, owners=owners, jobs=4, finish=2, timeout=120)
     assert baseline.finished == 2
@@ -62,19 +80,32 @@ def test_the_benchmarks_run_small_and_count_right(setup, owners):
     assert posts.errors == []
     assert posts.created == len(posts.latencies) > 0  # every post answered 201 made one job
 
+    slow = scenarios.slow_runway(setup, owner=owners[0], latency=30.0)
+    assert slow.runway_calls == 0
+    assert len(slow.timings) == 12
+    assert slow.slowest[1] < 30.0  # no page waited on Runway's answer
+
     text = report.render(
         report.Results(
             task_seconds=setup.simulator.options.task_seconds,
             poll_interval=setup.poll_interval,
-            in_flight=flight,
-            baseline=baseline,
-            status=status,
+            worker_concurrency=settings.CELERY_WORKER_CONCURRENCY,
+            in_flight=[flight, before],
+            baselines=[baseline],
+            status=[status, replace(status, network="field")],
             submissions=posts,
+            slow_runway=slow,
         ),
         machine=["this test's machine"],
         command="pytest tests/test_bench.py",
     )
     for heading in ("In-flight scale", "Runway calls per job", "Status endpoint", "Submissions", "Targets"):
         assert heading in text
-    assert "Creates: 6 job(s) × 1." in text
+    assert "creates 6 job(s) × 1" in text
     assert settings.RUNWAY_API_KEY not in text
+
+
+def connection_is_sqlite() -> bool:
+    from django.db import connection
+
+    return connection.vendor == "sqlite"
