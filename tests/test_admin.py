@@ -1,6 +1,7 @@
 import pytest
 import responses
 
+from tests.conftest import run_next_step
 from videos.models import Status
 
 pytestmark = pytest.mark.django_db
@@ -47,18 +48,24 @@ def test_staff_cannot_add_jobs_by_hand(staff):
     assert staff.get(f"{CHANGELIST}add/").status_code == 403
 
 
-@responses.activate
-def test_cancel_action_cancels_at_runway(staff, make_job):
-    responses.delete(TASK_URL, status=204)
+def test_cancel_action_cancels_at_once_and_leaves_runway_to_the_worker(
+    staff, make_job, broker, django_capture_on_commit_callbacks
+):
     running = make_job(status=Status.RUNNING, runway_task_id="t-1")
     done = make_job(status=Status.SUCCEEDED)
-    response = staff.post(CHANGELIST, {"action": "cancel", "_selected_action": [running.pk, done.pk]}, follow=True)
-    running.refresh_from_db()
-    assert running.status == Status.CANCELLED
-    assert len(responses.calls) == 1
+    with responses.RequestsMock() as runway, django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(CHANGELIST, {"action": "cancel", "_selected_action": [running.pk, done.pk]}, follow=True)
+        assert len(runway.calls) == 0
     content = response.content.decode()
     assert "1 video cancelled." in content
     assert "already ended" in content
+    assert "Cancelling…" in content  # the changelist shows the job as the worker still has it
+
+    with responses.RequestsMock() as runway:
+        runway.delete(TASK_URL, status=204)
+        job = run_next_step(running)
+        assert len(runway.calls) == 1
+    assert (job.status, job.status_label) == (Status.CANCELLED, "Cancelled")
 
 
 @responses.activate

@@ -487,16 +487,17 @@ def test_task_gone_at_runway_fails_the_job(submitted, broker):
 
 
 @responses.activate
-def test_cancel_deletes_at_runway_and_makes_pending_messages_stale(submitted, broker):
+def test_cancel_makes_pending_messages_stale_and_its_own_step_deletes_at_runway(submitted, broker):
     responses.delete(TASK_URL, status=204)
     stale_step = submitted.step
     job = actions.generation_cancel(generation_id=submitted.pk)
 
-    assert job.status == Status.CANCELLED
+    tasks.poll.apply(args=[job.pk, stale_step], throw=True)
+    assert len(responses.calls) == 0
+    assert (job.status, job.next_step) == (Status.CANCELLED, Step.CANCEL_AT_RUNWAY)
+    job = run_step(job)
     assert job.cancel_pending is False
     assert [c.request.method for c in responses.calls] == ["DELETE"]
-    tasks.poll.apply(args=[job.pk, stale_step], throw=True)
-    assert len(responses.calls) == 1
 
 
 @responses.activate

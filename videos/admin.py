@@ -42,7 +42,7 @@ class WorkFilter(admin.SimpleListFilter):
 
 @admin.register(VideoGeneration)
 class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "owner", "short_prompt", "model", "status", "progress", "created_at", "finished_at")
+    list_display = ("id", "owner", "short_prompt", "model", "status_label", "progress", "created_at", "finished_at")
     list_filter = ("status", WorkFilter, "model", "endpoint", "created_at")
     date_hierarchy = "created_at"
     search_fields = ("prompt", "runway_task_id")
@@ -143,6 +143,10 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return "— (a step is running)" if not obj.is_final else "—"
         due = f", due {obj.next_check_at:%Y-%m-%d %H:%M:%S} UTC" if obj.next_check_at else ""
         return f"{step.value}{due}"
+
+    @admin.display(description="Status", ordering="status")
+    def status_label(self, obj: VideoGeneration) -> str:
+        return obj.status_label
 
     @admin.display(description="Prompt")
     def short_prompt(self, obj: VideoGeneration) -> str:

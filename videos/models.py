@@ -211,6 +211,23 @@ class VideoGeneration(models.Model):
         return self.status in FINAL_STATUSES
 
     @property
+    def is_cancelling(self) -> bool:
+        """Cancelled by its owner or staff, and the worker has yet to delete its task at Runway."""
+        return self.status == Status.CANCELLED and self.cancel_pending
+
+    @property
+    def is_settled(self) -> bool:
+        """Ended, and what its page shows will not change any more: the page stops asking."""
+        return self.is_final and not self.is_cancelling
+
+    @property
+    def status_label(self) -> str:
+        """What pages, the status JSON and the admin call the job's state."""
+        if self.is_cancelling:
+            return "Cancelling…"
+        return self.get_status_display()
+
+    @property
     def next_step(self) -> Step | None:
         """The step this job waits for, or None when the worker has nothing left to do for it."""
         if self.status == Status.QUEUED:

@@ -118,11 +118,14 @@ def status(request: AuthenticatedRequest, pk: int) -> JsonResponse:
 def cancel(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     generation = _own_generation(request, pk)
     try:
-        actions.generation_cancel(generation_id=generation.pk)
+        cancelled = actions.generation_cancel(generation_id=generation.pk)
     except actions.GenerationError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "The video was cancelled.")
+        # The worker stops its task at Runway in a moment; the card says "Cancelling…" until then.
+        messages.success(
+            request, "The video is being cancelled." if cancelled.is_cancelling else "The video was cancelled."
+        )
     return redirect("videos:detail", pk=generation.pk)
 
 

@@ -9,9 +9,9 @@ from django.core.files.storage import default_storage
 from videos.catalog import VideoRequest
 from videos.models import RETRYABLE_STATUSES, Status, VideoGeneration
 from videos.runway import RunwayError, get_client
-from videos.services.bookkeeping import enqueue, finish, locked_row
+from videos.services.bookkeeping import enqueue_on_commit, finish, locked_row, schedule
 from videos.services.creation import generation_create
-from videos.services.steps import cancel_at_runway, step_run_and_enqueue_next
+from videos.services.steps import step_run_and_enqueue_next
 
 logger = logging.getLogger(__name__)
 
@@ -21,19 +21,18 @@ class GenerationError(Exception):
 
 
 def generation_cancel(*, generation_id: int) -> VideoGeneration:
-    """Stop a job that has not ended, here and at Runway."""
+    """Stop a job that has not ended: it is cancelled here at once, and the worker deletes its task
+    at Runway (the job reads "Cancelling…" until then)."""
     with locked_row(generation_id) as row:
         if row.is_final:
             raise GenerationError(f"This video has already ended ({row.get_status_display().lower()}).")
         row.step += 1  # any task message still on its way is now stale
         finish(row, Status.CANCELLED, message="Cancelled.", cancel_at_runway=True)
+        if row.cancel_pending:
+            # Not here: a web request never waits on Runway. The sweep sends it again if it is lost.
+            enqueue_on_commit(schedule(row, 0))
         row.save()
     logger.info("Generation %s cancelled", row.pk)
-    if row.cancel_pending:
-        next_step = cancel_at_runway(row)
-        if next_step is not None:
-            enqueue(next_step)
-        row.refresh_from_db()
     return row
 
 

@@ -36,8 +36,10 @@ def generation_status(*, generation: VideoGeneration) -> dict[str, Any]:
     return {
         "id": generation.pk,
         "status": generation.status,
-        "status_label": generation.get_status_display(),
+        "status_label": generation.status_label,
         "is_final": generation.is_final,
+        # Ended and nothing more to show: the page stops asking (a cancel is shown until Runway's side is done).
+        "settled": generation.is_settled,
         "progress": generation.progress,
         "message": generation.message,
         # Our copy, never Runway's URL (it expires, and Runway asks that users not see it).
