@@ -2,7 +2,7 @@ import pytest
 import responses
 
 from tests.conftest import run_next_step
-from videos.models import Status
+from videos.models import Status, VideoGeneration
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/videos/videogeneration/"
@@ -84,21 +84,47 @@ def test_non_staff_cannot_open_the_admin(client, user):
     assert client.get(CHANGELIST).status_code == 302
 
 
-@responses.activate
-def test_deleting_in_the_admin_goes_through_the_service(staff, make_job, stored_video):
+def test_deleting_in_the_admin_goes_through_the_service(
+    staff, make_job, stored_video, broker, django_capture_on_commit_callbacks
+):
     from django.core.files.storage import default_storage
 
-    responses.delete(TASK_URL, status=204)
     done = make_job(status=Status.SUCCEEDED, runway_task_id="t-1", video_file=stored_video)
     running = make_job(status=Status.RUNNING, runway_task_id="t-2")
-    response = staff.post(
-        CHANGELIST, {"action": "delete_selected", "_selected_action": [done.pk, running.pk], "post": "yes"}, follow=True
-    )
+    with responses.RequestsMock() as runway, django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(
+            CHANGELIST,
+            {"action": "delete_selected", "_selected_action": [done.pk, running.pk], "post": "yes"},
+            follow=True,
+        )
+        assert len(runway.calls) == 0
     content = response.content.decode()
     assert "1 video deleted." in content
     assert "Cancel this video before deleting it." in content
+    assert "Deleting…" in content  # staff still see it, until the worker has deleted it at Runway
+    assert staff.get(f"{CHANGELIST}{done.pk}/change/").status_code == 200
+
+    with responses.RequestsMock() as runway:
+        runway.delete(TASK_URL, status=204)
+        [queued] = broker.tasks()
+        queued.run()
+        assert [c.request.method for c in runway.calls] == ["DELETE"]
+    assert not VideoGeneration.objects.filter(pk=done.pk).exists()
     assert not default_storage.exists(stored_video)
-    assert [c.request.method for c in responses.calls] == ["DELETE"]
+    assert "Deleting…" not in staff.get(CHANGELIST).content.decode()
+
+
+def test_deleting_one_video_from_its_change_page_waits_on_nothing(
+    staff, make_job, broker, django_capture_on_commit_callbacks
+):
+    job = make_job(status=Status.FAILED, runway_task_id="t-1")
+    with responses.RequestsMock() as runway, django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(f"{CHANGELIST}{job.pk}/delete/", {"post": "yes"}, follow=True)
+        assert len(runway.calls) == 0
+    assert response.status_code == 200
+    job.refresh_from_db()
+    assert job.delete_pending
+    assert [t.name for t in broker.tasks()] == ["videos.tasks.cancel_at_runway"]
 
 
 def test_staff_filter_jobs_by_the_work_left_and_see_each_jobs_next_step(staff, make_job, settings):

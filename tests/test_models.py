@@ -148,3 +148,14 @@ def test_a_cancelled_job_reads_cancelling_and_is_not_settled_until_its_task_is_d
     timed_out = make_job(status=Status.TIMED_OUT, runway_task_id="t-2", cancel_pending=True)
     assert (timed_out.status_label, timed_out.is_settled) == ("Timed out", True)
     assert make_job(status=Status.RUNNING).status_label == "Generating"
+
+
+def test_a_deleted_job_is_hidden_from_its_owner_and_reads_deleting_for_staff(make_job):
+    shown = make_job(status=Status.SUCCEEDED)
+    deleting = make_job(status=Status.SUCCEEDED, runway_task_id="t-1", cancel_pending=True, delete_pending=True)
+
+    assert list(VideoGeneration.objects.visible()) == [shown]
+    assert deleting.status_label == "Deleting…"
+    # The worker deletes its task at Runway first, then its files and row; the sweep finds it if lost.
+    assert deleting.next_step == Step.CANCEL_AT_RUNWAY
+    assert deleting in VideoGeneration.objects.with_next_step()

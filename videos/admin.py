@@ -69,6 +69,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "next_step",
         "video_pending",
         "cancel_pending",
+        "delete_pending",
         "poster_pending",
         "next_check_at",
         "created_at",
@@ -106,6 +107,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "video_pending",
                     "poster_pending",
                     "cancel_pending",
+                    "delete_pending",
                     "next_check_at",
                 )
             },
@@ -122,7 +124,8 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return (*self.readonly_fields, "owner", "prompt", "image", "image_url")
 
     def delete_model(self, request: HttpRequest, obj: VideoGeneration) -> None:
-        # Through the service, so our file goes too and the task is deleted at Runway.
+        # Through the service, so our files go too and the task is deleted at Runway (by the worker:
+        # until then the row stays here, "Deleting…").
         self._apply(request, VideoGeneration.objects.filter(pk=obj.pk), actions.generation_delete, "deleted")
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:

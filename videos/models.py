@@ -116,6 +116,10 @@ def _has_next_step() -> Q:
 class GenerationQuerySet(models.QuerySet["VideoGeneration"]):
     """The questions every part asks about jobs, each answered here once."""
 
+    def visible(self) -> "GenerationQuerySet":
+        """Jobs their owner sees: all but those deleted and waiting for the worker to remove them."""
+        return self.filter(delete_pending=False)
+
     def active(self) -> "GenerationQuerySet":
         """Jobs that have not ended (they count towards a user's limit of unfinished jobs)."""
         return self.filter(status__in=ACTIVE_STATUSES)
@@ -174,6 +178,11 @@ class VideoGeneration(models.Model):
         default=0, help_text="Counts claimed steps; a task message runs only for the step it names."
     )
     cancel_pending = models.BooleanField(default=False, help_text="The task still has to be deleted at Runway.")
+    delete_pending = models.BooleanField(
+        default=False,
+        help_text="Deleted by its owner or staff, and gone from the owner's pages: the worker deletes the task "
+        "at Runway, then our files and this row.",
+    )
     video_pending = models.BooleanField(
         default=False, help_text="Runway made the video; our copy of it is still to store."
     )
@@ -223,6 +232,8 @@ class VideoGeneration(models.Model):
     @property
     def status_label(self) -> str:
         """What pages, the status JSON and the admin call the job's state."""
+        if self.delete_pending:
+            return "Deleting…"  # only staff see it: the owner's pages have forgotten it
         if self.is_cancelling:
             return "Cancelling…"
         return self.get_status_display()
@@ -235,6 +246,7 @@ class VideoGeneration(models.Model):
         if self.status in AT_RUNWAY_STATUSES:
             return Step.STORE_VIDEO if self.video_pending else Step.POLL
         if self.is_final and self.cancel_pending:
+            # Also how a deleted job goes: its files and row follow the task at Runway.
             return Step.CANCEL_AT_RUNWAY
         if self.status == Status.SUCCEEDED and self.poster_pending:
             return Step.MAKE_POSTER

@@ -34,12 +34,12 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 def _own_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
-    """The user's own job; anyone else's answers 404, as if it did not exist."""
-    return get_object_or_404(VideoGeneration, pk=pk, owner=request.user)
+    """The user's own job; anyone else's, or one being deleted, answers 404, as if it did not exist."""
+    return get_object_or_404(VideoGeneration.objects.visible(), pk=pk, owner=request.user)
 
 
 def _viewable_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
-    """The user's own job, or any job for staff (the admin plays every video)."""
+    """The user's own job, or any job for staff (the admin plays every video, even one being deleted)."""
     if request.user.is_staff:
         return get_object_or_404(VideoGeneration, pk=pk)
     return _own_generation(request, pk)

@@ -2,14 +2,21 @@
 next step now (the admin's "Poll now")."""
 
 import logging
+from functools import partial
 
 from django.core.files import File
-from django.core.files.storage import default_storage
+from django.db import transaction
 
 from videos.catalog import VideoRequest
 from videos.models import RETRYABLE_STATUSES, Status, VideoGeneration
-from videos.runway import RunwayError, get_client
-from videos.services.bookkeeping import enqueue_on_commit, finish, locked_row, schedule
+from videos.services.bookkeeping import (
+    enqueue_on_commit,
+    finish,
+    locked_row,
+    schedule,
+    stored_files,
+    stored_files_delete,
+)
 from videos.services.creation import generation_create
 from videos.services.steps import step_run_and_enqueue_next
 
@@ -37,21 +44,31 @@ def generation_cancel(*, generation_id: int) -> VideoGeneration:
 
 
 def generation_delete(*, generation_id: int) -> None:
-    """Remove an ended job: its task at Runway, our files, and the row."""
-    with locked_row(generation_id) as row:
-        if not row.is_final:
-            raise GenerationError("Cancel this video before deleting it.")
-        task_id, files = row.runway_task_id, [row.video_file.name, row.poster.name, row.image.name]
-        row.delete()
-    if task_id:
-        try:
-            get_client().delete_task(task_id)
-        except RunwayError as exc:
-            logger.warning("Generation %s deleted here, but its task %s not at Runway: %s", generation_id, task_id, exc)
-    for name in files:
-        if name:
-            default_storage.delete(name)
-    logger.info("Generation %s deleted", generation_id)
+    """Remove an ended job: its task at Runway, our files and the row. Deleting it twice does nothing more.
+
+    Its owner's pages forget it at once. A job Runway never had goes here, its files once the row's
+    deletion commits; any other is left to the worker's cancel_at_runway step, which deletes the
+    task at Runway (retried, and swept up if lost), then the files and the row.
+    """
+    try:
+        with locked_row(generation_id) as row:
+            if row.delete_pending:
+                return
+            if not row.is_final:
+                raise GenerationError("Cancel this video before deleting it.")
+            if not row.runway_task_id:
+                transaction.on_commit(partial(stored_files_delete, stored_files(row)))
+                row.delete()
+                logger.info("Generation %s deleted", generation_id)
+                return
+            row.step += 1  # a poster step on its way is now stale
+            row.delete_pending = row.cancel_pending = True
+            row.error_count = 0  # a cancel that gave up earlier has its attempts again
+            enqueue_on_commit(schedule(row, 0))
+            row.save()
+    except VideoGeneration.DoesNotExist:
+        return  # deleted meanwhile
+    logger.info("Generation %s deleted; the worker deletes its task at Runway, then its files and row", generation_id)
 
 
 def generation_retry(*, generation_id: int) -> VideoGeneration:

@@ -22,7 +22,7 @@ HISTORY_FILTERS = [("", "All"), ("active", "In progress"), ("succeeded", "Done")
 
 def generation_history(*, owner: User, shown: str) -> tuple[QuerySet[VideoGeneration], str]:
     """The owner's jobs, newest first, under the filter `shown`; and the filter applied ("" for all)."""
-    jobs = VideoGeneration.objects.filter(owner=owner)
+    jobs = VideoGeneration.objects.visible().filter(owner=owner)
     if shown == "active":
         return jobs.active(), shown
     if shown in Status.values:
