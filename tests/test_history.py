@@ -1,16 +1,15 @@
-"""The history on the dashboard: filters, download, re-run, delete, credits and time estimates."""
+"""The history on the dashboard: filters, download, re-run, delete, the credit balance and time estimates."""
 
 import json
 from datetime import timedelta
 
 import pytest
 import responses
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from videos.models import Status, VideoGeneration
+from videos.models import CreditBalance, Status, VideoGeneration
 from videos.services import actions, creation
 from videos.services.steps import MAX_CANCEL_ATTEMPTS
 
@@ -18,16 +17,7 @@ pytestmark = pytest.mark.django_db
 BASE = "https://runway.test"
 
 
-@pytest.fixture(autouse=True)
-def no_cached_credits():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@responses.activate
-def test_history_filters_by_status(alice, make_job):
-    responses.get(f"{BASE}/v1/organization", json={"creditBalance": 10})
+def test_history_filters_by_status(alice, make_job, broker):
     make_job(prompt="done one", status=Status.SUCCEEDED)
     make_job(prompt="broken one", status=Status.FAILED)
     make_job(prompt="busy one", status=Status.RUNNING)
@@ -42,20 +32,30 @@ def test_history_filters_by_status(alice, make_job):
     assert "done one" in shown("?status=nonsense")  # an unknown filter shows everything
 
 
-@responses.activate
-def test_dashboard_shows_the_credit_balance_cached_for_a_minute(alice):
-    responses.get(f"{BASE}/v1/organization", json={"creditBalance": 1234, "tier": {}, "usage": {}})
-    assert "Runway credits: <strong>1234</strong>" in alice.get("/videos/").content.decode()
-    alice.get("/videos/")
-    assert len(responses.calls) == 1
+def test_dashboard_shows_the_balance_the_worker_read_with_its_age_and_never_asks_runway(alice, broker):
+    CreditBalance.objects.create(credits=10_000, fetched_at=timezone.now() - timedelta(seconds=90))
+    with responses.RequestsMock() as runway:
+        content = alice.get("/videos/").content.decode()
+        assert len(runway.calls) == 0
+    assert "Runway credits:" in content
+    assert "<strong>10,000</strong>" in content
+    assert "checked 1\xa0minute ago" in content
+    assert broker.messages() == []  # fresh enough: beat refreshes it
 
 
-@responses.activate
-def test_an_unreachable_balance_is_left_out_and_not_asked_again_at_once(alice):
-    responses.get(f"{BASE}/v1/organization", status=503)
-    assert "Runway credits" not in alice.get("/videos/").content.decode()
-    alice.get("/videos/")
-    assert len(responses.calls) == 1
+def test_a_balance_read_moments_ago_was_checked_just_now(alice, broker):
+    CreditBalance.objects.create(credits=5, fetched_at=timezone.now() - timedelta(seconds=5))
+    assert "checked just now" in alice.get("/videos/").content.decode()
+
+
+def test_before_the_worker_has_read_a_balance_the_page_says_checking_and_asks_it_once(alice, broker):
+    with responses.RequestsMock() as runway:
+        first = alice.get("/videos/").content.decode()
+        alice.get("/videos/")
+        assert len(runway.calls) == 0
+    assert "Runway credits:" in first
+    assert "checking…" in first
+    assert [t.name for t in broker.credit_refreshes()] == ["videos.tasks.refresh_credit_balance"]
 
 
 def test_no_key_means_no_balance_request(alice, settings):
@@ -65,9 +65,7 @@ def test_no_key_means_no_balance_request(alice, settings):
         assert len(mocked.calls) == 0
 
 
-@responses.activate
 def test_a_finished_video_can_be_downloaded_re_run_and_deleted(alice, make_job, stored_video, broker):
-    responses.get(f"{BASE}/v1/organization", json={"creditBalance": 1})
     job = make_job(status=Status.SUCCEEDED, video_file=stored_video, runway_task_id="t-1", seed=7)
     card = alice.get("/videos/").content.decode()
     assert f'href="/videos/{job.pk}/video.mp4" download=' in card
@@ -107,9 +105,8 @@ def test_delete_hides_the_video_at_once_and_the_worker_deletes_it_at_runway_then
         prompt="to be deleted", status=Status.SUCCEEDED, video_file=stored_video, poster=poster, runway_task_id="t-1"
     )
     with responses.RequestsMock() as runway, django_capture_on_commit_callbacks(execute=True):
-        runway.get(f"{BASE}/v1/organization", json={"creditBalance": 1})
         response = alice.post(f"/videos/{job.pk}/delete/", follow=True)
-        assert [c.request.url for c in runway.calls] == [f"{BASE}/v1/organization"]  # the dashboard's balance
+        assert len(runway.calls) == 0  # nothing waits on Runway
 
     assert response.redirect_chain == [("/videos/", 302)]
     assert "The video was deleted." in response.content.decode()

@@ -1,5 +1,6 @@
 """The job record: a VideoGeneration, its states, the one table of moves between them, and the
 questions every part of the product asks about jobs (which are active, whose next step is due).
+Beside it, the account's CreditBalance, which the worker reads from Runway for the pages.
 """
 
 import enum
@@ -261,3 +262,27 @@ class VideoGeneration(models.Model):
     @property
     def has_image(self) -> bool:
         return bool(self.image or self.image_url)
+
+
+class CreditBalance(models.Model):
+    """The Runway account's credit balance as the worker last read it: one row, which pages read
+    instead of asking Runway (beat refreshes it every RUNWAY_CREDITS_REFRESH seconds)."""
+
+    ONLY = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=ONLY, editable=False)
+    credits = models.IntegerField(null=True, blank=True, help_text="1 credit = 1 US cent; empty until Runway said.")
+    fetched_at = models.DateTimeField(null=True, blank=True, help_text="When Runway gave that figure.")
+    checked_at = models.DateTimeField(null=True, blank=True, help_text="When Runway was last asked, answering or not.")
+    last_error = models.TextField(blank=True, help_text="Why the last asking failed; empty after an answer.")
+    requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a page last asked the worker for a fresh figure (at most once an interval).",
+    )
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="one_credit_balance")]
+
+    def __str__(self) -> str:
+        return f"Runway credits: {self.credits if self.credits is not None else 'unknown'}"

@@ -88,6 +88,8 @@ def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> Ht
             "page": history.get_page(request.GET.get("page")),
             "shown": shown,
             "filters": selectors.HISTORY_FILTERS,
+            # The balance as the worker last read it: the page never waits on Runway.
+            "show_credits": bool(settings.RUNWAY_API_KEY),
             "credits": selectors.account_credits() if settings.RUNWAY_API_KEY else None,
             "pickers": {
                 "offers": catalog.offers_for_pickers(),
