@@ -68,15 +68,35 @@ def test_cancel_action_cancels_at_once_and_leaves_runway_to_the_worker(
     assert (job.status, job.status_label) == (Status.CANCELLED, "Cancelled")
 
 
-@responses.activate
-def test_poll_now_action_polls_at_once(staff, make_job, broker):
-    responses.get(TASK_URL, json={"id": "t-1", "status": "RUNNING", "progress": 0.6})
-    job = make_job(status=Status.PENDING, runway_task_id="t-1", step=1)
-    response = staff.post(CHANGELIST, {"action": "poll_now", "_selected_action": [job.pk]}, follow=True)
+def test_poll_now_action_queues_the_next_step_and_says_when_it_runs(staff, make_job, broker):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = make_job(status=Status.PENDING, runway_task_id="t-1", step=1, next_check_at=timezone.now())
+    VideoGeneration.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=1))
+    done = make_job(status=Status.SUCCEEDED)
+    with responses.RequestsMock() as runway:
+        response = staff.post(CHANGELIST, {"action": "poll_now", "_selected_action": [job.pk, done.pk]}, follow=True)
+        assert len(runway.calls) == 0
+    content = response.content.decode()
+    assert f"#{job.pk}: poll queued, runs now." in content
+    assert f"#{done.pk}: This video has already ended (done)." in content
+    assert [(t.name, t.args) for t in broker.tasks()] == [("videos.tasks.poll", [job.pk, 1])]
+
+    with responses.RequestsMock() as runway:
+        runway.get(TASK_URL, json={"id": "t-1", "status": "RUNNING", "progress": 0.6})
+        broker.tasks()[0].run()
     job.refresh_from_db()
-    assert job.status == Status.RUNNING
-    assert job.progress == 60
-    assert "1 video polled." in response.content.decode()
+    assert (job.status, job.progress) == (Status.RUNNING, 60)
+
+
+def test_poll_now_right_after_a_poll_waits_for_the_poll_interval(staff, make_job, broker, settings):
+    job = make_job(status=Status.RUNNING, runway_task_id="t-1", step=2, next_check_at=None)
+    job.next_check_at = job.updated_at  # as a poll that just ended leaves it
+    job.save()
+    response = staff.post(CHANGELIST, {"action": "poll_now", "_selected_action": [job.pk]}, follow=True)
+    assert f"#{job.pk}: poll queued, runs in {settings.RUNWAY_POLL_INTERVAL} s." in response.content.decode()
 
 
 def test_non_staff_cannot_open_the_admin(client, user):

@@ -157,7 +157,15 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Poll now")
     def poll_now(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
-        self._apply(request, queryset, actions.generation_poll_now, "polled")
+        # Queued for the worker, never run here: the admin does not wait on Runway.
+        for generation in queryset.order_by("pk"):
+            try:
+                queued = actions.generation_poll_now(generation_id=generation.pk)
+            except actions.GenerationError as exc:
+                self.message_user(request, f"#{generation.pk}: {exc}", messages.WARNING)
+                continue
+            when = f"in {queued.countdown:.0f} s" if queued.countdown >= 1 else "now"
+            self.message_user(request, f"#{generation.pk}: {queued.step.value} queued, runs {when}.", messages.SUCCESS)
 
     @admin.action(description="Cancel")
     def cancel(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:

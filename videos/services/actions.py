@@ -1,15 +1,21 @@
-"""What users and staff do to a job: cancel it, delete it, re-run it, try it again, or run its
-next step now (the admin's "Poll now")."""
+"""What users and staff do to a job: cancel it, delete it, re-run it, try it again, or have its
+next step run now (the admin's "Poll now"). None of them waits on Runway: what must be said to
+Runway is the worker's next step."""
 
 import logging
+from datetime import datetime, timedelta
 from functools import partial
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
 
 from videos.catalog import VideoRequest
-from videos.models import RETRYABLE_STATUSES, Status, VideoGeneration
+from videos.models import RETRYABLE_STATUSES, STEP_LOST_AFTER, Status, Step, VideoGeneration
 from videos.services.bookkeeping import (
+    NextStep,
+    enqueue,
     enqueue_on_commit,
     finish,
     locked_row,
@@ -18,7 +24,6 @@ from videos.services.bookkeeping import (
     stored_files_delete,
 )
 from videos.services.creation import generation_create
-from videos.services.steps import step_run_and_enqueue_next
 
 logger = logging.getLogger(__name__)
 
@@ -101,14 +106,34 @@ def generation_rerun(*, generation_id: int, new_seed: bool = False) -> VideoGene
             image.close()
 
 
-def generation_poll_now(*, generation_id: int) -> VideoGeneration:
-    """Run the job's next step at once instead of waiting for its scheduled one."""
+def generation_poll_now(*, generation_id: int, now: datetime | None = None) -> NextStep:
+    """Have the worker run the job's next step now rather than when it is due; return that step.
+
+    Enqueued, never run here: a web request does not wait on Runway. A poll still waits until
+    RUNWAY_POLL_INTERVAL after the job's last step wrote its row (`updated_at`, which a step sets
+    when it claims the row and again when it ends), so Runway never hears about a task twice
+    within the interval. This message and the one already scheduled carry the same step number:
+    whichever comes first runs the step, and the other finds it taken.
+    """
+    now = now or timezone.now()
     generation = VideoGeneration.objects.get(pk=generation_id)
     step = generation.next_step
     if step is None and generation.is_final:
         raise GenerationError(f"This video has already ended ({generation.get_status_display().lower()}).")
     if step is None:
         raise GenerationError("This video is being sent to Runway right now.")
-    step_run_and_enqueue_next(step=step, generation_id=generation_id, number=generation.step)
-    generation.refresh_from_db()
-    return generation
+    # A claimed step clears next_check_at until it ends; one claimed long ago lost its worker.
+    if generation.next_check_at is None and generation.updated_at > now - STEP_LOST_AFTER:
+        raise GenerationError(f"This video's {step.value} step is running right now.")
+    countdown = 0.0
+    if step == Step.POLL:
+        earliest = generation.updated_at + timedelta(seconds=settings.RUNWAY_POLL_INTERVAL)
+        countdown = max(0.0, (earliest - now).total_seconds())
+    next_step = NextStep(generation.pk, step, generation.step, countdown)
+    # Due sooner, as the admin and the sweep see it; not if a worker claimed the step meanwhile.
+    due = now + timedelta(seconds=countdown)
+    if not VideoGeneration.objects.filter(pk=generation.pk, step=generation.step).update(next_check_at=due):
+        raise GenerationError(f"This video's {step.value} step is running right now.")
+    enqueue(next_step)
+    logger.info("Generation %s: %s step %s queued by staff, in %.0f s", generation.pk, step, generation.step, countdown)
+    return next_step
