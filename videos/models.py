@@ -82,7 +82,9 @@ TRANSITIONS = (
         "still unfinished RUNWAY_MAX_WAIT after creation: the task is deleted at Runway",
     ),
     Transition(
-        ACTIVE_STATUSES, _states(Status.CANCELLED), "its owner or staff cancel it: the task is deleted at Runway"
+        ACTIVE_STATUSES,
+        _states(Status.CANCELLED),
+        "its owner or staff cancel it: the worker then deletes the task at Runway",
     ),
 )
 ALLOWED_MOVES = frozenset(
