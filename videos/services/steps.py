@@ -382,7 +382,10 @@ def _cancel_failed(generation_id: int, exc: RunwayError) -> NextStep | None:
         row.last_error = f"Could not cancel the task at Runway: {exc.message}"
         next_step = None
         if exc.permanent or row.error_count >= MAX_CANCEL_ATTEMPTS:
-            logger.error("Generation %s: giving up cancelling at Runway: %s", row.pk, exc.message)
+            # With the task's id: a deleted job's row is about to go, and staff may want to find the task.
+            logger.error(
+                "Generation %s: giving up cancelling task %s at Runway: %s", row.pk, row.runway_task_id, exc.message
+            )
         else:
             next_step = schedule(row, backoff(row.error_count, exc.retry_after))
         row.save()
