@@ -159,6 +159,8 @@ RUNWAY_MAX_WAIT = env.int("RUNWAY_MAX_WAIT", default=300)
 RUNWAY_MAX_VIDEO_BYTES = env.int("RUNWAY_MAX_VIDEO_BYTES", default=200_000_000)
 # How often beat looks for jobs whose task message was lost (Redis restarted, worker killed).
 RUNWAY_SWEEP_INTERVAL = env.int("RUNWAY_SWEEP_INTERVAL", default=60)
+# How often beat has the worker read the account's credit balance, which the dashboard shows.
+RUNWAY_CREDITS_REFRESH = env.int("RUNWAY_CREDITS_REFRESH", default=60)
 # Every generation costs money: how many unfinished jobs, and how many a rolling day, per user.
 RUNWAY_MAX_ACTIVE_PER_USER = env.int("RUNWAY_MAX_ACTIVE_PER_USER", default=3)
 RUNWAY_DAILY_LIMIT_PER_USER = env.int("RUNWAY_DAILY_LIMIT_PER_USER", default=50)
@@ -169,6 +171,8 @@ if RUNWAY_POLL_INTERVAL < 5:
     raise ImproperlyConfigured("RUNWAY_POLL_INTERVAL must be at least 5 seconds.")
 if RUNWAY_MAX_WAIT < RUNWAY_POLL_INTERVAL:
     raise ImproperlyConfigured("RUNWAY_MAX_WAIT must be at least RUNWAY_POLL_INTERVAL.")
+if RUNWAY_CREDITS_REFRESH < 1:
+    raise ImproperlyConfigured("RUNWAY_CREDITS_REFRESH must be at least 1 second.")
 
 # --- Celery -------------------------------------------------------------------------------
 
@@ -212,6 +216,12 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-generations": {"task": "videos.tasks.sweep_generations", "schedule": RUNWAY_SWEEP_INTERVAL},
+    # A message the worker could not take within the interval is dropped: the next one replaces it.
+    "refresh-credit-balance": {
+        "task": "videos.tasks.refresh_credit_balance",
+        "schedule": RUNWAY_CREDITS_REFRESH,
+        "options": {"expires": RUNWAY_CREDITS_REFRESH},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "var" / "celerybeat-schedule")

@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def empty_cache():
-    """Each test starts without what an earlier one cached (credit balance, time estimates)."""
+    """Each test starts without what an earlier one cached (time estimates)."""
     cache.clear()
 
 
@@ -97,6 +97,9 @@ def run_next_step(job: VideoGeneration) -> VideoGeneration:
     return job
 
 
+CREDIT_REFRESH = "videos.tasks.refresh_credit_balance"
+
+
 class Broker:
     """The real Redis behind the test broker URL, read the way the worker would see it."""
 
@@ -107,13 +110,22 @@ class Broker:
     def clear(self) -> None:
         self.redis.delete(self.queue)
 
-    def tasks(self) -> list[QueuedTask]:
+    def messages(self) -> list[QueuedTask]:
+        """Every message waiting, oldest first."""
         found = []
         for raw in reversed(self.redis.lrange(self.queue, 0, -1)):  # oldest first
             message = json.loads(raw)
             args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
             found.append(QueuedTask(message["headers"]["task"], args, message["headers"].get("eta")))
         return found
+
+    def tasks(self) -> list[QueuedTask]:
+        """The messages of jobs' steps, oldest first; not the credit balance's refreshes, which any
+        dashboard may ask for (see credit_refreshes)."""
+        return [task for task in self.messages() if task.name != CREDIT_REFRESH]
+
+    def credit_refreshes(self) -> list[QueuedTask]:
+        return [task for task in self.messages() if task.name == CREDIT_REFRESH]
 
 
 @pytest.fixture

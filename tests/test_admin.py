@@ -1,7 +1,8 @@
 import pytest
 import responses
 
-from videos.models import Status
+from tests.conftest import run_next_step
+from videos.models import Status, VideoGeneration
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/videos/videogeneration/"
@@ -47,29 +48,55 @@ def test_staff_cannot_add_jobs_by_hand(staff):
     assert staff.get(f"{CHANGELIST}add/").status_code == 403
 
 
-@responses.activate
-def test_cancel_action_cancels_at_runway(staff, make_job):
-    responses.delete(TASK_URL, status=204)
+def test_cancel_action_cancels_at_once_and_leaves_runway_to_the_worker(
+    staff, make_job, broker, django_capture_on_commit_callbacks
+):
     running = make_job(status=Status.RUNNING, runway_task_id="t-1")
     done = make_job(status=Status.SUCCEEDED)
-    response = staff.post(CHANGELIST, {"action": "cancel", "_selected_action": [running.pk, done.pk]}, follow=True)
-    running.refresh_from_db()
-    assert running.status == Status.CANCELLED
-    assert len(responses.calls) == 1
+    with responses.RequestsMock() as runway, django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(CHANGELIST, {"action": "cancel", "_selected_action": [running.pk, done.pk]}, follow=True)
+        assert len(runway.calls) == 0
     content = response.content.decode()
     assert "1 video cancelled." in content
     assert "already ended" in content
+    assert "Cancelling…" in content  # the changelist shows the job as the worker still has it
+
+    with responses.RequestsMock() as runway:
+        runway.delete(TASK_URL, status=204)
+        job = run_next_step(running)
+        assert len(runway.calls) == 1
+    assert (job.status, job.status_label) == (Status.CANCELLED, "Cancelled")
 
 
-@responses.activate
-def test_poll_now_action_polls_at_once(staff, make_job, broker):
-    responses.get(TASK_URL, json={"id": "t-1", "status": "RUNNING", "progress": 0.6})
-    job = make_job(status=Status.PENDING, runway_task_id="t-1", step=1)
-    response = staff.post(CHANGELIST, {"action": "poll_now", "_selected_action": [job.pk]}, follow=True)
+def test_poll_now_action_queues_the_next_step_and_says_when_it_runs(staff, make_job, broker):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = make_job(status=Status.PENDING, runway_task_id="t-1", step=1, next_check_at=timezone.now())
+    VideoGeneration.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=1))
+    done = make_job(status=Status.SUCCEEDED)
+    with responses.RequestsMock() as runway:
+        response = staff.post(CHANGELIST, {"action": "poll_now", "_selected_action": [job.pk, done.pk]}, follow=True)
+        assert len(runway.calls) == 0
+    content = response.content.decode()
+    assert f"#{job.pk}: poll queued, runs now." in content
+    assert f"#{done.pk}: This video has already ended (done)." in content
+    assert [(t.name, t.args) for t in broker.tasks()] == [("videos.tasks.poll", [job.pk, 1])]
+
+    with responses.RequestsMock() as runway:
+        runway.get(TASK_URL, json={"id": "t-1", "status": "RUNNING", "progress": 0.6})
+        broker.tasks()[0].run()
     job.refresh_from_db()
-    assert job.status == Status.RUNNING
-    assert job.progress == 60
-    assert "1 video polled." in response.content.decode()
+    assert (job.status, job.progress) == (Status.RUNNING, 60)
+
+
+def test_poll_now_right_after_a_poll_waits_for_the_poll_interval(staff, make_job, broker, settings):
+    job = make_job(status=Status.RUNNING, runway_task_id="t-1", step=2, next_check_at=None)
+    job.next_check_at = job.updated_at  # as a poll that just ended leaves it
+    job.save()
+    response = staff.post(CHANGELIST, {"action": "poll_now", "_selected_action": [job.pk]}, follow=True)
+    assert f"#{job.pk}: poll queued, runs in {settings.RUNWAY_POLL_INTERVAL} s." in response.content.decode()
 
 
 def test_non_staff_cannot_open_the_admin(client, user):
@@ -77,21 +104,47 @@ def test_non_staff_cannot_open_the_admin(client, user):
     assert client.get(CHANGELIST).status_code == 302
 
 
-@responses.activate
-def test_deleting_in_the_admin_goes_through_the_service(staff, make_job, stored_video):
+def test_deleting_in_the_admin_goes_through_the_service(
+    staff, make_job, stored_video, broker, django_capture_on_commit_callbacks
+):
     from django.core.files.storage import default_storage
 
-    responses.delete(TASK_URL, status=204)
     done = make_job(status=Status.SUCCEEDED, runway_task_id="t-1", video_file=stored_video)
     running = make_job(status=Status.RUNNING, runway_task_id="t-2")
-    response = staff.post(
-        CHANGELIST, {"action": "delete_selected", "_selected_action": [done.pk, running.pk], "post": "yes"}, follow=True
-    )
+    with responses.RequestsMock() as runway, django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(
+            CHANGELIST,
+            {"action": "delete_selected", "_selected_action": [done.pk, running.pk], "post": "yes"},
+            follow=True,
+        )
+        assert len(runway.calls) == 0
     content = response.content.decode()
     assert "1 video deleted." in content
     assert "Cancel this video before deleting it." in content
+    assert "Deleting…" in content  # staff still see it, until the worker has deleted it at Runway
+    assert staff.get(f"{CHANGELIST}{done.pk}/change/").status_code == 200
+
+    with responses.RequestsMock() as runway:
+        runway.delete(TASK_URL, status=204)
+        [queued] = broker.tasks()
+        queued.run()
+        assert [c.request.method for c in runway.calls] == ["DELETE"]
+    assert not VideoGeneration.objects.filter(pk=done.pk).exists()
     assert not default_storage.exists(stored_video)
-    assert [c.request.method for c in responses.calls] == ["DELETE"]
+    assert "Deleting…" not in staff.get(CHANGELIST).content.decode()
+
+
+def test_deleting_one_video_from_its_change_page_waits_on_nothing(
+    staff, make_job, broker, django_capture_on_commit_callbacks
+):
+    job = make_job(status=Status.FAILED, runway_task_id="t-1")
+    with responses.RequestsMock() as runway, django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(f"{CHANGELIST}{job.pk}/delete/", {"post": "yes"}, follow=True)
+        assert len(runway.calls) == 0
+    assert response.status_code == 200
+    job.refresh_from_db()
+    assert job.delete_pending
+    assert [t.name for t in broker.tasks()] == ["videos.tasks.cancel_at_runway"]
 
 
 def test_staff_filter_jobs_by_the_work_left_and_see_each_jobs_next_step(staff, make_job, settings):

@@ -4,6 +4,7 @@ server, a Celery worker, Redis and the Runway simulator."""
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,35 @@ def test_a_generation_that_times_out_says_so(logged_in, worker, simulator):
     page.shots.take("timed-out")  # type: ignore[attr-defined]
     job = worker.wait_for(VideoGeneration.objects.get().pk, lambda j: not j.cancel_pending, seconds=20)
     assert simulator.deletes - deletes_before == 1, job
+
+
+def test_a_cancelled_generation_reads_cancelling_until_runway_has_deleted_its_task(logged_in, worker, simulator, clock):
+    page = logged_in
+    generate(page, "A sunrise that never ends [sim:never]")
+    job = made_at_runway(worker)
+    deletes_before = simulator.deletes
+    # Runway's answers wait for the simulator's clock: the worker's DELETE is out until it moves.
+    simulator.options = replace(simulator.options, slow_rate=1.0)
+    try:
+        page.locator(".generation").first.get_by_role("button", name="Cancel").click()
+        expect(page.locator(".flash")).to_have_text("The video is being cancelled.")
+        card = page.locator(".generation").first
+        expect(card.locator(".status-label")).to_have_text("Cancelling…")
+        page.shots.take("cancelling")  # type: ignore[attr-defined]
+        worker.wait_for(job.pk, lambda _: simulator.deletes > deletes_before, seconds=20)
+        with page.expect_response(lambda r: r.url.endswith(f"/videos/{job.pk}/status/"), timeout=10_000) as asked:
+            pass  # the page's next status check, while the worker waits on Runway
+        assert asked.value.json()["settled"] is False
+        expect(card.locator(".status-label")).to_have_text("Cancelling…")
+    finally:
+        simulator.options = replace(simulator.options, slow_rate=0.0)
+        clock.advance(simulator.options.slow_seconds)
+    # The page was not reloaded: its status check goes on until the job has settled.
+    expect(card.locator(".status-label")).to_have_text("Cancelled", timeout=20_000)
+    expect(card).to_have_attribute("data-settled", "true")
+    page.shots.take("cancelled")  # type: ignore[attr-defined]
+    assert simulator.deletes - deletes_before == 1
+    assert VideoGeneration.objects.get(pk=job.pk).cancel_pending is False
 
 
 def test_an_empty_description_is_refused_on_the_page(logged_in):

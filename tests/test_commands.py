@@ -1,15 +1,16 @@
 import io
+from datetime import timedelta
 
 import pytest
 import requests
 import responses
-from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from tests.conftest import MP4
 from videos.management.commands.generate_video import SERVICE_ACCOUNT
-from videos.models import Status, VideoGeneration
+from videos.models import CreditBalance, Status, VideoGeneration
 
 pytestmark = pytest.mark.django_db
 BASE = "https://runway.test"
@@ -154,16 +155,8 @@ def test_wait_gives_up_when_no_worker_moves_the_job(monkeypatch, settings, broke
 ORGANIZATION_URL = f"{BASE}/v1/organization"
 
 
-@pytest.fixture
-def no_cached_credits():
-    """The balance is cached for a minute; each test asks Runway afresh."""
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @responses.activate
-def test_credits_alone_prints_the_balance_and_makes_no_job(no_cached_credits):
+def test_credits_alone_prints_the_balance_and_makes_no_job():
     responses.get(ORGANIZATION_URL, json={"creditBalance": 1234, "tier": {"maxMonthlyCreditSpend": 10000}})
 
     assert run("--credits") == "Runway credits: 1234 (US$12.34)\n"
@@ -172,26 +165,40 @@ def test_credits_alone_prints_the_balance_and_makes_no_job(no_cached_credits):
 
 
 @responses.activate
-def test_credits_are_asked_of_runway_once_a_minute(no_cached_credits):
+def test_credits_ask_runway_and_keep_the_figure_for_the_dashboard():
     responses.get(ORGANIZATION_URL, json={"creditBalance": 1234})
 
     run("--credits")
-    assert run("--credits") == "Runway credits: 1234 (US$12.34)\n"
-    assert len(responses.calls) == 1
+    responses.replace(responses.GET, ORGANIZATION_URL, json={"creditBalance": 1200})
+    assert run("--credits") == "Runway credits: 1200 (US$12.00)\n"  # a command line asks each time
+    assert len(responses.calls) == 2
+    assert CreditBalance.objects.get().credits == 1200
 
 
 @responses.activate
-def test_credits_are_unknown_when_runway_cannot_be_reached(no_cached_credits):
+def test_credits_are_unknown_when_runway_cannot_be_reached():
     responses.get(ORGANIZATION_URL, body=requests.ConnectionError("refused"))
 
     out = run("--credits")  # no CommandError: exit code 0
 
-    assert out.startswith("Runway credits: unknown (")
+    assert (
+        out == "Runway credits: unknown (Runway did not give a balance: Could not reach Runway (connection failed))\n"
+    )
     assert VideoGeneration.objects.count() == 0
 
 
 @responses.activate
-def test_credits_come_before_the_generation(no_cached_credits, broker):
+def test_credits_show_the_last_known_figure_and_its_age_when_runway_cannot_be_reached():
+    CreditBalance.objects.create(credits=900, fetched_at=timezone.now() - timedelta(minutes=5))
+    responses.get(ORGANIZATION_URL, status=503)
+
+    out = run("--credits")
+
+    assert out.startswith("Runway credits: 900 (US$9.00) 5 minutes ago; Runway did not answer now: ")
+
+
+@responses.activate
+def test_credits_come_before_the_generation(broker):
     responses.get(ORGANIZATION_URL, json={"creditBalance": 50})
 
     lines = run("Waves", "--credits").splitlines()

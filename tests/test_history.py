@@ -1,32 +1,23 @@
-"""The history on the dashboard: filters, download, re-run, delete, credits and time estimates."""
+"""The history on the dashboard: filters, download, re-run, delete, the credit balance and time estimates."""
 
 import json
 from datetime import timedelta
 
 import pytest
 import responses
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from videos.models import Status, VideoGeneration
+from videos.models import CreditBalance, Status, VideoGeneration
 from videos.services import actions, creation
+from videos.services.steps import MAX_CANCEL_ATTEMPTS
 
 pytestmark = pytest.mark.django_db
 BASE = "https://runway.test"
 
 
-@pytest.fixture(autouse=True)
-def no_cached_credits():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@responses.activate
-def test_history_filters_by_status(alice, make_job):
-    responses.get(f"{BASE}/v1/organization", json={"creditBalance": 10})
+def test_history_filters_by_status(alice, make_job, broker):
     make_job(prompt="done one", status=Status.SUCCEEDED)
     make_job(prompt="broken one", status=Status.FAILED)
     make_job(prompt="busy one", status=Status.RUNNING)
@@ -41,20 +32,30 @@ def test_history_filters_by_status(alice, make_job):
     assert "done one" in shown("?status=nonsense")  # an unknown filter shows everything
 
 
-@responses.activate
-def test_dashboard_shows_the_credit_balance_cached_for_a_minute(alice):
-    responses.get(f"{BASE}/v1/organization", json={"creditBalance": 1234, "tier": {}, "usage": {}})
-    assert "Runway credits: <strong>1234</strong>" in alice.get("/videos/").content.decode()
-    alice.get("/videos/")
-    assert len(responses.calls) == 1
+def test_dashboard_shows_the_balance_the_worker_read_with_its_age_and_never_asks_runway(alice, broker):
+    CreditBalance.objects.create(credits=10_000, fetched_at=timezone.now() - timedelta(seconds=90))
+    with responses.RequestsMock() as runway:
+        content = alice.get("/videos/").content.decode()
+        assert len(runway.calls) == 0
+    assert "Runway credits:" in content
+    assert "<strong>10,000</strong>" in content
+    assert "checked 1\xa0minute ago" in content
+    assert broker.messages() == []  # fresh enough: beat refreshes it
 
 
-@responses.activate
-def test_an_unreachable_balance_is_left_out_and_not_asked_again_at_once(alice):
-    responses.get(f"{BASE}/v1/organization", status=503)
-    assert "Runway credits" not in alice.get("/videos/").content.decode()
-    alice.get("/videos/")
-    assert len(responses.calls) == 1
+def test_a_balance_read_moments_ago_was_checked_just_now(alice, broker):
+    CreditBalance.objects.create(credits=5, fetched_at=timezone.now() - timedelta(seconds=5))
+    assert "checked just now" in alice.get("/videos/").content.decode()
+
+
+def test_before_the_worker_has_read_a_balance_the_page_says_checking_and_asks_it_once(alice, broker):
+    with responses.RequestsMock() as runway:
+        first = alice.get("/videos/").content.decode()
+        alice.get("/videos/")
+        assert len(runway.calls) == 0
+    assert "Runway credits:" in first
+    assert "checking…" in first
+    assert [t.name for t in broker.credit_refreshes()] == ["videos.tasks.refresh_credit_balance"]
 
 
 def test_no_key_means_no_balance_request(alice, settings):
@@ -64,9 +65,7 @@ def test_no_key_means_no_balance_request(alice, settings):
         assert len(mocked.calls) == 0
 
 
-@responses.activate
 def test_a_finished_video_can_be_downloaded_re_run_and_deleted(alice, make_job, stored_video, broker):
-    responses.get(f"{BASE}/v1/organization", json={"creditBalance": 1})
     job = make_job(status=Status.SUCCEEDED, video_file=stored_video, runway_task_id="t-1", seed=7)
     card = alice.get("/videos/").content.decode()
     assert f'href="/videos/{job.pk}/video.mp4" download=' in card
@@ -98,25 +97,120 @@ def test_an_unfinished_video_cannot_be_re_run(alice, make_job):
     assert VideoGeneration.objects.count() == 1
 
 
-@responses.activate
-def test_delete_removes_our_file_and_the_task_at_runway(alice, make_job, stored_video):
-    responses.delete(f"{BASE}/v1/tasks/t-1", status=204)
-    responses.get(f"{BASE}/v1/organization", json={"creditBalance": 1})
+def test_delete_hides_the_video_at_once_and_the_worker_deletes_it_at_runway_then_our_files(
+    alice, make_job, stored_video, broker, django_capture_on_commit_callbacks
+):
     poster = default_storage.save("posters/test/p.jpg", ContentFile(b"jpeg"))
-    job = make_job(status=Status.SUCCEEDED, video_file=stored_video, poster=poster, runway_task_id="t-1")
-    response = alice.post(f"/videos/{job.pk}/delete/", follow=True)
+    job = make_job(
+        prompt="to be deleted", status=Status.SUCCEEDED, video_file=stored_video, poster=poster, runway_task_id="t-1"
+    )
+    with responses.RequestsMock() as runway, django_capture_on_commit_callbacks(execute=True):
+        response = alice.post(f"/videos/{job.pk}/delete/", follow=True)
+        assert len(runway.calls) == 0  # nothing waits on Runway
+
+    assert response.redirect_chain == [("/videos/", 302)]
     assert "The video was deleted." in response.content.decode()
+    assert "to be deleted" not in response.content.decode()
+    for page in ("", "status/", "video.mp4", "poster.jpg"):
+        assert alice.get(f"/videos/{job.pk}/{page}").status_code == 404, page
+    assert alice.post(f"/videos/{job.pk}/rerun/").status_code == 404
+    deleting = VideoGeneration.objects.get(pk=job.pk)  # for staff, until the worker is done
+    assert (deleting.delete_pending, deleting.status_label) == (True, "Deleting…")
+    assert default_storage.exists(stored_video)
+    [queued] = broker.tasks()
+    assert (queued.name, queued.args) == ("videos.tasks.cancel_at_runway", [job.pk, deleting.step])
+
+    with responses.RequestsMock() as runway:
+        runway.delete(f"{BASE}/v1/tasks/t-1", status=204)
+        queued.run()
+        assert [c.request.method for c in runway.calls] == ["DELETE"]
     assert not VideoGeneration.objects.filter(pk=job.pk).exists()
     assert not default_storage.exists(stored_video)
     assert not default_storage.exists(poster)
-    assert [c.request.method for c in responses.calls] == ["DELETE", "GET"]  # then the dashboard's balance
 
 
-@responses.activate
-def test_delete_goes_on_when_runway_cannot_be_reached(make_job, stored_video):
-    responses.delete(f"{BASE}/v1/tasks/t-1", status=503)
+def test_delete_of_a_video_runway_never_had_removes_it_and_its_files_once_committed(
+    make_job, broker, django_capture_on_commit_callbacks
+):
+    image = default_storage.save("inputs/test/first.png", ContentFile(b"\x89PNG\r\n\x1a\n"))
+    job = make_job(status=Status.CANCELLED, image=image)
+    with responses.RequestsMock(), django_capture_on_commit_callbacks(execute=False) as callbacks:
+        actions.generation_delete(generation_id=job.pk)
+    assert not VideoGeneration.objects.filter(pk=job.pk).exists()
+    assert default_storage.exists(image)  # not before the row's deletion is committed
+    for callback in callbacks:
+        callback()
+    assert not default_storage.exists(image)
+    assert broker.tasks() == []
+
+
+@pytest.mark.parametrize(("answer", "attempts"), [(404, 1), (401, 1), (503, MAX_CANCEL_ATTEMPTS)])
+def test_a_deleted_video_goes_even_when_runway_has_no_such_task_or_will_not_delete_it(
+    make_job, stored_video, broker, django_capture_on_commit_callbacks, answer, attempts
+):
     job = make_job(status=Status.FAILED, video_file=stored_video, runway_task_id="t-1")
-    actions.generation_delete(generation_id=job.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.generation_delete(generation_id=job.pk)
+    with responses.RequestsMock() as runway:
+        runway.delete(f"{BASE}/v1/tasks/t-1", status=answer, json={"error": "no"})
+        while broker.tasks():
+            queued = broker.tasks()[-1]
+            broker.clear()
+            queued.run()
+        assert len(runway.calls) == attempts
+    assert not VideoGeneration.objects.filter(pk=job.pk).exists()
+    assert not default_storage.exists(stored_video)
+
+
+def test_a_video_deleted_while_its_cancel_is_out_at_runway_goes_when_the_cancel_is_done(
+    make_job, stored_video, broker, django_capture_on_commit_callbacks
+):
+    job = make_job(status=Status.RUNNING, runway_task_id="t-1", video_file=stored_video)
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.generation_cancel(generation_id=job.pk)
+    [cancel] = broker.tasks()
+
+    def deleted_by_its_owner_meanwhile(request):
+        with django_capture_on_commit_callbacks(execute=True):
+            actions.generation_delete(generation_id=job.pk)
+        return (204, {}, "")
+
+    with responses.RequestsMock() as runway:
+        runway.add_callback(responses.DELETE, f"{BASE}/v1/tasks/t-1", callback=deleted_by_its_owner_meanwhile)
+        cancel.run()
+        assert len(runway.calls) == 1
+        assert not VideoGeneration.objects.filter(pk=job.pk).exists()
+        assert not default_storage.exists(stored_video)
+        broker.tasks()[-1].run()  # the delete's own message finds nothing left to do
+        assert len(runway.calls) == 1
+
+
+def test_deleting_twice_is_harmless(make_job, broker, django_capture_on_commit_callbacks):
+    job = make_job(status=Status.TIMED_OUT, runway_task_id="t-1", cancel_pending=True, step=4)
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.generation_delete(generation_id=job.pk)
+        actions.generation_delete(generation_id=job.pk)
+    job.refresh_from_db()
+    assert (job.step, job.delete_pending, job.cancel_pending) == (5, True, True)
+    assert [t.args for t in broker.tasks()] == [[job.pk, 5]]
+    with responses.RequestsMock() as runway:
+        runway.delete(f"{BASE}/v1/tasks/t-1", status=204)
+        broker.tasks()[0].run()
+    actions.generation_delete(generation_id=job.pk)  # the row is gone: nothing to do, no error
+    assert not VideoGeneration.objects.filter(pk=job.pk).exists()
+
+
+def test_a_deleted_video_whose_message_is_lost_is_swept_up(make_job, broker, django_capture_on_commit_callbacks):
+    from videos.services import recovery
+
+    job = make_job(status=Status.SUCCEEDED, runway_task_id="t-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.generation_delete(generation_id=job.pk)
+    broker.clear()
+    assert recovery.generation_sweep(now=timezone.now() + timedelta(minutes=1)) == 1
+    with responses.RequestsMock() as runway:
+        runway.delete(f"{BASE}/v1/tasks/t-1", status=204)
+        broker.tasks()[0].run()
     assert not VideoGeneration.objects.filter(pk=job.pk).exists()
 
 

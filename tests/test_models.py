@@ -137,3 +137,25 @@ def test_the_architecture_page_shows_the_table_of_moves_as_it_is():
     table = page.split("| from | to | cause |\n|---|---|---|\n", 1)[1].split("\n\n", 1)[0]
 
     assert table.splitlines() == [f"| {names(t.sources)} | {names(t.targets)} | {t.cause} |" for t in TRANSITIONS]
+
+
+def test_a_cancelled_job_reads_cancelling_and_is_not_settled_until_its_task_is_deleted_at_runway(make_job):
+    job = make_job(status=Status.CANCELLED, runway_task_id="t-1", cancel_pending=True)
+    assert (job.status_label, job.is_final, job.is_settled) == ("Cancelling…", True, False)
+    job.cancel_pending = False
+    assert (job.status_label, job.is_settled) == ("Cancelled", True)
+    # A job that timed out is also deleted at Runway afterwards, and says what happened to it.
+    timed_out = make_job(status=Status.TIMED_OUT, runway_task_id="t-2", cancel_pending=True)
+    assert (timed_out.status_label, timed_out.is_settled) == ("Timed out", True)
+    assert make_job(status=Status.RUNNING).status_label == "Generating"
+
+
+def test_a_deleted_job_is_hidden_from_its_owner_and_reads_deleting_for_staff(make_job):
+    shown = make_job(status=Status.SUCCEEDED)
+    deleting = make_job(status=Status.SUCCEEDED, runway_task_id="t-1", cancel_pending=True, delete_pending=True)
+
+    assert list(VideoGeneration.objects.visible()) == [shown]
+    assert deleting.status_label == "Deleting…"
+    # The worker deletes its task at Runway first, then its files and row; the sweep finds it if lost.
+    assert deleting.next_step == Step.CANCEL_AT_RUNWAY
+    assert deleting in VideoGeneration.objects.with_next_step()

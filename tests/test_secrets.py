@@ -75,14 +75,14 @@ def test_key_never_appears_in_any_log_record_of_a_whole_flow(user, broker, caplo
     job = run_step(run_step(job))  # the poll that hears it is done, then storing our copy
     assert job.status == Status.SUCCEEDED
 
-    # Another job: submitted, then cancelled by its owner, which deletes it at Runway.
+    # Another job: submitted, then cancelled by its owner; the worker deletes it at Runway.
     responses.replace(responses.POST, f"{BASE}/v1/text_to_video", body=task_answer(OTHER_TASK_ID, "PENDING"))
     responses.delete(f"{BASE}/v1/tasks/{OTHER_TASK_ID}", status=204)
     with django_capture_on_commit_callbacks(execute=True):
         other = creation.generation_create(owner=user, request=VideoRequest(prompt="Waves at night"))
     other = run_step(other)
-    other = actions.generation_cancel(generation_id=other.pk)
-    assert other.status == Status.CANCELLED
+    other = run_step(actions.generation_cancel(generation_id=other.pk))
+    assert (other.status, other.cancel_pending) == (Status.CANCELLED, False)
 
     # And one whose create breaks with the key in the library's message.
     responses.replace(responses.POST, f"{BASE}/v1/text_to_video", body=leaking(requests.ConnectionError))

@@ -487,16 +487,17 @@ def test_task_gone_at_runway_fails_the_job(submitted, broker):
 
 
 @responses.activate
-def test_cancel_deletes_at_runway_and_makes_pending_messages_stale(submitted, broker):
+def test_cancel_makes_pending_messages_stale_and_its_own_step_deletes_at_runway(submitted, broker):
     responses.delete(TASK_URL, status=204)
     stale_step = submitted.step
     job = actions.generation_cancel(generation_id=submitted.pk)
 
-    assert job.status == Status.CANCELLED
+    tasks.poll.apply(args=[job.pk, stale_step], throw=True)
+    assert len(responses.calls) == 0
+    assert (job.status, job.next_step) == (Status.CANCELLED, Step.CANCEL_AT_RUNWAY)
+    job = run_step(job)
     assert job.cancel_pending is False
     assert [c.request.method for c in responses.calls] == ["DELETE"]
-    tasks.poll.apply(args=[job.pk, stale_step], throw=True)
-    assert len(responses.calls) == 1
 
 
 @responses.activate
@@ -524,11 +525,49 @@ def test_cancel_of_a_finished_job_is_refused(make_job):
         actions.generation_cancel(generation_id=job.pk)
 
 
+def test_poll_now_queues_the_poll_no_sooner_than_a_poll_interval_after_the_last_step(submitted, broker, settings):
+    settings.RUNWAY_POLL_INTERVAL = 10
+    now = timezone.now()
+    VideoGeneration.objects.filter(pk=submitted.pk).update(
+        updated_at=now - timedelta(seconds=3), next_check_at=now + timedelta(seconds=7)
+    )
+    with responses.RequestsMock() as runway:
+        queued = actions.generation_poll_now(generation_id=submitted.pk, now=now)
+        assert len(runway.calls) == 0
+
+    assert (queued.step, queued.number, queued.countdown) == (Step.POLL, submitted.step, 7.0)
+    [message] = broker.tasks()
+    assert (message.name, message.args) == ("videos.tasks.poll", [submitted.pk, submitted.step])
+    assert 7 <= (timezone.datetime.fromisoformat(message.eta) - now).total_seconds() <= 8
+    # Long after the last step, it is due at once.
+    VideoGeneration.objects.filter(pk=submitted.pk).update(updated_at=now - timedelta(minutes=1))
+    assert actions.generation_poll_now(generation_id=submitted.pk, now=now).countdown == 0
+
+
 @responses.activate
-def test_poll_now_runs_the_current_step(submitted, broker):
+def test_poll_now_and_the_scheduled_poll_make_one_request(submitted, broker):
     responses.get(TASK_URL, json=task_answer("RUNNING", progress=0.8))
-    job = actions.generation_poll_now(generation_id=submitted.pk)
+    VideoGeneration.objects.filter(pk=submitted.pk).update(
+        updated_at=timezone.now() - timedelta(minutes=1), next_check_at=timezone.now()
+    )
+    actions.generation_poll_now(generation_id=submitted.pk)
+    [queued] = broker.tasks()
+    queued.run()
+    tasks.poll.apply(args=[submitted.pk, submitted.step], throw=True)  # the poll that was scheduled anyway
+
+    job = VideoGeneration.objects.get(pk=submitted.pk)
     assert job.progress == 80
+    assert len(responses.calls) == 1
+
+
+def test_poll_now_leaves_a_step_that_is_running_to_its_worker(make_job, broker):
+    running = make_job(status=Status.RUNNING, runway_task_id=TASK_ID, step=3, next_check_at=None)
+    with pytest.raises(actions.GenerationError, match="poll step is running right now"):
+        actions.generation_poll_now(generation_id=running.pk)
+    assert broker.tasks() == []
+    # Unless its worker died: claimed long ago and never finished.
+    later = timezone.now() + timedelta(minutes=3)
+    assert actions.generation_poll_now(generation_id=running.pk, now=later).countdown == 0
     assert len(broker.tasks()) == 1
 
 

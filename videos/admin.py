@@ -42,7 +42,7 @@ class WorkFilter(admin.SimpleListFilter):
 
 @admin.register(VideoGeneration)
 class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "owner", "short_prompt", "model", "status", "progress", "created_at", "finished_at")
+    list_display = ("id", "owner", "short_prompt", "model", "status_label", "progress", "created_at", "finished_at")
     list_filter = ("status", WorkFilter, "model", "endpoint", "created_at")
     date_hierarchy = "created_at"
     search_fields = ("prompt", "runway_task_id")
@@ -69,6 +69,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "next_step",
         "video_pending",
         "cancel_pending",
+        "delete_pending",
         "poster_pending",
         "next_check_at",
         "created_at",
@@ -106,6 +107,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "video_pending",
                     "poster_pending",
                     "cancel_pending",
+                    "delete_pending",
                     "next_check_at",
                 )
             },
@@ -122,7 +124,8 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return (*self.readonly_fields, "owner", "prompt", "image", "image_url")
 
     def delete_model(self, request: HttpRequest, obj: VideoGeneration) -> None:
-        # Through the service, so our file goes too and the task is deleted at Runway.
+        # Through the service, so our files go too and the task is deleted at Runway (by the worker:
+        # until then the row stays here, "Deleting…").
         self._apply(request, VideoGeneration.objects.filter(pk=obj.pk), actions.generation_delete, "deleted")
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
@@ -144,13 +147,25 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         due = f", due {obj.next_check_at:%Y-%m-%d %H:%M:%S} UTC" if obj.next_check_at else ""
         return f"{step.value}{due}"
 
+    @admin.display(description="Status", ordering="status")
+    def status_label(self, obj: VideoGeneration) -> str:
+        return obj.status_label
+
     @admin.display(description="Prompt")
     def short_prompt(self, obj: VideoGeneration) -> str:
         return truncatechars(obj.prompt, 60)
 
     @admin.action(description="Poll now")
     def poll_now(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
-        self._apply(request, queryset, actions.generation_poll_now, "polled")
+        # Queued for the worker, never run here: the admin does not wait on Runway.
+        for generation in queryset.order_by("pk"):
+            try:
+                queued = actions.generation_poll_now(generation_id=generation.pk)
+            except actions.GenerationError as exc:
+                self.message_user(request, f"#{generation.pk}: {exc}", messages.WARNING)
+                continue
+            when = f"in {queued.countdown:.0f} s" if queued.countdown >= 1 else "now"
+            self.message_user(request, f"#{generation.pk}: {queued.step.value} queued, runs {when}.", messages.SUCCESS)
 
     @admin.action(description="Cancel")
     def cancel(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:

@@ -1,5 +1,6 @@
 """The job record: a VideoGeneration, its states, the one table of moves between them, and the
 questions every part of the product asks about jobs (which are active, whose next step is due).
+Beside it, the account's CreditBalance, which the worker reads from Runway for the pages.
 """
 
 import enum
@@ -81,7 +82,9 @@ TRANSITIONS = (
         "still unfinished RUNWAY_MAX_WAIT after creation: the task is deleted at Runway",
     ),
     Transition(
-        ACTIVE_STATUSES, _states(Status.CANCELLED), "its owner or staff cancel it: the task is deleted at Runway"
+        ACTIVE_STATUSES,
+        _states(Status.CANCELLED),
+        "its owner or staff cancel it: the worker then deletes the task at Runway",
     ),
 )
 ALLOWED_MOVES = frozenset(
@@ -115,6 +118,10 @@ def _has_next_step() -> Q:
 
 class GenerationQuerySet(models.QuerySet["VideoGeneration"]):
     """The questions every part asks about jobs, each answered here once."""
+
+    def visible(self) -> "GenerationQuerySet":
+        """Jobs their owner sees: all but those deleted and waiting for the worker to remove them."""
+        return self.filter(delete_pending=False)
 
     def active(self) -> "GenerationQuerySet":
         """Jobs that have not ended (they count towards a user's limit of unfinished jobs)."""
@@ -174,6 +181,11 @@ class VideoGeneration(models.Model):
         default=0, help_text="Counts claimed steps; a task message runs only for the step it names."
     )
     cancel_pending = models.BooleanField(default=False, help_text="The task still has to be deleted at Runway.")
+    delete_pending = models.BooleanField(
+        default=False,
+        help_text="Deleted by its owner or staff, and gone from the owner's pages: the worker deletes the task "
+        "at Runway, then our files and this row.",
+    )
     video_pending = models.BooleanField(
         default=False, help_text="Runway made the video; our copy of it is still to store."
     )
@@ -211,6 +223,25 @@ class VideoGeneration(models.Model):
         return self.status in FINAL_STATUSES
 
     @property
+    def is_cancelling(self) -> bool:
+        """Cancelled by its owner or staff, and the worker has yet to delete its task at Runway."""
+        return self.status == Status.CANCELLED and self.cancel_pending
+
+    @property
+    def is_settled(self) -> bool:
+        """Ended, and what its page shows will not change any more: the page stops asking."""
+        return self.is_final and not self.is_cancelling
+
+    @property
+    def status_label(self) -> str:
+        """What pages, the status JSON and the admin call the job's state."""
+        if self.delete_pending:
+            return "Deleting…"  # only staff see it: the owner's pages have forgotten it
+        if self.is_cancelling:
+            return "Cancelling…"
+        return self.get_status_display()
+
+    @property
     def next_step(self) -> Step | None:
         """The step this job waits for, or None when the worker has nothing left to do for it."""
         if self.status == Status.QUEUED:
@@ -218,6 +249,7 @@ class VideoGeneration(models.Model):
         if self.status in AT_RUNWAY_STATUSES:
             return Step.STORE_VIDEO if self.video_pending else Step.POLL
         if self.is_final and self.cancel_pending:
+            # Also how a deleted job goes: its files and row follow the task at Runway.
             return Step.CANCEL_AT_RUNWAY
         if self.status == Status.SUCCEEDED and self.poster_pending:
             return Step.MAKE_POSTER
@@ -232,3 +264,27 @@ class VideoGeneration(models.Model):
     @property
     def has_image(self) -> bool:
         return bool(self.image or self.image_url)
+
+
+class CreditBalance(models.Model):
+    """The Runway account's credit balance as the worker last read it: one row, which pages read
+    instead of asking Runway (beat refreshes it every RUNWAY_CREDITS_REFRESH seconds)."""
+
+    ONLY = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=ONLY, editable=False)
+    credits = models.IntegerField(null=True, blank=True, help_text="1 credit = 1 US cent; empty until Runway said.")
+    fetched_at = models.DateTimeField(null=True, blank=True, help_text="When Runway gave that figure.")
+    checked_at = models.DateTimeField(null=True, blank=True, help_text="When Runway was last asked, answering or not.")
+    last_error = models.TextField(blank=True, help_text="Why the last asking failed; empty after an answer.")
+    requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a page last asked the worker for a fresh figure (at most once an interval).",
+    )
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="one_credit_balance")]
+
+    def __str__(self) -> str:
+        return f"Runway credits: {self.credits if self.credits is not None else 'unknown'}"

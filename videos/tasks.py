@@ -4,9 +4,10 @@ number of the step it was scheduled for; the row decides whether it still runs (
 videos/services/steps.py)."""
 
 from celery import Task, shared_task
+from django.conf import settings
 
 from videos.models import Step
-from videos.services import recovery, steps
+from videos.services import account, recovery, steps
 from videos.services.bookkeeping import task_name
 
 
@@ -50,3 +51,11 @@ def advance_generation(generation_id: int, step: int) -> None:
 def sweep_generations() -> None:
     """Run by beat every RUNWAY_SWEEP_INTERVAL seconds: recover jobs whose work was lost."""
     recovery.generation_sweep()
+
+
+@shared_task(ignore_result=True)
+def refresh_credit_balance() -> None:
+    """Run by beat every RUNWAY_CREDITS_REFRESH seconds, and sent by a page that finds the figure
+    stale: read the account's credit balance from Runway for the pages (none without a key)."""
+    if settings.RUNWAY_API_KEY:
+        account.credit_balance_refresh()

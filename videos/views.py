@@ -34,12 +34,12 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 def _own_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
-    """The user's own job; anyone else's answers 404, as if it did not exist."""
-    return get_object_or_404(VideoGeneration, pk=pk, owner=request.user)
+    """The user's own job; anyone else's, or one being deleted, answers 404, as if it did not exist."""
+    return get_object_or_404(VideoGeneration.objects.visible(), pk=pk, owner=request.user)
 
 
 def _viewable_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
-    """The user's own job, or any job for staff (the admin plays every video)."""
+    """The user's own job, or any job for staff (the admin plays every video, even one being deleted)."""
     if request.user.is_staff:
         return get_object_or_404(VideoGeneration, pk=pk)
     return _own_generation(request, pk)
@@ -88,6 +88,8 @@ def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> Ht
             "page": history.get_page(request.GET.get("page")),
             "shown": shown,
             "filters": selectors.HISTORY_FILTERS,
+            # The balance as the worker last read it: the page never waits on Runway.
+            "show_credits": bool(settings.RUNWAY_API_KEY),
             "credits": selectors.account_credits() if settings.RUNWAY_API_KEY else None,
             "pickers": {
                 "offers": catalog.offers_for_pickers(),
@@ -118,11 +120,14 @@ def status(request: AuthenticatedRequest, pk: int) -> JsonResponse:
 def cancel(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     generation = _own_generation(request, pk)
     try:
-        actions.generation_cancel(generation_id=generation.pk)
+        cancelled = actions.generation_cancel(generation_id=generation.pk)
     except actions.GenerationError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "The video was cancelled.")
+        # The worker stops its task at Runway in a moment; the card says "Cancelling…" until then.
+        messages.success(
+            request, "The video is being cancelled." if cancelled.is_cancelling else "The video was cancelled."
+        )
     return redirect("videos:detail", pk=generation.pk)
 
 

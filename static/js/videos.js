@@ -33,7 +33,7 @@
       timing.textContent = text;
       timing.hidden = !text;
     }
-    card.dataset.final = data.is_final ? "true" : "false";
+    card.dataset.settled = data.settled ? "true" : "false";
   }
 
   function clock(seconds) {
@@ -42,7 +42,7 @@
   }
 
   function watch(card) {
-    if (card.dataset.final === "true" || card.dataset.watching) return;
+    if (card.dataset.settled === "true" || card.dataset.watching) return;
     card.dataset.watching = "1";
     const tick = async function () {
       try {
@@ -51,7 +51,8 @@
       } catch (error) {
         // A dropped request is retried on the next tick.
       }
-      if (card.dataset.final !== "true") setTimeout(tick, POLL_MS);
+      // An ended job may still be settling ("Cancelling…" until Runway's task is deleted).
+      if (card.dataset.settled !== "true") setTimeout(tick, POLL_MS);
     };
     setTimeout(tick, POLL_MS);
   }

@@ -5,6 +5,7 @@
 - `actions`: what users and staff do to a job (cancel, delete, re-run, try again, run its step now).
 - `recovery`: the sweep that puts lost work back to work.
 - `selectors`: read-only questions for views and the admin (history, status, estimates, credits).
+- `account`: the account's credit balance, read from Runway by the worker and kept for pages.
 - `bookkeeping`: what the others share about a job's row (ending it, locking it, scheduling it).
 
 Views, the admin, the management commands and the Celery tasks import the module they need; none

@@ -1,17 +1,29 @@
-"""What users and staff do to a job: cancel it, delete it, re-run it, try it again, or run its
-next step now (the admin's "Poll now")."""
+"""What users and staff do to a job: cancel it, delete it, re-run it, try it again, or have its
+next step run now (the admin's "Poll now"). None of them waits on Runway: what must be said to
+Runway is the worker's next step."""
 
 import logging
+from datetime import datetime, timedelta
+from functools import partial
 
+from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
 
 from videos.catalog import VideoRequest
-from videos.models import RETRYABLE_STATUSES, Status, VideoGeneration
-from videos.runway import RunwayError, get_client
-from videos.services.bookkeeping import enqueue, finish, locked_row
+from videos.models import RETRYABLE_STATUSES, STEP_LOST_AFTER, Status, Step, VideoGeneration
+from videos.services.bookkeeping import (
+    NextStep,
+    enqueue,
+    enqueue_on_commit,
+    finish,
+    locked_row,
+    schedule,
+    stored_files,
+    stored_files_delete,
+)
 from videos.services.creation import generation_create
-from videos.services.steps import cancel_at_runway, step_run_and_enqueue_next
 
 logger = logging.getLogger(__name__)
 
@@ -21,38 +33,47 @@ class GenerationError(Exception):
 
 
 def generation_cancel(*, generation_id: int) -> VideoGeneration:
-    """Stop a job that has not ended, here and at Runway."""
+    """Stop a job that has not ended: it is cancelled here at once, and the worker deletes its task
+    at Runway (the job reads "Cancelling…" until then)."""
     with locked_row(generation_id) as row:
         if row.is_final:
             raise GenerationError(f"This video has already ended ({row.get_status_display().lower()}).")
         row.step += 1  # any task message still on its way is now stale
         finish(row, Status.CANCELLED, message="Cancelled.", cancel_at_runway=True)
+        if row.cancel_pending:
+            # Not here: a web request never waits on Runway. The sweep sends it again if it is lost.
+            enqueue_on_commit(schedule(row, 0))
         row.save()
     logger.info("Generation %s cancelled", row.pk)
-    if row.cancel_pending:
-        next_step = cancel_at_runway(row)
-        if next_step is not None:
-            enqueue(next_step)
-        row.refresh_from_db()
     return row
 
 
 def generation_delete(*, generation_id: int) -> None:
-    """Remove an ended job: its task at Runway, our files, and the row."""
-    with locked_row(generation_id) as row:
-        if not row.is_final:
-            raise GenerationError("Cancel this video before deleting it.")
-        task_id, files = row.runway_task_id, [row.video_file.name, row.poster.name, row.image.name]
-        row.delete()
-    if task_id:
-        try:
-            get_client().delete_task(task_id)
-        except RunwayError as exc:
-            logger.warning("Generation %s deleted here, but its task %s not at Runway: %s", generation_id, task_id, exc)
-    for name in files:
-        if name:
-            default_storage.delete(name)
-    logger.info("Generation %s deleted", generation_id)
+    """Remove an ended job: its task at Runway, our files and the row. Deleting it twice does nothing more.
+
+    Its owner's pages forget it at once. A job Runway never had goes here, its files once the row's
+    deletion commits; any other is left to the worker's cancel_at_runway step, which deletes the
+    task at Runway (retried, and swept up if lost), then the files and the row.
+    """
+    try:
+        with locked_row(generation_id) as row:
+            if row.delete_pending:
+                return
+            if not row.is_final:
+                raise GenerationError("Cancel this video before deleting it.")
+            if not row.runway_task_id:
+                transaction.on_commit(partial(stored_files_delete, stored_files(row)))
+                row.delete()
+                logger.info("Generation %s deleted", generation_id)
+                return
+            row.step += 1  # a poster step on its way is now stale
+            row.delete_pending = row.cancel_pending = True
+            row.error_count = 0  # a cancel that gave up earlier has its attempts again
+            enqueue_on_commit(schedule(row, 0))
+            row.save()
+    except VideoGeneration.DoesNotExist:
+        return  # deleted meanwhile
+    logger.info("Generation %s deleted; the worker deletes its task at Runway, then its files and row", generation_id)
 
 
 def generation_retry(*, generation_id: int) -> VideoGeneration:
@@ -85,14 +106,34 @@ def generation_rerun(*, generation_id: int, new_seed: bool = False) -> VideoGene
             image.close()
 
 
-def generation_poll_now(*, generation_id: int) -> VideoGeneration:
-    """Run the job's next step at once instead of waiting for its scheduled one."""
+def generation_poll_now(*, generation_id: int, now: datetime | None = None) -> NextStep:
+    """Have the worker run the job's next step now rather than when it is due; return that step.
+
+    Enqueued, never run here: a web request does not wait on Runway. A poll still waits until
+    RUNWAY_POLL_INTERVAL after the job's last step wrote its row (`updated_at`, which a step sets
+    when it claims the row and again when it ends), so Runway never hears about a task twice
+    within the interval. This message and the one already scheduled carry the same step number:
+    whichever comes first runs the step, and the other finds it taken.
+    """
+    now = now or timezone.now()
     generation = VideoGeneration.objects.get(pk=generation_id)
     step = generation.next_step
     if step is None and generation.is_final:
         raise GenerationError(f"This video has already ended ({generation.get_status_display().lower()}).")
     if step is None:
         raise GenerationError("This video is being sent to Runway right now.")
-    step_run_and_enqueue_next(step=step, generation_id=generation_id, number=generation.step)
-    generation.refresh_from_db()
-    return generation
+    # A claimed step clears next_check_at until it ends; one claimed long ago lost its worker.
+    if generation.next_check_at is None and generation.updated_at > now - STEP_LOST_AFTER:
+        raise GenerationError(f"This video's {step.value} step is running right now.")
+    countdown = 0.0
+    if step == Step.POLL:
+        earliest = generation.updated_at + timedelta(seconds=settings.RUNWAY_POLL_INTERVAL)
+        countdown = max(0.0, (earliest - now).total_seconds())
+    next_step = NextStep(generation.pk, step, generation.step, countdown)
+    # Due sooner, as the admin and the sweep see it; not if a worker claimed the step meanwhile.
+    due = now + timedelta(seconds=countdown)
+    if not VideoGeneration.objects.filter(pk=generation.pk, step=generation.step).update(next_check_at=due):
+        raise GenerationError(f"This video's {step.value} step is running right now.")
+    enqueue(next_step)
+    logger.info("Generation %s: %s step %s queued by staff, in %.0f s", generation.pk, step, generation.step, countdown)
+    return next_step

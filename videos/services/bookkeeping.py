@@ -1,8 +1,8 @@
-"""What the services share about a job's row: ending it, locking it, writing a claimed step, and
-scheduling and enqueuing its next step."""
+"""What the services share about a job's row: ending it, locking it, writing a claimed step,
+scheduling and enqueuing its next step, and removing its stored files."""
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,6 +10,7 @@ from functools import partial
 
 from celery import current_app
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -107,3 +108,14 @@ def enqueue(next_step: NextStep) -> None:
 def enqueue_on_commit(next_step: NextStep) -> None:
     """Send the step's task message once the current transaction commits (never for a rolled-back row)."""
     transaction.on_commit(partial(enqueue, next_step))
+
+
+def stored_files(row: VideoGeneration) -> list[str]:
+    """The names in our storage of the job's files: its video, poster and input image."""
+    return [name for name in (row.video_file.name, row.poster.name, row.image.name) if name]
+
+
+def stored_files_delete(names: Iterable[str]) -> None:
+    """Delete files from our storage; one already gone is no matter."""
+    for name in names:
+        default_storage.delete(name)

@@ -1,20 +1,19 @@
 """Read-only questions for the views, the admin and the command: history, status, estimates, credits."""
 
-import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from videos.models import Status, VideoGeneration
-from videos.runway import RunwayError, get_client
+from videos.models import CreditBalance, Status, VideoGeneration
+from videos.services import account
 
-logger = logging.getLogger(__name__)
-
-CREDITS_CACHE_KEY = "runway:credit-balance"
 ESTIMATE_CACHE_KEY = "runway:estimate"
 # The history's filters: the query-string value, and what the page calls it.
 HISTORY_FILTERS = [("", "All"), ("active", "In progress"), ("succeeded", "Done"), ("failed", "Failed")]
@@ -22,7 +21,7 @@ HISTORY_FILTERS = [("", "All"), ("active", "In progress"), ("succeeded", "Done")
 
 def generation_history(*, owner: User, shown: str) -> tuple[QuerySet[VideoGeneration], str]:
     """The owner's jobs, newest first, under the filter `shown`; and the filter applied ("" for all)."""
-    jobs = VideoGeneration.objects.filter(owner=owner)
+    jobs = VideoGeneration.objects.visible().filter(owner=owner)
     if shown == "active":
         return jobs.active(), shown
     if shown in Status.values:
@@ -36,8 +35,10 @@ def generation_status(*, generation: VideoGeneration) -> dict[str, Any]:
     return {
         "id": generation.pk,
         "status": generation.status,
-        "status_label": generation.get_status_display(),
+        "status_label": generation.status_label,
         "is_final": generation.is_final,
+        # Ended and nothing more to show: the page stops asking (a cancel is shown until Runway's side is done).
+        "settled": generation.is_settled,
         "progress": generation.progress,
         "message": generation.message,
         # Our copy, never Runway's URL (it expires, and Runway asks that users not see it).
@@ -70,19 +71,31 @@ def generation_estimate(*, model: str) -> float | None:
     return seconds if isinstance(seconds, float) else None
 
 
-def account_credits() -> int | None:
-    """The Runway account's credit balance (1 credit = 1 US cent), cached for a minute; None if unknown."""
-    cached = cache.get(CREDITS_CACHE_KEY)
-    if cached is None:
-        # A failure is remembered for the minute too, so a Runway outage does not slow every page.
-        cached = {"balance": None}
-        try:
-            balance = get_client().get_organization().get("creditBalance")
-        except RunwayError as exc:
-            logger.warning("Could not read the credit balance: %s", exc.message)
-        else:
-            if isinstance(balance, int):
-                cached["balance"] = balance
-        cache.set(CREDITS_CACHE_KEY, cached, timeout=60)
-    balance = cached["balance"]
-    return balance if isinstance(balance, int) else None
+@dataclass(frozen=True)
+class AccountCredits:
+    """The account's credit balance as last read from Runway, and how old that reading is."""
+
+    credits: int
+    fetched_at: datetime
+    age: timedelta
+
+    @property
+    def just_now(self) -> bool:
+        return self.age < timedelta(minutes=1)
+
+
+def account_credits(*, now: datetime | None = None) -> AccountCredits | None:
+    """The Runway account's credit balance (1 credit = 1 US cent) as the worker last read it; None
+    before it has read one. One database read: never waits on Runway.
+
+    A figure missing, or older than two refresh intervals (beat is late, or not running), has the
+    worker asked for a fresh one, once per interval whatever the number of pages.
+    """
+    now = now or timezone.now()
+    balance = CreditBalance.objects.filter(pk=CreditBalance.ONLY).first()
+    stale_before = now - timedelta(seconds=2 * settings.RUNWAY_CREDITS_REFRESH)
+    if balance is None or balance.fetched_at is None or balance.fetched_at < stale_before:
+        account.credit_balance_request_refresh(now=now)
+    if balance is None or balance.credits is None or balance.fetched_at is None:
+        return None
+    return AccountCredits(balance.credits, balance.fetched_at, max(now - balance.fetched_at, timedelta(0)))

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.utils import timezone
 
 from videos import catalog
@@ -32,6 +33,8 @@ from videos.services.bookkeeping import (
     locked_row,
     save_claimed,
     schedule,
+    stored_files,
+    stored_files_delete,
 )
 
 logger = logging.getLogger(__name__)
@@ -353,30 +356,60 @@ def _make_poster(row: VideoGeneration) -> None:
 
 
 def cancel_at_runway(generation: VideoGeneration) -> NextStep | None:
-    """Delete an ended job's task at Runway, so nobody pays for a video nobody will see.
+    """Delete an ended job's task at Runway, so nobody pays for a video nobody will see; then, if the
+    job was deleted, our files and its row.
 
-    Run right after the step that ended the job, and again as a step of its own after a failure.
+    Run right after the step that ended the job; as a step of its own after a cancel or a delete
+    (which never wait on Runway); and again after a failure, up to MAX_CANCEL_ATTEMPTS times.
     """
     try:
-        get_client().delete_task(generation.runway_task_id)
+        get_client().delete_task(generation.runway_task_id)  # a task Runway no longer has counts as deleted
     except RunwayError as exc:
-        with locked_row(generation.pk) as row:
-            row.error_count += 1
-            row.last_error = f"Could not cancel the task at Runway: {exc.message}"
-            next_step = None
-            if exc.permanent or row.error_count >= MAX_CANCEL_ATTEMPTS:
-                row.cancel_pending = False
-                logger.error("Generation %s: giving up cancelling at Runway: %s", row.pk, exc.message)
-            else:
-                next_step = schedule(row, backoff(row.error_count, exc.retry_after))
-            row.save()
-            return next_step
-    with locked_row(generation.pk) as row:
-        row.cancel_pending = False
-        row.error_count = 0
-        row.save()
+        retry = _cancel_failed(generation.pk, exc)
+        if retry is not None:
+            return retry
+        _cancel_done(generation.pk, deleted=False)
+        return None
     logger.info("Generation %s: task %s deleted at Runway", generation.pk, generation.runway_task_id)
+    _cancel_done(generation.pk, deleted=True)
     return None
+
+
+def _cancel_failed(generation_id: int, exc: RunwayError) -> NextStep | None:
+    """Note a failed delete at Runway; return the retry after a backoff, or None once it is given up."""
+    with locked_row(generation_id) as row:
+        row.error_count += 1
+        row.last_error = f"Could not cancel the task at Runway: {exc.message}"
+        next_step = None
+        if exc.permanent or row.error_count >= MAX_CANCEL_ATTEMPTS:
+            # With the task's id: a deleted job's row is about to go, and staff may want to find the task.
+            logger.error(
+                "Generation %s: giving up cancelling task %s at Runway: %s", row.pk, row.runway_task_id, exc.message
+            )
+        else:
+            next_step = schedule(row, backoff(row.error_count, exc.retry_after))
+        row.save()
+    return next_step
+
+
+def _cancel_done(generation_id: int, *, deleted: bool) -> None:
+    """Nothing is left to do at Runway (the task is `deleted` there, or given up on): a deleted job
+    goes altogether, its files first, then its row."""
+    with transaction.atomic():
+        # Locked, so that a delete of the job at the same moment is either seen here or comes after.
+        row = VideoGeneration.objects.select_for_update().filter(pk=generation_id).first()
+        if row is None:
+            return
+        if not row.delete_pending:
+            row.cancel_pending = False
+            if deleted:
+                row.error_count = 0
+            row.save()
+            return
+    # Files before the row: should the worker die in between, the row left behind brings the step back.
+    stored_files_delete(stored_files(row))
+    VideoGeneration.objects.filter(pk=generation_id, delete_pending=True).delete()
+    logger.info("Generation %s deleted, with its files", generation_id)
 
 
 _RUNNERS: dict[Step, Callable[[VideoGeneration], NextStep | None]] = {

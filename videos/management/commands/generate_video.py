@@ -7,11 +7,12 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.utils.timesince import timesince
 
 from videos import catalog
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
-from videos.services import creation, selectors, steps
+from videos.services import account, creation, steps
 
 SERVICE_ACCOUNT = "runway-cli"
 WATCH_INTERVAL = 1.0
@@ -79,13 +80,17 @@ class Command(BaseCommand):
                 image.close()
 
     def _print_credits(self) -> None:
-        balance = selectors.account_credits()
-        if balance is None:
-            # When Runway could not be asked, account_credits() has logged why (on stderr).
-            self.stdout.write("Runway credits: unknown (Runway did not give a balance; see any warning above)")
-        else:
-            # 1 credit = 1 US cent.
-            self.stdout.write(f"Runway credits: {balance} (US${balance / 100:,.2f})")
+        # A command line may wait on Runway: it asks now, and keeps the figure for the dashboard too.
+        balance = account.credit_balance_refresh()
+        if balance.credits is None or balance.fetched_at is None:
+            self.stdout.write(f"Runway credits: unknown (Runway did not give a balance: {balance.last_error})")
+            return
+        # 1 credit = 1 US cent.
+        figure = f"Runway credits: {balance.credits} (US${balance.credits / 100:,.2f})"
+        if balance.last_error:
+            age = timesince(balance.fetched_at).replace("\xa0", " ")
+            figure += f" {age} ago; Runway did not answer now: {balance.last_error}"
+        self.stdout.write(figure)
 
     def _owner(self, username: str | None) -> Any:
         User = get_user_model()
