@@ -851,3 +851,14 @@ def test_the_key_never_reaches_errors_or_logs(mocked, client, caplog):
     log_text = caplog.text + "".join(str(record.__dict__) for record in caplog.records)
     assert key not in log_text
     assert key[4:36] not in log_text
+
+
+def test_a_download_that_outlasts_its_total_time_is_a_temporary_error(tmp_path):
+    # The worker's threads cannot be stopped by Celery's time limits, so the download bounds itself.
+    with RunwaySimulator() as sim, (tmp_path / "video.mp4").open("wb") as destination:
+        url = sim.output_url("0b5c5f4e-0000-4000-8000-000000000000")
+        with pytest.raises(runway.RunwayError) as caught:
+            runway.download_output(url, destination, max_bytes=10**9, total_seconds=0.0)
+
+    assert not caught.value.permanent
+    assert "took longer than 0 s" in str(caught.value)

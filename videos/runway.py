@@ -213,14 +213,26 @@ def _urls(output: Any) -> list[str]:
     return [url for url in output if isinstance(url, str)] if isinstance(output, list) else []
 
 
+DOWNLOAD_SECONDS = 600.0  # 200 MB at a slow 3 Mbit/s, with room to spare
+
+
 def download_output(
-    url: str, destination: IO[bytes], *, max_bytes: int, timeout: tuple[float, float] = (5.0, 60.0)
+    url: str,
+    destination: IO[bytes],
+    *,
+    max_bytes: int,
+    timeout: tuple[float, float] = (5.0, 60.0),
+    total_seconds: float = DOWNLOAD_SECONDS,
 ) -> int:
     """Stream a finished task's MP4 from its signed URL into `destination`; return its size.
 
-    A plain request, not the client's session: the output host gets no API key.
+    A plain request, not the client's session: the output host gets no API key. `timeout` bounds
+    the connection and each read; `total_seconds` the whole download, since the worker's thread
+    pool cannot stop a step that overruns Celery's time limits, and a server trickling one byte a
+    minute would otherwise hold a thread for good.
     """
     written, head = 0, b""
+    deadline = time.monotonic() + total_seconds
     try:
         with requests.get(url, stream=True, timeout=timeout) as response:
             if response.status_code in (401, 403, 404, 410):
@@ -241,6 +253,8 @@ def download_output(
                 if len(head) < 12:
                     head += chunk[: 12 - len(head)]
                 destination.write(chunk)
+                if time.monotonic() > deadline:
+                    raise RunwayError(f"Downloading the video took longer than {total_seconds:.0f} s", permanent=False)
     except requests.RequestException as exc:
         raise RunwayError(f"Could not download the video ({_describe(exc)})", permanent=False) from None
     if head[4:8] != b"ftyp":
