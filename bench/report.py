@@ -75,7 +75,10 @@ def _in_flight(r: Results) -> list[str]:
 def _done(flight: InFlight) -> str:
     if flight.finished:
         return f"**{flight.all_done_seconds:.1f} s**"
-    return f"{flight.ended} in {flight.all_done_seconds:.0f} s; all in **{flight.projected_seconds:.0f} s** (projected)"
+    return (
+        f"{flight.ended} in {flight.all_done_seconds:.0f} s; all in **{flight.projected_seconds:.0f} s** "
+        f"(projected from its {flight.runway_calls} Runway calls)"
+    )
 
 
 def _calls(r: Results) -> list[str]:

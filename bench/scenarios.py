@@ -115,6 +115,8 @@ class InFlight:
     lags: list[float]  # per job: from the simulator finishing it to its record showing it
     worker_peak: Memory
     database_connections: int  # the most the worker held at once
+    runway_calls: int  # requests the simulator received for the run (creates, polls, downloads, ...)
+    calls_per_job: float  # what one job needs at least: a create, its polls, a download
     redis_before: int
     redis_peak: int
     calls: "Calls"
@@ -129,8 +131,11 @@ class InFlight:
 
     @property
     def projected_seconds(self) -> float:
-        """How long all the jobs would take at the rate they ended."""
-        return self.all_done_seconds if self.finished else self.jobs / self.throughput
+        """How long all the jobs would take: for a run given up on, the calls they need at the rate
+        the worker made calls (a blocked worker makes every create first, so few jobs end early)."""
+        if self.finished:
+            return self.all_done_seconds
+        return self.jobs * self.calls_per_job / (self.runway_calls / self.all_done_seconds)
 
 
 @dataclass
@@ -197,6 +202,8 @@ def in_flight(
         lags=_lags(setup.simulator, rows),
         worker_peak=followed.worker_peak,
         database_connections=followed.database_connections,
+        runway_calls=len(setup.simulator.requests) - first_request,
+        calls_per_job=1 + setup.simulator.options.task_seconds / setup.poll_interval + 1,
         redis_before=redis_before,
         redis_peak=followed.redis_peak,
         calls=calls,
