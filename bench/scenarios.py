@@ -6,6 +6,7 @@ thread of the same process. Child processes get `Setup.env`.
 """
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -135,6 +136,8 @@ class InFlight:
         the worker made calls (a blocked worker makes every create first, so few jobs end early)."""
         if self.finished:
             return self.all_done_seconds
+        if not self.runway_calls:
+            return math.inf
         return self.jobs * self.calls_per_job / (self.runway_calls / self.all_done_seconds)
 
 
