@@ -47,6 +47,10 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     date_hierarchy = "created_at"
     search_fields = ("prompt", "runway_task_id")
     list_select_related = ("owner",)
+    # Fifty rows render in about half the time of Django's hundred, and a page of thousands of jobs
+    # needs no exact total on every load (the filters' counts say what matters).
+    list_per_page = 50
+    show_full_result_count = False
     actions = ("poll_now", "cancel")
     readonly_fields = (
         "endpoint",
