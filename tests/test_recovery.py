@@ -12,14 +12,15 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
 from harness.stack import database_url
 from runway_simulator import ManualClock, RunwaySimulator
 from tests.stack import POLL_INTERVAL, Beat, Worker, broker_messages
 from videos.catalog import VideoRequest
-from videos.models import Status, VideoGeneration
-from videos.services import creation
+from videos.models import STEP_LOST_AFTER, Status, VideoGeneration
+from videos.services import actions, creation
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -201,3 +202,45 @@ def test_the_sweep_starts_a_job_whose_message_was_lost_before_any_worker_saw_it(
     assert job.status == Status.SUCCEEDED, job.message or job.last_error
     assert simulator.creates == 1
     assert "Sweep: 1 job(s) had lost their task message" in worker.log.read_text(errors="replace")
+
+
+def test_a_cancel_and_a_delete_cut_off_by_a_killed_worker_are_finished_by_the_next(user, stack):
+    simulator = stack.start(task_seconds=10.0)
+    crashed = stack.worker()
+    beat = stack.beat()
+    running = creation.generation_create(owner=user, request=VideoRequest(prompt="[sim:never] A long take")).pk
+    failing = creation.generation_create(owner=user, request=VideoRequest(prompt="[sim:fail] A doomed take")).pk
+    wait_for_jobs(stack, [running, failing], lambda job: bool(job.runway_task_id), seconds=30)
+    stack.clock.advance(10.0)
+    wait_for_jobs(stack, [failing], lambda job: job.status == Status.FAILED, seconds=30)
+
+    # Runway now takes a minute to answer: the worker's DELETEs are on their way when it dies.
+    simulator.set_network(latency=60.0)
+    actions.generation_cancel(generation_id=running)
+    actions.generation_delete(generation_id=failing)
+    stack.clock.wait_for_waiters(2, timeout=30)
+    deletes_sent = [r.path for r in simulator.requests if r.method == "DELETE"]
+    crashed.kill()
+    beat.kill()
+    broker_messages(forget=True)
+    # Their steps were claimed and never finished; the sweep takes them back STEP_LOST_AFTER later.
+    VideoGeneration.objects.filter(pk__in=[running, failing]).update(updated_at=F("updated_at") - STEP_LOST_AFTER)
+    simulator.set_network(latency=0.0)
+    stack.clock.advance(60.0)  # the dead worker's answers go out to nobody
+    assert VideoGeneration.objects.get(pk=running).status_label == "Cancelling…"
+
+    worker = stack.worker()
+    stack.beat()
+    (cancelled,) = wait_for_jobs(stack, [running], lambda job: not job.cancel_pending, seconds=60)
+    deadline = time.monotonic() + 30
+    while VideoGeneration.objects.filter(pk=failing).exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the deleted job's row is still there\n{stack.logs()}")
+        time.sleep(0.2)
+
+    assert len(deletes_sent) == 2
+    assert cancelled.status_label == "Cancelled"
+    assert simulator.creates == 2
+    # Each task was deleted once by the dead worker's requests; the next worker's found them gone.
+    assert sorted(r.path for r in simulator.requests if r.method == "DELETE") == sorted(deletes_sent * 2)
+    assert "had lost their task message" in worker.log.read_text(errors="replace")
