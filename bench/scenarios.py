@@ -1,4 +1,4 @@
-"""The four benchmarks of docs/PERFORMANCE.md, each a function that runs one and returns its figures.
+"""The five benchmarks of docs/PERFORMANCE.md, each a function that runs one and returns its figures.
 
 They run in a process where Django is set up against the database the worker and gunicorn use
 (`make bench` makes one; the smoke test uses the test database), with the Runway simulator in a

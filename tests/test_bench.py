@@ -1,4 +1,4 @@
-"""`make bench`'s four benchmarks, small, as a smoke test: each runs end to end through the real
+"""`make bench`'s five benchmarks, small, as a smoke test: each runs end to end through the real
 worker, gunicorn, Redis and the simulator, and counts right. No timing is asserted here; the
 figures are for docs/PERFORMANCE.md."""
 
