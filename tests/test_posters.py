@@ -130,35 +130,29 @@ def test_poster_without_an_ffmpeg_binary_raises_poster_error(monkeypatch):
         poster_from_video(SAMPLE)
 
 
-def test_a_worker_process_runs_at_most_one_ffmpeg_per_core(monkeypatch):
+def test_a_worker_process_runs_at_most_one_ffmpeg_per_core_and_says_when_busy(monkeypatch):
     # The worker's pool has dozens of threads; posters for all of them at once would each start an
-    # ffmpeg. A stand-in ffmpeg holds until released, so the test sees how many run together.
+    # ffmpeg. A stand-in ffmpeg holds until released, so the test sees what a further call does.
     limit = os.cpu_count() or 1
-    lock, entered, release = threading.Lock(), threading.Semaphore(0), threading.Event()
-    running = peak = 0
+    entered, release = threading.Semaphore(0), threading.Event()
 
     def fake_ffmpeg(path, **kwargs):
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
         entered.release()
         release.wait(10)
-        with lock:
-            running -= 1
         return subprocess.CompletedProcess([], 0, b"JPEG", b"")
 
     monkeypatch.setattr(posters, "_ffmpeg", fake_ffmpeg)
     results: list[bytes] = []
-    threads = [threading.Thread(target=lambda: results.append(poster_from_video(SAMPLE))) for _ in range(3 * limit)]
+    threads = [threading.Thread(target=lambda: results.append(poster_from_video(SAMPLE))) for _ in range(limit)]
     for thread in threads:
         thread.start()
     assert all(entered.acquire(timeout=5) for _ in range(limit))
-    more_while_busy = entered.acquire(timeout=0.2)
+    with pytest.raises(posters.PosterBusy):  # at once, not after waiting for a free one
+        poster_from_video(SAMPLE)
     release.set()
     for thread in threads:
         thread.join(10)
+    after = poster_from_video(SAMPLE)
 
-    assert not more_while_busy
-    assert peak == limit
-    assert results == [b"JPEG"] * (3 * limit)
+    assert results == [b"JPEG"] * limit
+    assert after == b"JPEG"  # each one ended gave its place back

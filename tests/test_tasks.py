@@ -2,7 +2,7 @@
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -589,6 +589,25 @@ def test_a_video_whose_poster_cannot_be_made_is_still_kept(submitted, broker, mo
     assert job.video_file
     assert not job.poster
     assert not job.poster_pending  # not tried again and again
+
+
+@responses.activate
+def test_a_poster_step_that_finds_ffmpeg_busy_comes_back_later(submitted, broker, monkeypatch):
+    def busy(video):
+        raise steps.PosterBusy
+
+    monkeypatch.setattr(steps, "poster_from_video", busy)
+    succeeded_at_runway()
+    job = run_step(run_step(submitted))
+    queued = broker.tasks()[-1]  # after the poll's and the first poster step's messages
+
+    assert job.status == Status.SUCCEEDED
+    assert job.poster_pending and not job.poster  # still to make, not given up
+    assert queued.name == "videos.tasks.make_poster"
+    assert queued.args == [job.pk, job.step]
+    assert queued.eta is not None
+    wait = (datetime.fromisoformat(queued.eta) - job.updated_at).total_seconds()
+    assert steps.POSTER_BUSY_WAIT[0] - 1 <= wait <= steps.POSTER_BUSY_WAIT[1] + 1
 
 
 @responses.activate

@@ -23,12 +23,17 @@ TIMEOUT_SECONDS = 20.0
 JPEG_QUALITY = 3  # ffmpeg's -q:v scale: 2 is best, 31 worst
 NICENESS = 10  # added to ffmpeg's: it runs when more urgent work leaves the CPU free
 # ffmpeg processes a worker process runs at once. Its pool has dozens of threads (they mostly wait
-# on Runway); one ffmpeg per thread would take ~45 MB each and a core each for nothing.
+# on Runway); one ffmpeg per thread would take ~45 MB each and a core each for nothing. A poster
+# that finds them all busy raises PosterBusy at once rather than hold a thread that polls need.
 _RUNNING = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
 class PosterError(Exception):
     """ffmpeg could not make a poster: the input is not a video, or ffmpeg failed or took too long."""
+
+
+class PosterBusy(Exception):  # noqa: N818 - a state, not a failure: try again later
+    """Every ffmpeg this process may run is running: the poster can be made later."""
 
 
 def poster_from_video(
@@ -40,30 +45,31 @@ def poster_from_video(
 ) -> bytes:
     """Return a JPEG of the frame at `at_seconds` (the first frame if the video is shorter), `width` pixels wide.
 
-    A file object is read from its current position. `timeout` bounds the whole call.
+    A file object is read from its current position. `timeout` bounds the whole call. Raises
+    PosterBusy, having done nothing, when this process already runs one ffmpeg per core.
     """
     if width <= 0 or at_seconds < 0:
         raise ValueError("width must be positive and at_seconds not negative")
     deadline = time.monotonic() + timeout
-    if isinstance(video, str | os.PathLike):
-        return _poster(os.fspath(video), width=width, at_seconds=at_seconds, deadline=deadline)
-    # A seekable copy, not a pipe: an MP4's index (moov) may sit at its end.
-    with tempfile.NamedTemporaryFile(suffix=".mp4") as copy:
-        shutil.copyfileobj(video, copy)
-        copy.flush()
-        return _poster(copy.name, width=width, at_seconds=at_seconds, deadline=deadline)
+    if not _RUNNING.acquire(blocking=False):
+        raise PosterBusy
+    try:
+        if isinstance(video, str | os.PathLike):
+            return _poster(os.fspath(video), width=width, at_seconds=at_seconds, deadline=deadline)
+        # A seekable copy, not a pipe: an MP4's index (moov) may sit at its end.
+        with tempfile.NamedTemporaryFile(suffix=".mp4") as copy:
+            shutil.copyfileobj(video, copy)
+            copy.flush()
+            return _poster(copy.name, width=width, at_seconds=at_seconds, deadline=deadline)
+    finally:
+        _RUNNING.release()
 
 
 def _poster(path: str, *, width: int, at_seconds: float, deadline: float) -> bytes:
-    if not _RUNNING.acquire(timeout=max(deadline - time.monotonic(), 0.1)):
-        raise PosterError("ffmpeg was busy with other posters for too long")
-    try:
-        result = _ffmpeg(path, width=width, at_seconds=at_seconds, deadline=deadline)
-        if at_seconds and not (result.returncode == 0 and result.stdout):
-            # Shorter than at_seconds, or not a video at all, which the first frame will tell.
-            result = _ffmpeg(path, width=width, at_seconds=0, deadline=deadline)
-    finally:
-        _RUNNING.release()
+    result = _ffmpeg(path, width=width, at_seconds=at_seconds, deadline=deadline)
+    if at_seconds and not (result.returncode == 0 and result.stdout):
+        # Shorter than at_seconds, or not a video at all, which the first frame will tell.
+        result = _ffmpeg(path, width=width, at_seconds=0, deadline=deadline)
     if result.returncode == 0 and result.stdout:
         return result.stdout
     lines = result.stderr.decode(errors="replace").strip().splitlines()

@@ -9,6 +9,7 @@ takes the step away instead), and the step returns the one after it, which the t
 
 import base64
 import logging
+import random
 import tempfile
 from collections.abc import Callable
 
@@ -22,7 +23,7 @@ from django.utils import timezone
 from videos import catalog
 from videos.catalog import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED
 from videos.models import Status, Step, VideoGeneration
-from videos.posters import PosterError, poster_from_video
+from videos.posters import PosterBusy, PosterError, poster_from_video
 from videos.runway import RunwayError, TaskState, build_payload, download_output, get_client
 from videos.services.bookkeeping import (
     NextStep,
@@ -40,6 +41,9 @@ from videos.services.bookkeeping import (
 logger = logging.getLogger(__name__)
 
 MAX_CANCEL_ATTEMPTS = 5
+# Seconds before a poster step that found ffmpeg busy comes back: spread, so a burst of finished
+# videos does not come back all at once.
+POSTER_BUSY_WAIT = (2.0, 8.0)
 UNCONFIRMED_CODE = "UNCONFIRMED"
 UNCONFIRMED_MESSAGE = (
     "Runway did not confirm that it received this request. It was not sent again, so that "
@@ -333,11 +337,13 @@ def failure_message(code: str) -> str:
 # --- After the video: the poster, and cancelling at Runway ------------------------------------
 
 
-def _make_poster(row: VideoGeneration) -> None:
+def _make_poster(row: VideoGeneration) -> NextStep | None:
     """Store a frame of the stored video as the job's thumbnail; without one if that fails.
 
     A step of its own after the job has ended, so a video shows as soon as it is stored, and
-    ffmpeg's work (the most a job costs the worker) waits behind the polls of other jobs.
+    ffmpeg's work (the most a job costs the worker) waits behind the polls of other jobs. When the
+    worker already runs one ffmpeg per core, the step comes back a few seconds later, its thread
+    free meanwhile for the polls.
     """
     claimed = row.step
     name = ""
@@ -346,6 +352,9 @@ def _make_poster(row: VideoGeneration) -> None:
             frame = poster_from_video(video)
         stem = row.video_file.name.removeprefix("videos/").rsplit(".", 1)[0]
         name = default_storage.save(f"posters/{stem}.jpg", ContentFile(frame))
+    except PosterBusy:
+        next_step = schedule(row, random.uniform(*POSTER_BUSY_WAIT))
+        return next_step if save_claimed(row, claimed, ("next_check_at",)) else None
     except (PosterError, OSError) as exc:  # a video without a thumbnail is still a video
         logger.warning("Generation %s: no poster frame: %s", row.pk, exc)
     row.poster.name = name
