@@ -1,0 +1,164 @@
+"""Real services to break on purpose: a private redis-server to kill and start again, and a TCP
+proxy to put between the app and a service (PostgreSQL, RabbitMQ, Redis) and cut or freeze.
+
+Tests and benchmarks cut these, never the machine's shared services.
+"""
+
+import contextlib
+import shutil
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+from harness.processes import Process, free_port, wait_for_port
+
+
+class RedisServer:
+    """A redis-server of our own on a free port, keeping nothing on disk, as the README's Redis.
+
+    `kill()` is a SIGKILL (every message it held is gone, as after a crash or a restart without
+    persistence); `start()` brings it back, empty, on the same port.
+    """
+
+    def __init__(self, *, log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_dir = log_dir
+        self.dir = Path(tempfile.mkdtemp(prefix="redis-"))
+        self.process: Process | None = None
+
+    def start(self) -> "RedisServer":
+        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        command += ["--dir", str(self.dir)]
+        self.process = Process("redis", command, {"PATH": "/usr/bin:/bin:/usr/local/bin"}, log_dir=self.log_dir)
+        wait_for_port(self.port, self.process, seconds=10)
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process = None
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class TcpProxy:
+    """Forwards a loopback port to `upstream`, until a test breaks it.
+
+    - `cut()`: the service is gone: open connections are reset and new ones refused.
+    - `freeze()`: the service hangs: connections are accepted, nothing is forwarded either way.
+    - `restore()`: back to forwarding (new connections; the ones cut stay cut).
+    """
+
+    def __init__(self, upstream_port: int, *, upstream_host: str = "127.0.0.1") -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._listener: socket.socket | None = None
+        self._listen()
+
+    # --- what tests do ---
+
+    def cut(self) -> None:
+        """Reset every connection and stop listening: clients get "connection refused"."""
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+            self._listener.close()
+            self._listener = None
+        self._drop_all()
+
+    def freeze(self) -> None:
+        """Keep accepting, but forward nothing: clients wait until their own timeouts."""
+        self._flowing.clear()
+
+    def restore(self) -> None:
+        """Forward again; listen again if cut."""
+        self._flowing.set()
+        if self._listener is None:
+            self._listen()
+
+    def close(self) -> None:
+        self._flowing.set()
+        self.cut()
+
+    # --- the machinery ---
+
+    def _listen(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(256)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        self._track(client)
+        self._flowing.wait()
+        try:
+            server = socket.create_connection(self.upstream, timeout=5)
+        except OSError:
+            self._drop(client)
+            return
+        server.settimeout(None)
+        self._track(server)
+        for source, target in ((client, server), (server, client)):
+            threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+                self._flowing.wait()
+                if not data:
+                    break
+                target.sendall(data)
+            except OSError:
+                break
+        self._drop(source)
+        self._drop(target)
+
+    def _track(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+
+    def _drop(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+        with contextlib.suppress(OSError):
+            # A reset, not a polite close: what a crashed server or a failover looks like.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # wakes the pump blocked reading it
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def _drop_all(self) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            self._drop(sock)
+
+
+def redis_server_available() -> bool:
+    return shutil.which("redis-server") is not None
+
+
+def rabbitmq_answers(host: str = "127.0.0.1", port: int = 5672) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
