@@ -197,8 +197,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # process per core cannot (docs/PERFORMANCE.md). Each thread holds one database connection.
 CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", default="threads")
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=64)
+# A broker that is down or hangs must not hold a web request: connecting, and each answer from
+# Redis, wait at most this long, and a publish is tried twice. A message that still cannot be sent
+# is not lost: the job's row says its step is due, and the sweep sends it once the broker is back.
+CELERY_BROKER_TIMEOUT = env.float("CELERY_BROKER_TIMEOUT", default=1.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = CELERY_BROKER_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 # Countdowns are seconds to minutes; an unacknowledged message comes back only after an hour.
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": CELERY_BROKER_TIMEOUT,
+    "socket_timeout": CELERY_BROKER_TIMEOUT,
+}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker, for a machine without Redis: messages are files that the web server
     # and the worker share. One machine only; `make run` picks it when no Redis answers.

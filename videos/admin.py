@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from videos.models import GenerationQuerySet, VideoGeneration
-from videos.services import actions
+from videos.services import actions, queue
 
 
 class WorkFilter(admin.SimpleListFilter):
@@ -170,6 +170,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 continue
             when = f"in {queued.countdown:.0f} s" if queued.countdown >= 1 else "now"
             self.message_user(request, f"#{generation.pk}: {queued.step.value} queued, runs {when}.", messages.SUCCESS)
+        self._warn_if_queue_down(request)
 
     @admin.action(description="Cancel")
     def cancel(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
@@ -192,3 +193,8 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 done += 1
         if done:
             self.message_user(request, f"{done} video{'s' if done != 1 else ''} {verb}.", messages.SUCCESS)
+        self._warn_if_queue_down(request)
+
+    def _warn_if_queue_down(self, request: HttpRequest) -> None:
+        if queue.queue_unreachable():
+            self.message_user(request, queue.QUEUE_DOWN_MESSAGE, messages.WARNING)

@@ -23,16 +23,22 @@ def generation_sweep(*, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     count = 0
+    tried_broker = broker_down = False
     for row in VideoGeneration.objects.overdue(now).only("pk", "status", "step", *_NEXT_STEP_FIELDS):
         if row.status == Status.SUBMITTING:
             count += _give_up_on_create(row.pk)
             continue
+        if broker_down:
+            continue  # still overdue: the next sweep tries again
         step = row.next_step
         assert step is not None
-        enqueue(NextStep(row.pk, step, row.step, 0))
-        # Due now: the next sweep sends it again only if this message is lost too.
-        VideoGeneration.objects.filter(pk=row.pk, step=row.step).update(next_check_at=now)
-        count += 1
+        # The first send is tried even right after a failure: it is how the sweep finds the broker back.
+        sent = enqueue(NextStep(row.pk, step, row.step, 0), despite_pause=not tried_broker)
+        tried_broker, broker_down = True, not sent
+        if sent:
+            # Due now: the next sweep sends it again only if this message is lost too.
+            VideoGeneration.objects.filter(pk=row.pk, step=row.step).update(next_check_at=now)
+            count += 1
     if count:
         logger.warning("Sweep: %s job(s) had lost their task message", count)
     return count
