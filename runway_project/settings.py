@@ -43,6 +43,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A view that meets a vanished database (a restart, a failover) answers a 503 page, not a 500.
+    "runway_project.errors.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -80,6 +82,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         timeout=20,
         transaction_mode="IMMEDIATE",
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that is gone fails a new connection within seconds, not after the system's TCP
+    # timeout of minutes: pages answer 503 and the worker's steps are retried.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
     )
 # Keep each process's connection open between requests and tasks (checked before reuse): opening
 # one per request or task step costs more than the step itself (docs/PERFORMANCE.md).

@@ -9,3 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("videos/", include("videos.urls")),
 ]
+
+# A database outage met outside a view answers the 503 page too (runway_project/errors.py).
+handler500 = "runway_project.errors.server_error"
