@@ -73,6 +73,7 @@ def test_healthz_answers_200_with_every_check_when_all_is_well(client, make_job)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert "no-cache" in response["Cache-Control"]
+    assert not response.cookies
     body = response.json()
     assert body["healthy"] is True
     found = body["checks"]
