@@ -21,8 +21,6 @@ from django.utils import timezone
 
 from videos.models import LONG_OVERDUE_POLLS, LastSweep, VideoGeneration
 
-# The broker check gives up after this long, whatever the broker does (a hung one included).
-BROKER_TIMEOUT = 1.5
 # Beat sends a sweep every RUNWAY_SWEEP_INTERVAL seconds; this many intervals without one that
 # finished (two missed in a row, and some) means beat, the broker or the worker is not working.
 SWEEP_STALE_AFTER_INTERVALS = 3
@@ -60,14 +58,12 @@ class HealthReport:
         }
 
 
-def health_check(
-    *, now: datetime | None = None, broker_url: str | None = None, broker_timeout: float = BROKER_TIMEOUT
-) -> HealthReport:
+def health_check(*, now: datetime | None = None, broker_url: str | None = None) -> HealthReport:
     """Check the database, the broker (the Celery app's unless `broker_url`), beat's last sweep and
     long-overdue jobs, as of `now`."""
     now = now or timezone.now()
     database = _database_check()
-    broker = _broker_check(url=broker_url, timeout=broker_timeout)
+    broker = _broker_check(url=broker_url, timeout=settings.CELERY_BROKER_TIMEOUT)
     if database.ok:
         sweep, overdue = _sweep_check(now), _overdue_check(now)
     else:  # not asked again: each try could wait for a connection timeout
@@ -91,10 +87,12 @@ def _database_check() -> Check:
 
 
 def _broker_check(*, url: str | None, timeout: float) -> Check:
-    """Open a new connection to the broker (not one from Celery's pool, which may be stale or busy)."""
+    """Open a new connection to the broker (not one from Celery's pool, which may be stale or busy),
+    with the timeout every send has: ok means a send would get through now."""
     started = time.monotonic()
-    # connect_timeout bounds AMQP's connection and handshake; Redis takes socket timeouts (its
-    # PING is what hangs when the broker does). max_retries=0: one try, no backoff.
+    # Given here too, whatever the settings' transport options say: connect_timeout bounds AMQP's
+    # connection and handshake; Redis takes socket timeouts (its PING is what hangs when the broker
+    # does). max_retries=0: one try, no backoff.
     options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     with current_app.connection_for_write(url, connect_timeout=timeout, transport_options=options) as conn:
         transport = str(conn.transport.driver_type)
