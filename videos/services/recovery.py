@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from videos.models import Status, VideoGeneration
+from videos.models import LastSweep, Status, VideoGeneration
 from videos.services.bookkeeping import NextStep, enqueue, finish, locked_row
 from videos.services.steps import UNCONFIRMED_CODE, UNCONFIRMED_MESSAGE
 
@@ -19,7 +19,8 @@ def generation_sweep(*, now: datetime | None = None) -> int:
     The broker only schedules; the rows say what is due. A job whose next step is overdue gets a
     new message for that step (if the old one turns up after all, only one of the two can claim
     the step). A job stuck in `submitting` lost its worker while the create request was out: it
-    may have been made at Runway, so it is never sent again.
+    may have been made at Runway, so it is never sent again. When done, it notes the time and the
+    count in LastSweep, for /healthz.
     """
     now = now or timezone.now()
     count = 0
@@ -41,6 +42,8 @@ def generation_sweep(*, now: datetime | None = None) -> int:
             count += 1
     if count:
         logger.warning("Sweep: %s job(s) had lost their task message", count)
+    # Only a sweep that got to the end counts: one that fails every time shows as stale in /healthz.
+    LastSweep.objects.update_or_create(pk=LastSweep.ONLY, defaults={"ran_at": now, "recovered": count})
     return count
 
 
