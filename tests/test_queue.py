@@ -19,7 +19,7 @@ from celery import current_app
 from django.core.management import call_command
 from django.utils import timezone
 
-from harness.faults import RedisServer, TcpProxy
+from harness.faults import RedisServer, TcpProxy, celery_broker
 from tests.conftest import Broker
 from tests.stack import LOG_DIR
 from videos.models import Status, VideoGeneration
@@ -34,28 +34,6 @@ TASK_ID = "acf9ba3d-a513-42c9-a646-96e8bc97c691"
 # 1 s, plus the reconnect's): nothing waits for a retry loop.
 REFUSED_WITHIN = 1.0
 FROZEN_WITHIN = 4.0
-
-
-@contextmanager
-def celery_broker(url: str) -> Iterator[None]:
-    """Point this process's Celery app at `url`, as a process started with CELERY_BROKER_URL=url would be."""
-    app = current_app
-    saved = app.conf.broker_url
-
-    def forget_pools() -> None:
-        # What Celery itself does after a fork: the next send opens connections to the URL set now.
-        if app._pool is not None:
-            app._pool.force_close_all()
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    forget_pools()
-    app.conf.broker_url = url
-    try:
-        yield
-    finally:
-        forget_pools()
-        app.conf.broker_url = saved
 
 
 @dataclass
