@@ -14,14 +14,19 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+import requests
 import responses
 from celery import current_app
+from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 
 from harness.faults import RedisServer, TcpProxy, celery_broker
+from harness.stack import CeleryBeat, CeleryWorker, Gunicorn, database_url
+from runway_simulator import RunwaySimulator
 from tests.conftest import Broker
-from tests.stack import LOG_DIR
+from tests.stack import LOG_DIR, stack_environment
 from videos.models import Status, VideoGeneration
 from videos.services import account, queue, recovery
 
@@ -271,3 +276,72 @@ def test_a_stale_credit_balance_does_not_fail_the_page_when_the_broker_hangs(ali
     with within(FROZEN_WITHIN):
         assert alice.get(DASHBOARD).status_code == 200
         assert account.credit_balance_request_refresh() is False
+
+
+# --- The real stack: gunicorn, a worker and beat, with the broker killed and started again -------
+
+
+@pytest.mark.stack
+def test_a_job_posted_while_redis_is_down_is_made_once_redis_is_back(user, outage, settings):
+    simulator = RunwaySimulator(task_seconds=0.0, api_key=settings.RUNWAY_API_KEY).start()
+    env = stack_environment(simulator, max_wait=300, db_url=database_url())
+    env.update(CELERY_BROKER_URL=outage.url, RUNWAY_SWEEP_INTERVAL="2")
+    processes = [
+        CeleryWorker(env, log_dir=LOG_DIR),
+        CeleryBeat(env, log_dir=LOG_DIR),
+        Gunicorn(env, log_dir=LOG_DIR, workers=2),
+    ]
+    worker, beat, web = processes
+    try:
+        web.wait_until_ready()
+        worker.wait_until_ready()
+        browser = HttpsBrowser(web, user)
+        outage.server.kill()
+
+        with within(REFUSED_WITHIN):
+            answer = browser.post("/videos/", {"prompt": "A lighthouse in a storm"})
+        assert answer.status_code == 302, answer.text[:500]
+        job = VideoGeneration.objects.get()
+        assert job.status == Status.QUEUED
+        assert queue.QUEUE_DOWN_MESSAGE in browser.get("/videos/").text
+
+        outage.server.start()  # empty: the message was never sent
+        deadline = time.monotonic() + 60
+        while not VideoGeneration.objects.get(pk=job.pk).is_final:
+            assert time.monotonic() < deadline, "\n".join(p.tail() for p in processes)
+            time.sleep(0.2)
+        job.refresh_from_db()
+        assert job.status == Status.SUCCEEDED, job.message
+        assert simulator.creates == 1
+        assert all(process.running() for process in processes)  # nobody restarted
+    finally:
+        for process in processes:
+            process.stop()
+        simulator.stop()
+
+
+class HttpsBrowser:
+    """A logged-in browser talking to gunicorn as if through an HTTPS proxy (the session made here)."""
+
+    def __init__(self, web: Gunicorn, user: User) -> None:
+        client = Client()
+        client.force_login(user)
+        self.base = web.base_url
+        self.cookies = {"sessionid": client.cookies["sessionid"].value}
+        self.headers = {"X-Forwarded-Proto": "https", "Referer": f"https://{web.base_url.split('//')[1]}/videos/"}
+
+    def get(self, path: str) -> requests.Response:
+        answer = requests.get(self.base + path, headers=self._headers(), allow_redirects=False, timeout=10)
+        self.cookies.update(answer.cookies.get_dict())
+        return answer
+
+    def post(self, path: str, data: dict[str, str]) -> requests.Response:
+        if "csrftoken" not in self.cookies:
+            self.get(path)
+        data = {**data, "csrfmiddlewaretoken": self.cookies["csrftoken"]}
+        answer = requests.post(self.base + path, data, headers=self._headers(), allow_redirects=False, timeout=10)
+        self.cookies.update(answer.cookies.get_dict())
+        return answer
+
+    def _headers(self) -> dict[str, str]:
+        return {**self.headers, "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
