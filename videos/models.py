@@ -33,9 +33,11 @@ ACTIVE_STATUSES = frozenset(Status) - FINAL_STATUSES
 AT_RUNWAY_STATUSES = frozenset({Status.PENDING, Status.THROTTLED, Status.RUNNING})
 # Ended states from which "Try again" makes a new job with the same settings.
 RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.CANCELLED, Status.TIMED_OUT})
-# A claimed step that has not finished after this long died with its worker (the hard task time
-# limit is 90 s).
+# A claimed step that has not finished after this long died with its worker: a step's calls to
+# Runway each give up within a minute. Storing the video is the exception: its download may take
+# up to runway.DOWNLOAD_SECONDS (ten minutes), so a store step is lost only after a minute more.
 STEP_LOST_AFTER = timedelta(seconds=120)
+STORE_STEP_LOST_AFTER = timedelta(seconds=660)
 # A job whose next step is this many poll intervals late makes /healthz unhealthy.
 LONG_OVERDUE_POLLS = 2
 
@@ -140,13 +142,17 @@ class GenerationQuerySet(models.QuerySet["VideoGeneration"]):
 
     def overdue(self, now: datetime, *, polls: int = 1) -> "GenerationQuerySet":
         """Jobs whose work was lost: a next step due more than `polls` poll intervals ago (its message
-        is gone), or a step claimed more than STEP_LOST_AFTER ago that never finished (its worker died).
+        is gone), or a step claimed more than STEP_LOST_AFTER ago (STORE_STEP_LOST_AFTER for storing
+        the video) that never finished (its worker died).
 
         The sweep asks with one interval, and puts these back to work; see long_overdue() for the
         operators' alarm.
         """
         late = Q(next_check_at__lte=now - timedelta(seconds=polls * settings.RUNWAY_POLL_INTERVAL))
-        stuck = Q(next_check_at__isnull=True, updated_at__lte=now - STEP_LOST_AFTER)
+        lost = Q(video_pending=False, updated_at__lte=now - STEP_LOST_AFTER) | Q(
+            video_pending=True, updated_at__lte=now - STORE_STEP_LOST_AFTER
+        )
+        stuck = Q(next_check_at__isnull=True) & lost
         return self.filter(_has_next_step() | Q(status=Status.SUBMITTING)).filter(late | stuck)
 
     def long_overdue(self, now: datetime) -> "GenerationQuerySet":
@@ -273,6 +279,11 @@ class VideoGeneration(models.Model):
         if status != self.status and (self.status, status) not in ALLOWED_MOVES:
             raise InvalidTransition(f"Video #{self.pk} cannot go from {self.status} to {status}.")
         self.status = status
+
+    @property
+    def step_lost_after(self) -> timedelta:
+        """How long the step this job waits for may run before it counts as lost with its worker."""
+        return STORE_STEP_LOST_AFTER if self.video_pending else STEP_LOST_AFTER
 
     @property
     def has_image(self) -> bool:
