@@ -1,0 +1,66 @@
+"""Publishers and consumers of the embedded broker, run as processes of their own by
+tests/test_embedded_broker.py: `python -m tests.embedded_broker_client publish|drain ...`.
+
+Each uses the product's Celery app, so its connection is the one the settings make of
+CELERY_BROKER_URL=filesystem:// and CELERY_BROKER_DIR in its environment.
+"""
+
+import argparse
+import os
+import queue
+import sys
+import time
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "runway_project.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from runway_project.celery import app  # noqa: E402
+
+QUEUE = "embedded-broker-test"
+
+
+def publish(count: int, label: str) -> None:
+    with app.connection_for_write() as connection:
+        messages = connection.SimpleQueue(QUEUE)
+        for number in range(count):
+            messages.put({"label": label, "number": number, "padding": "x" * 2000})
+
+
+def drain(total: int, seconds: float) -> int:
+    """Take `total` messages, acknowledging each; print how many distinct ones arrived."""
+    seen: set[tuple[str, int]] = set()
+    deadline = time.monotonic() + seconds
+    with app.connection_for_write() as connection:
+        messages = connection.SimpleQueue(QUEUE)
+        while len(seen) < total and time.monotonic() < deadline:
+            try:
+                message = messages.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            seen.add((message.payload["label"], message.payload["number"]))
+            message.ack()
+    print(f"received {len(seen)}", flush=True)
+    return 0 if len(seen) == total else 2
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command", required=True)
+    publisher = commands.add_parser("publish")
+    publisher.add_argument("count", type=int)
+    publisher.add_argument("label")
+    drainer = commands.add_parser("drain")
+    drainer.add_argument("total", type=int)
+    drainer.add_argument("--seconds", type=float, default=60)
+    arguments = parser.parse_args()
+    if arguments.command == "publish":
+        publish(arguments.count, arguments.label)
+        return 0
+    return drain(arguments.total, arguments.seconds)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
