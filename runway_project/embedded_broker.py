@@ -139,3 +139,8 @@ class Transport(filesystem.Transport):
     Channel = Channel
     global_state = virtual.BrokerState()
     driver_name = "filesystem (atomic)"
+
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        # No host to connect to: without this kombu warns "No hostname was supplied" on every connection.
+        return {}

@@ -1,5 +1,5 @@
 """Publishers and consumers of the embedded broker, run as processes of their own by
-tests/test_embedded_broker.py: `python -m tests.embedded_broker_client publish|drain ...`.
+tests/test_embedded_broker.py: `python -m tests.embedded_broker_client publish|drain|create ...`.
 
 Each uses the product's Celery app, so its connection is the one the settings make of
 CELERY_BROKER_URL=filesystem:// and CELERY_BROKER_DIR in its environment.
@@ -46,6 +46,29 @@ def drain(total: int, seconds: float) -> int:
     return 0 if len(seen) == total else 2
 
 
+def create(count: int, threads: int, username: str) -> None:
+    """Make `count` jobs for `username` through the product's service, from `threads` threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    from videos.catalog import VideoRequest
+    from videos.services.creation import generation_create
+
+    owner = User.objects.get(username=username)
+
+    def one(number: int) -> int:
+        try:
+            return generation_create(owner=owner, request=VideoRequest(prompt=f"Scene number {number}")).pk
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(threads) as pool:
+        ids = list(pool.map(one, range(count)))
+    print(f"created {len(ids)}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,7 +78,14 @@ def main() -> int:
     drainer = commands.add_parser("drain")
     drainer.add_argument("total", type=int)
     drainer.add_argument("--seconds", type=float, default=60)
+    creator = commands.add_parser("create")
+    creator.add_argument("count", type=int)
+    creator.add_argument("--threads", type=int, default=20)
+    creator.add_argument("--user", required=True)
     arguments = parser.parse_args()
+    if arguments.command == "create":
+        create(arguments.count, arguments.threads, arguments.user)
+        return 0
     if arguments.command == "publish":
         publish(arguments.count, arguments.label)
         return 0

@@ -5,10 +5,16 @@ so a consumer can read it empty and die on JSONDecodeError (kombu issue 1551).""
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db.models import Count
+
+from harness.stack import CeleryWorker, database_url, environment
+from runway_simulator import RunwaySimulator
+from videos.models import FINAL_STATUSES, Status, VideoGeneration
 
 pytestmark = pytest.mark.stack
 
@@ -52,3 +58,44 @@ def test_messages_from_four_publishing_processes_all_reach_a_consumer_draining_m
         assert publisher.returncode == 0, output[-3000:]
     assert consumer.returncode == 0, consumed[-3000:]
     assert f"received {total}" in consumed
+
+
+JOBS = 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_hundred_jobs_created_at_once_all_succeed_through_a_worker_on_the_embedded_broker(tmp_path, user):
+    with RunwaySimulator(task_seconds=2.0, api_key=settings.RUNWAY_API_KEY, daily_limit=JOBS) as simulator:
+        env = environment(
+            embedded_environment(tmp_path / "broker"),
+            secret_key=settings.SECRET_KEY,
+            database_url=database_url(),
+            broker_url="filesystem://",
+            queue="celery",
+            media_root=str(settings.MEDIA_ROOT),
+            api_key=settings.RUNWAY_API_KEY,
+            runway_url=simulator.base_url,
+            poll_interval=5,
+            max_wait=120,
+            RUNWAY_MAX_ACTIVE_PER_USER=str(JOBS),
+            RUNWAY_DAILY_LIMIT_PER_USER=str(JOBS),
+        )
+        worker = CeleryWorker(env, log_dir=BASE_DIR / "var")
+        try:
+            worker.wait_until_ready()
+            creator = client("create", str(JOBS), "--threads", "20", "--user", user.username, env=env)
+            output = creator.communicate(timeout=180)[0]
+            assert creator.returncode == 0, output[-3000:]
+
+            deadline = time.monotonic() + 240
+            while (done := VideoGeneration.objects.filter(status__in=FINAL_STATUSES).count()) < JOBS:
+                assert worker.running(), f"the worker died; its log ends:\n{worker.tail()}"
+                assert time.monotonic() < deadline, f"{done} of {JOBS} jobs ended; worker log:\n{worker.tail()}"
+                time.sleep(0.5)
+
+            assert worker.running()
+            statuses = dict(VideoGeneration.objects.values_list("status").annotate(Count("pk")))
+            assert statuses == {Status.SUCCEEDED: JOBS}, worker.tail()
+            assert simulator.creates == JOBS
+        finally:
+            worker.kill()
