@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,6 +56,7 @@ class RunLocal:
     """`manage.py run_local` on a bare setup in `folder` (its own SQLite, broker folder, media, simulator store)."""
 
     def __init__(self, folder: Path) -> None:
+        self.folder = folder
         self.marker = f"RUN_LOCAL_TEST_{uuid.uuid4().hex}"
         self.port = free_port()
         self.seen: list[str] = []
@@ -83,8 +84,9 @@ class RunLocal:
 
     def start(self) -> None:
         command = [sys.executable, "manage.py", "run_local", "--port", str(self.port), "--simulator-port", "0"]
+        command += ["--task-seconds", "2", "--simulator-state", str(self.folder / "simulator.json")]
         self.process = subprocess.Popen(  # noqa: S603 - our own command
-            [*command, "--task-seconds", "2"],
+            command,
             cwd=BASE_DIR,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -116,8 +118,8 @@ class RunLocal:
         assert "Videos come from the Runway simulator" in page.text
         return browser
 
-    def generate(self, browser: requests.Session, prompt: str) -> dict[str, object]:
-        """Post the form, then follow the job's status until it ends; its last status."""
+    def create(self, browser: requests.Session, prompt: str) -> int:
+        """Post the form; the new job's id."""
         created = browser.post(
             self.address + "videos/",
             {"prompt": prompt, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
@@ -125,12 +127,23 @@ class RunLocal:
             timeout=5,
         )
         assert created.status_code == 201
-        status_url = f"{self.address}videos/{created.json()['id']}/status/"
-        deadline = time.monotonic() + 60
-        while (status := browser.get(status_url, timeout=5).json())["is_final"] is False:
+        job_id: int = created.json()["id"]
+        return job_id
+
+    def status_when(
+        self, browser: requests.Session, job_id: int, done: Callable[[dict[str, object]], bool], seconds: float
+    ) -> dict[str, object]:
+        """The job's status once `done` holds for it, polling with a deadline."""
+        status_url = f"{self.address}videos/{job_id}/status/"
+        deadline = time.monotonic() + seconds
+        while not done(status := browser.get(status_url, timeout=5).json()):
             assert time.monotonic() < deadline, f"still {status['status']}; output:\n{self.output}"
-            time.sleep(0.5)
+            time.sleep(0.3)
         return dict(status)
+
+    def generate(self, browser: requests.Session, prompt: str) -> dict[str, object]:
+        """Post the form, then follow the job's status until it ends; its last status."""
+        return self.status_when(browser, self.create(browser, prompt), lambda status: bool(status["is_final"]), 60)
 
     def stop(self) -> None:
         """Ctrl-C, and check that everything it started has stopped."""
@@ -199,6 +212,26 @@ def test_run_local_starts_a_new_worker_when_its_worker_is_killed_and_the_site_st
     status = run_local.generate(browser, "Waves rolling onto a beach")
     assert status["status"] == "succeeded", (status["message"], run_local.output)
     assert run_local.process is not None and run_local.process.poll() is None
+    run_local.stop()
+
+
+@pytest.mark.stack
+def test_a_job_at_runway_when_run_local_stops_finishes_once_it_starts_again(run_local):
+    run_local.start()
+    password = run_local.read_until(r"log in as 'admin' with password '([^']+)'", 60).group(1)
+    browser = run_local.log_in(password)
+    job_id = run_local.create(browser, "A lighthouse in a storm")
+    at_runway = run_local.status_when(
+        browser, job_id, lambda status: status["status"] not in ("queued", "submitting"), 30
+    )
+    assert at_runway["status"] in ("pending", "running"), at_runway  # the simulator has the task, not done
+    run_local.stop()
+
+    run_local.start()  # a new simulator on another port, with the same state file
+    run_local.read_until(r"Open http://\S+ and log in", 60)
+    status = run_local.status_when(browser, job_id, lambda status: bool(status["is_final"]), 90)
+
+    assert status["status"] == "succeeded", (status["message"], run_local.output)
     run_local.stop()
 
 

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from runway_simulator import RunwaySimulator
 from runway_simulator.options import SERVE_PORT
+from runway_simulator.state import StateError
 
 FIRST_ACCOUNT = "admin"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -45,6 +46,11 @@ class Command(BaseCommand):
             "--simulator-port", type=int, default=SERVE_PORT, help="Simulator port; 0 picks a free one."
         )
         parser.add_argument("--task-seconds", type=float, default=20.0, help="How long a simulated video takes.")
+        parser.add_argument(
+            "--simulator-state",
+            default=str(settings.BASE_DIR / "var" / "runway-simulator.json"),
+            help="Where the simulator keeps its tasks across restarts (default var/runway-simulator.json).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
@@ -115,16 +121,22 @@ class Command(BaseCommand):
             started = time.monotonic()
 
     def _start_simulator(self, env: dict[str, str], options: dict[str, Any]) -> RunwaySimulator:
+        kept = {"task_seconds": options["task_seconds"], "state_file": options["simulator_state"]}
         try:
-            simulator = RunwaySimulator(port=options["simulator_port"], task_seconds=options["task_seconds"]).start()
+            simulator = RunwaySimulator(port=options["simulator_port"], **kept).start()
         except OSError:  # the port is taken: any free one will do
-            simulator = RunwaySimulator(port=0, task_seconds=options["task_seconds"]).start()
+            simulator = RunwaySimulator(port=0, **kept).start()
+        except StateError as exc:
+            raise CommandError(f"{exc} Move it away to start the simulator with no tasks.") from exc
         env.update(
             RUNWAY_API_BASE_URL=simulator.base_url,
             RUNWAY_API_KEY="key_" + secrets.token_hex(64),
             RUNWAY_SIMULATED="True",
         )
-        self.stdout.write(f"Runway: the simulator at {simulator.base_url}, since RUNWAY_API_KEY is empty")
+        self.stdout.write(
+            f"Runway: the simulator at {simulator.base_url}, since RUNWAY_API_KEY is empty "
+            f"(its tasks kept in {options['simulator_state']})"
+        )
         return simulator
 
     def _first_login(self, host: str) -> str:
