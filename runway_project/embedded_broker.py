@@ -61,12 +61,17 @@ class Channel(filesystem.Channel):
     def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]
         # Milliseconds zero-padded, so that names sort by age across processes (one system clock).
         name = f"{int(monotonic() * 1000):015d}_{uuid.uuid4()}.{queue}.msg"
-        write_atomically(Path(self.data_folder_out) / name, dumps(payload).encode())
+        path = Path(self.data_folder_out) / name
+        try:
+            write_atomically(path, dumps(payload).encode())
+        except FileNotFoundError:  # the folder was removed (`make clean` while running): make it again
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, dumps(payload).encode())
 
     def _get(self, queue: str) -> dict[str, Any]:  # type: ignore[override]
         folder = Path(self.data_folder_in)
         claimed = folder / CLAIMED
-        claimed.mkdir(exist_ok=True)
+        claimed.mkdir(parents=True, exist_ok=True)  # and the queue folder, if it was removed
         for name in sorted(os.listdir(folder)):
             if name.partition(".")[2] != f"{queue}.msg":
                 continue

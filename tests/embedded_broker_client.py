@@ -29,21 +29,29 @@ def publish(count: int, label: str) -> None:
             messages.put({"label": label, "number": number, "padding": "x" * 2000})
 
 
-def drain(total: int, seconds: float) -> int:
-    """Take `total` messages, acknowledging each; print how many distinct ones arrived."""
-    seen: set[tuple[str, int]] = set()
+def drain(total: int, seconds: float, record: str) -> int:
+    """Take `total` messages (0: until none comes for 2 s after the first), acknowledging each; print how many
+    distinct ones arrived, and with `record` write each one's label and number there, a line each."""
+    seen: list[tuple[str, int]] = []
     deadline = time.monotonic() + seconds
+    idle_since = time.monotonic()
     with app.connection_for_write() as connection:
         messages = connection.SimpleQueue(QUEUE)
-        while len(seen) < total and time.monotonic() < deadline:
+        while (len(set(seen)) < total or not total) and time.monotonic() < deadline:
             try:
                 message = messages.get(timeout=0.2)
             except queue.Empty:
+                if not total and seen and time.monotonic() - idle_since > 2:
+                    break
                 continue
-            seen.add((message.payload["label"], message.payload["number"]))
+            idle_since = time.monotonic()
+            seen.append((message.payload["label"], message.payload["number"]))
             message.ack()
-    print(f"received {len(seen)}", flush=True)
-    return 0 if len(seen) == total else 2
+    if record:
+        with open(record, "w") as file:
+            file.writelines(f"{label} {number}\n" for label, number in seen)
+    print(f"received {len(set(seen))}", flush=True)
+    return 0 if len(set(seen)) == total or not total else 2
 
 
 def create(count: int, threads: int, username: str) -> None:
@@ -78,6 +86,7 @@ def main() -> int:
     drainer = commands.add_parser("drain")
     drainer.add_argument("total", type=int)
     drainer.add_argument("--seconds", type=float, default=60)
+    drainer.add_argument("--record", default="")
     creator = commands.add_parser("create")
     creator.add_argument("count", type=int)
     creator.add_argument("--threads", type=int, default=20)
@@ -89,7 +98,7 @@ def main() -> int:
     if arguments.command == "publish":
         publish(arguments.count, arguments.label)
         return 0
-    return drain(arguments.total, arguments.seconds)
+    return drain(arguments.total, arguments.seconds, arguments.record)
 
 
 if __name__ == "__main__":

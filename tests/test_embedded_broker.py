@@ -3,6 +3,7 @@ publish and consume at once. kombu's own file transport names a message file bef
 so a consumer can read it empty and die on JSONDecodeError (kombu issue 1551)."""
 
 import os
+import queue as queue_module
 import subprocess
 import sys
 import time
@@ -11,12 +12,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db.models import Count
+from kombu import Connection
 
 from harness.stack import CeleryWorker, database_url, environment
+from runway_project import embedded_broker
 from runway_simulator import RunwaySimulator
 from videos.models import FINAL_STATUSES, Status, VideoGeneration
-
-pytestmark = pytest.mark.stack
 
 BASE_DIR = Path(settings.BASE_DIR)
 PUBLISHERS = 4
@@ -42,6 +43,7 @@ def client(*arguments: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("round_number", range(ROUNDS))
 def test_messages_from_four_publishing_processes_all_reach_a_consumer_draining_meanwhile(tmp_path, round_number):
     env = embedded_environment(tmp_path / "broker")
@@ -63,6 +65,7 @@ def test_messages_from_four_publishing_processes_all_reach_a_consumer_draining_m
 JOBS = 200
 
 
+@pytest.mark.stack
 @pytest.mark.django_db(transaction=True)
 def test_two_hundred_jobs_created_at_once_all_succeed_through_a_worker_on_the_embedded_broker(tmp_path, user):
     with RunwaySimulator(task_seconds=2.0, api_key=settings.RUNWAY_API_KEY, daily_limit=JOBS) as simulator:
@@ -99,3 +102,51 @@ def test_two_hundred_jobs_created_at_once_all_succeed_through_a_worker_on_the_em
             assert simulator.creates == JOBS
         finally:
             worker.kill()
+
+
+def embedded_connection(broker_dir: Path) -> Connection:
+    """A connection to the embedded broker in `broker_dir`, with the transport the settings choose for it."""
+    queue = broker_dir / "queue"
+    (broker_dir / "control").mkdir(parents=True, exist_ok=True)
+    queue.mkdir(exist_ok=True)
+    options = {
+        "data_folder_in": str(queue),
+        "data_folder_out": str(queue),
+        "control_folder": str(broker_dir / "control"),
+    }
+    return Connection("filesystem://", transport=embedded_broker.TRANSPORT, transport_options=options)
+
+
+def test_a_broken_message_file_is_set_aside_and_a_half_written_one_is_not_read(tmp_path):
+    with embedded_connection(tmp_path) as connection:
+        messages = connection.SimpleQueue("jobs")
+        queue_folder = tmp_path / "queue"
+        (queue_folder / "000000000000001_broken.jobs.msg").write_bytes(b"")  # as kombu's own could leave one
+        (queue_folder / ".000000000000002_partial.jobs.msg.1-x.tmp").write_bytes(b'{"bo')  # a publisher died mid-write
+        messages.put({"number": 1})
+
+        message = messages.get(timeout=1)
+        message.ack()
+        with pytest.raises(queue_module.Empty):
+            messages.get(timeout=0.2)
+
+    assert message.payload == {"number": 1}
+    assert [path.name for path in (queue_folder / embedded_broker.BROKEN).iterdir()] == [
+        "000000000000001_broken.jobs.msg"
+    ]
+
+
+@pytest.mark.stack
+def test_two_consuming_processes_never_take_the_same_message(tmp_path):
+    env = embedded_environment(tmp_path / "broker")
+    records = [tmp_path / "first.txt", tmp_path / "second.txt"]
+    consumers = [client("drain", "0", "--record", str(record), env=env) for record in records]
+    publishers = [client("publish", str(MESSAGES_EACH), f"p{n}", env=env) for n in range(2)]
+
+    for process in [*publishers, *consumers]:
+        output = process.communicate(timeout=120)[0]
+        assert process.returncode == 0, output[-3000:]
+
+    taken = [record.read_text().splitlines() for record in records]
+    assert sorted(taken[0] + taken[1]) == sorted(f"p{n} {i}" for n in range(2) for i in range(MESSAGES_EACH))
+    assert taken[0] and taken[1], "both consumers took part"
