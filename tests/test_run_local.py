@@ -71,6 +71,7 @@ class RunLocal:
             "MEDIA_ROOT": str(folder / "media"),
             "RUNWAY_API_KEY": "",
             "RUNWAY_POLL_INTERVAL": "5",
+            "RUNWAY_SWEEP_INTERVAL": "10",
             self.marker: "1",
         }
         subprocess.run(
@@ -202,14 +203,20 @@ def test_run_local_starts_a_new_worker_when_its_worker_is_killed_and_the_site_st
     run_local.start()
     first = int(run_local.read_until(r"^Worker started \(pid (\d+)\)", 30).group(1))
     password = run_local.read_until(r"log in as 'admin' with password '([^']+)'", 60).group(1)
+    browser = run_local.log_in(password)
+    in_flight = run_local.create(browser, "A lighthouse in a storm")
+    run_local.status_when(browser, in_flight, lambda status: status["status"] not in ("queued", "submitting"), 30)
 
-    os.kill(first, signal.SIGKILL)
+    os.kill(first, signal.SIGKILL)  # it holds the job's next poll, and loses it
 
     run_local.read_until(r"The worker stopped \(killed by SIGKILL\); the web server goes on", 10)
     second = int(run_local.read_until(r"^Worker started \(pid (\d+)\)", 10).group(1))
     assert second != first
-    browser = run_local.log_in(password)  # the web server answers
+    assert run_local.log_in(password)  # the web server answers
     status = run_local.generate(browser, "Waves rolling onto a beach")
+    assert status["status"] == "succeeded", (status["message"], run_local.output)
+    # The dead worker's poll comes back with beat's sweep, every 10 s here.
+    status = run_local.status_when(browser, in_flight, lambda status: bool(status["is_final"]), 60)
     assert status["status"] == "succeeded", (status["message"], run_local.output)
     assert run_local.process is not None and run_local.process.poll() is None
     run_local.stop()
