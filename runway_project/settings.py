@@ -222,7 +222,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker, for a machine without Redis: messages are files that the web server
-    # and the worker share. One machine only; `make run` picks it when no Redis answers.
+    # and the worker share. One machine only; `make run` picks it when no Redis answers. kombu's
+    # own file transport lets a consumer read a message file before it is written, and the worker
+    # dies of it: ours writes each file under another name and renames it (embedded_broker.py).
+    CELERY_BROKER_TRANSPORT = "runway_project.embedded_broker:Transport"
     _broker_dir = Path(env("CELERY_BROKER_DIR", default=str(BASE_DIR / "var" / "broker")))
     for _folder in ("queue", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
