@@ -197,8 +197,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # process per core cannot (docs/PERFORMANCE.md). Each thread holds one database connection.
 CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", default="threads")
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=64)
-# Countdowns are seconds to minutes; an unacknowledged message comes back only after an hour.
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if CELERY_BROKER_URL.startswith(("redis", "sentinel")):  # redis://, rediss://, redis+socket://, sentinel://
+    # Redis hands a message taken but not acknowledged out again after this long (RabbitMQ does
+    # when the worker's connection closes). Countdowns are seconds to minutes: an hour is far above.
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = 3600
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker, for a machine without Redis: messages are files that the web server
     # and the worker share. One machine only; `make run` picks it when no Redis answers.
@@ -214,6 +217,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # instead closes it as Django does (runway_project/celery.py), and Celery only every 1,000 tasks.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker or beat that loses the broker tries to reconnect for as long as it is away (None: for
+# ever; Celery's default gives up after 100 tries, some 45 minutes, and 0 would not retry at all).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A channel error is handled like a lost connection: the worker reconnects instead of stopping.
+# RabbitMQ closes the channel of a worker that held a message unacknowledged for longer than its
+# `consumer_timeout` (30 minutes by default; a countdown may be up to an hour, Runway's Retry-After).
+CELERY_BROKER_CHANNEL_ERROR_RETRY = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-generations": {"task": "videos.tasks.sweep_generations", "schedule": RUNWAY_SWEEP_INTERVAL},
     # A message the worker could not take within the interval is dropped: the next one replaces it.
