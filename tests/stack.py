@@ -254,9 +254,13 @@ class Worker(CeleryWorker):
         db_url: str,
         concurrency: int | None = None,
         broker: StackBroker | None = None,
+        takes_over: bool = False,
     ) -> None:
+        """With `takes_over`, it starts on the messages the queue holds (a deploy's next worker);
+        otherwise the queue is emptied first, of an earlier test's messages."""
         self.broker = broker or session_broker()
-        self.broker.forget()
+        if not takes_over:
+            self.broker.forget()
         env = stack_environment(simulator, max_wait=max_wait, db_url=db_url, broker=self.broker)
         super().__init__(env, log_dir=LOG_DIR, concurrency=concurrency)
 
@@ -338,9 +342,11 @@ class Stack:
         ).start()
         return self.simulator
 
-    def worker(self) -> Worker:
+    def worker(self, *, takes_over: bool = False) -> Worker:
         assert self.simulator is not None
-        worker = Worker(self.simulator, max_wait=self.max_wait, db_url=database_url(), broker=self.broker)
+        worker = Worker(
+            self.simulator, max_wait=self.max_wait, db_url=database_url(), broker=self.broker, takes_over=takes_over
+        )
         self.processes.append(worker)
         return worker
 
