@@ -7,7 +7,7 @@ jobs in flight. Either way every job ends, and no video is paid for twice.
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.utils import timezone
@@ -58,7 +58,8 @@ def creates_per_prompt(simulator: RunwaySimulator) -> Counter[str]:
     return Counter(r.json["promptText"] for r in list(simulator.requests) if r.method == "POST")
 
 
-def wait_until(condition, *, seconds: float, stack: Stack, what: str) -> None:
+def wait_until(condition: Callable[[], bool], *, seconds: float, stack: Stack, what: str) -> None:
+    """Return once `condition()` holds, polling with a deadline."""
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
