@@ -4,17 +4,30 @@ A rolling deploy stops a worker with SIGTERM in the middle of steps; a broker ma
 jobs in flight. Either way every job ends, and no video is paid for twice.
 """
 
+import os
 import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import kombu
 import pytest
 from django.utils import timezone
 
-from harness.faults import RedisServer, redis_server_available
+from harness.faults import RedisServer, TcpProxy, redis_server_available
 from runway_simulator import RunwaySimulator
-from tests.stack import BROKERS, LOG_DIR, RedisBroker, Stack, stack_broker, wait_for_jobs
+from tests.stack import (
+    BROKERS,
+    LOG_DIR,
+    RabbitMQBroker,
+    RedisBroker,
+    Stack,
+    StackBroker,
+    session_broker,
+    stack_broker,
+    wait_for_jobs,
+)
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
 from videos.services import creation
@@ -33,14 +46,69 @@ def stack_on_each_broker(request: pytest.FixtureRequest) -> Iterator[Stack]:
             stack.stop()
 
 
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A redis-server of the test's own, to kill."""
+class BrokerOutage:
+    """A broker of the test's own that a test takes away (`begin`) and brings back (`end`)."""
+
+    def __init__(self, broker: StackBroker, *, take_away: Callable[[], None], bring_back: Callable[[], None]) -> None:
+        self.broker = broker
+        self._take_away = take_away
+        self._bring_back = bring_back
+        self.away = False
+
+    def begin(self) -> None:
+        self._take_away()
+        self.away = True
+
+    def end(self) -> None:
+        self._bring_back()
+        self.away = False
+
+
+@contextmanager
+def redis_killed() -> Iterator[BrokerOutage]:
+    """A redis-server of the test's own, killed with -9 and started again, empty, on the same port."""
     if not redis_server_available():
         pytest.skip("no redis-server on this machine")
     server = RedisServer(log_dir=LOG_DIR).start()
-    yield server
-    server.close()
+    try:
+        yield BrokerOutage(
+            RedisBroker(server.url, session_broker().queue), take_away=server.kill, bring_back=server.start
+        )
+    finally:
+        server.close()
+
+
+@contextmanager
+def rabbitmq_cut_off() -> Iterator[BrokerOutage]:
+    """The machine's RabbitMQ behind a proxy that resets every connection to it and refuses new ones
+    until restored: the tests never stop the shared RabbitMQ itself."""
+    with stack_broker("rabbitmq") as direct:
+        upstream = kombu.Connection(direct.url)
+        proxy = TcpProxy(upstream.port or 5672, upstream_host=upstream.hostname or "127.0.0.1")
+        proxied = upstream.clone(hostname="127.0.0.1", port=proxy.port)
+        try:
+            broker = RabbitMQBroker(proxied.as_uri(include_password=True), direct.queue)
+            yield BrokerOutage(broker, take_away=proxy.cut, bring_back=proxy.restore)
+        finally:
+            proxy.close()
+
+
+# Known problem (README, "Broker restarts and deploys"): after its connection to RabbitMQ is cut and
+# restored, the worker reconnects but in about one run in three takes no more messages (RabbitMQ
+# shows them delivered to it, unacknowledged), so this case runs only when asked for.
+RABBITMQ_OUTAGE = pytest.param(
+    "rabbitmq cut off",
+    marks=pytest.mark.skipif(
+        not os.environ.get("TEST_RABBITMQ_OUTAGE"),
+        reason="a worker may stop taking messages after RabbitMQ comes back (README); TEST_RABBITMQ_OUTAGE=1 runs it",
+    ),
+)
+
+
+@pytest.fixture(params=["redis killed", RABBITMQ_OUTAGE])
+def broker_outage(request: pytest.FixtureRequest) -> Iterator[BrokerOutage]:
+    with redis_killed() if request.param == "redis killed" else rabbitmq_cut_off() as outage:
+        yield outage
 
 
 def create_jobs(user, stack: Stack, prompts: list[str]) -> list[int]:
@@ -104,24 +172,23 @@ def test_a_worker_stopped_by_a_deploy_finishes_its_steps_and_the_next_one_loses_
     assert re.search(r"Runway GET /v1/tasks/\S+ -> 200", new_log), new.tail()
 
 
-def test_jobs_in_flight_survive_a_killed_redis_with_the_same_worker_and_beat(user, redis_server, settings):
+def test_jobs_in_flight_survive_a_broker_outage_with_the_same_worker_and_beat(user, broker_outage, settings):
     settings.RUNWAY_MAX_ACTIVE_PER_USER = 100
-    broker = RedisBroker(redis_server.url, settings.CELERY_TASK_DEFAULT_QUEUE)
-    stack = Stack(broker)
+    stack = Stack(broker_outage.broker)
     try:
         simulator = stack.start(task_seconds=10.0)
         worker = stack.worker()
         beat = stack.beat()
-        prompts = [f"Scene {i} before the crash" for i in range(8)]
+        prompts = [f"Scene {i} before the outage" for i in range(8)]
         ids = create_jobs(user, stack, prompts)
         wait_for_jobs(stack, ids, made_and_waiting, seconds=30)
-        # Two more whose creates are out when Redis dies: their next step is sent into the outage.
+        # Two more whose creates are out when the broker goes: their next step is sent into the outage.
         simulator.set_network(latency=30.0)
-        late_prompts = [f"Scene {i} during the crash" for i in range(2)]
+        late_prompts = [f"Scene {i} during the outage" for i in range(2)]
         ids += create_jobs(user, stack, late_prompts)
         wait_until(lambda: simulator.creates == 10, seconds=30, stack=stack, what="the last two creates")
         stack.clock.wait_for_waiters(2, timeout=30)
-        # Beat has sent a sweep through Redis (it sends one at a time: the second starts after the first).
+        # Beat has sent a sweep through the broker (one at a time: the second starts after the first).
         wait_until(
             lambda: beat.log.read_text().count("Sending due task sweep") >= 2,
             seconds=10,
@@ -130,20 +197,21 @@ def test_jobs_in_flight_survive_a_killed_redis_with_the_same_worker_and_beat(use
         )
         pids = (worker.pid, beat.pid)
 
-        redis_server.kill()  # SIGKILL: every message is gone, the held countdowns too
-        worker.wait_for_log(r"Connection to broker lost|Cannot connect to redis", seconds=30)
-        stack.clock.advance(30.0)  # the creates are answered (the videos made) while Redis is down
+        broker_outage.begin()  # Redis: SIGKILL, every message gone, the held countdowns too
+        worker.wait_for_log(r"Connection to broker lost", seconds=30)
+        stack.clock.advance(30.0)  # the creates are answered (the videos made) while the broker is away
         simulator.set_network(latency=0.0)
-        beat.wait_for_log(r"Connection refused|Error 111|Message Error|Couldn't apply scheduled task", seconds=30)
-        redis_server.start()  # the same port, empty
+        beat.wait_for_log(r"Couldn't apply scheduled task|beat: Connection error", seconds=30)
+        broker_outage.end()  # Redis: the same port, empty
         jobs = wait_for_jobs(stack, ids, lambda job: job.is_final, seconds=90)
 
         assert [job.status for job in jobs] == [Status.SUCCEEDED] * 10, [(job.pk, job.message) for job in jobs]
         assert simulator.creates == 10
         assert creates_per_prompt(simulator) == dict.fromkeys(prompts + late_prompts, 1)
         assert (worker.pid, beat.pid) == pids and worker.running() and beat.running(), stack.logs()
-        assert "had lost their task message" in worker.log.read_text(errors="replace")  # the sweep put them back
+        # The two whose next step was sent into the outage were put back by the sweep.
+        assert "had lost their task message" in worker.log.read_text(errors="replace"), worker.tail()
     finally:
-        if redis_server.process is None:
-            redis_server.start()  # so that stopping the worker can clear its queue
+        if broker_outage.away:
+            broker_outage.end()  # so that stopping the worker can clear its queue
         stack.stop()
