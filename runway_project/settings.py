@@ -224,6 +224,12 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # RabbitMQ closes the channel of a worker that held a message unacknowledged for longer than its
 # `consumer_timeout` (30 minutes by default; a countdown may be up to an hour, Runway's Retry-After).
 CELERY_BROKER_CHANNEL_ERROR_RETRY = True
+# After a lost connection Celery lowers the worker's prefetch count and raises it back as the tasks
+# of the old connection finish, from each task's own thread with the threads pool: a write to the
+# broker connection that the worker's main thread uses, which py-amqp does not allow. On RabbitMQ
+# the reconnected worker then stopped taking messages, or broke its new connection
+# (tests/test_deploys.py). Take the full count back at once instead.
+CELERY_WORKER_ENABLE_PREFETCH_COUNT_REDUCTION = False
 CELERY_BEAT_SCHEDULE = {
     "sweep-generations": {"task": "videos.tasks.sweep_generations", "schedule": RUNWAY_SWEEP_INTERVAL},
     # A message the worker could not take within the interval is dropped: the next one replaces it.
