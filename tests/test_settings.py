@@ -106,12 +106,18 @@ def celery_conf(project: Path, broker_url: str) -> dict[str, object]:
     """The broker settings the Celery app starts with, for a broker URL."""
     code = (
         "import json; from runway_project.celery import app; c = app.conf; "
-        "print(json.dumps([c.broker_transport_options, c.broker_connection_max_retries, c.broker_channel_error_retry]))"
+        "print(json.dumps([c.broker_transport_options, c.broker_connection_max_retries, c.broker_channel_error_retry, "
+        "c.worker_enable_prefetch_count_reduction]))"
     )
     result = manage(project, "shell", "-c", code, DEBUG="True", CELERY_BROKER_URL=broker_url)
     assert result.returncode == 0, result.stderr
-    options, max_retries, channel_error_retry = json.loads(result.stdout.splitlines()[-1])
-    return {"options": options, "max_retries": max_retries, "channel_error_retry": channel_error_retry}
+    options, max_retries, channel_error_retry, prefetch_reduction = json.loads(result.stdout.splitlines()[-1])
+    return {
+        "options": options,
+        "max_retries": max_retries,
+        "channel_error_retry": channel_error_retry,
+        "prefetch_reduction": prefetch_reduction,
+    }
 
 
 def test_only_redis_gets_the_redis_visibility_timeout_and_every_broker_is_reconnected_to_for_ever(project):
@@ -123,3 +129,4 @@ def test_only_redis_gets_the_redis_visibility_timeout_and_every_broker_is_reconn
     for conf in (redis, rabbitmq):
         assert conf["max_retries"] is None  # never give up reconnecting
         assert conf["channel_error_retry"] is True  # a closed channel (RabbitMQ's consumer_timeout) is reconnected
+        assert conf["prefetch_reduction"] is False  # no basic.qos from task threads after a reconnection
