@@ -5,11 +5,16 @@ Tests and benchmarks cut these, never the machine's shared services.
 """
 
 import contextlib
+import os
 import shutil
 import socket
 import tempfile
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from harness.processes import Process, free_port, wait_for_port
 
@@ -51,10 +56,14 @@ class TcpProxy:
     - `cut()`: the service is gone: open connections are reset and new ones refused.
     - `freeze()`: the service hangs: connections are accepted, nothing is forwarded either way.
     - `restore()`: back to forwarding (new connections; the ones cut stay cut).
+
+    With `latency`, every chunk waits that long before it is passed on, as on a network link.
     """
 
-    def __init__(self, upstream_port: int, *, upstream_host: str = "127.0.0.1") -> None:
+    def __init__(self, upstream_port: int, *, upstream_host: str = "127.0.0.1", latency: float = 0.0) -> None:
         self.upstream = (upstream_host, upstream_port)
+        # Seconds each way: a round trip through the proxy takes twice this, as across a network.
+        self.latency = latency
         self.port = free_port()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
@@ -126,6 +135,8 @@ class TcpProxy:
                 self._flowing.wait()
                 if not data:
                     break
+                if self.latency:
+                    time.sleep(self.latency)
                 target.sendall(data)
             except OSError:
                 break
@@ -162,3 +173,31 @@ def rabbitmq_answers(host: str = "127.0.0.1", port: int = 5672) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
         return True
     return False
+
+
+@contextmanager
+def celery_broker(url: str) -> Iterator[None]:
+    """Point this process's Celery app at the broker `url` for the block, as a process started with
+    CELERY_BROKER_URL=url would be: its pooled connections are dropped, as Celery does after a fork."""
+    from celery import current_app
+
+    app: Any = current_app  # its private pools and settable conf are not in Celery's stubs
+
+    def forget_pools() -> None:
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    saved, saved_env = app.conf.broker_url, os.environ.pop("CELERY_BROKER_URL", None)
+    forget_pools()
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration: set both.
+    app.conf.broker_url = os.environ["CELERY_BROKER_URL"] = url
+    try:
+        yield
+    finally:
+        forget_pools()
+        app.conf.broker_url = saved
+        del os.environ["CELERY_BROKER_URL"]
+        if saved_env is not None:
+            os.environ["CELERY_BROKER_URL"] = saved_env

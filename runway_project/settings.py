@@ -24,6 +24,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 if not DEBUG:
     # Production serves HTTPS only (behind a proxy that sets X-Forwarded-Proto, if any).
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Load balancers and monitors probe the health report over plain HTTP, on the machine's own
+    # address; it holds no secret and sets no cookie, so it answers there instead of redirecting.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
@@ -43,6 +46,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A view that meets a vanished database (a restart, a failover) answers a 503 page, not a 500.
+    "runway_project.errors.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -80,6 +85,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         timeout=20,
         transaction_mode="IMMEDIATE",
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that is gone fails a new connection within seconds, not after the system's TCP
+    # timeout of minutes: pages answer 503 and the worker's steps are retried.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
     )
 # Keep each process's connection open between requests and tasks (checked before reuse): opening
 # one per request or task step costs more than the step itself (docs/PERFORMANCE.md).
@@ -197,14 +208,28 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # process per core cannot (docs/PERFORMANCE.md). Each thread holds one database connection.
 CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", default="threads")
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=64)
+# A broker that is down or hangs must not hold a web request: connecting, and each answer from
+# Redis, wait at most this long, and a publish is tried twice. A message that still cannot be sent
+# is not lost: the job's row says its step is due, and the sweep sends it once the broker is back.
+CELERY_BROKER_TIMEOUT = env.float("CELERY_BROKER_TIMEOUT", default=1.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = CELERY_BROKER_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith(("redis", "sentinel")):  # redis://, rediss://, redis+socket://, sentinel://
-    # Redis hands a message taken but not acknowledged out again after this long (RabbitMQ does
-    # when the worker's connection closes). Countdowns are seconds to minutes: an hour is far above.
-    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = 3600
+    # Redis's own options. It hands a message taken but not acknowledged out again after the
+    # visibility timeout (RabbitMQ does when the worker's connection closes); countdowns are seconds
+    # to minutes, so an hour is far above any.
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        visibility_timeout=3600,
+        socket_connect_timeout=CELERY_BROKER_TIMEOUT,
+        socket_timeout=CELERY_BROKER_TIMEOUT,
+    )
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker, for a machine without Redis: messages are files that the web server
-    # and the worker share. One machine only; `make run` picks it when no Redis answers.
+    # and the worker share. One machine only; `make run` picks it when no Redis answers. kombu's
+    # own file transport lets a consumer read a message file before it is written, and the worker
+    # dies of it: ours writes each file under another name and renames it (embedded_broker.py).
+    CELERY_BROKER_TRANSPORT = "runway_project.embedded_broker:Transport"
     _broker_dir = Path(env("CELERY_BROKER_DIR", default=str(BASE_DIR / "var" / "broker")))
     for _folder in ("queue", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)

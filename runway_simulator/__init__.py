@@ -3,7 +3,9 @@
 It speaks Runway's API (as this project relies on it) over real HTTP (standard library server, one
 daemon thread): the same headers, the same request checks (through `videos.catalog`, the one
 table of models, which is plain Python), the same task states and error bodies. It does not use
-Django, a database or the disk, as moto stands in for AWS and fakeredis for Redis.
+Django or a database, as moto stands in for AWS and fakeredis for Redis; it keeps its tasks in
+memory, or with `state_file` (``--state-file``) in a JSON file that a simulator started again on
+it reads back, so that it still answers for them, their lives going on by its clock (state.py).
 
     with RunwaySimulator(task_seconds=1.0) as sim:
         requests.post(sim.base_url + "/v1/text_to_video", ...)

@@ -32,6 +32,7 @@ class SimulatorOptions:
     credit_balance: int = 10_000
     random_seed: int | None = None
     verbose: bool = False
+    state_file: str | None = None  # keep the tasks in this file across restarts; None: in memory only
 
     def __post_init__(self) -> None:
         for broken, message in self._checks():
@@ -80,6 +81,7 @@ class SimulatorSettings(TypedDict, total=False):
     credit_balance: int
     random_seed: int | None
     verbose: bool
+    state_file: str | None
 
 
 # -- the command line ------------------------------------------------------------------------------
@@ -134,6 +136,12 @@ _FLAGS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
     ("latency", _seconds, "Seconds before every API answer, as across the internet (Runway: 0.1-0.3)."),
     ("download_latency", _seconds, "Seconds before the first byte of an output video (%(default)s)."),
     ("download_rate", _rate_of_bytes, "Bytes per second an output video is sent at (default: unlimited)."),
+    (
+        "state_file",
+        str,
+        "Keep the tasks in this JSON file, so that the simulator started again on it still answers for them "
+        "(default: in memory only).",
+    ),
 )
 
 

@@ -31,12 +31,13 @@ def is_output_path(path: str) -> bool:
 class Outputs:
     """Mints output URLs valid for `ttl` seconds on `clock` and serves `video` to whoever holds one."""
 
-    def __init__(self, *, ttl: float, video: bytes, clock: Clock) -> None:
+    def __init__(self, *, ttl: float, video: bytes, clock: Clock, secret: bytes | None = None) -> None:
         self.ttl = ttl
         self.video = video
         self.clock = clock
-        # A fresh secret per simulator, so output URLs from one run are useless to another.
-        self._secret = secrets.token_bytes(32)
+        # A fresh secret per simulator, so output URLs from one run are useless to another (but a
+        # simulator that keeps its tasks in a store keeps its secret there too).
+        self.secret = secret or secrets.token_bytes(32)
 
     def url(self, task_id: str, *, base: str) -> str:
         """A signed URL for a task's video under `base` (scheme and host), valid for `ttl` seconds from now."""
@@ -44,7 +45,7 @@ class Outputs:
         return f"{base}/_sim/outputs/{task_id}.mp4?_jwt={expires}.{self._sign(task_id, expires)}"
 
     def _sign(self, task_id: str, expires_ms: int) -> str:
-        return hmac.new(self._secret, f"{task_id}.{expires_ms}".encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self.secret, f"{task_id}.{expires_ms}".encode(), hashlib.sha256).hexdigest()
 
     def serve(self, path: str, query: str, *, range_header: str | None) -> Reply:
         """The answer to GET (or HEAD) of an output URL: the video, a range of it, or a 403 or 416."""

@@ -17,6 +17,7 @@ from runway_simulator.clock import Clock, SystemClock
 from runway_simulator.options import SimulatorOptions, SimulatorSettings
 from runway_simulator.outputs import SAMPLE_VIDEO, Outputs, is_output_path
 from runway_simulator.server import Reply, Server, error, json_reply, validation_error
+from runway_simulator.state import StateFile
 from runway_simulator.tasks import DirectiveError, Plan, TaskStore, parse_directives
 from videos import catalog
 from videos.catalog import FAILED, SUCCEEDED
@@ -75,6 +76,12 @@ class RunwaySimulator:
             daily_limit=self.options.daily_limit,
         )
         self._outputs = Outputs(ttl=self.options.output_ttl, video=self.video, clock=self.clock)
+        self._state = StateFile(self.options.state_file) if self.options.state_file else None
+        if self._state is not None:
+            saved = self._state.load(self.clock)
+            if saved is not None:
+                snapshot, self._outputs.secret, shift = saved
+                self._tasks.restore(snapshot, shift=shift)
         self._random = random.Random(self.options.random_seed)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -215,6 +222,7 @@ class RunwaySimulator:
                 plan = replace(plan, outcome=FAILED, failure_code="INTERNAL")
             task = self._tasks.create(model, plan, now=now, created_at=_iso(self.clock.time()))
             self.creates += 1
+            self._save()
         return json_reply(200, {"id": task.id})
 
     def _plan_for(self, body: dict[str, Any]) -> tuple[Plan, dict[str | None, str]]:
@@ -246,9 +254,19 @@ class RunwaySimulator:
             deleted = self._tasks.remove(call.match.group(1), self.clock.monotonic())
             if deleted:
                 self.deletes += 1
+                self._save()
         if not deleted:
             return error(404, "Task not found.")
         return Reply(204)
+
+    def _save(self) -> None:
+        """Write the tasks to the state file, if there is one; called with the lock held after each change.
+
+        Only creates and deletes change what later answers depend on: when a waiting task starts
+        follows from the tasks and the slots freed by deletes.
+        """
+        if self._state is not None:
+            self._state.save(self._tasks.snapshot(), secret=self._outputs.secret, clock=self.clock)
 
     def _organization(self, call: _Call) -> Reply:
         with self._lock:

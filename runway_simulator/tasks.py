@@ -6,12 +6,11 @@ clock or runs on a timer.
 """
 
 import bisect
-import itertools
 import math
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from videos import catalog
@@ -124,7 +123,7 @@ class TaskStore:
         self.max_concurrent = max_concurrent
         self.daily_limit = daily_limit
         self._tasks: dict[str, Task] = {}
-        self._numbers = itertools.count()
+        self._next_number = 0
         # Per model: tasks waiting for a slot, in the order they get one, and the slots in use
         # (task id -> when it ends, math.inf for never). Each started task's start is in _starts.
         self._waiting: dict[str, list[Task]] = {model: [] for model in catalog.MODELS}
@@ -135,7 +134,8 @@ class TaskStore:
     # -- creates and the daily limit ------------------------------------------------------------
 
     def create(self, model: str, plan: Plan, *, now: float, created_at: str) -> Task:
-        task = Task(str(uuid.uuid4()), model, created_at, now, next(self._numbers), plan)
+        task = Task(str(uuid.uuid4()), model, created_at, now, self._next_number, plan)
+        self._next_number += 1
         self._tasks[task.id] = task
         self._create_times[model].append(now)
         bisect.insort(self._waiting[model], task, key=_queue_order)
@@ -202,6 +202,36 @@ class TaskStore:
         self._starts.pop(task_id, None)
         self._start_due(now)
         return True
+
+    # -- keeping them across a restart ------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to answer for every task later, as JSON values (times on the clock as given)."""
+        return {
+            "next_number": self._next_number,
+            "tasks": [{**asdict(task), "plan": asdict(task.plan)} for task in self._tasks.values()],
+            "starts": self._starts,
+            # A slot held forever (a task that never ends) is None: JSON has no infinity.
+            "slots": {
+                model: {k: None if v == math.inf else v for k, v in s.items()} for model, s in self._slots.items()
+            },
+            "create_times": self._create_times,
+        }
+
+    def restore(self, snapshot: dict[str, Any], *, shift: float) -> None:
+        """Take back a snapshot, with `shift` seconds added to every time in it (the clock's change since)."""
+        self._next_number = snapshot["next_number"]
+        self._tasks = {}
+        for row in snapshot["tasks"]:
+            task = Task(**{**row, "created": row["created"] + shift, "plan": Plan(**row["plan"])})
+            self._tasks[task.id] = task
+        self._starts = {task_id: start + shift for task_id, start in snapshot["starts"].items()}
+        for model in catalog.MODELS:
+            slots = snapshot["slots"].get(model, {})
+            self._slots[model] = {k: math.inf if end is None else end + shift for k, end in slots.items()}
+            self._create_times[model] = [t + shift for t in snapshot["create_times"].get(model, [])]
+            waiting = [t for t in self._tasks.values() if t.model == model and t.id not in self._starts]
+            self._waiting[model] = sorted(waiting, key=_queue_order)
 
     # -- concurrency -----------------------------------------------------------------------------
     # Computed when asked, not by a timer: a waiting task starts at the moment its turn came (when

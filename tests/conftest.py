@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from runway_simulator import SAMPLE_VIDEO
 from videos import catalog
 from videos.models import VideoGeneration
+from videos.services import queue
 from videos.tasks import task_for
 
 
@@ -28,6 +29,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def empty_cache():
     """Each test starts without what an earlier one cached (time estimates)."""
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def queue_not_paused(monkeypatch):
+    """Each test starts as if no send to the broker had failed lately (videos.services.queue)."""
+    monkeypatch.setattr(queue, "_pause", queue._Pause())
 
 
 @pytest.fixture

@@ -82,12 +82,16 @@ class StackBroker:
         app = Celery(previous.main, set_as_current=False)
         app.config_from_object("django.conf:settings", namespace="CELERY")
         app.conf.update(broker_url=self.url, task_default_queue=self.queue)
+        # Celery takes CELERY_BROKER_URL from the environment before its configuration.
+        saved_env = os.environ.pop("CELERY_BROKER_URL", None)
         app.set_current()
         try:
             yield
         finally:
             previous.set_current()
             app.close()
+            if saved_env is not None:
+                os.environ["CELERY_BROKER_URL"] = saved_env
 
 
 class RedisBroker(StackBroker):

@@ -156,15 +156,42 @@ def test_staff_filter_jobs_by_the_work_left_and_see_each_jobs_next_step(staff, m
     lost = make_job(prompt="lost poll", status=Status.RUNNING, next_check_at=long_ago)
     make_job(prompt="soon poll", status=Status.RUNNING, next_check_at=timezone.now() + timedelta(seconds=5))
     make_job(prompt="poll on its way", status=Status.RUNNING, next_check_at=timezone.now() - timedelta(seconds=2))
+    # Late by one and a half poll intervals: the sweep sends it again, but it is not yet an alarm.
+    make_job(prompt="a bit late", status=Status.RUNNING, next_check_at=timezone.now() - timedelta(seconds=15))
     make_job(prompt="all done", status=Status.SUCCEEDED)
 
     def shown(work: str) -> set[str]:
         content = staff.get(CHANGELIST, {"work": work}).content.decode()
-        return {prompt for prompt in ("lost poll", "soon poll", "poll on its way", "all done") if prompt in content}
+        prompts = ("lost poll", "soon poll", "poll on its way", "a bit late", "all done")
+        return {prompt for prompt in prompts if prompt in content}
 
-    assert shown("waiting") == {"lost poll", "soon poll", "poll on its way"}
-    assert shown("due") == {"lost poll", "poll on its way"}
+    assert shown("waiting") == {"lost poll", "soon poll", "poll on its way", "a bit late"}
+    assert shown("due") == {"lost poll", "poll on its way", "a bit late"}
     assert shown("overdue") == {"lost poll"}
     assert shown("none") == {"all done"}
     page = staff.get(f"{CHANGELIST}{lost.pk}/change/").content.decode()
     assert f"poll, due {long_ago:%Y-%m-%d %H:%M:%S} UTC" in page
+
+
+def test_the_overdue_filter_lists_the_jobs_healthz_counts(staff, client, make_job):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from videos.services import recovery
+
+    recovery.generation_sweep()
+    now = timezone.now()
+    make_job(prompt="queued long ago", status=Status.QUEUED, next_check_at=now - timedelta(seconds=25))
+    stuck = make_job(prompt="create cut off", status=Status.SUBMITTING, next_check_at=None)
+    VideoGeneration.objects.filter(pk=stuck.pk).update(updated_at=now - timedelta(minutes=3))
+    make_job(prompt="just late", status=Status.QUEUED, next_check_at=now - timedelta(seconds=15))
+
+    content = staff.get(CHANGELIST, {"work": "overdue"}).content.decode()
+    client.logout()
+    counted = client.get("/healthz").json()["checks"]["overdue_jobs"]["count"]
+
+    listed = {prompt for prompt in ("queued long ago", "create cut off", "just late") if prompt in content}
+    assert listed == {"queued long ago", "create cut off"}
+    assert counted == len(listed)
+    assert "Overdue (as /healthz counts)" in content

@@ -12,6 +12,7 @@ import requests
 from django.conf import settings
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from harness.faults import RedisServer, celery_broker
 from runway_simulator import ManualClock, RunwaySimulator
 from tests.stack import Worker, running_worker
 from videos.models import Status, VideoGeneration
@@ -235,3 +236,21 @@ def test_the_pickers_offer_only_what_the_chosen_model_allows(logged_in):
     assert page.eval_on_selector("#id_model", "m => m.validationMessage") == ""
     expect(page.locator("#id_seed")).to_be_enabled()
     page.shots.take("pickers")  # type: ignore[attr-defined]
+
+
+def test_a_job_made_while_the_queue_is_down_shows_queued_and_says_why(logged_in):
+    page = logged_in
+    dead = RedisServer(log_dir=Path(settings.BASE_DIR) / "var").start()
+    dead.kill()
+    try:
+        with celery_broker(dead.url):
+            generate(page, "A lighthouse in a storm")
+            card = page.locator(".generation").first
+            expect(card.locator(".status-label")).to_have_text("Queued")
+            notice = page.locator("#queue-notice")
+            expect(notice).to_have_text(re.compile("The job queue is not answering right now"))
+            expect(notice).to_have_attribute("role", "status")
+            page.shots.take("queue-down")  # type: ignore[attr-defined]
+    finally:
+        dead.close()
+    assert VideoGeneration.objects.get().status == Status.QUEUED

@@ -13,12 +13,14 @@ from videos.models import (
     ALLOWED_MOVES,
     FINAL_STATUSES,
     STEP_LOST_AFTER,
+    STORE_STEP_LOST_AFTER,
     TRANSITIONS,
     InvalidTransition,
     Status,
     Step,
     VideoGeneration,
 )
+from videos.runway import DOWNLOAD_SECONDS
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +85,17 @@ def test_overdue_is_a_step_late_by_a_poll_interval_or_a_claimed_step_whose_worke
     make_job(status=Status.PENDING, next_check_at=None)  # claimed just now: its worker is at it
 
     assert set(VideoGeneration.objects.overdue(now).values_list("pk", flat=True)) == {late.pk, claimed.pk}
+
+
+def test_a_store_step_counts_as_lost_only_after_its_download_could_have_ended(make_job):
+    now = timezone.now()
+    storing = make_job(status=Status.RUNNING, video_pending=True, next_check_at=None)
+    VideoGeneration.objects.filter(pk=storing.pk).update(updated_at=now - STEP_LOST_AFTER)
+    assert not VideoGeneration.objects.overdue(now).exists()  # a long download is not a dead worker
+
+    VideoGeneration.objects.filter(pk=storing.pk).update(updated_at=now - STORE_STEP_LOST_AFTER)
+    assert list(VideoGeneration.objects.overdue(now)) == [storing]
+    assert timedelta(seconds=DOWNLOAD_SECONDS) < STORE_STEP_LOST_AFTER
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,7 @@ import requests
 from django.conf import settings
 
 from harness.processes import free_port
-
-pytestmark = pytest.mark.stack
+from videos.management.commands.run_local import MAX_RESTART_DELAY, exit_reason, restart_delay
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -52,83 +52,207 @@ def read_until(process: subprocess.Popen[str], pattern: str, seconds: float, see
     pytest.fail(f"no line matching {pattern!r}; output:\n{''.join(seen)[-4000:]}")
 
 
-def test_make_run_on_a_bare_machine_serves_a_generation_and_stops_everything(tmp_path):
-    marker = f"RUN_LOCAL_TEST_{uuid.uuid4().hex}"
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("RUNWAY_", "DATABASE_", "CELERY_"))},
-        "DJANGO_SETTINGS_MODULE": "runway_project.settings",
-        "DEBUG": "True",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
-        "CELERY_BROKER_DIR": str(tmp_path / "broker"),
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "RUNWAY_API_KEY": "",
-        "RUNWAY_POLL_INTERVAL": "5",
-        marker: "1",
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=env, check=True, capture_output=True
-    )
-    command = [
-        sys.executable,
-        "manage.py",
-        "run_local",
-        "--port",
-        str(port),
-        "--simulator-port",
-        "0",
-        "--task-seconds",
-        "2",
-    ]
-    process = subprocess.Popen(
-        command, cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    seen: list[str] = []
-    try:
-        assert "embedded" in read_until(process, r"^Broker: (.*)", 30, seen).group(1)
-        read_until(process, r"^Runway: the simulator at http://127\.0\.0\.1:\d+", 10, seen)
-        login = read_until(process, r"Open (http://\S+) and log in as 'admin' with password '([^']+)'", 60, seen)
-        address, password = login.group(1), login.group(2)
-        assert address == f"http://127.0.0.1:{port}/"
+class RunLocal:
+    """`manage.py run_local` on a bare setup in `folder` (its own SQLite, broker folder, media, simulator store)."""
 
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.marker = f"RUN_LOCAL_TEST_{uuid.uuid4().hex}"
+        self.port = free_port()
+        self.seen: list[str] = []
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("RUNWAY_", "DATABASE_", "CELERY_"))},
+            "DJANGO_SETTINGS_MODULE": "runway_project.settings",
+            "DEBUG": "True",
+            "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+            "CELERY_BROKER_DIR": str(folder / "broker"),
+            "CELERY_BEAT_SCHEDULE_FILENAME": str(folder / "celerybeat-schedule"),
+            "MEDIA_ROOT": str(folder / "media"),
+            "RUNWAY_API_KEY": "",
+            "RUNWAY_POLL_INTERVAL": "5",
+            "RUNWAY_SWEEP_INTERVAL": "10",
+            self.marker: "1",
+        }
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=BASE_DIR,
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "manage.py", "run_local", "--port", str(self.port), "--simulator-port", "0"]
+        command += ["--task-seconds", "2", "--simulator-state", str(self.folder / "simulator.json")]
+        self.process = subprocess.Popen(  # noqa: S603 - our own command
+            command,
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def read_until(self, pattern: str, seconds: float) -> re.Match[str]:
+        assert self.process is not None
+        return read_until(self.process, pattern, seconds, self.seen)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.seen)[-4000:]
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def log_in(self, password: str) -> requests.Session:
         browser = requests.Session()
-        browser.get(address + "accounts/login/", timeout=5)
+        browser.get(self.address + "accounts/login/", timeout=5)
         page = browser.post(
-            address + "accounts/login/",
+            self.address + "accounts/login/",
             {"username": "admin", "password": password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
             timeout=5,
         )
-        assert page.url == address + "videos/"
+        assert page.url == self.address + "videos/"
         assert "Videos come from the Runway simulator" in page.text
+        return browser
+
+    def create(self, browser: requests.Session, prompt: str) -> int:
+        """Post the form; the new job's id."""
         created = browser.post(
-            address + "videos/",
-            {"prompt": "A serene mountain landscape at sunset", "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+            self.address + "videos/",
+            {"prompt": prompt, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
             headers={"Accept": "application/json"},
             timeout=5,
         )
         assert created.status_code == 201
-        status_url = f"{address}videos/{created.json()['id']}/status/"
-        deadline = time.monotonic() + 45
-        while (status := browser.get(status_url, timeout=5).json())["is_final"] is False:
-            assert time.monotonic() < deadline, f"still {status['status']}; output:\n{''.join(seen)[-3000:]}"
-            time.sleep(0.5)
-        assert status["status"] == "succeeded", (status["message"], "".join(seen)[-3000:])
-        video = browser.get(address.rstrip("/") + status["output_url"], timeout=5)
-        assert video.status_code == 200
-        assert video.headers["Content-Type"] == "video/mp4"
-        assert processes_with(marker), "the test should see the processes it started"
-    finally:
-        process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        job_id: int = created.json()["id"]
+        return job_id
+
+    def status_when(
+        self, browser: requests.Session, job_id: int, done: Callable[[dict[str, object]], bool], seconds: float
+    ) -> dict[str, object]:
+        """The job's status once `done` holds for it, polling with a deadline."""
+        status_url = f"{self.address}videos/{job_id}/status/"
+        deadline = time.monotonic() + seconds
+        while not done(status := browser.get(status_url, timeout=5).json()):
+            assert time.monotonic() < deadline, f"still {status['status']}; output:\n{self.output}"
+            time.sleep(0.3)
+        return dict(status)
+
+    def generate(self, browser: requests.Session, prompt: str) -> dict[str, object]:
+        """Post the form, then follow the job's status until it ends; its last status."""
+        return self.status_when(browser, self.create(browser, prompt), lambda status: bool(status["is_final"]), 60)
+
+    def stop(self) -> None:
+        """Ctrl-C, and check that everything it started has stopped."""
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
         try:
-            process.wait(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            self.process.kill()
             pytest.fail("run_local did not stop on Ctrl-C")
-    deadline = time.monotonic() + 10
-    while processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert processes_with(marker) == [], "every process run_local started has stopped"
+        finally:
+            self.process = None
+        deadline = time.monotonic() + 10
+        while processes_with(self.marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = {
+            pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ") for pid in processes_with(self.marker)
+        }
+        assert left == {}, "every process run_local started has stopped"
+
+
+@pytest.fixture
+def run_local(tmp_path) -> Iterator[RunLocal]:
+    runner = RunLocal(tmp_path)
+    try:
+        yield runner
+    finally:
+        if runner.process is not None:
+            runner.process.kill()
+        for pid in processes_with(runner.marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.stack
+def test_make_run_on_a_bare_machine_serves_a_generation_and_stops_everything(run_local):
+    run_local.start()
+    assert "embedded" in run_local.read_until(r"^Broker: (.*)", 30).group(1)
+    run_local.read_until(r"^Runway: the simulator at http://127\.0\.0\.1:\d+", 10)
+    login = run_local.read_until(r"Open (http://\S+) and log in as 'admin' with password '([^']+)'", 60)
+    assert login.group(1) == run_local.address
+    browser = run_local.log_in(login.group(2))
+
+    status = run_local.generate(browser, "A serene mountain landscape at sunset")
+
+    assert status["status"] == "succeeded", (status["message"], run_local.output)
+    video = browser.get(run_local.address.rstrip("/") + str(status["output_url"]), timeout=5)
+    assert video.status_code == 200
+    assert video.headers["Content-Type"] == "video/mp4"
+    assert processes_with(run_local.marker), "the test should see the processes it started"
+    run_local.stop()
+
+
+@pytest.mark.stack
+def test_run_local_starts_a_new_worker_when_its_worker_is_killed_and_the_site_stays_up(run_local):
+    run_local.start()
+    first = int(run_local.read_until(r"^Worker started \(pid (\d+)\)", 30).group(1))
+    password = run_local.read_until(r"log in as 'admin' with password '([^']+)'", 60).group(1)
+    browser = run_local.log_in(password)
+    in_flight = run_local.create(browser, "A lighthouse in a storm")
+    run_local.status_when(browser, in_flight, lambda status: status["status"] not in ("queued", "submitting"), 30)
+
+    os.kill(first, signal.SIGKILL)  # it holds the job's next poll, and loses it
+
+    run_local.read_until(r"The worker stopped \(killed by SIGKILL\); the web server goes on", 10)
+    second = int(run_local.read_until(r"^Worker started \(pid (\d+)\)", 10).group(1))
+    assert second != first
+    assert run_local.log_in(password)  # the web server answers
+    status = run_local.generate(browser, "Waves rolling onto a beach")
+    assert status["status"] == "succeeded", (status["message"], run_local.output)
+    # The dead worker's poll comes back with beat's sweep, every 10 s here.
+    status = run_local.status_when(browser, in_flight, lambda status: bool(status["is_final"]), 60)
+    assert status["status"] == "succeeded", (status["message"], run_local.output)
+    assert run_local.process is not None and run_local.process.poll() is None
+    run_local.stop()
+
+
+@pytest.mark.stack
+def test_a_job_at_runway_when_run_local_stops_finishes_once_it_starts_again(run_local):
+    run_local.start()
+    password = run_local.read_until(r"log in as 'admin' with password '([^']+)'", 60).group(1)
+    browser = run_local.log_in(password)
+    job_id = run_local.create(browser, "A lighthouse in a storm")
+    at_runway = run_local.status_when(
+        browser, job_id, lambda status: status["status"] not in ("queued", "submitting"), 30
+    )
+    assert at_runway["status"] in ("pending", "running"), at_runway  # the simulator has the task, not done
+    run_local.stop()
+
+    run_local.start()  # a new simulator on another port, with the same state file
+    run_local.read_until(r"Open http://\S+ and log in", 60)
+    status = run_local.status_when(browser, job_id, lambda status: bool(status["is_final"]), 90)
+
+    assert status["status"] == "succeeded", (status["message"], run_local.output)
+    run_local.stop()
+
+
+def test_a_worker_that_keeps_dying_young_is_restarted_less_and_less_often():
+    delays = [1.0]
+    for _ in range(7):
+        delays.append(restart_delay(delays[-1], lived=2.0))
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, MAX_RESTART_DELAY, MAX_RESTART_DELAY, MAX_RESTART_DELAY]
+    assert restart_delay(MAX_RESTART_DELAY, lived=600.0) == 1.0  # one that ran a while: at once
+
+
+def test_exit_reason_names_the_signal_or_the_code():
+    assert exit_reason(-signal.SIGKILL) == "killed by SIGKILL"
+    assert exit_reason(1) == "exit code 1"
 
 
 def test_run_local_refuses_to_run_without_debug(tmp_path):

@@ -689,3 +689,48 @@ def test_every_step_has_a_task_named_after_it():
         assert task.name == f"videos.tasks.{step.value}"
         assert task.name in current_app.tasks  # registered, so a worker runs its messages
         assert getattr(tasks, step.value) is task
+
+
+# --- A database that went away mid-step ---------------------------------------------------------
+
+
+def test_a_step_that_finds_no_database_comes_back_after_2_4_8_16_then_every_30_seconds():
+    assert [tasks.outage_backoff(retries) for retries in range(7)] == [2, 4, 8, 16, 30, 30, 30]
+    total = sum(tasks.outage_backoff(retries) for retries in range(tasks.OUTAGE_RETRIES))
+    assert 240 <= total <= 300  # a restart or a failover of tens of seconds is ridden out
+
+
+def test_a_create_recorded_late_schedules_the_first_poll(make_job, broker):
+    # The worker claimed the submit (step 0 -> 1), sent the create, and found no database to write it.
+    job = make_job(status=Status.SUBMITTING, step=1)
+    submitted_at = timezone.now() - timedelta(seconds=30)
+
+    tasks.record_submission.apply(args=[job.pk, 1, TASK_ID, submitted_at.isoformat()], throw=True)
+
+    job.refresh_from_db()
+    assert (job.status, job.runway_task_id, job.submitted_at) == (Status.PENDING, TASK_ID, submitted_at)
+    assert [(t.name, t.args) for t in broker.tasks()] == [("videos.tasks.poll", [job.pk, 1])]
+
+
+@responses.activate
+def test_a_create_recorded_after_the_job_ended_stops_its_task_at_runway(make_job, broker):
+    # The sweep gave up on the job (the database was away longer than STEP_LOST_AFTER): its task,
+    # which nobody would see, is deleted at once.
+    job = make_job(status=Status.FAILED, step=2, failure_code=steps.UNCONFIRMED_CODE)
+    responses.delete(TASK_URL, status=204)
+
+    tasks.record_submission.apply(args=[job.pk, 1, TASK_ID, timezone.now().isoformat()], throw=True)
+
+    job.refresh_from_db()
+    assert (job.status, job.runway_task_id, job.cancel_pending) == (Status.FAILED, TASK_ID, False)
+    assert [call.request.method for call in responses.calls] == ["DELETE"]
+
+
+def test_a_create_recorded_twice_is_recorded_once(make_job, broker):
+    job = make_job(status=Status.SUBMITTING, step=1)
+    for _ in range(2):
+        tasks.record_submission.apply(args=[job.pk, 1, TASK_ID, timezone.now().isoformat()], throw=True)
+
+    job.refresh_from_db()
+    assert (job.status, job.runway_task_id) == (Status.PENDING, TASK_ID)
+    assert len(broker.tasks()) == 1

@@ -1,6 +1,7 @@
 """The job record: a VideoGeneration, its states, the one table of moves between them, and the
 questions every part of the product asks about jobs (which are active, whose next step is due).
-Beside it, the account's CreditBalance, which the worker reads from Runway for the pages.
+Beside it, the account's CreditBalance, which the worker reads from Runway for the pages, and
+LastSweep, when beat's sweep last ran, for /healthz.
 """
 
 import enum
@@ -32,9 +33,13 @@ ACTIVE_STATUSES = frozenset(Status) - FINAL_STATUSES
 AT_RUNWAY_STATUSES = frozenset({Status.PENDING, Status.THROTTLED, Status.RUNNING})
 # Ended states from which "Try again" makes a new job with the same settings.
 RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.CANCELLED, Status.TIMED_OUT})
-# A claimed step that has not finished after this long died with its worker (the hard task time
-# limit is 90 s).
+# A claimed step that has not finished after this long died with its worker: a step's calls to
+# Runway each give up within a minute. Storing the video is the exception: its download may take
+# up to runway.DOWNLOAD_SECONDS (ten minutes), so a store step is lost only after a minute more.
 STEP_LOST_AFTER = timedelta(seconds=120)
+STORE_STEP_LOST_AFTER = timedelta(seconds=660)
+# A job whose next step is this many poll intervals late makes /healthz unhealthy.
+LONG_OVERDUE_POLLS = 2
 
 
 @dataclass(frozen=True)
@@ -135,12 +140,26 @@ class GenerationQuerySet(models.QuerySet["VideoGeneration"]):
         """Jobs whose next step should run by `now`."""
         return self.with_next_step().filter(next_check_at__lte=now)
 
-    def overdue(self, now: datetime) -> "GenerationQuerySet":
-        """Jobs whose work was lost: a next step due more than a poll interval ago (its message is
-        gone), or a step claimed more than STEP_LOST_AFTER ago that never finished (its worker died)."""
-        late = Q(next_check_at__lte=now - timedelta(seconds=settings.RUNWAY_POLL_INTERVAL))
-        stuck = Q(next_check_at__isnull=True, updated_at__lte=now - STEP_LOST_AFTER)
+    def overdue(self, now: datetime, *, polls: int = 1) -> "GenerationQuerySet":
+        """Jobs whose work was lost: a next step due more than `polls` poll intervals ago (its message
+        is gone), or a step claimed more than STEP_LOST_AFTER ago (STORE_STEP_LOST_AFTER for storing
+        the video) that never finished (its worker died).
+
+        The sweep asks with one interval, and puts these back to work; see long_overdue() for the
+        operators' alarm.
+        """
+        late = Q(next_check_at__lte=now - timedelta(seconds=polls * settings.RUNWAY_POLL_INTERVAL))
+        lost = Q(video_pending=False, updated_at__lte=now - STEP_LOST_AFTER) | Q(
+            video_pending=True, updated_at__lte=now - STORE_STEP_LOST_AFTER
+        )
+        stuck = Q(next_check_at__isnull=True) & lost
         return self.filter(_has_next_step() | Q(status=Status.SUBMITTING)).filter(late | stuck)
+
+    def long_overdue(self, now: datetime) -> "GenerationQuerySet":
+        """Jobs overdue by more than LONG_OVERDUE_POLLS poll intervals: what /healthz counts and the
+        admin's "Overdue" filter lists. One interval late is the sweep's business; two means the
+        worker is behind, down, or not being swept."""
+        return self.overdue(now, polls=LONG_OVERDUE_POLLS)
 
 
 class VideoGeneration(models.Model):
@@ -262,6 +281,11 @@ class VideoGeneration(models.Model):
         self.status = status
 
     @property
+    def step_lost_after(self) -> timedelta:
+        """How long the step this job waits for may run before it counts as lost with its worker."""
+        return STORE_STEP_LOST_AFTER if self.video_pending else STEP_LOST_AFTER
+
+    @property
     def has_image(self) -> bool:
         return bool(self.image or self.image_url)
 
@@ -288,3 +312,21 @@ class CreditBalance(models.Model):
 
     def __str__(self) -> str:
         return f"Runway credits: {self.credits if self.credits is not None else 'unknown'}"
+
+
+class LastSweep(models.Model):
+    """When beat's sweep last ran to the end and how many jobs it put back to work: one row, which
+    /healthz reads. The sweep runs on a worker, sent by beat through the broker, so a recent one
+    shows that all three work together."""
+
+    ONLY = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=ONLY, editable=False)
+    ran_at = models.DateTimeField(help_text="When the last sweep that went to the end ran.")
+    recovered = models.PositiveIntegerField(default=0, help_text="Jobs whose lost work that sweep sent again.")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="one_last_sweep")]
+
+    def __str__(self) -> str:
+        return f"Last sweep: {self.ran_at:%Y-%m-%d %H:%M:%S} UTC, {self.recovered} recovered"

@@ -3,22 +3,55 @@ Step.POLL), each a thin wrapper over videos.services.steps. A task takes the job
 number of the step it was scheduled for; the row decides whether it still runs (see
 videos/services/steps.py)."""
 
+import logging
+from datetime import datetime
+from typing import NoReturn
+
 from celery import Task, shared_task
 from django.conf import settings
 
+from runway_project.errors import DATABASE_DOWN, one_line
 from videos.models import Step
 from videos.services import account, recovery, steps
-from videos.services.bookkeeping import task_name
+from videos.services.bookkeeping import enqueue, task_name
+
+logger = logging.getLogger(__name__)
+
+# A database that went away (a restart, a failover) fails a step before or after its work: the
+# message comes back after 2, 4, 8, 16, then every 30 s, for about 4.5 minutes in all. A step
+# that had claimed its row finds it taken and does nothing; the sweep puts that job back to work.
+OUTAGE_RETRIES = 12
+
+
+def outage_backoff(retries: int) -> int:
+    """Seconds before the next try of a task that found no database, after `retries` tries."""
+    return int(min(30, 2 ** (retries + 1)))
+
+
+def _retry_after_outage(task: Task, exc: Exception, generation_id: int, *, max_retries: int) -> NoReturn:  # type: ignore[type-arg]
+    """Send the task again for later, as the database may be back by then; after `max_retries`, raise `exc`."""
+    countdown = outage_backoff(task.request.retries)
+    logger.warning(
+        "Generation %s: %s found no database (%s); trying again in %s s",
+        generation_id,
+        task.name,
+        one_line(exc),
+        countdown,
+    )
+    raise task.retry(exc=exc, countdown=countdown, max_retries=max_retries)
 
 
 def _step_task(step: Step) -> Task:  # type: ignore[type-arg]
     """The task that runs `step` of a job, registered as videos.tasks.<step>."""
 
-    def run(generation_id: int, step_number: int) -> None:
-        steps.step_run_and_enqueue_next(step=step, generation_id=generation_id, number=step_number)
+    def run(self: Task, generation_id: int, step_number: int) -> None:  # type: ignore[type-arg]
+        try:
+            steps.step_run_and_enqueue_next(step=step, generation_id=generation_id, number=step_number)
+        except DATABASE_DOWN as exc:
+            _retry_after_outage(self, exc, generation_id, max_retries=OUTAGE_RETRIES)
 
     run.__doc__ = f"Run the {step.value} step of a job, if it is still the job's step number `step_number`."
-    return shared_task(name=task_name(step), ignore_result=True)(run)
+    return shared_task(name=task_name(step), bind=True, ignore_result=True)(run)
 
 
 submit = _step_task(Step.SUBMIT)  # send the job's one create request to Runway
@@ -40,6 +73,29 @@ def task_for(step: Step) -> Task:  # type: ignore[type-arg]
     return _STEP_TASKS[step]
 
 
+@shared_task(name=steps.RECORD_SUBMISSION_TASK, bind=True, ignore_result=True)
+def record_submission(
+    self: Task,  # type: ignore[type-arg]
+    generation_id: int,
+    step_number: int,
+    runway_task_id: str,
+    submitted_at: str,
+) -> None:
+    """Write on a job the task Runway created for it while the database was away; tried again for
+    about twenty minutes (then Celery logs the task's arguments, its Runway task id among them)."""
+    try:
+        next_step = steps.submission_record(
+            generation_id=generation_id,
+            claimed=step_number,
+            runway_task_id=runway_task_id,
+            submitted_at=datetime.fromisoformat(submitted_at),
+        )
+    except DATABASE_DOWN as exc:
+        _retry_after_outage(self, exc, generation_id, max_retries=4 * OUTAGE_RETRIES)
+    if next_step is not None:
+        enqueue(next_step)
+
+
 @shared_task(ignore_result=True)
 def advance_generation(generation_id: int, step: int) -> None:
     """Run whichever step is due: the one task of earlier versions, kept so that their messages
@@ -50,12 +106,19 @@ def advance_generation(generation_id: int, step: int) -> None:
 @shared_task(ignore_result=True)
 def sweep_generations() -> None:
     """Run by beat every RUNWAY_SWEEP_INTERVAL seconds: recover jobs whose work was lost."""
-    recovery.generation_sweep()
+    try:
+        recovery.generation_sweep()
+    except DATABASE_DOWN as exc:  # beat sends the next one anyway
+        logger.warning("Sweep skipped: no database (%s)", one_line(exc))
 
 
 @shared_task(ignore_result=True)
 def refresh_credit_balance() -> None:
     """Run by beat every RUNWAY_CREDITS_REFRESH seconds, and sent by a page that finds the figure
     stale: read the account's credit balance from Runway for the pages (none without a key)."""
-    if settings.RUNWAY_API_KEY:
+    if not settings.RUNWAY_API_KEY:
+        return
+    try:
         account.credit_balance_refresh()
+    except DATABASE_DOWN as exc:  # beat sends the next one anyway
+        logger.warning("Credit balance not refreshed: no database (%s)", one_line(exc))

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from videos import catalog
 from videos.forms import GenerationForm
 from videos.models import VideoGeneration
-from videos.services import actions, creation, selectors
+from videos.services import actions, creation, queue, selectors
 
 HISTORY_PAGE_SIZE = 10
 
@@ -27,6 +27,12 @@ class AuthenticatedRequest(HttpRequest):
     """What the views see behind login_required."""
 
     user: User
+
+
+def _warn_if_queue_down(request: HttpRequest) -> None:
+    """Say so when what the user just asked for waits for the broker (saved; the sweep sends it later)."""
+    if queue.queue_unreachable():
+        messages.warning(request, queue.QUEUE_DOWN_MESSAGE)
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -54,9 +60,13 @@ def dashboard(request: AuthenticatedRequest) -> HttpResponse:
         if generation is not None and _wants_json(request):
             card = render_to_string("videos/_generation.html", {"generation": generation}, request=request)
             # A new one-time token for the next request made from this page.
-            return JsonResponse({"id": generation.pk, "html": card, "token": str(uuid.uuid4())}, status=201)
+            answer = {"id": generation.pk, "html": card, "token": str(uuid.uuid4())}
+            if queue.queue_unreachable():
+                answer["notice"] = queue.QUEUE_DOWN_MESSAGE
+            return JsonResponse(answer, status=201)
         if generation is not None:
             messages.success(request, "Your video is on its way.")
+            _warn_if_queue_down(request)
             return redirect("videos:dashboard")
         if _wants_json(request):
             return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
@@ -128,6 +138,7 @@ def cancel(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         messages.success(
             request, "The video is being cancelled." if cancelled.is_cancelling else "The video was cancelled."
         )
+        _warn_if_queue_down(request)
     return redirect("videos:detail", pk=generation.pk)
 
 
@@ -171,6 +182,7 @@ def _start_again(
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, success)
+        _warn_if_queue_down(request)
         return redirect("videos:detail", pk=new.pk)
     return redirect("videos:detail", pk=generation.pk)
 
@@ -185,6 +197,7 @@ def delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("videos:detail", pk=generation.pk)
     messages.success(request, "The video was deleted.")
+    _warn_if_queue_down(request)
     return redirect("videos:dashboard")
 
 

@@ -71,6 +71,19 @@
     });
   }
 
+  // A word from the server beside the new card, e.g. that the job waits for the queue.
+  function showNotice(text) {
+    const old = document.getElementById("queue-notice");
+    if (old) old.remove();
+    if (!text) return;
+    const notice = document.createElement("div");
+    notice.id = "queue-notice";
+    notice.className = "flash flash-warning";
+    notice.setAttribute("role", "status");
+    notice.textContent = text;
+    form.insertAdjacentElement("beforebegin", notice);
+  }
+
   const form = document.getElementById("generate-form");
   if (form) {
     form.addEventListener("submit", async function (event) {
@@ -96,6 +109,7 @@
           if (empty) empty.remove();
           history.insertAdjacentHTML("afterbegin", data.html);
           watch(history.firstElementChild);
+          showNotice(data.notice);
         } else {
           showErrors(data.errors || { __all__: [{ message: "Something went wrong. Please try again." }] });
         }

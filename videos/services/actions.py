@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from videos.catalog import VideoRequest
-from videos.models import RETRYABLE_STATUSES, STEP_LOST_AFTER, Status, Step, VideoGeneration
+from videos.models import RETRYABLE_STATUSES, Status, Step, VideoGeneration
 from videos.services.bookkeeping import (
     NextStep,
     enqueue,
@@ -123,7 +123,7 @@ def generation_poll_now(*, generation_id: int, now: datetime | None = None) -> N
     if step is None:
         raise GenerationError("This video is being sent to Runway right now.")
     # A claimed step clears next_check_at until it ends; one claimed long ago lost its worker.
-    if generation.next_check_at is None and generation.updated_at > now - STEP_LOST_AFTER:
+    if generation.next_check_at is None and generation.updated_at > now - generation.step_lost_after:
         raise GenerationError(f"This video's {step.value} step is running right now.")
     countdown = 0.0
     if step == Step.POLL:

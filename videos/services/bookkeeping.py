@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from celery import current_app
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
 from videos.models import Status, Step, VideoGeneration
+from videos.services.queue import task_send
 
 BACKOFF_CAP = 120.0
 
@@ -95,13 +95,17 @@ def task_name(step: Step) -> str:
     return f"videos.tasks.{step.value}"
 
 
-def enqueue(next_step: NextStep) -> None:
-    """Send the step's task message, to run after its countdown.
+def enqueue(next_step: NextStep, *, despite_pause: bool = False) -> bool:
+    """Send the step's task message, to run after its countdown; False if the broker could not take
+    it (the row still says the step is due, so the sweep sends it once the broker is back).
 
     By the task's name: the tasks call the services, so the services do not import the tasks.
     """
-    current_app.send_task(
-        task_name(next_step.step), args=(next_step.generation_id, next_step.number), countdown=next_step.countdown
+    return task_send(
+        task_name(next_step.step),
+        args=(next_step.generation_id, next_step.number),
+        countdown=next_step.countdown,
+        despite_pause=despite_pause,
     )
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from videos.models import Status, VideoGeneration
+from videos.models import LastSweep, Status, VideoGeneration
 from videos.services.bookkeeping import NextStep, enqueue, finish, locked_row
 from videos.services.steps import UNCONFIRMED_CODE, UNCONFIRMED_MESSAGE
 
@@ -19,22 +19,31 @@ def generation_sweep(*, now: datetime | None = None) -> int:
     The broker only schedules; the rows say what is due. A job whose next step is overdue gets a
     new message for that step (if the old one turns up after all, only one of the two can claim
     the step). A job stuck in `submitting` lost its worker while the create request was out: it
-    may have been made at Runway, so it is never sent again.
+    may have been made at Runway, so it is never sent again. When done, it notes the time and the
+    count in LastSweep, for /healthz.
     """
     now = now or timezone.now()
     count = 0
+    tried_broker = broker_down = False
     for row in VideoGeneration.objects.overdue(now).only("pk", "status", "step", *_NEXT_STEP_FIELDS):
         if row.status == Status.SUBMITTING:
             count += _give_up_on_create(row.pk)
             continue
+        if broker_down:
+            continue  # still overdue: the next sweep tries again
         step = row.next_step
         assert step is not None
-        enqueue(NextStep(row.pk, step, row.step, 0))
-        # Due now: the next sweep sends it again only if this message is lost too.
-        VideoGeneration.objects.filter(pk=row.pk, step=row.step).update(next_check_at=now)
-        count += 1
+        # The first send is tried even right after a failure: it is how the sweep finds the broker back.
+        sent = enqueue(NextStep(row.pk, step, row.step, 0), despite_pause=not tried_broker)
+        tried_broker, broker_down = True, not sent
+        if sent:
+            # Due now: the next sweep sends it again only if this message is lost too.
+            VideoGeneration.objects.filter(pk=row.pk, step=row.step).update(next_check_at=now)
+            count += 1
     if count:
         logger.warning("Sweep: %s job(s) had lost their task message", count)
+    # Only a sweep that got to the end counts: one that fails every time shows as stale in /healthz.
+    LastSweep.objects.update_or_create(pk=LastSweep.ONLY, defaults={"ran_at": now, "recovered": count})
     return count
 
 

@@ -12,6 +12,7 @@ import logging
 import random
 import tempfile
 from collections.abc import Callable
+from datetime import datetime
 
 from django.conf import settings
 from django.core.files import File
@@ -20,6 +21,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from runway_project.errors import DATABASE_DOWN
 from videos import catalog
 from videos.catalog import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED
 from videos.models import Status, Step, VideoGeneration
@@ -37,10 +39,14 @@ from videos.services.bookkeeping import (
     stored_files,
     stored_files_delete,
 )
+from videos.services.queue import task_send
 
 logger = logging.getLogger(__name__)
 
 MAX_CANCEL_ATTEMPTS = 5
+# The task that records a created Runway task when the database was away, and how soon it tries.
+RECORD_SUBMISSION_TASK = "videos.tasks.record_submission"
+RECORD_SUBMISSION_RETRY = 5.0
 # Seconds before a poster step that found ffmpeg busy comes back: spread, so a burst of finished
 # videos does not come back all at once.
 POSTER_BUSY_WAIT = (2.0, 8.0)
@@ -149,18 +155,44 @@ def _submit(row: VideoGeneration) -> NextStep | None:
         return _submit_failed(row.pk, claimed, exc)
     # Logged before anything else can fail: from here on the task exists, and is paid for, at Runway.
     logger.info("Generation %s submitted as Runway task %s", row.pk, task_id)
-    row.runway_task_id = task_id
-    row.submitted_at = timezone.now()
-    row.error_count = 0
-    row.move_to(Status.PENDING)
-    next_step = schedule(row, settings.RUNWAY_POLL_INTERVAL)
-    if save_claimed(row, claimed, _SUBMIT_FIELDS):
-        return next_step
-    with locked_row(row.pk) as current:
+    submitted_at = timezone.now()
+    try:
+        return submission_record(
+            generation_id=row.pk, claimed=claimed, runway_task_id=task_id, submitted_at=submitted_at
+        )
+    except DATABASE_DOWN as exc:
+        # The database went away while the create was out: the task id must not live only in this
+        # thread. A message carries it until the database is back (videos.tasks.record_submission).
+        args = (row.pk, claimed, task_id, submitted_at.isoformat())
+        if task_send(RECORD_SUBMISSION_TASK, args=args, countdown=RECORD_SUBMISSION_RETRY):
+            logger.error("Generation %s: Runway task %s not recorded yet (%s); trying again", row.pk, task_id, exc)
+        else:
+            logger.critical("Generation %s: Runway task %s could not be recorded (%s)", row.pk, task_id, exc)
+        return None
+
+
+def submission_record(
+    *, generation_id: int, claimed: int, runway_task_id: str, submitted_at: datetime
+) -> NextStep | None:
+    """Write on the job the task Runway created for its submit step `claimed`, and schedule its
+    first poll; if the job ended meanwhile, stop that task at Runway. Raises the database's error
+    when it cannot be written (the caller keeps the task id and tries again)."""
+    row = VideoGeneration.objects.get(pk=generation_id)
+    if row.step == claimed and row.status == Status.SUBMITTING:
+        row.runway_task_id = runway_task_id
+        row.submitted_at = submitted_at
+        row.error_count = 0
+        row.move_to(Status.PENDING)
+        next_step = schedule(row, settings.RUNWAY_POLL_INTERVAL)
+        if save_claimed(row, claimed, _SUBMIT_FIELDS):
+            return next_step
+    with locked_row(generation_id) as current:
+        if current.runway_task_id == runway_task_id:
+            return None  # recorded already (a message sent twice)
         # Ended while the create was on its way (cancelled by its owner, or given up on by the
         # sweep): stop the new task at Runway right away, so nobody pays for an unseen video.
-        current.runway_task_id = task_id
-        current.submitted_at = row.submitted_at
+        current.runway_task_id = runway_task_id
+        current.submitted_at = submitted_at
         current.cancel_pending = True
         current.save()
     return cancel_at_runway(current)

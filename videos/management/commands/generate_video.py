@@ -12,7 +12,7 @@ from django.utils.timesince import timesince
 from videos import catalog
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
-from videos.services import account, creation, steps
+from videos.services import account, creation, queue, steps
 
 SERVICE_ACCOUNT = "runway-cli"
 WATCH_INTERVAL = 1.0
@@ -47,6 +47,8 @@ class Command(BaseCommand):
             return
         generation = self._create(options)
         self.stdout.write(str(generation.pk))
+        if queue.queue_unreachable():
+            self.stderr.write(queue.QUEUE_DOWN_MESSAGE)
         if options["inline"]:
             self._run_inline(generation)
         elif options["wait"]:

@@ -19,14 +19,21 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from runway_simulator import RunwaySimulator
 from runway_simulator.options import SERVE_PORT
+from runway_simulator.state import StateError
 
 FIRST_ACCOUNT = "admin"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+# A worker that ran this many seconds is restarted at once when it dies; one that dies sooner waits
+# twice as long as the last, up to MAX_RESTART_DELAY.
+STABLE_AFTER = 60.0
+MAX_RESTART_DELAY = 30.0
 
 
 class Command(BaseCommand):
+    worker: subprocess.Popen[bytes] | None = None  # the one running now
+
     help = (
         "Start the web server and a Celery worker (and the Runway simulator when RUNWAY_API_KEY is empty) "
         "for local use; Ctrl-C stops them all."
@@ -39,6 +46,11 @@ class Command(BaseCommand):
             "--simulator-port", type=int, default=SERVE_PORT, help="Simulator port; 0 picks a free one."
         )
         parser.add_argument("--task-seconds", type=float, default=20.0, help="How long a simulated video takes.")
+        parser.add_argument(
+            "--simulator-state",
+            default=str(settings.BASE_DIR / "var" / "runway-simulator.json"),
+            help="Where the simulator keeps its tasks across restarts (default var/runway-simulator.json).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
@@ -57,37 +69,74 @@ class Command(BaseCommand):
 
         (settings.BASE_DIR / "var").mkdir(exist_ok=True)  # beat keeps its schedule there
         address = f"http://{options['host']}:{options['port']}/"
-        processes: list[subprocess.Popen[bytes]] = []
+        server: subprocess.Popen[bytes] | None = None
         try:
-            # The worker runs beat inside it (-B): one machine, so one beat, which sweeps up lost jobs.
-            worker = [sys.executable, "-m", "celery", "-A", "runway_project", "worker", "-B"]
-            processes.append(_spawn([*worker, "--loglevel=INFO"], env))
-            processes.append(
-                _spawn([sys.executable, "manage.py", "runserver", f"{options['host']}:{options['port']}"], env)
-            )
-            _wait_until_serving(address + "accounts/login/", processes)
+            self._start_worker(env)
+            server = _spawn([sys.executable, "manage.py", "runserver", f"{options['host']}:{options['port']}"], env)
+            _wait_until_serving(address + "accounts/login/", [server])
             self.stdout.write(self.style.SUCCESS(f"\nOpen {address} and {login}. Ctrl-C stops everything.\n"))
-            while all(process.poll() is None for process in processes):
-                time.sleep(0.5)
-            raise CommandError("A process stopped unexpectedly (see its output above); stopping the others.")
+            self._watch(server, env)
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")
         finally:
-            _stop(processes)
+            _stop([process for process in (self.worker, server) if process is not None])
             if simulator is not None:
                 simulator.stop()
 
+    def _start_worker(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        # The worker runs beat inside it (-B): one machine, so one beat, which sweeps up lost jobs.
+        command = [sys.executable, "-m", "celery", "-A", "runway_project", "worker", "-B", "--loglevel=INFO"]
+        self.worker = worker = _spawn(command, env)
+        self.stdout.write(f"Worker started (pid {worker.pid})")
+        return worker
+
+    def _watch(self, server: subprocess.Popen[bytes], env: dict[str, str]) -> None:
+        """Wait for Ctrl-C; start a new worker whenever the worker dies, and stop if the web server does.
+
+        A worker that keeps dying is started again less and less often, up to once every
+        MAX_RESTART_DELAY seconds. The web server and the simulator run on meanwhile: jobs wait
+        in the broker, and beat's sweep (in the new worker) sends again any step the dead one held.
+        """
+        worker = self.worker or self._start_worker(env)
+        delay = 0.0
+        started = time.monotonic()
+        while True:
+            if server.poll() is not None:
+                raise CommandError("The web server stopped unexpectedly (see its output above); stopping the others.")
+            if worker.poll() is None:
+                time.sleep(0.5)
+                continue
+            _end_session(worker)  # beat's process, which outlives a killed worker
+            delay = restart_delay(delay, lived=time.monotonic() - started)
+            self.stdout.write(
+                self.style.WARNING(
+                    f"The worker stopped ({exit_reason(worker.returncode)}); the web server goes on. "
+                    f"Starting a new worker in {delay:.0f} s."
+                )
+            )
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline and server.poll() is None:
+                time.sleep(0.2)
+            worker = self._start_worker(env)
+            started = time.monotonic()
+
     def _start_simulator(self, env: dict[str, str], options: dict[str, Any]) -> RunwaySimulator:
+        kept = {"task_seconds": options["task_seconds"], "state_file": options["simulator_state"]}
         try:
-            simulator = RunwaySimulator(port=options["simulator_port"], task_seconds=options["task_seconds"]).start()
+            simulator = RunwaySimulator(port=options["simulator_port"], **kept).start()
         except OSError:  # the port is taken: any free one will do
-            simulator = RunwaySimulator(port=0, task_seconds=options["task_seconds"]).start()
+            simulator = RunwaySimulator(port=0, **kept).start()
+        except StateError as exc:
+            raise CommandError(f"{exc} Move it away to start the simulator with no tasks.") from exc
         env.update(
             RUNWAY_API_BASE_URL=simulator.base_url,
             RUNWAY_API_KEY="key_" + secrets.token_hex(64),
             RUNWAY_SIMULATED="True",
         )
-        self.stdout.write(f"Runway: the simulator at {simulator.base_url}, since RUNWAY_API_KEY is empty")
+        self.stdout.write(
+            f"Runway: the simulator at {simulator.base_url}, since RUNWAY_API_KEY is empty "
+            f"(its tasks kept in {options['simulator_state']})"
+        )
         return simulator
 
     def _first_login(self, host: str) -> str:
@@ -145,6 +194,32 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # e.g. the server that runserver's reloader started
+        _end_session(process)  # e.g. the server that runserver's reloader started
         process.wait()
+
+
+def _end_session(process: subprocess.Popen[bytes]) -> None:
+    """Kill whatever is left of the session a process started in (the process itself, or its children)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def restart_delay(previous: float, *, lived: float) -> float:
+    """Seconds to wait before starting a worker again, after the last one lived `lived` seconds.
+
+    At once (1 s) after a worker that ran a while; twice the last delay, up to MAX_RESTART_DELAY,
+    after one that died young, so a worker that cannot start does not restart in a loop.
+    """
+    if lived >= STABLE_AFTER:
+        return 1.0
+    return min(MAX_RESTART_DELAY, max(1.0, previous * 2))
+
+
+def exit_reason(returncode: int) -> str:
+    """How a process ended, in words: "exit code 1", "killed by SIGKILL"."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"

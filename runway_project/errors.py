@@ -1,0 +1,54 @@
+"""What a page says when the database is gone for a while (a restart, a failover): a 503 with a
+clear page and Retry-After, never a traceback. Jobs are not affected: the worker rides it out."""
+
+import logging
+import sys
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.template.loader import render_to_string
+from django.views.defaults import server_error as django_server_error
+
+logger = logging.getLogger(__name__)
+
+# The errors of a database that cannot be reached, or dropped the connection: a moment's outage,
+# not a bug in the request.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 30
+
+
+def one_line(exc: Exception) -> str:
+    """The first line of an error's message, for a log line (psycopg adds hints on more lines)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def database_unavailable() -> HttpResponse:
+    """The 503 page. Rendered without the request, so it needs nothing from the database (no user, no session)."""
+    response = HttpResponse(render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that meets an unreachable database answers the 503 page."""
+
+    def __init__(self, get_response):  # type: ignore[no-untyped-def]
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response: HttpResponse = self.get_response(request)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DATABASE_DOWN):
+            return None
+        logger.error("Database unavailable during %s %s: %s", request.method, request.path, one_line(exception))
+        return database_unavailable()
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: the 503 page for a database outage met outside a view (e.g. in a middleware), else Django's 500."""
+    if isinstance(sys.exc_info()[1], DATABASE_DOWN):
+        return database_unavailable()
+    response: HttpResponseServerError = django_server_error(request)
+    return response
