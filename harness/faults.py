@@ -180,12 +180,14 @@ def celery_broker(url: str) -> Iterator[None]:
     """Point this process's Celery app at the broker `url` for the block, as a process started with
     CELERY_BROKER_URL=url would be: its pooled connections are dropped, as Celery does after a fork."""
     from celery import current_app
+    from kombu import pools
 
     app: Any = current_app  # its private pools and settable conf are not in Celery's stubs
 
     def forget_pools() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # kombu keeps one pool per broker URL for the whole process: close them and forget them all,
+        # since a pool closed but left there makes the next send to its URL fail ("Acquire on closed pool").
+        pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 
