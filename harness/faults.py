@@ -179,15 +179,15 @@ def rabbitmq_answers(host: str = "127.0.0.1", port: int = 5672) -> bool:
 def celery_broker(url: str) -> Iterator[None]:
     """Point this process's Celery app at the broker `url` for the block, as a process started with
     CELERY_BROKER_URL=url would be: its pooled connections are dropped, as Celery does after a fork."""
-    import kombu.pools
     from celery import current_app
+    from kombu import pools
 
     app: Any = current_app  # its private pools and settable conf are not in Celery's stubs
 
     def forget_pools() -> None:
-        # kombu keeps its pools per broker URL for the whole process: close them all and forget
-        # them, so that the next send from either URL opens a connection of its own.
-        kombu.pools.reset()
+        # kombu keeps one pool per broker URL for the whole process: close them and forget them all,
+        # since a pool closed but left there makes the next send to its URL fail ("Acquire on closed pool").
+        pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 

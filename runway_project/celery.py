@@ -1,6 +1,9 @@
+import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
+import kombu
 from celery import Celery, signals
 from django.db import close_old_connections
 
@@ -24,3 +27,25 @@ def close_old_database_connections(sender: Any = None, **kwargs: Any) -> None:
     if sender is not None and getattr(sender.request, "is_eager", False):
         return
     close_old_connections()
+
+
+def _forgetting_the_default_channel(collect: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(collect)
+    def collect_and_forget(self: kombu.Connection, *args: Any, **kwargs: Any) -> None:
+        try:
+            collect(self, *args, **kwargs)
+        finally:
+            self._default_channel = None  # type: ignore[attr-defined]
+
+    return collect_and_forget
+
+
+# A worker that loses Redis must reconnect, not die. Celery 5.7's worker, on losing its broker
+# connection, first collects it (kombu tears the transport down, but keeps the connection's default
+# channel, half-closed when Redis is gone) and then closes it, closing that channel a second time:
+# kombu then tries to hand the worker's held countdowns back to Redis through the transport that is
+# no more, and the AttributeError ends the worker ("Unrecoverable error"). With the channel
+# forgotten once collected, the worker reconnects; the countdowns it held are lost with Redis anyway
+# (or come back after the visibility timeout), and the sweep sends their steps again.
+# tests/test_deploys.py kills Redis under a worker and beat. Remove when kombu forgets it itself.
+kombu.Connection.collect = _forgetting_the_default_channel(kombu.Connection.collect)  # type: ignore[method-assign]

@@ -214,12 +214,16 @@ CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=64)
 CELERY_BROKER_TIMEOUT = env.float("CELERY_BROKER_TIMEOUT", default=1.0)
 CELERY_BROKER_CONNECTION_TIMEOUT = CELERY_BROKER_TIMEOUT
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
-# Countdowns are seconds to minutes; an unacknowledged message comes back only after an hour.
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
-    "visibility_timeout": 3600,
-    "socket_connect_timeout": CELERY_BROKER_TIMEOUT,
-    "socket_timeout": CELERY_BROKER_TIMEOUT,
-}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if CELERY_BROKER_URL.startswith(("redis", "sentinel")):  # redis://, rediss://, redis+socket://, sentinel://
+    # Redis's own options. It hands a message taken but not acknowledged out again after the
+    # visibility timeout (RabbitMQ does when the worker's connection closes); countdowns are seconds
+    # to minutes, so an hour is far above any.
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        visibility_timeout=3600,
+        socket_connect_timeout=CELERY_BROKER_TIMEOUT,
+        socket_timeout=CELERY_BROKER_TIMEOUT,
+    )
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker, for a machine without Redis: messages are files that the web server
     # and the worker share. One machine only; `make run` picks it when no Redis answers. kombu's
@@ -238,6 +242,19 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # instead closes it as Django does (runway_project/celery.py), and Celery only every 1,000 tasks.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker or beat that loses the broker tries to reconnect for as long as it is away (None: for
+# ever; Celery's default gives up after 100 tries, some 45 minutes, and 0 would not retry at all).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A channel error is handled like a lost connection: the worker reconnects instead of stopping.
+# RabbitMQ closes the channel of a worker that held a message unacknowledged for longer than its
+# `consumer_timeout` (30 minutes by default; a countdown may be up to an hour, Runway's Retry-After).
+CELERY_BROKER_CHANNEL_ERROR_RETRY = True
+# After a lost connection Celery lowers the worker's prefetch count and raises it back as the tasks
+# of the old connection finish, from each task's own thread with the threads pool: a write to the
+# broker connection that the worker's main thread uses, which py-amqp does not allow. On RabbitMQ
+# the reconnected worker then stopped taking messages, or broke its new connection
+# (tests/test_deploys.py). Take the full count back at once instead.
+CELERY_WORKER_ENABLE_PREFETCH_COUNT_REDUCTION = False
 CELERY_BEAT_SCHEDULE = {
     "sweep-generations": {"task": "videos.tasks.sweep_generations", "schedule": RUNWAY_SWEEP_INTERVAL},
     # A message the worker could not take within the interval is dropped: the next one replaces it.

@@ -7,86 +7,42 @@ no video is paid for twice, and no task is polled faster than Runway allows.
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from harness.stack import database_url
-from runway_simulator import ManualClock, RunwaySimulator
-from tests.stack import POLL_INTERVAL, Beat, Worker, broker_messages
+from runway_simulator import RunwaySimulator
+from tests.stack import BROKERS, POLL_INTERVAL, Stack, StackBroker, broker_messages, stack_broker, wait_for_jobs
 from videos.catalog import VideoRequest
 from videos.models import STEP_LOST_AFTER, Status, VideoGeneration
 from videos.services import actions, creation
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
-MAX_WAIT = 300  # no job here should come near a time-out
-SWEEP_INTERVAL = 2
 MIN_POLL_GAP = POLL_INTERVAL - 0.5  # a little under the interval, for timer jitter
 _TASK_PATH = re.compile(r"/v1/tasks/([^/?]+)")
 
 
-class Stack:
-    """The simulator and Celery processes of one test, all stopped at its end."""
-
-    def __init__(self) -> None:
-        self.simulator: RunwaySimulator | None = None
-        self.processes: list[Worker | Beat] = []
-        # The simulator's time: its tasks end when the test says so, however fast the machine is.
-        self.clock = ManualClock()
-
-    def start(self, *, task_seconds: float) -> RunwaySimulator:
-        self.simulator = RunwaySimulator(
-            task_seconds=task_seconds, api_key=settings.RUNWAY_API_KEY, clock=self.clock
-        ).start()
-        return self.simulator
-
-    def worker(self) -> Worker:
-        assert self.simulator is not None
-        worker = Worker(self.simulator, max_wait=MAX_WAIT, db_url=database_url())
-        self.processes.append(worker)
-        return worker
-
-    def beat(self) -> Beat:
-        assert self.simulator is not None
-        beat = Beat(self.simulator, max_wait=MAX_WAIT, db_url=database_url(), sweep_interval=SWEEP_INTERVAL)
-        self.processes.append(beat)
-        return beat
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {process.log.name}:\n{process.tail()}" for process in self.processes)
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
-        if self.simulator is not None:
-            self.simulator.stop()
-
-
 @pytest.fixture
 def stack() -> Iterator[Stack]:
+    """The processes of a test on the test settings' Redis."""
     stack = Stack()
     yield stack
     stack.stop()
 
 
-def wait_for_jobs(
-    stack: Stack, ids: list[int], done: Callable[[VideoGeneration], bool], *, seconds: float
-) -> list[VideoGeneration]:
-    """The jobs, in `ids` order, once `done` holds for every one of them, polling with a deadline."""
-    deadline = time.monotonic() + seconds
-    while True:
-        jobs = {job.pk: job for job in VideoGeneration.objects.filter(pk__in=ids)}
-        if len(jobs) == len(ids) and all(done(job) for job in jobs.values()):
-            return [jobs[pk] for pk in ids]
-        if time.monotonic() > deadline:
-            statuses = Counter(job.status for job in jobs.values())
-            pytest.fail(f"after {seconds} s the jobs are {dict(statuses)}\n{stack.logs()}")
-        time.sleep(0.2)
+@pytest.fixture(params=BROKERS)
+def stack_on_each_broker(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The processes of a test on Redis, then on RabbitMQ (a queue of the test's own)."""
+    with stack_broker(request.param) as broker:
+        stack = Stack(broker)
+        try:
+            yield stack
+        finally:
+            stack.stop()
 
 
 def get_times(simulator: RunwaySimulator) -> dict[str, list[float]]:
@@ -109,43 +65,53 @@ def polls_too_close(simulator: RunwaySimulator) -> dict[str, list[float]]:
     return close
 
 
-def all_scheduled_and_idle(ids: list[int]) -> bool:
-    """Every job was made at Runway, its next step waits in the broker, and none is due within a second."""
+def all_scheduled_and_idle(ids: list[int], broker: StackBroker) -> bool:
+    """Every job was made at Runway and its next step is scheduled, none due within a second; where
+    the broker shows the worker's countdowns (Redis), each job's next step waits there."""
     jobs = list(VideoGeneration.objects.filter(pk__in=ids))
     soon = timezone.now() + timedelta(seconds=1)
-    held = {tuple(m.args) for m in broker_messages() if m.task == "videos.tasks.poll"}
-    return len(jobs) == len(ids) and all(
-        job.runway_task_id and job.next_check_at and job.next_check_at > soon and (job.pk, job.step) in held
-        for job in jobs
+    scheduled = len(jobs) == len(ids) and all(
+        job.runway_task_id and job.next_check_at and job.next_check_at > soon for job in jobs
     )
+    if not scheduled or not broker.shows_held_messages:
+        return scheduled
+    held = {tuple(m.args) for m in broker.messages() if m.task == "videos.tasks.poll"}
+    return all((job.pk, job.step) in held for job in jobs)
 
 
-def test_jobs_survive_a_killed_worker_and_beat_and_a_broker_that_lost_every_message(user, stack, settings):
+def test_jobs_survive_a_killed_worker_and_beat_and_a_broker_that_lost_every_message(
+    user, stack_on_each_broker, settings
+):
+    stack = stack_on_each_broker
     settings.RUNWAY_MAX_ACTIVE_PER_USER = 100
     simulator = stack.start(task_seconds=15.0)
     crashed = stack.worker()
     beat = stack.beat()
-    ids = [
-        creation.generation_create(owner=user, request=VideoRequest(prompt=f"Chaos scene {i}")).pk for i in range(30)
-    ]
+    with stack.broker.sending():
+        ids = [
+            creation.generation_create(owner=user, request=VideoRequest(prompt=f"Chaos scene {i}")).pk
+            for i in range(30)
+        ]
 
     # Strike when every job was created at Runway and its next step (a countdown) is in the broker,
     # not while a step runs: a job whose worker dies mid-step waits STEP_LOST_AFTER for the sweep.
     deadline = time.monotonic() + 30
-    while not all_scheduled_and_idle(ids):
+    while not all_scheduled_and_idle(ids, stack.broker):
         if time.monotonic() > deadline:
             pytest.fail(f"the jobs' next steps never all reached the broker\n{stack.logs()}")
         time.sleep(0.1)
     before = dict(VideoGeneration.objects.filter(pk__in=ids).values_list("pk", "runway_task_id"))
     crashed.kill()
     beat.kill()
-    lost = broker_messages(forget=True)
+    stack.broker.wait_until_unconsumed()
+    lost = stack.broker.forget()
 
     assert crashed.process.returncode == -9
-    # Most next steps were still held by the broker when it lost them; one the dying worker had
-    # just taken is gone too (kombu pops a message before it notes it as unacknowledged).
+    # The next steps were held by the broker when it lost them: on Redis, in kombu's unacknowledged
+    # hash (one the dying worker had just taken may be gone already: kombu pops a message before it
+    # notes it as unacknowledged); on RabbitMQ, back in the queue once the dead worker's connection closed.
     assert any(m.task == "videos.tasks.poll" for m in lost)
-    assert broker_messages() == []
+    assert stack.broker.messages() == []
     assert {job.status for job in VideoGeneration.objects.filter(pk__in=ids)} == {Status.PENDING}
     stack.clock.advance(15.0)  # the videos were made at Runway while our side was down
     worker = stack.worker()
@@ -204,25 +170,29 @@ def test_the_sweep_starts_a_job_whose_message_was_lost_before_any_worker_saw_it(
     assert "Sweep: 1 job(s) had lost their task message" in worker.log.read_text(errors="replace")
 
 
-def test_a_cancel_and_a_delete_cut_off_by_a_killed_worker_are_finished_by_the_next(user, stack):
+def test_a_cancel_and_a_delete_cut_off_by_a_killed_worker_are_finished_by_the_next(user, stack_on_each_broker):
+    stack = stack_on_each_broker
     simulator = stack.start(task_seconds=10.0)
     crashed = stack.worker()
     beat = stack.beat()
-    running = creation.generation_create(owner=user, request=VideoRequest(prompt="[sim:never] A long take")).pk
-    failing = creation.generation_create(owner=user, request=VideoRequest(prompt="[sim:fail] A doomed take")).pk
+    with stack.broker.sending():
+        running = creation.generation_create(owner=user, request=VideoRequest(prompt="[sim:never] A long take")).pk
+        failing = creation.generation_create(owner=user, request=VideoRequest(prompt="[sim:fail] A doomed take")).pk
     wait_for_jobs(stack, [running, failing], lambda job: bool(job.runway_task_id), seconds=30)
     stack.clock.advance(10.0)
     wait_for_jobs(stack, [failing], lambda job: job.status == Status.FAILED, seconds=30)
 
     # Runway now takes a minute to answer: the worker's DELETEs are on their way when it dies.
     simulator.set_network(latency=60.0)
-    actions.generation_cancel(generation_id=running)
-    actions.generation_delete(generation_id=failing)
+    with stack.broker.sending():
+        actions.generation_cancel(generation_id=running)
+        actions.generation_delete(generation_id=failing)
     stack.clock.wait_for_waiters(2, timeout=30)
     deletes_sent = [r.path for r in simulator.requests if r.method == "DELETE"]
     crashed.kill()
     beat.kill()
-    broker_messages(forget=True)
+    stack.broker.wait_until_unconsumed()
+    stack.broker.forget()
     # Their steps were claimed and never finished; the sweep takes them back STEP_LOST_AFTER later.
     VideoGeneration.objects.filter(pk__in=[running, failing]).update(updated_at=F("updated_at") - STEP_LOST_AFTER)
     simulator.set_network(latency=0.0)

@@ -1,5 +1,6 @@
 """Start-up of the real settings module in a fresh process, with the environment given explicitly."""
 
+import json
 import os
 import secrets
 import shutil
@@ -99,3 +100,33 @@ def test_media_stays_in_media_root_by_default(project):
     result = manage(project, "shell", "-c", code, DEBUG="True")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == "FileSystemStorage"
+
+
+def celery_conf(project: Path, broker_url: str) -> dict[str, object]:
+    """The broker settings the Celery app starts with, for a broker URL."""
+    code = (
+        "import json; from runway_project.celery import app; c = app.conf; "
+        "print(json.dumps([c.broker_transport_options, c.broker_connection_max_retries, c.broker_channel_error_retry, "
+        "c.worker_enable_prefetch_count_reduction]))"
+    )
+    result = manage(project, "shell", "-c", code, DEBUG="True", CELERY_BROKER_URL=broker_url)
+    assert result.returncode == 0, result.stderr
+    options, max_retries, channel_error_retry, prefetch_reduction = json.loads(result.stdout.splitlines()[-1])
+    return {
+        "options": options,
+        "max_retries": max_retries,
+        "channel_error_retry": channel_error_retry,
+        "prefetch_reduction": prefetch_reduction,
+    }
+
+
+def test_only_redis_gets_the_redis_visibility_timeout_and_every_broker_is_reconnected_to_for_ever(project):
+    redis = celery_conf(project, "redis://127.0.0.1:6379/0")
+    rabbitmq = celery_conf(project, "amqp://guest:guest@127.0.0.1:5672//")
+
+    assert redis["options"]["visibility_timeout"] == 3600  # type: ignore[index]
+    assert "visibility_timeout" not in rabbitmq["options"]  # type: ignore[operator]
+    for conf in (redis, rabbitmq):
+        assert conf["max_retries"] is None  # never give up reconnecting
+        assert conf["channel_error_retry"] is True  # a closed channel (RabbitMQ's consumer_timeout) is reconnected
+        assert conf["prefetch_reduction"] is False  # no basic.qos from task threads after a reconnection
