@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -130,3 +131,12 @@ def test_only_redis_gets_the_redis_visibility_timeout_and_every_broker_is_reconn
         assert conf["max_retries"] is None  # never give up reconnecting
         assert conf["channel_error_retry"] is True  # a closed channel (RabbitMQ's consumer_timeout) is reconnected
         assert conf["prefetch_reduction"] is False  # no basic.qos from task threads after a reconnection
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    settings_source = (REPO / "runway_project" / "settings.py").read_text()
+    read = set(re.findall(r'env(?:\.\w+)?\("([A-Z_]+)"', settings_source))
+    example = (REPO / ".env.example").read_text()
+    listed = set(re.findall(r"^#? ?([A-Z_]+)=", example, flags=re.MULTILINE))
+    assert read, "the pattern found no setting"
+    assert read - listed == set()
