@@ -473,3 +473,9 @@ def test_check_request_refuses_a_file_that_is_not_an_image_and_rewinds_a_good_on
 def test_image_type_reads_the_first_bytes(head, kind):
     assert catalog.image_type(head) == kind
     assert catalog.image_type(b"GIF89a" + bytes(10)) is None
+
+
+def test_every_model_has_a_published_price_and_a_video_costs_its_seconds():
+    assert set(catalog.CREDITS_PER_SECOND) == set(catalog.MODELS)
+    assert catalog.estimated_credits(model="gen4.5", duration=5) == 60  # Runway's own example answer
+    assert catalog.estimated_credits(model="veo3.1", duration=8) == 320

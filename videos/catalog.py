@@ -80,6 +80,19 @@ ALL_RATIOS = tuple(dict.fromkeys(ratio for offer in OFFERS.values() for ratio in
 ALL_DURATIONS = tuple(sorted({duration for offer in OFFERS.values() for duration in offer.durations}))
 
 
+# Runway's published prices, in credits per second of video (1 credit = 1 US cent), as sent by
+# this project (Veo with its audio, Runway's default). Runway's own figures on each task
+# (`estimatedCost`, then `cost`) are the truth; this table gives the estimate shown and checked
+# before anything is sent, and the simulator's bill.
+CREDITS_PER_SECOND = {"gen4_turbo": 5, "gen4.5": 12, "veo3.1": 40, "veo3.1_fast": 15}
+CENTS_PER_CREDIT = 1
+
+
+def estimated_credits(*, model: str, duration: int) -> int:
+    """What a video of `duration` seconds from `model` costs at the published price."""
+    return CREDITS_PER_SECOND[model] * duration
+
+
 def label_for(model: str) -> str:
     return next((offer.label for (name, _), offer in OFFERS.items() if name == model), model)
 
