@@ -105,7 +105,7 @@ def logged_in(page, live_server, django_user_model) -> Page:
 
 def generate(page: Page, prompt: str) -> None:
     page.get_by_label("Describe your video").fill(prompt)
-    page.get_by_role("button", name="Generate for free").click()
+    page.get_by_role("button", name=re.compile(r"^Generate")).click()
     expect(page.locator(".generation").first.locator(".prompt")).to_have_text(prompt)
 
 
@@ -212,7 +212,7 @@ def test_a_cancelled_generation_reads_cancelling_until_runway_has_deleted_its_ta
 
 def test_an_empty_description_is_refused_on_the_page(logged_in):
     page = logged_in
-    page.get_by_role("button", name="Generate for free").click()
+    page.get_by_role("button", name=re.compile(r"^Generate")).click()
     expect(page.locator("#prompt-errors")).to_contain_text("cannot be empty")
     page.shots.take("refused")  # type: ignore[attr-defined]
     assert VideoGeneration.objects.count() == 0
@@ -236,6 +236,24 @@ def test_the_pickers_offer_only_what_the_chosen_model_allows(logged_in):
     assert page.eval_on_selector("#id_model", "m => m.validationMessage") == ""
     expect(page.locator("#id_seed")).to_be_enabled()
     page.shots.take("pickers")  # type: ignore[attr-defined]
+
+
+def test_the_estimate_and_the_button_follow_the_chosen_model_and_duration(logged_in):
+    page = logged_in
+    estimate, button = page.locator("#estimate"), page.locator("#generate-form button[type=submit]")
+    expect(estimate).to_have_text("Estimated cost: 60 credits (US$0.60).")  # gen4.5, 5 s
+    expect(button).to_have_text("Generate · 60 credits")
+    page.get_by_text("Model, ratio, duration, seed, image").click()
+
+    page.select_option("#id_model", "veo3.1")  # 40 credits a second; 4 s by default
+    expect(estimate).to_have_text("Estimated cost: 160 credits (US$1.60).")
+    page.select_option("#id_duration", "8")
+    expect(estimate).to_have_text("Estimated cost: 320 credits (US$3.20).")
+    expect(button).to_have_text("Generate · 320 credits")
+    page.get_by_label("…or an image URL (https)").fill("https://example.com/first.png")
+    page.select_option("#id_model", "gen4_turbo")  # 5 credits a second, and it keeps the 8 s
+    expect(button).to_have_text("Generate · 40 credits")
+    page.shots.take("estimate")  # type: ignore[attr-defined]
 
 
 def test_a_job_made_while_the_queue_is_down_shows_queued_and_says_why(logged_in):

@@ -1,5 +1,6 @@
 import base64
 import json
+from datetime import timedelta
 
 import pytest
 import responses
@@ -10,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.conftest import MP4
-from videos.models import Status, VideoGeneration
+from videos.models import CreditBalance, Status, VideoGeneration
 
 pytestmark = pytest.mark.django_db
 DASHBOARD = "/videos/"
@@ -27,7 +28,27 @@ def test_home_leads_to_the_generate_videos_tab(alice):
     response = alice.get("/", follow=True)
     assert response.redirect_chain[-1][0] == DASHBOARD
     assert b"Generate Videos" in response.content
-    assert b"Generate for free" in response.content
+    assert b"Generate \xc2\xb7 60 credits" in response.content  # gen4.5, 5 s, at 12 credits a second
+
+
+def test_the_form_shows_what_the_default_video_costs_before_clicking(alice):
+    page = alice.get(DASHBOARD).content.decode()
+    assert "Estimated cost: 60 credits (US$0.60)." in page
+    assert "Generate for free" not in page  # a real key bills the operator
+
+
+def test_generate_is_free_only_when_the_simulator_answers(alice, settings):
+    settings.RUNWAY_SIMULATED = True
+    page = alice.get(DASHBOARD).content.decode()
+    assert ">Generate for free</button>" in page
+    assert "60 credits (US$0.60) at Runway's prices; the simulator bills nothing." in page
+
+
+def test_the_balance_shows_in_credits_and_dollars_with_its_age(alice):
+    CreditBalance.objects.create(credits=12345, fetched_at=timezone.now() - timedelta(minutes=3))
+    page = alice.get(DASHBOARD).content.decode()
+    assert "<strong>12,345</strong> (US$123.45)" in page
+    assert "checked 3\xa0minutes ago" in page
 
 
 def test_login_page_renders(client):

@@ -101,16 +101,29 @@ def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> Ht
             # The balance as the worker last read it: the page never waits on Runway.
             "show_credits": bool(settings.RUNWAY_API_KEY),
             "credits": selectors.account_credits() if settings.RUNWAY_API_KEY else None,
+            # The cost of the form's defaults; the script follows the chosen model and duration.
+            "estimate": _default_estimate(),
             "pickers": {
                 "offers": catalog.offers_for_pickers(),
                 "defaults": {
                     catalog.TEXT_TO_VIDEO: settings.RUNWAY_TEXT_MODEL,
                     catalog.IMAGE_TO_VIDEO: settings.RUNWAY_IMAGE_MODEL,
                 },
+                "prices": catalog.CREDITS_PER_SECOND,
+                "free": settings.RUNWAY_SIMULATED,
             },
         },
         status=400 if form.errors else 200,
     )
+
+
+def _default_estimate() -> int:
+    """Credits for a text-only video with every option left at its default."""
+    request = catalog.VideoRequest(prompt="").resolved(
+        text_model=settings.RUNWAY_TEXT_MODEL, image_model=settings.RUNWAY_IMAGE_MODEL
+    )
+    assert request.model is not None and request.duration is not None
+    return catalog.estimated_credits(model=request.model, duration=request.duration)
 
 
 @login_required

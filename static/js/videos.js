@@ -124,7 +124,9 @@
   // The pickers offer only what the chosen model allows (the same table the server checks).
   const pickers = document.getElementById("pickers");
   if (form && pickers) {
-    const { offers, defaults } = JSON.parse(pickers.textContent);
+    const { offers, defaults, prices, free } = JSON.parse(pickers.textContent);
+    const button = form.querySelector("button[type=submit]");
+    const estimate = document.getElementById("estimate");
     const model = form.querySelector("#id_model");
     const ratio = form.querySelector("#id_ratio");
     const duration = form.querySelector("#id_duration");
@@ -147,9 +149,18 @@
       fill(ratio, offer.ratios, function (r) { return r; });
       fill(duration, offer.durations, function (d) { return d + " s"; });
       seed.disabled = !offer.seed;
+      showCost(chosen, Number(duration.value) || offer.defaultDuration);
+    };
+    // What the chosen model and duration cost at Runway's published prices (the server's table).
+    const showCost = function (chosen, seconds) {
+      const credits = prices[chosen] * seconds;
+      const dollars = "US$" + (credits / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+      estimate.textContent = "Estimated cost: " + credits.toLocaleString("en-US") + " credits (" + dollars + ")" +
+        (free ? " at Runway's prices; the simulator bills nothing." : ".");
+      button.textContent = free ? "Generate for free" : "Generate · " + credits.toLocaleString("en-US") + " credits";
     };
     ["change", "input"].forEach(function (name) { form.addEventListener(name, function (event) {
-      if (["id_model", "id_image", "id_image_url"].includes(event.target.id)) update();
+      if (["id_model", "id_image", "id_image_url", "id_duration"].includes(event.target.id)) update();
     }); });
     update();
   }
