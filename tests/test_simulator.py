@@ -493,7 +493,8 @@ def test_cancel_directive_ends_cancelled(clock: ManualClock) -> None:
         clock.advance(10.0)
         final = state(sim, task_id)
 
-    assert (final["status"], set(final)) == ("CANCELLED", {"id", "createdAt", "status"})
+    assert (final["status"], set(final)) == ("CANCELLED", {"id", "createdAt", "status", "cost"})
+    assert final["cost"] == {"credits": 0}  # refunded in full
 
 
 def test_status_directive_reports_unknown_status_then_succeeds(clock: ManualClock) -> None:
@@ -519,6 +520,123 @@ def test_never_directive_keeps_running_past_task_seconds(clock: ManualClock) -> 
     assert seen[0]["status"] == "PENDING"
     assert {s["status"] for s in seen[1:]} == {"RUNNING"}
     assert all(s["progress"] < 1 for s in seen[1:])
+
+
+# -- credits -------------------------------------------------------------------------------------
+
+
+def balance(sim: RunwaySimulator) -> int:
+    response = call("GET", f"{sim.base_url}/v1/organization", headers=auth())
+    assert response.status_code == 200, response.text
+    credits: int = response.json()["creditBalance"]
+    return credits
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "credits"),
+    [
+        ("text_to_video", text_body(), 60),  # Runway's own example: gen4.5, 5 s
+        ("text_to_video", text_body(model="veo3.1", duration=8), 320),
+        ("text_to_video", text_body(model="veo3.1_fast", duration=None), 120),  # Veo's default: 8 s
+        ("image_to_video", {"model": "gen4_turbo", "ratio": "960:960", "promptImage": "https://example.com/a.png"}, 50),
+        ("image_to_video", text_body(model="gen4_turbo", duration=3, promptImage="https://example.com/a.png"), 15),
+    ],
+    ids=["gen4.5", "veo3.1", "veo3.1-fast-default-duration", "gen4-turbo-default-duration", "gen4-turbo"],
+)
+def test_create_and_an_unfinished_task_answer_the_estimate_at_the_catalogs_price(
+    clock: ManualClock, endpoint: str, body: dict[str, Any], credits: int
+) -> None:
+    body = {name: value for name, value in body.items() if value is not None}
+    with RunwaySimulator(task_seconds=10.0, clock=clock) as sim:
+        created = post(sim, endpoint, body)
+        task = state(sim, created.json()["id"])
+
+    assert created.status_code == 200, created.text
+    assert created.json()["estimatedCost"] == {"credits": credits}
+    assert task["status"] == "PENDING"
+    assert task["estimatedCost"] == {"credits": credits}
+    assert "cost" not in task
+
+
+def test_a_task_carries_its_estimate_until_it_ends_then_its_cost(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, pending_seconds=2.0, max_concurrent=1, clock=clock) as sim:
+        first, second = create(sim, duration=6), create(sim)
+        seen = [state(sim, second)]
+        for seconds in (10.0, 2.0, 8.0):
+            clock.advance(seconds)
+            seen.append(state(sim, second))
+        first_final = state(sim, first)
+
+    assert [s["status"] for s in seen] == ["THROTTLED", "PENDING", "RUNNING", "SUCCEEDED"]
+    assert [s.get("estimatedCost") for s in seen] == [{"credits": 60}] * 3 + [None]
+    assert [s.get("cost") for s in seen] == [None] * 3 + [{"credits": 60}]
+    assert first_final["cost"] == {"credits": 72}
+
+
+@pytest.mark.parametrize(
+    ("directive", "cost"),
+    [
+        ("", 60),
+        ("[sim:fail=SAFETY.INPUT.TEXT]", 60),  # moderated generations cost as much as successful ones
+        ("[sim:fail=SAFETY.OUTPUT.VIDEO]", 60),
+        ("[sim:fail]", 0),  # Runway-side trouble is refunded
+        ("[sim:fail=INTERNAL.BAD_OUTPUT.CODE01]", 0),
+        ("[sim:fail=ASSET.INVALID]", 0),
+        ("[sim:cancel]", 0),
+    ],
+    ids=["succeeded", "safety-input", "safety-output", "internal", "bad-output", "asset", "cancelled"],
+)
+def test_the_balance_pays_the_estimate_at_creation_and_gets_back_what_is_not_billed(
+    clock: ManualClock, directive: str, cost: int
+) -> None:
+    with RunwaySimulator(task_seconds=10.0, credit_balance=1000, clock=clock) as sim:
+        opening = balance(sim)
+        task_id = create(sim, promptText=f"A lake {directive}")
+        paid = balance(sim)
+        clock.advance(9.5)
+        running = state(sim, task_id)
+        clock.advance(0.5)
+        final = state(sim, task_id)
+        closing = balance(sim)
+
+    assert (opening, paid) == (1000, 940)
+    assert running["estimatedCost"] == {"credits": 60}
+    assert final["cost"] == {"credits": cost}
+    assert "estimatedCost" not in final
+    assert closing == 1000 - cost
+
+
+def test_fail_rate_failures_are_refunded(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, fail_rate=1.0, credit_balance=100, clock=clock) as sim:
+        task_id = create(sim)
+        clock.advance(10.0)
+
+        assert state(sim, task_id)["cost"] == {"credits": 0}
+        assert balance(sim) == 100
+
+
+def test_deleting_a_task_under_way_refunds_it_and_deleting_a_finished_one_keeps_its_cost(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, max_concurrent=1, credit_balance=1000, clock=clock) as sim:
+        running, throttled, done = create(sim), create(sim), create(sim, model="veo3.1", duration=4)
+        never = create(sim, model="veo3.1_fast", duration=4, promptText="[sim:never] A lake")
+        assert balance(sim) == 1000 - 60 - 60 - 160 - 60
+        clock.advance(10.0)  # `running` and `done` (another model) have ended; `throttled` has started
+        for task_id in (running, throttled, done, never):
+            assert delete(sim, task_id).status_code == 204
+        after = balance(sim)
+        clock.advance(DAY)
+        much_later = balance(sim)
+
+    assert after == much_later == 1000 - 60 - 160
+
+
+def test_the_balance_may_go_below_zero(clock: ManualClock) -> None:
+    # Runway would refuse the create; the simulator bills on, so that long benchmarks never run dry.
+    with RunwaySimulator(credit_balance=100, clock=clock) as sim:
+        create(sim)
+        create(sim)
+
+        assert balance(sim) == -20
 
 
 # -- account-wide options ------------------------------------------------------------------------
@@ -747,6 +865,7 @@ def test_daily_limit_answers_429_with_retry_after_until_a_day_has_passed(clock: 
         {"latency": -0.1},
         {"download_latency": -1.0},
         {"download_rate": 0.0},
+        {"credit_balance": -1},
     ],
     ids=[
         "max-concurrent",
@@ -759,6 +878,7 @@ def test_daily_limit_answers_429_with_retry_after_until_a_day_has_passed(clock: 
         "latency",
         "download-latency",
         "download-rate",
+        "credit-balance",
     ],
 )
 def test_invalid_options_are_refused(options: dict[str, Any]) -> None:
