@@ -186,10 +186,15 @@ class RunwaySimulator:
         refusal = self._random_outage() or validation.header_refusal(headers, api_key=self.options.api_key)
         if refusal:
             return refusal
+        allowed = []
         for route_method, pattern, answer in _ROUTES:
             match = pattern.fullmatch(path)
             if match and method == route_method:
                 return answer(self, _Call(match, headers, parsed))
+            if match:
+                allowed.append(route_method)
+        if allowed:
+            return error(405, f"Method {method} not allowed.", {"Allow": ", ".join(allowed)})
         return error(404, "Not found.")
 
     def _random_outage(self) -> Reply | None:
@@ -206,7 +211,7 @@ class RunwaySimulator:
         body = call.body
         if not isinstance(body, dict):
             return validation_error({None: "The request body must be a JSON object."})
-        issues = validation.type_issues(body)
+        issues = validation.type_issues(body) or validation.unknown_field_issues(body)
         if issues:
             return validation_error(issues)
         plan, issues = self._plan_for(body)
@@ -231,9 +236,13 @@ class RunwaySimulator:
         """The plan the prompt's directives ask for, and the problems with promptImage and the directives."""
         issues: dict[str | None, str] = {}
         if "promptImage" in body:
-            problem = validation.image_problem(body["promptImage"])
+            problem = validation.image_problem(body["promptImage"], model=body["model"])
             if problem:
                 issues["promptImage"] = problem
+        if "contentModeration" in body:
+            problem = validation.content_moderation_problem(body["contentModeration"])
+            if problem:
+                issues["contentModeration"] = problem
         try:
             plan = parse_directives(body.get("promptText"), default_throttle=self.options.task_seconds)
         except DirectiveError as exc:

@@ -57,6 +57,10 @@ def text_body(**overrides: Any) -> dict[str, Any]:
     return {"model": "gen4.5", "promptText": "A calm lake at dawn", "ratio": "1280:720", "duration": 5, **overrides}
 
 
+def image_body(prompt_image: Any, **overrides: Any) -> dict[str, Any]:
+    return {"model": "gen4_turbo", "ratio": "1280:720", "duration": 5, "promptImage": prompt_image, **overrides}
+
+
 def post(sim: RunwaySimulator, endpoint: str, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
     return call("POST", f"{sim.base_url}/v1/{endpoint}", json=body, headers=auth() if headers is None else headers)
 
@@ -138,13 +142,36 @@ def test_configured_key_is_the_only_one_accepted() -> None:
 
 def test_unknown_paths_are_404_json(sim: RunwaySimulator) -> None:
     api = call("GET", f"{sim.base_url}/v1/generate", headers=auth())
-    wrong_method = call("GET", f"{sim.base_url}/v1/text_to_video", headers=auth())
     elsewhere = call("GET", f"{sim.base_url}/favicon.ico")
 
-    for response in (api, wrong_method, elsewhere):
+    for response in (api, elsewhere):
         assert response.status_code == 404
         assert response.headers["Content-Type"] == "application/json"
         assert response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/v1/text_to_video", "POST"),
+        ("PUT", "/v1/image_to_video", "POST"),
+        ("POST", "/v1/tasks/acf9ba3d-a513-42c9-a646-96e8bc97c691", "GET, DELETE"),
+        ("PATCH", "/v1/tasks/acf9ba3d-a513-42c9-a646-96e8bc97c691", "GET, DELETE"),
+        ("DELETE", "/v1/organization", "GET"),
+    ],
+)
+def test_a_wrong_method_on_a_known_path_is_405_with_allow(
+    sim: RunwaySimulator, method: str, path: str, allowed: str
+) -> None:
+    creates, deletes = sim.creates, sim.deletes
+
+    response = call(method, sim.base_url + path, headers=auth(), json={})
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allowed
+    assert response.headers["Content-Type"] == "application/json"
+    assert method in response.json()["error"]
+    assert (sim.creates, sim.deletes) == (creates, deletes)
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -173,6 +200,22 @@ def test_unknown_paths_are_404_json(sim: RunwaySimulator) -> None:
         ("image_to_video", text_body(model="gen4_turbo"), "promptImage"),
         ("image_to_video", text_body(model="gen4_turbo", promptImage="http://example.com/a.png"), "promptImage"),
         ("image_to_video", text_body(model="gen4_turbo", promptImage="data:image/gif;base64,R0lG"), "promptImage"),
+        ("image_to_video", image_body("https://192.168.1.10/a.png"), "promptImage"),
+        ("image_to_video", image_body("https://[::1]/a.png"), "promptImage"),
+        ("image_to_video", image_body("https://localhost/a.png"), "promptImage"),
+        ("image_to_video", image_body("https://cdn.localhost/a.png"), "promptImage"),
+        ("image_to_video", image_body("https://intranet/a.png"), "promptImage"),
+        ("image_to_video", image_body("https:///a.png"), "promptImage"),
+        ("image_to_video", image_body("https://example.com/" + "a" * 2029), "promptImage"),
+        ("image_to_video", image_body("data:image/png;base64,not base64!"), "promptImage"),
+        ("image_to_video", image_body("data:image/png;base64,"), "promptImage"),
+        ("image_to_video", image_body("data:image/png;base64," + "A" * (5 * 1024 * 1024)), "promptImage"),
+        ("image_to_video", image_body([{"uri": "https://example.com/a.png", "position": "last"}]), "promptImage"),
+        ("text_to_video", text_body(model="veo3.1", duration=4, audio="yes"), "audio"),
+        ("text_to_video", text_body(model="veo3.1", duration=4, negativePrompt=5), "negativePrompt"),
+        ("text_to_video", text_body(contentModeration={"publicFigureThreshold": "none"}), "contentModeration"),
+        ("text_to_video", text_body(contentModeration={"other": "low"}), "contentModeration"),
+        ("text_to_video", text_body(contentModeration="low"), "contentModeration"),
     ],
     ids=[
         "image-model-on-text",
@@ -195,6 +238,22 @@ def test_unknown_paths_are_404_json(sim: RunwaySimulator) -> None:
         "image-missing",
         "image-not-https",
         "image-gif",
+        "image-url-ipv4",
+        "image-url-ipv6",
+        "image-url-localhost",
+        "image-url-under-localhost",
+        "image-url-no-domain",
+        "image-url-no-host",
+        "image-url-2049-characters",
+        "data-uri-not-base64",
+        "data-uri-empty",
+        "data-uri-over-5-mib",
+        "gen4-last-frame",
+        "audio-not-boolean",
+        "negative-prompt-not-string",
+        "moderation-threshold",
+        "moderation-unknown-setting",
+        "moderation-not-object",
     ],
 )
 def test_invalid_create_is_400_with_runway_issues(
@@ -231,8 +290,36 @@ def test_body_that_is_not_a_json_object_is_400(sim: RunwaySimulator) -> None:
             "image_to_video",
             {"model": "gen4_turbo", "ratio": "1280:720", "promptImage": [{"uri": "runway://x", "position": "first"}]},
         ),
+        (
+            "image_to_video",
+            {
+                "model": "veo3.1",
+                "ratio": "1080:1920",
+                "duration": 6,
+                "seed": 9,
+                "audio": False,
+                "negativePrompt": "rain",
+                "promptText": "A calm lake",
+                "promptImage": [
+                    {"uri": "https://example.com/a.png", "position": "first"},
+                    {"uri": "https://images.example.com/b.webp", "position": "last"},
+                ],
+            },
+        ),
+        ("text_to_video", text_body(contentModeration={"publicFigureThreshold": "low"})),
+        ("image_to_video", image_body("https://example.com/" + "a" * 2028)),
+        ("image_to_video", image_body("data:image/png;base64,iVBORw0KGgo=")),
     ],
-    ids=["1000-utf16-units", "veo", "gen4-turbo-url", "gen4-turbo-list"],
+    ids=[
+        "1000-utf16-units",
+        "veo",
+        "gen4-turbo-url",
+        "gen4-turbo-list",
+        "veo-every-field",
+        "gen4.5-moderation",
+        "url-of-2048-characters",
+        "data-uri",
+    ],
 )
 def test_valid_create_answers_a_uuid(sim: RunwaySimulator, endpoint: str, body: dict[str, Any]) -> None:
     creates = sim.creates
@@ -242,6 +329,29 @@ def test_valid_create_answers_a_uuid(sim: RunwaySimulator, endpoint: str, body: 
     assert response.status_code == 200, response.text
     assert uuid.UUID(response.json()["id"]).version == 4
     assert sim.creates == creates + 1
+
+
+@pytest.mark.parametrize(
+    ("body", "unknown"),
+    [
+        (text_body(sedd=42), "'sedd'"),
+        (text_body(audio=False), "'audio'"),  # a Veo field, not Gen-4.5's
+        (text_body(model="veo3.1", duration=4, contentModeration={}), "'contentModeration'"),
+        (text_body(outputFormat="prores"), "'outputFormat'"),  # changes the price: not simulated
+        (text_body(prompt="A lake", extra=1), "'prompt', 'extra'"),
+    ],
+    ids=["misspelt-seed", "audio-on-gen4.5", "moderation-on-veo", "output-format", "two"],
+)
+def test_a_field_the_model_does_not_take_is_400_and_creates_nothing(
+    sim: RunwaySimulator, body: dict[str, Any], unknown: str
+) -> None:
+    creates = sim.creates
+
+    response = post(sim, "text_to_video", body)
+
+    assert response.status_code == 400
+    assert response.json()["issues"] == [{"path": [], "message": f"Unrecognized key(s) in object: {unknown}"}]
+    assert sim.creates == creates
 
 
 def test_requests_are_recorded(sim: RunwaySimulator) -> None:
@@ -350,6 +460,25 @@ def test_organization_reports_the_configured_limits() -> None:
 
     for model in catalog.MODELS:
         assert body["tier"]["models"][model] == {"maxConcurrentGenerations": 3, "maxDailyGenerations": 50}
+
+
+def test_organization_usage_counts_each_models_creates_of_the_last_24_hours(clock: ManualClock) -> None:
+    with RunwaySimulator(max_concurrent=1, daily_limit=3, clock=clock) as sim:
+        create(sim)
+        clock.advance(DAY / 2)
+        create(sim)
+        create(sim, model="veo3.1", duration=4)
+        deleted = create(sim)
+        delete(sim, deleted)  # deleting a task does not give back its place in the day's count
+        first = call("GET", f"{sim.base_url}/v1/organization", headers=auth()).json()
+        refused = post(sim, "text_to_video", text_body())
+        clock.advance(DAY / 2)
+        second = call("GET", f"{sim.base_url}/v1/organization", headers=auth()).json()
+
+    counts = [{m: o["usage"]["models"][m]["dailyGenerations"] for m in ("gen4.5", "veo3.1")} for o in (first, second)]
+    assert counts == [{"gen4.5": 3, "veo3.1": 1}, {"gen4.5": 2, "veo3.1": 1}]
+    assert refused.status_code == 429  # at maxDailyGenerations for gen4.5
+    assert first["tier"]["models"]["gen4.5"] == {"maxConcurrentGenerations": 1, "maxDailyGenerations": 3}
 
 
 def test_ends_at_is_on_the_simulators_clock(clock: ManualClock) -> None:
