@@ -22,6 +22,11 @@ is given; tests give a ManualClock and move it instead of sleeping:
         task_id = ...  # POST /v1/text_to_video
         clock.advance(10.0)  # GET /v1/tasks/{task_id} now answers SUCCEEDED
 
+Each task is billed at the catalog's published prices (`videos.catalog.estimated_credits`): the
+create and an unfinished task carry `estimatedCost`, a finished one `cost` (0 when refunded: a
+failure other than moderation, a cancellation, a deletion before the end), and the organization's
+`creditBalance` pays the estimate at creation and gets refunds back (tasks.py says why).
+
 A task is PENDING for `pending_seconds`, then RUNNING with a rising `progress`, then SUCCEEDED
 `task_seconds` after it started, with one signed output URL served by the simulator itself
 (`/_sim/outputs/<id>.mp4?_jwt=...`, valid for `output_ttl` seconds from each GET of the task).
@@ -52,6 +57,7 @@ Constructor options add account-wide limits and trouble, as Runway's tiers and b
   is deleted. Its PENDING, RUNNING and the rest count from that start. A ``[sim:never]`` task
   holds its slot until it is deleted. /v1/organization reports the limit as
   `maxConcurrentGenerations` (null when there is none, as Runway's API allows).
+- `credit_balance`: the organization's credits before any task (a state file keeps its own).
 - `daily_limit`: creation answers 429 with Retry-After once a model has had that many creates in
   a rolling 24 hours.
 - `error_rate`: that fraction of /v1 requests is answered 502 or 503 at random, before doing

@@ -29,7 +29,7 @@ class SimulatorOptions:
     latency: float = 0.0  # seconds before every API answer
     download_latency: float = 0.0  # seconds before the first byte of an output file
     download_rate: float | None = None  # bytes per second of an output file; None: as fast as it goes
-    credit_balance: int = 10_000
+    credit_balance: int = 10_000  # the organization's credits before any task (a state file keeps its own)
     random_seed: int | None = None
     verbose: bool = False
     state_file: str | None = None  # keep the tasks in this file across restarts; None: in memory only
@@ -49,6 +49,7 @@ class SimulatorOptions:
             ),
             *((not 0 <= getattr(self, rate) <= 1, f"{rate} must be between 0 and 1") for rate in rates),
             (self.slow_seconds < 0, "slow_seconds cannot be negative"),
+            (self.credit_balance < 0, "credit_balance cannot be negative"),
             (self.latency < 0, "latency cannot be negative"),
             (self.download_latency < 0, "download_latency cannot be negative"),
             (self.download_rate is not None and self.download_rate <= 0, "download_rate must be above 0, or None"),
@@ -110,6 +111,13 @@ def _rate_of_bytes(text: str) -> float:
     return value
 
 
+def _credits(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of credits, 0 or more, got {text}")
+    return value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -129,6 +137,11 @@ _FLAGS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
         "Tasks per model running at once; more wait THROTTLED (default: no limit; Runway's tier 1 is 1-2).",
     ),
     ("daily_limit", _positive, "Creates per model per 24 hours before 429 (%(default)s)."),
+    (
+        "credit_balance",
+        _credits,
+        "Credits the organization starts with (%(default)s); tasks are billed from it at the catalog's prices.",
+    ),
     ("error_rate", _rate, "Fraction of API requests answered 502/503 at random."),
     ("slow_rate", _rate, "Fraction of API requests answered --slow-seconds late."),
     ("slow_seconds", _seconds, "How late a slow answer is (%(default)s, past the app's 30 s read timeout)."),

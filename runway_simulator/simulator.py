@@ -74,6 +74,7 @@ class RunwaySimulator:
             pending_seconds=self.options.pending_time,
             max_concurrent=self.options.max_concurrent,
             daily_limit=self.options.daily_limit,
+            credit_balance=self.options.credit_balance,
         )
         self._outputs = Outputs(ttl=self.options.output_ttl, video=self.video, clock=self.clock)
         self._state = StateFile(self.options.state_file) if self.options.state_file else None
@@ -185,10 +186,15 @@ class RunwaySimulator:
         refusal = self._random_outage() or validation.header_refusal(headers, api_key=self.options.api_key)
         if refusal:
             return refusal
+        allowed = []
         for route_method, pattern, answer in _ROUTES:
             match = pattern.fullmatch(path)
             if match and method == route_method:
                 return answer(self, _Call(match, headers, parsed))
+            if match:
+                allowed.append(route_method)
+        if allowed:
+            return error(405, f"Method {method} not allowed.", {"Allow": ", ".join(allowed)})
         return error(404, "Not found.")
 
     def _random_outage(self) -> Reply | None:
@@ -205,7 +211,7 @@ class RunwaySimulator:
         body = call.body
         if not isinstance(body, dict):
             return validation_error({None: "The request body must be a JSON object."})
-        issues = validation.type_issues(body)
+        issues = validation.type_issues(body) or validation.unknown_field_issues(body)
         if issues:
             return validation_error(issues)
         plan, issues = self._plan_for(body)
@@ -213,6 +219,7 @@ class RunwaySimulator:
         if issues:
             return validation_error(issues)
         model = body["model"]
+        credits = _estimated_credits(call.match.group(1), body)
         with self._lock:
             now = self.clock.monotonic()
             retry_after = self._tasks.daily_limit_wait(model, now)
@@ -220,18 +227,22 @@ class RunwaySimulator:
                 return error(429, f"Daily generation limit reached for {model}.", {"Retry-After": str(retry_after)})
             if plan.outcome == SUCCEEDED and self._random.random() < self.options.fail_rate:
                 plan = replace(plan, outcome=FAILED, failure_code="INTERNAL")
-            task = self._tasks.create(model, plan, now=now, created_at=_iso(self.clock.time()))
+            task = self._tasks.create(model, plan, credits=credits, now=now, created_at=_iso(self.clock.time()))
             self.creates += 1
             self._save()
-        return json_reply(200, {"id": task.id})
+        return json_reply(200, {"id": task.id, "estimatedCost": {"credits": credits}})
 
     def _plan_for(self, body: dict[str, Any]) -> tuple[Plan, dict[str | None, str]]:
         """The plan the prompt's directives ask for, and the problems with promptImage and the directives."""
         issues: dict[str | None, str] = {}
         if "promptImage" in body:
-            problem = validation.image_problem(body["promptImage"])
+            problem = validation.image_problem(body["promptImage"], model=body["model"])
             if problem:
                 issues["promptImage"] = problem
+        if "contentModeration" in body:
+            problem = validation.content_moderation_problem(body["contentModeration"])
+            if problem:
+                issues["contentModeration"] = problem
         try:
             plan = parse_directives(body.get("promptText"), default_throttle=self.options.task_seconds)
         except DirectiveError as exc:
@@ -272,12 +283,13 @@ class RunwaySimulator:
         with self._lock:
             now = self.clock.monotonic()
             used = {model: self._tasks.daily_count(model, now) for model in catalog.MODELS}
+            balance = self._tasks.balance(now)
         limits = {
             "maxConcurrentGenerations": self.options.max_concurrent,
             "maxDailyGenerations": self.options.daily_limit,
         }
         body = {
-            "creditBalance": self.options.credit_balance,
+            "creditBalance": balance,
             "tier": {
                 "maxMonthlyCreditSpend": _MAX_MONTHLY_CREDIT_SPEND,
                 "models": dict.fromkeys(catalog.MODELS, limits),
@@ -309,6 +321,18 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], Callable[[RunwaySimulator, _Call], Re
     ("GET", _TASK_PATH, RunwaySimulator._get_task),
     ("DELETE", _TASK_PATH, RunwaySimulator._delete_task),
 )
+
+
+def _estimated_credits(endpoint: str, body: dict[str, Any]) -> int:
+    """The most a valid create may charge, at the catalog's published prices.
+
+    Without a duration Runway makes its default, the longest video the model offers (10 s for
+    Gen-4, 8 s for Veo). Veo is billed at its price with audio whatever `audio` says.
+    """
+    offer = catalog.offer_for(model=body["model"], endpoint=endpoint)
+    assert offer is not None  # the request passed the catalog's checks
+    duration = body.get("duration")
+    return catalog.estimated_credits(model=offer.model, duration=duration if duration else max(offer.durations))
 
 
 def _iso(timestamp: float) -> str:

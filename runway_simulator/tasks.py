@@ -1,5 +1,12 @@
 """Tasks: the plan a prompt's ``[sim:...]`` directives ask for, and the store of every task with,
-per model, its queue for concurrency slots and its recent creates.
+per model, its queue for concurrency slots and its recent creates, and the organization's credits.
+
+Billing follows Runway's documents: a task is paid for when it is created (its `estimatedCost`,
+the most it may charge, comes off the balance at once), and what it finally costs (`cost`) is
+known when it ends. A task that succeeds, or fails on moderation (``SAFETY.*``, which Runway's
+moderation page says costs the same as a success), keeps its charge; any other failure, a
+cancelled task and a task deleted before it ended are refunded in full and report a cost of 0
+(the SDK: "Fully refunded tasks report 0").
 
 Times here are plain numbers on the simulator's clock, passed in as `now`: nothing here reads a
 clock or runs on a timer.
@@ -39,6 +46,7 @@ class Task:
     created: float  # on the simulator's clock (its monotonic())
     number: int  # creation order, to break ties in the queue
     plan: Plan
+    credits: int = 0  # the estimate, paid at creation (0 in state files from before billing)
 
     @property
     def ready(self) -> float:
@@ -105,6 +113,13 @@ def failure_text(code: str) -> str:
     return "An unexpected error occurred."
 
 
+def is_billed(plan: Plan) -> bool:
+    """Whether a task that ends as planned keeps its charge (see the module docstring)."""
+    if plan.outcome == SUCCEEDED:
+        return True
+    return plan.outcome == FAILED and plan.failure_code.startswith(("SAFETY.", "INPUT_PREPROCESSING.SAFETY"))
+
+
 def _queue_order(task: Task) -> tuple[float, int]:
     return task.ready, task.number
 
@@ -116,7 +131,13 @@ class TaskStore:
     """
 
     def __init__(
-        self, *, task_seconds: float, pending_seconds: float, max_concurrent: int | None, daily_limit: int
+        self,
+        *,
+        task_seconds: float,
+        pending_seconds: float,
+        max_concurrent: int | None,
+        daily_limit: int,
+        credit_balance: int,
     ) -> None:
         self.task_seconds = task_seconds
         self.pending_seconds = pending_seconds
@@ -130,11 +151,15 @@ class TaskStore:
         self._slots: dict[str, dict[str, float]] = {model: {} for model in catalog.MODELS}
         self._starts: dict[str, float] = {}
         self._create_times: dict[str, list[float]] = {model: [] for model in catalog.MODELS}
+        # The balance before any task, and what the tasks deleted since have kept: the balance is
+        # these less what every task still here holds, so a refund happens when a task ends.
+        self._opening_balance = credit_balance
+        self._settled = 0
 
     # -- creates and the daily limit ------------------------------------------------------------
 
-    def create(self, model: str, plan: Plan, *, now: float, created_at: str) -> Task:
-        task = Task(str(uuid.uuid4()), model, created_at, now, self._next_number, plan)
+    def create(self, model: str, plan: Plan, *, credits: int, now: float, created_at: str) -> Task:
+        task = Task(str(uuid.uuid4()), model, created_at, now, self._next_number, plan, credits)
         self._next_number += 1
         self._tasks[task.id] = task
         self._create_times[model].append(now)
@@ -164,7 +189,28 @@ class TaskStore:
         start = self._starts.get(task_id)
         answer: dict[str, Any] = {"id": task.id, "createdAt": task.created_at}
         answer.update({"status": THROTTLED} if start is None else self._state(task.plan, now - start))
+        if self._has_ended(task, now):
+            answer["cost"] = {"credits": self._charge(task, now)}
+        else:
+            answer["estimatedCost"] = {"credits": task.credits}
         return answer
+
+    # -- credits ---------------------------------------------------------------------------------
+
+    def _has_ended(self, task: Task, now: float) -> bool:
+        start = self._starts.get(task.id)
+        return start is not None and bool(task.plan.outcome) and now - start >= self.task_seconds
+
+    def _charge(self, task: Task, now: float) -> int:
+        """What `task` holds of the balance at `now`: its estimate until it ends, then its cost."""
+        if not self._has_ended(task, now) or is_billed(task.plan):
+            return task.credits
+        return 0
+
+    def balance(self, now: float) -> int:
+        """The organization's credits at `now`."""
+        self._start_due(now)
+        return self._opening_balance - self._settled - sum(self._charge(task, now) for task in self._tasks.values())
 
     def _state(self, plan: Plan, age: float) -> dict[str, Any]:
         """The answer about a started task, `age` seconds after it started."""
@@ -190,9 +236,12 @@ class TaskStore:
     def remove(self, task_id: str, now: float) -> bool:
         """Cancel and forget a task, freeing its slot from `now` on; False if there is no such task."""
         self._start_due(now)
-        task = self._tasks.pop(task_id, None)
+        task = self._tasks.get(task_id)
         if task is None:
             return False
+        # An ended task keeps what it cost; one still under way is cancelled, and refunded.
+        self._settled += self._charge(task, now) if self._has_ended(task, now) else 0
+        del self._tasks[task_id]
         waiting = self._waiting[task.model]
         if task in waiting:
             waiting.remove(task)
@@ -216,11 +265,16 @@ class TaskStore:
                 model: {k: None if v == math.inf else v for k, v in s.items()} for model, s in self._slots.items()
             },
             "create_times": self._create_times,
+            "opening_balance": self._opening_balance,
+            "settled": self._settled,
         }
 
     def restore(self, snapshot: dict[str, Any], *, shift: float) -> None:
         """Take back a snapshot, with `shift` seconds added to every time in it (the clock's change since)."""
         self._next_number = snapshot["next_number"]
+        # The saved balance goes on; the credit_balance option only opens a new state file.
+        self._opening_balance = snapshot.get("opening_balance", self._opening_balance)
+        self._settled = snapshot.get("settled", 0)
         self._tasks = {}
         for row in snapshot["tasks"]:
             task = Task(**{**row, "created": row["created"] + shift, "plan": Plan(**row["plan"])})

@@ -1,9 +1,13 @@
 """Wire-level checks of a request: its headers, its JSON types, the shape of promptImage, and the
 catalog's rules (through `videos.catalog`, the one table of models, which is Django-free)."""
 
+import base64
+import binascii
 import hmac
+import ipaddress
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from runway_simulator.server import Reply, error
 from videos import catalog
@@ -13,7 +17,28 @@ API_VERSION = "2024-11-06"
 _KEY_FORMAT = re.compile(r"key_[0-9a-f]{128}")
 # The catalog names fields as this project does; Runway's issues name them as on the wire.
 _WIRE_FIELDS = {"prompt": "promptText", "image": "promptImage", "endpoint": None}
-_WIRE_TYPES: dict[str, type] = {"model": str, "promptText": str, "ratio": str, "duration": int, "seed": int}
+_WIRE_TYPES: dict[str, type] = {
+    "model": str,
+    "promptText": str,
+    "ratio": str,
+    "duration": int,
+    "seed": int,
+    "audio": bool,
+    "negativePrompt": str,
+    "contentModeration": dict,
+}
+# The fields each model takes besides model, promptText, ratio, duration, seed (and promptImage on
+# image_to_video), as runwayml 5.24's request types list them. Gen-4.5's outputFormat and
+# proresProfile change the price and the file, which the simulator does not do: it refuses them.
+_MODEL_FIELDS = {
+    "gen4_turbo": {"contentModeration"},
+    "gen4.5": {"contentModeration"},
+    "veo3.1": {"audio", "negativePrompt"},
+    "veo3.1_fast": {"audio", "negativePrompt"},
+}
+_COMMON_FIELDS = {"model", "promptText", "ratio", "duration", "seed"}
+# Veo takes a last frame as well as a first one; Gen-4 a first frame only.
+_IMAGE_POSITIONS = {"veo3.1": ("first", "last"), "veo3.1_fast": ("first", "last")}
 
 
 def header_refusal(headers: dict[str, str], *, api_key: str | None) -> Reply | None:
@@ -41,10 +66,33 @@ def type_issues(body: dict[str, Any]) -> dict[str | None, str]:
         if name not in body:
             continue
         value = body[name]
-        if isinstance(value, bool) or not isinstance(value, expected):
-            wanted = "string" if expected is str else "integer"
+        if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
+            wanted = {str: "string", int: "integer", bool: "boolean", dict: "object"}[expected]
             issues[name] = f"Expected {wanted}, received {_type_name(value)}"
     return issues
+
+
+def unknown_field_issues(body: dict[str, Any]) -> dict[str | None, str]:
+    """Fields the model does not take, refused as Runway's (zod) validator refuses them.
+
+    Runway's documents do not say; a strict refusal is what its validator does for an object it
+    declares strict, and it is the safer stand-in: a client that misspells `seed` learns it here
+    rather than paying for a video made with a random one.
+    """
+    # promptImage on text_to_video is left to the catalog, whose message says more.
+    known = _COMMON_FIELDS | {"promptImage"} | _MODEL_FIELDS.get(body["model"], set().union(*_MODEL_FIELDS.values()))
+    unknown = [name for name in body if name not in known]
+    if not unknown:
+        return {}
+    return {None: "Unrecognized key(s) in object: " + ", ".join(f"'{name}'" for name in unknown)}
+
+
+def content_moderation_problem(value: Any) -> str | None:
+    if set(value) - {"publicFigureThreshold"}:
+        return "Only publicFigureThreshold may be set."
+    if value.get("publicFigureThreshold", "auto") not in ("auto", "low"):
+        return 'publicFigureThreshold must be "auto" or "low".'
+    return None
 
 
 def _type_name(value: Any) -> str:
@@ -58,17 +106,18 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def image_problem(value: Any) -> str | None:
-    """The shape of promptImage only; the simulator never fetches the image."""
+def image_problem(value: Any, *, model: Any) -> str | None:
+    """The shape of promptImage and its URIs' rules; the simulator never fetches the image."""
     if isinstance(value, str):
         return _image_uri_problem(value)
     if not isinstance(value, list) or not value:
         return "Expected a URI or a list of {uri, position} objects."
+    positions = _IMAGE_POSITIONS.get(model, ("first",))
     for item in value:
         if not isinstance(item, dict):
             return "Expected a list of {uri, position} objects."
-        if item.get("position") not in ("first", "last"):
-            return 'Each image needs a position, "first" or "last".'
+        if item.get("position") not in positions:
+            return f"Each image needs a position: {' or '.join(repr(p) for p in positions)}."
         problem = _image_uri_problem(item.get("uri"))
         if problem:
             return problem
@@ -79,14 +128,34 @@ def _image_uri_problem(uri: Any) -> str | None:
     if not isinstance(uri, str) or not uri:
         return "Expected an image URI."
     if uri.startswith("https://"):
-        if len(uri) > catalog.IMAGE_URL_MAX_LENGTH:
-            return f"An image URL may be at most {catalog.IMAGE_URL_MAX_LENGTH} characters."
-        return None
+        return _url_problem(uri)
     if uri.startswith("data:"):
         return _data_uri_problem(uri)
     if uri.startswith("runway://"):
         return None
     return "An image must be an HTTPS URL, a data:image URI or a runway:// URI."
+
+
+def _url_problem(url: str) -> str | None:
+    """Runway's rules for an image URL: HTTPS, at most 2,048 characters, a domain name (not an IP
+    address, and not localhost, which Runway's servers could only reach on themselves)."""
+    if len(url) > catalog.IMAGE_URL_MAX_LENGTH:
+        return f"An image URL may be at most {catalog.IMAGE_URL_MAX_LENGTH} characters."
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return "The image URL is not a valid URL."
+    if not host:
+        return "The image URL has no host."
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return "An image URL must use a domain name, not an IP address."
+    if host == "localhost" or host.endswith(".localhost") or "." not in host:
+        return "An image URL must use a public domain name."
+    return None
 
 
 def _data_uri_problem(uri: str) -> str | None:
@@ -95,6 +164,13 @@ def _data_uri_problem(uri: str) -> str | None:
         return f"A data URI must be base64 of one of: {', '.join(catalog.IMAGE_TYPES)}."
     if len(uri) > catalog.IMAGE_DATA_URI_MAX_LENGTH:
         return f"A data URI may be at most {catalog.IMAGE_DATA_URI_MAX_LENGTH} characters."
+    payload = rest[len("base64,") :]
+    try:
+        base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return "A data URI's content must be valid base64."
+    if not payload:
+        return "A data URI must not be empty."
     return None
 
 

@@ -185,11 +185,13 @@ def test_retry_makes_a_new_job_with_the_same_settings_and_enqueues_it(
     assert source.status == status
 
 
-def test_retry_of_a_model_without_seed_keeps_no_seed(make_job, broker, django_capture_on_commit_callbacks):
+def test_retry_of_a_veo_job_stored_without_a_seed_gets_one(make_job, broker, django_capture_on_commit_callbacks):
+    # Jobs from before Veo took a seed have none; their retry is sent with one, and stores it.
     source = make_job(status=Status.FAILED, model="veo3.1_fast", ratio="1920:1080", duration=6, seed=None)
     with django_capture_on_commit_callbacks(execute=True):
         new = actions.generation_retry(generation_id=source.pk)
-    assert (new.model, new.ratio, new.duration, new.seed) == ("veo3.1_fast", "1920:1080", 6, None)
+    assert (new.model, new.ratio, new.duration) == ("veo3.1_fast", "1920:1080", 6)
+    assert 0 <= new.seed <= catalog.SEED_MAX
 
 
 def test_retry_copies_an_uploaded_image(make_job, media, broker, django_capture_on_commit_callbacks):

@@ -228,7 +228,7 @@ def test_the_pickers_offer_only_what_the_chosen_model_allows(logged_in):
     assert options("#id_ratio") == ["", "1280:720", "720:1280"]  # gen4.5 from text
     page.select_option("#id_model", "veo3.1")
     assert options("#id_duration") == ["", "4", "6", "8"]
-    expect(page.locator("#id_seed")).to_be_disabled()
+    expect(page.locator("#id_seed")).to_be_enabled()  # Veo takes a seed (runwayml 5.24)
     page.select_option("#id_model", "gen4_turbo")
     assert "from text alone" in page.eval_on_selector("#id_model", "m => m.validationMessage")
     page.get_by_label("…or an image URL (https)").fill("https://example.com/first.png")

@@ -298,12 +298,20 @@ def test_seeds_must_be_integers(seed):
 
 
 @pytest.mark.parametrize("model", ["veo3.1", "veo3.1_fast"])
-@pytest.mark.parametrize("seed", [0, 42])
-def test_veo_takes_no_seed(model, seed):
-    problems = check(model=model, duration=8, seed=seed)
+@pytest.mark.parametrize("seed", [0, 42, catalog.SEED_MAX])
+def test_veo_takes_a_seed_as_runwayml_524_does(model, seed):
+    assert check(model=model, duration=8, seed=seed) == {}
+    assert check_image(model=model, duration=8, seed=seed) == {}
 
-    assert set(problems) == {"seed"}
-    assert "seed" in problems["seed"]
+
+@pytest.mark.parametrize("model", ["veo3.1", "veo3.1_fast"])
+def test_veo_refuses_a_seed_out_of_range(model):
+    assert set(check(model=model, duration=8, seed=catalog.SEED_MAX + 1)) == {"seed"}
+
+
+def test_no_model_refuses_a_seed():
+    # The form's seed box is never disabled, and every job stores the seed it was sent with.
+    assert all(offer.accepts_seed for offer in catalog.OFFERS.values())
 
 
 def test_the_seed_limit_is_runways():
@@ -397,10 +405,10 @@ def test_default_ratio_falls_back_to_the_first_offered_ratio():
         ("gen4_turbo", IMAGE_TO_VIDEO, False, False, True),
         ("gen4.5", IMAGE_TO_VIDEO, True, True, True),
         ("gen4.5", TEXT_TO_VIDEO, True, True, True),
-        ("veo3.1", IMAGE_TO_VIDEO, False, False, False),
-        ("veo3.1", TEXT_TO_VIDEO, True, False, False),
-        ("veo3.1_fast", IMAGE_TO_VIDEO, False, False, False),
-        ("veo3.1_fast", TEXT_TO_VIDEO, True, False, False),
+        ("veo3.1", IMAGE_TO_VIDEO, False, False, True),
+        ("veo3.1", TEXT_TO_VIDEO, True, False, True),
+        ("veo3.1_fast", IMAGE_TO_VIDEO, False, False, True),
+        ("veo3.1_fast", TEXT_TO_VIDEO, True, False, True),
     ],
 )
 def test_required_fields_match_runways_tables(model, endpoint, prompt_required, duration_required, accepts_seed):

@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.conftest import MP4
+from videos import catalog
 from videos.management.commands.generate_video import SERVICE_ACCOUNT
 from videos.models import CreditBalance, Status, VideoGeneration
 
@@ -45,7 +46,8 @@ def test_command_creates_and_enqueues_under_the_service_account(broker, django_c
 def test_command_takes_the_request_options(user, broker):
     run("Waves", "--user", "alice", "--model", "veo3.1_fast", "--ratio", "1920:1080", "--duration", "8")
     job = VideoGeneration.objects.get()
-    assert (job.owner, job.model, job.ratio, job.duration, job.seed) == (user, "veo3.1_fast", "1920:1080", 8, None)
+    assert (job.owner, job.model, job.ratio, job.duration) == (user, "veo3.1_fast", "1920:1080", 8)
+    assert 0 <= job.seed <= catalog.SEED_MAX  # Veo takes a seed: one is chosen and stored, as for Gen-4
 
 
 def test_command_refuses_bad_input_like_the_form(broker):

@@ -57,6 +57,10 @@ def text_body(**overrides: Any) -> dict[str, Any]:
     return {"model": "gen4.5", "promptText": "A calm lake at dawn", "ratio": "1280:720", "duration": 5, **overrides}
 
 
+def image_body(prompt_image: Any, **overrides: Any) -> dict[str, Any]:
+    return {"model": "gen4_turbo", "ratio": "1280:720", "duration": 5, "promptImage": prompt_image, **overrides}
+
+
 def post(sim: RunwaySimulator, endpoint: str, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
     return call("POST", f"{sim.base_url}/v1/{endpoint}", json=body, headers=auth() if headers is None else headers)
 
@@ -138,13 +142,36 @@ def test_configured_key_is_the_only_one_accepted() -> None:
 
 def test_unknown_paths_are_404_json(sim: RunwaySimulator) -> None:
     api = call("GET", f"{sim.base_url}/v1/generate", headers=auth())
-    wrong_method = call("GET", f"{sim.base_url}/v1/text_to_video", headers=auth())
     elsewhere = call("GET", f"{sim.base_url}/favicon.ico")
 
-    for response in (api, wrong_method, elsewhere):
+    for response in (api, elsewhere):
         assert response.status_code == 404
         assert response.headers["Content-Type"] == "application/json"
         assert response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/v1/text_to_video", "POST"),
+        ("PUT", "/v1/image_to_video", "POST"),
+        ("POST", "/v1/tasks/acf9ba3d-a513-42c9-a646-96e8bc97c691", "GET, DELETE"),
+        ("PATCH", "/v1/tasks/acf9ba3d-a513-42c9-a646-96e8bc97c691", "GET, DELETE"),
+        ("DELETE", "/v1/organization", "GET"),
+    ],
+)
+def test_a_wrong_method_on_a_known_path_is_405_with_allow(
+    sim: RunwaySimulator, method: str, path: str, allowed: str
+) -> None:
+    creates, deletes = sim.creates, sim.deletes
+
+    response = call(method, sim.base_url + path, headers=auth(), json={})
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allowed
+    assert response.headers["Content-Type"] == "application/json"
+    assert method in response.json()["error"]
+    assert (sim.creates, sim.deletes) == (creates, deletes)
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -164,7 +191,7 @@ def test_unknown_paths_are_404_json(sim: RunwaySimulator) -> None:
         ("text_to_video", text_body(duration="5"), "duration"),
         ("text_to_video", text_body(duration=True), "duration"),
         ("text_to_video", text_body(seed=-1), "seed"),
-        ("text_to_video", text_body(model="veo3.1", duration=4, seed=1), "seed"),
+        ("text_to_video", text_body(model="veo3.1", duration=4, seed=catalog.SEED_MAX + 1), "seed"),
         ("text_to_video", text_body(promptImage="https://example.com/a.png"), "promptImage"),
         ("text_to_video", text_body(promptText="A lake [sim:explode]"), "promptText"),
         ("text_to_video", text_body(promptText="A lake [sim:never=1]"), "promptText"),
@@ -173,6 +200,22 @@ def test_unknown_paths_are_404_json(sim: RunwaySimulator) -> None:
         ("image_to_video", text_body(model="gen4_turbo"), "promptImage"),
         ("image_to_video", text_body(model="gen4_turbo", promptImage="http://example.com/a.png"), "promptImage"),
         ("image_to_video", text_body(model="gen4_turbo", promptImage="data:image/gif;base64,R0lG"), "promptImage"),
+        ("image_to_video", image_body("https://192.168.1.10/a.png"), "promptImage"),
+        ("image_to_video", image_body("https://[::1]/a.png"), "promptImage"),
+        ("image_to_video", image_body("https://localhost/a.png"), "promptImage"),
+        ("image_to_video", image_body("https://cdn.localhost/a.png"), "promptImage"),
+        ("image_to_video", image_body("https://intranet/a.png"), "promptImage"),
+        ("image_to_video", image_body("https:///a.png"), "promptImage"),
+        ("image_to_video", image_body("https://example.com/" + "a" * 2029), "promptImage"),
+        ("image_to_video", image_body("data:image/png;base64,not base64!"), "promptImage"),
+        ("image_to_video", image_body("data:image/png;base64,"), "promptImage"),
+        ("image_to_video", image_body("data:image/png;base64," + "A" * (5 * 1024 * 1024)), "promptImage"),
+        ("image_to_video", image_body([{"uri": "https://example.com/a.png", "position": "last"}]), "promptImage"),
+        ("text_to_video", text_body(model="veo3.1", duration=4, audio="yes"), "audio"),
+        ("text_to_video", text_body(model="veo3.1", duration=4, negativePrompt=5), "negativePrompt"),
+        ("text_to_video", text_body(contentModeration={"publicFigureThreshold": "none"}), "contentModeration"),
+        ("text_to_video", text_body(contentModeration={"other": "low"}), "contentModeration"),
+        ("text_to_video", text_body(contentModeration="low"), "contentModeration"),
     ],
     ids=[
         "image-model-on-text",
@@ -186,7 +229,7 @@ def test_unknown_paths_are_404_json(sim: RunwaySimulator) -> None:
         "duration-string",
         "duration-bool",
         "seed-range",
-        "seed-on-veo",
+        "seed-range-on-veo",
         "image-on-text",
         "unknown-directive",
         "directive-with-a-value-it-does-not-take",
@@ -195,6 +238,22 @@ def test_unknown_paths_are_404_json(sim: RunwaySimulator) -> None:
         "image-missing",
         "image-not-https",
         "image-gif",
+        "image-url-ipv4",
+        "image-url-ipv6",
+        "image-url-localhost",
+        "image-url-under-localhost",
+        "image-url-no-domain",
+        "image-url-no-host",
+        "image-url-2049-characters",
+        "data-uri-not-base64",
+        "data-uri-empty",
+        "data-uri-over-5-mib",
+        "gen4-last-frame",
+        "audio-not-boolean",
+        "negative-prompt-not-string",
+        "moderation-threshold",
+        "moderation-unknown-setting",
+        "moderation-not-object",
     ],
 )
 def test_invalid_create_is_400_with_runway_issues(
@@ -231,8 +290,36 @@ def test_body_that_is_not_a_json_object_is_400(sim: RunwaySimulator) -> None:
             "image_to_video",
             {"model": "gen4_turbo", "ratio": "1280:720", "promptImage": [{"uri": "runway://x", "position": "first"}]},
         ),
+        (
+            "image_to_video",
+            {
+                "model": "veo3.1",
+                "ratio": "1080:1920",
+                "duration": 6,
+                "seed": 9,
+                "audio": False,
+                "negativePrompt": "rain",
+                "promptText": "A calm lake",
+                "promptImage": [
+                    {"uri": "https://example.com/a.png", "position": "first"},
+                    {"uri": "https://images.example.com/b.webp", "position": "last"},
+                ],
+            },
+        ),
+        ("text_to_video", text_body(contentModeration={"publicFigureThreshold": "low"})),
+        ("image_to_video", image_body("https://example.com/" + "a" * 2028)),
+        ("image_to_video", image_body("data:image/png;base64,iVBORw0KGgo=")),
     ],
-    ids=["1000-utf16-units", "veo", "gen4-turbo-url", "gen4-turbo-list"],
+    ids=[
+        "1000-utf16-units",
+        "veo",
+        "gen4-turbo-url",
+        "gen4-turbo-list",
+        "veo-every-field",
+        "gen4.5-moderation",
+        "url-of-2048-characters",
+        "data-uri",
+    ],
 )
 def test_valid_create_answers_a_uuid(sim: RunwaySimulator, endpoint: str, body: dict[str, Any]) -> None:
     creates = sim.creates
@@ -242,6 +329,29 @@ def test_valid_create_answers_a_uuid(sim: RunwaySimulator, endpoint: str, body: 
     assert response.status_code == 200, response.text
     assert uuid.UUID(response.json()["id"]).version == 4
     assert sim.creates == creates + 1
+
+
+@pytest.mark.parametrize(
+    ("body", "unknown"),
+    [
+        (text_body(sedd=42), "'sedd'"),
+        (text_body(audio=False), "'audio'"),  # a Veo field, not Gen-4.5's
+        (text_body(model="veo3.1", duration=4, contentModeration={}), "'contentModeration'"),
+        (text_body(outputFormat="prores"), "'outputFormat'"),  # changes the price: not simulated
+        (text_body(prompt="A lake", extra=1), "'prompt', 'extra'"),
+    ],
+    ids=["misspelt-seed", "audio-on-gen4.5", "moderation-on-veo", "output-format", "two"],
+)
+def test_a_field_the_model_does_not_take_is_400_and_creates_nothing(
+    sim: RunwaySimulator, body: dict[str, Any], unknown: str
+) -> None:
+    creates = sim.creates
+
+    response = post(sim, "text_to_video", body)
+
+    assert response.status_code == 400
+    assert response.json()["issues"] == [{"path": [], "message": f"Unrecognized key(s) in object: {unknown}"}]
+    assert sim.creates == creates
 
 
 def test_requests_are_recorded(sim: RunwaySimulator) -> None:
@@ -350,6 +460,25 @@ def test_organization_reports_the_configured_limits() -> None:
 
     for model in catalog.MODELS:
         assert body["tier"]["models"][model] == {"maxConcurrentGenerations": 3, "maxDailyGenerations": 50}
+
+
+def test_organization_usage_counts_each_models_creates_of_the_last_24_hours(clock: ManualClock) -> None:
+    with RunwaySimulator(max_concurrent=1, daily_limit=3, clock=clock) as sim:
+        create(sim)
+        clock.advance(DAY / 2)
+        create(sim)
+        create(sim, model="veo3.1", duration=4)
+        deleted = create(sim)
+        delete(sim, deleted)  # deleting a task does not give back its place in the day's count
+        first = call("GET", f"{sim.base_url}/v1/organization", headers=auth()).json()
+        refused = post(sim, "text_to_video", text_body())
+        clock.advance(DAY / 2)
+        second = call("GET", f"{sim.base_url}/v1/organization", headers=auth()).json()
+
+    counts = [{m: o["usage"]["models"][m]["dailyGenerations"] for m in ("gen4.5", "veo3.1")} for o in (first, second)]
+    assert counts == [{"gen4.5": 3, "veo3.1": 1}, {"gen4.5": 2, "veo3.1": 1}]
+    assert refused.status_code == 429  # at maxDailyGenerations for gen4.5
+    assert first["tier"]["models"]["gen4.5"] == {"maxConcurrentGenerations": 1, "maxDailyGenerations": 3}
 
 
 def test_ends_at_is_on_the_simulators_clock(clock: ManualClock) -> None:
@@ -493,7 +622,8 @@ def test_cancel_directive_ends_cancelled(clock: ManualClock) -> None:
         clock.advance(10.0)
         final = state(sim, task_id)
 
-    assert (final["status"], set(final)) == ("CANCELLED", {"id", "createdAt", "status"})
+    assert (final["status"], set(final)) == ("CANCELLED", {"id", "createdAt", "status", "cost"})
+    assert final["cost"] == {"credits": 0}  # refunded in full
 
 
 def test_status_directive_reports_unknown_status_then_succeeds(clock: ManualClock) -> None:
@@ -519,6 +649,123 @@ def test_never_directive_keeps_running_past_task_seconds(clock: ManualClock) -> 
     assert seen[0]["status"] == "PENDING"
     assert {s["status"] for s in seen[1:]} == {"RUNNING"}
     assert all(s["progress"] < 1 for s in seen[1:])
+
+
+# -- credits -------------------------------------------------------------------------------------
+
+
+def balance(sim: RunwaySimulator) -> int:
+    response = call("GET", f"{sim.base_url}/v1/organization", headers=auth())
+    assert response.status_code == 200, response.text
+    credits: int = response.json()["creditBalance"]
+    return credits
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "credits"),
+    [
+        ("text_to_video", text_body(), 60),  # Runway's own example: gen4.5, 5 s
+        ("text_to_video", text_body(model="veo3.1", duration=8), 320),
+        ("text_to_video", text_body(model="veo3.1_fast", duration=None), 120),  # Veo's default: 8 s
+        ("image_to_video", {"model": "gen4_turbo", "ratio": "960:960", "promptImage": "https://example.com/a.png"}, 50),
+        ("image_to_video", text_body(model="gen4_turbo", duration=3, promptImage="https://example.com/a.png"), 15),
+    ],
+    ids=["gen4.5", "veo3.1", "veo3.1-fast-default-duration", "gen4-turbo-default-duration", "gen4-turbo"],
+)
+def test_create_and_an_unfinished_task_answer_the_estimate_at_the_catalogs_price(
+    clock: ManualClock, endpoint: str, body: dict[str, Any], credits: int
+) -> None:
+    body = {name: value for name, value in body.items() if value is not None}
+    with RunwaySimulator(task_seconds=10.0, clock=clock) as sim:
+        created = post(sim, endpoint, body)
+        task = state(sim, created.json()["id"])
+
+    assert created.status_code == 200, created.text
+    assert created.json()["estimatedCost"] == {"credits": credits}
+    assert task["status"] == "PENDING"
+    assert task["estimatedCost"] == {"credits": credits}
+    assert "cost" not in task
+
+
+def test_a_task_carries_its_estimate_until_it_ends_then_its_cost(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, pending_seconds=2.0, max_concurrent=1, clock=clock) as sim:
+        first, second = create(sim, duration=6), create(sim)
+        seen = [state(sim, second)]
+        for seconds in (10.0, 2.0, 8.0):
+            clock.advance(seconds)
+            seen.append(state(sim, second))
+        first_final = state(sim, first)
+
+    assert [s["status"] for s in seen] == ["THROTTLED", "PENDING", "RUNNING", "SUCCEEDED"]
+    assert [s.get("estimatedCost") for s in seen] == [{"credits": 60}] * 3 + [None]
+    assert [s.get("cost") for s in seen] == [None] * 3 + [{"credits": 60}]
+    assert first_final["cost"] == {"credits": 72}
+
+
+@pytest.mark.parametrize(
+    ("directive", "cost"),
+    [
+        ("", 60),
+        ("[sim:fail=SAFETY.INPUT.TEXT]", 60),  # moderated generations cost as much as successful ones
+        ("[sim:fail=SAFETY.OUTPUT.VIDEO]", 60),
+        ("[sim:fail]", 0),  # Runway-side trouble is refunded
+        ("[sim:fail=INTERNAL.BAD_OUTPUT.CODE01]", 0),
+        ("[sim:fail=ASSET.INVALID]", 0),
+        ("[sim:cancel]", 0),
+    ],
+    ids=["succeeded", "safety-input", "safety-output", "internal", "bad-output", "asset", "cancelled"],
+)
+def test_the_balance_pays_the_estimate_at_creation_and_gets_back_what_is_not_billed(
+    clock: ManualClock, directive: str, cost: int
+) -> None:
+    with RunwaySimulator(task_seconds=10.0, credit_balance=1000, clock=clock) as sim:
+        opening = balance(sim)
+        task_id = create(sim, promptText=f"A lake {directive}")
+        paid = balance(sim)
+        clock.advance(9.5)
+        running = state(sim, task_id)
+        clock.advance(0.5)
+        final = state(sim, task_id)
+        closing = balance(sim)
+
+    assert (opening, paid) == (1000, 940)
+    assert running["estimatedCost"] == {"credits": 60}
+    assert final["cost"] == {"credits": cost}
+    assert "estimatedCost" not in final
+    assert closing == 1000 - cost
+
+
+def test_fail_rate_failures_are_refunded(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, fail_rate=1.0, credit_balance=100, clock=clock) as sim:
+        task_id = create(sim)
+        clock.advance(10.0)
+
+        assert state(sim, task_id)["cost"] == {"credits": 0}
+        assert balance(sim) == 100
+
+
+def test_deleting_a_task_under_way_refunds_it_and_deleting_a_finished_one_keeps_its_cost(clock: ManualClock) -> None:
+    with RunwaySimulator(task_seconds=10.0, max_concurrent=1, credit_balance=1000, clock=clock) as sim:
+        running, throttled, done = create(sim), create(sim), create(sim, model="veo3.1", duration=4)
+        never = create(sim, model="veo3.1_fast", duration=4, promptText="[sim:never] A lake")
+        assert balance(sim) == 1000 - 60 - 60 - 160 - 60
+        clock.advance(10.0)  # `running` and `done` (another model) have ended; `throttled` has started
+        for task_id in (running, throttled, done, never):
+            assert delete(sim, task_id).status_code == 204
+        after = balance(sim)
+        clock.advance(DAY)
+        much_later = balance(sim)
+
+    assert after == much_later == 1000 - 60 - 160
+
+
+def test_the_balance_may_go_below_zero(clock: ManualClock) -> None:
+    # Runway would refuse the create; the simulator bills on, so that long benchmarks never run dry.
+    with RunwaySimulator(credit_balance=100, clock=clock) as sim:
+        create(sim)
+        create(sim)
+
+        assert balance(sim) == -20
 
 
 # -- account-wide options ------------------------------------------------------------------------
@@ -747,6 +994,7 @@ def test_daily_limit_answers_429_with_retry_after_until_a_day_has_passed(clock: 
         {"latency": -0.1},
         {"download_latency": -1.0},
         {"download_rate": 0.0},
+        {"credit_balance": -1},
     ],
     ids=[
         "max-concurrent",
@@ -759,6 +1007,7 @@ def test_daily_limit_answers_429_with_retry_after_until_a_day_has_passed(clock: 
         "latency",
         "download-latency",
         "download-rate",
+        "credit-balance",
     ],
 )
 def test_invalid_options_are_refused(options: dict[str, Any]) -> None:

@@ -137,6 +137,7 @@ def test_command_flags_configure_the_simulator() -> None:
         "--latency=0.25",
         "--download-latency=1.5",
         "--download-rate=1000000",
+        "--credit-balance=500",
     )
 
     sim = simulator_from_options(options)
@@ -154,6 +155,7 @@ def test_command_flags_configure_the_simulator() -> None:
         latency=0.25,
         download_latency=1.5,
         download_rate=1_000_000.0,
+        credit_balance=500,
         verbose=True,
     )
 
@@ -175,6 +177,8 @@ def test_command_defaults_are_the_options_defaults_on_a_fixed_port() -> None:
         ("--slow-seconds=-1",),
         ("--latency=-0.1",),
         ("--download-rate=0",),
+        ("--credit-balance=-1",),
+        ("--credit-balance=1.5",),
     ],
 )
 def test_command_refuses_bad_flags(argv: tuple[str, ...]) -> None:

@@ -99,6 +99,36 @@ def test_the_daily_limit_and_a_queue_for_slots_carry_over(tmp_path: Path):
     assert finally_done == "SUCCEEDED"
 
 
+def balance(sim: RunwaySimulator) -> int:
+    credits: int = requests.get(sim.base_url + "/v1/organization", headers=HEADERS, timeout=5).json()["creditBalance"]
+    return credits
+
+
+def test_the_credit_balance_and_what_each_task_costs_carry_over(tmp_path: Path):
+    state = str(tmp_path / "simulator.json")
+    before = ManualClock()
+    with RunwaySimulator(task_seconds=10.0, credit_balance=1000, clock=before, state_file=state) as sim:
+        billed, refunded = create(sim).json()["id"], create(sim, "A lake [sim:fail]").json()["id"]
+        finished_then_deleted = create(sim).json()["id"]
+        before.advance(10.0)
+        assert requests.delete(f"{sim.base_url}/v1/tasks/{finished_then_deleted}", headers=HEADERS, timeout=5)
+        running = create(sim).json()["id"]
+        left = balance(sim)
+    assert left == 1000 - 60 - 60 - 60  # the failure is refunded; the deleted task had ended, so it cost
+
+    # The state file's balance goes on: the option only opens a new file.
+    after = later(before, 5.0)
+    with RunwaySimulator(task_seconds=10.0, credit_balance=50_000, clock=after, state_file=state) as sim:
+        again = balance(sim)
+        costs = [task_json(sim, task_id)["cost"]["credits"] for task_id in (billed, refunded)]
+        estimate = task_json(sim, running)["estimatedCost"]["credits"]
+        after.advance(5.0)
+        ended = task_json(sim, running)["cost"]["credits"]
+        closing = balance(sim)
+
+    assert (again, costs, estimate, ended, closing) == (left, [60, 0], 60, 60, left)
+
+
 def test_without_a_state_file_a_new_simulator_knows_nothing(tmp_path: Path):
     with RunwaySimulator() as sim:
         task_id = create(sim).json()["id"]

@@ -66,10 +66,11 @@ def _offers() -> dict[tuple[str, str], Offer]:
         ("gen4_turbo", "Gen-4 Turbo", IMAGE_TO_VIDEO, GEN4_RATIOS, GEN4_DURATIONS, False, False, True),
         ("gen4.5", "Gen-4.5", IMAGE_TO_VIDEO, GEN4_RATIOS, GEN4_DURATIONS, True, True, True),
         ("gen4.5", "Gen-4.5", TEXT_TO_VIDEO, ("1280:720", "720:1280"), GEN4_DURATIONS, True, True, True),
-        ("veo3.1", "Veo 3.1", IMAGE_TO_VIDEO, VEO_RATIOS, VEO_DURATIONS, False, False, False),
-        ("veo3.1", "Veo 3.1", TEXT_TO_VIDEO, VEO_RATIOS, VEO_DURATIONS, True, False, False),
-        ("veo3.1_fast", "Veo 3.1 Fast", IMAGE_TO_VIDEO, VEO_RATIOS, VEO_DURATIONS, False, False, False),
-        ("veo3.1_fast", "Veo 3.1 Fast", TEXT_TO_VIDEO, VEO_RATIOS, VEO_DURATIONS, True, False, False),
+        # Veo takes a seed since runwayml 5.24's types (Veo3_1, Veo3_1Fast on both endpoints).
+        ("veo3.1", "Veo 3.1", IMAGE_TO_VIDEO, VEO_RATIOS, VEO_DURATIONS, False, False, True),
+        ("veo3.1", "Veo 3.1", TEXT_TO_VIDEO, VEO_RATIOS, VEO_DURATIONS, True, False, True),
+        ("veo3.1_fast", "Veo 3.1 Fast", IMAGE_TO_VIDEO, VEO_RATIOS, VEO_DURATIONS, False, False, True),
+        ("veo3.1_fast", "Veo 3.1 Fast", TEXT_TO_VIDEO, VEO_RATIOS, VEO_DURATIONS, True, False, True),
     ]
     return {(row[0], row[2]): Offer(*row) for row in rows}
 
