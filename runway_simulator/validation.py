@@ -4,10 +4,8 @@ catalog's rules (through `videos.catalog`, the one table of models, which is Dja
 import base64
 import binascii
 import hmac
-import ipaddress
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from runway_simulator.server import Reply, error
 from videos import catalog
@@ -137,25 +135,8 @@ def _image_uri_problem(uri: Any) -> str | None:
 
 
 def _url_problem(url: str) -> str | None:
-    """Runway's rules for an image URL: HTTPS, at most 2,048 characters, a domain name (not an IP
-    address, and not localhost, which Runway's servers could only reach on themselves)."""
-    if len(url) > catalog.IMAGE_URL_MAX_LENGTH:
-        return f"An image URL may be at most {catalog.IMAGE_URL_MAX_LENGTH} characters."
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        return "The image URL is not a valid URL."
-    if not host:
-        return "The image URL has no host."
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return "An image URL must use a domain name, not an IP address."
-    if host == "localhost" or host.endswith(".localhost") or "." not in host:
-        return "An image URL must use a public domain name."
-    return None
+    """Runway's rules for an image URL, the catalog's (the form checks the same)."""
+    return catalog.image_url_problem(url)
 
 
 def _data_uri_problem(uri: str) -> str | None:

@@ -487,3 +487,24 @@ def test_every_model_has_a_published_price_and_a_video_costs_its_seconds():
     assert set(catalog.CREDITS_PER_SECOND) == set(catalog.MODELS)
     assert catalog.estimated_credits(model="gen4.5", duration=5) == 60  # Runway's own example answer
     assert catalog.estimated_credits(model="veo3.1", duration=8) == 320
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://example.com/a.png", "must start with https://"),
+        ("https://203.0.113.7/a.png", "not an IP address"),
+        ("https://[2001:db8::1]/a.png", "not an IP address"),
+        ("https://localhost/a.png", "public domain name"),
+        ("https://images.localhost/a.png", "public domain name"),
+        ("https://intranet/a.png", "public domain name"),
+        ("https://example.com/" + "a" * 2048, "longer than 2048"),
+    ],
+)
+def test_an_image_url_runway_cannot_fetch_is_refused_on_the_form(url, words):
+    problem = catalog.image_url_problem(url)
+    assert problem is not None and words in problem
+
+
+def test_an_image_url_on_a_public_domain_is_accepted():
+    assert catalog.image_url_problem("https://cdn.example.com/first.png") is None

@@ -6,8 +6,10 @@ simulator all check requests with these functions, one per rule. Nothing here im
 the simulator (`runway_simulator/`) shares it.
 """
 
+import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import IO, TypeGuard
+from urllib.parse import urlsplit
 
 TEXT_TO_VIDEO = "text_to_video"
 IMAGE_TO_VIDEO = "image_to_video"
@@ -278,10 +280,26 @@ def image_presence_problem(endpoint: str, has_image: bool) -> str | None:
 
 
 def image_url_problem(url: str) -> str | None:
+    """Runway's rules for an image URL: HTTPS, at most 2,048 characters, and a public domain name
+    (not an IP address, nor localhost, which Runway's servers could only reach on themselves)."""
     if not url.startswith("https://"):
         return "The image URL must start with https://."
     if len(url) > IMAGE_URL_MAX_LENGTH:
         return f"The image URL is longer than {IMAGE_URL_MAX_LENGTH} characters."
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return "The image URL is not a valid URL."
+    if not host:
+        return "The image URL has no host."
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return "The image URL must use a domain name, not an IP address."
+    if host == "localhost" or host.endswith(".localhost") or "." not in host:
+        return "The image URL must use a public domain name: Runway cannot fetch it otherwise."
     return None
 
 
