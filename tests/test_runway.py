@@ -116,7 +116,7 @@ def test_build_payload_omits_empty_prompt_text_for_image_only_requests():
 def test_text_to_video_posts_to_the_text_endpoint_with_auth_version_and_json(mocked, client):
     mocked.post(TEXT_URL, json={"id": TASK_ID})
 
-    task_id = client.create_video(endpoint="text_to_video", payload=text_payload())
+    task_id = client.create_video(endpoint="text_to_video", payload=text_payload()).id
 
     assert task_id == TASK_ID
     assert len(mocked.calls) == 1
@@ -157,7 +157,7 @@ def test_image_to_video_posts_prompt_image_to_the_image_endpoint(mocked, client,
         prompt_image=prompt_image,
     )
 
-    task_id = client.create_video(endpoint="image_to_video", payload=payload)
+    task_id = client.create_video(endpoint="image_to_video", payload=payload).id
 
     assert task_id == TASK_ID
     request = mocked.calls[0].request
@@ -178,7 +178,7 @@ def test_image_to_video_posts_prompt_image_to_the_image_endpoint(mocked, client,
 def test_create_returns_the_id_and_ignores_extra_fields(mocked, client):
     mocked.post(TEXT_URL, json={"id": TASK_ID, "estimatedCost": 125, "somethingNew": {"a": 1}})
 
-    assert client.create_video(endpoint="text_to_video", payload=text_payload()) == TASK_ID
+    assert client.create_video(endpoint="text_to_video", payload=text_payload()).id == TASK_ID
 
 
 def test_create_is_sent_once_only_even_when_runway_is_unavailable(mocked, client):
@@ -779,7 +779,7 @@ def test_a_create_goes_out_on_a_new_connection_and_polls_reuse_theirs(settings):
     with RunwaySimulator(task_seconds=60) as sim:
         client = runway.RunwayClient(api_key=settings.RUNWAY_API_KEY, base_url=sim.base_url, version=API_VERSION)
         pools = client.session.get_adapter(sim.base_url).poolmanager
-        task_id = client.create_video(endpoint="text_to_video", payload=text_payload())
+        task_id = client.create_video(endpoint="text_to_video", payload=text_payload()).id
         [key] = pools.pools.keys()
         first = pools.pools[key]
         client.get_task(task_id)
