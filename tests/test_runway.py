@@ -279,6 +279,54 @@ def test_get_task_passes_an_unknown_status_through_untouched(mocked, client):
     assert state.progress == pytest.approx(0.1)
 
 
+# --- what a task costs ------------------------------------------------------------------------
+
+
+def test_create_returns_runways_estimate(mocked, client):
+    mocked.post(TEXT_URL, json={"id": TASK_ID, "estimatedCost": {"credits": 60}})
+    created = client.create_video(endpoint="text_to_video", payload=text_payload())
+    assert created == runway.CreatedTask(id=TASK_ID, estimated_credits=60)
+
+
+@pytest.mark.parametrize(
+    "cost", [None, 60, "60", {}, {"credits": "60"}, {"credits": -1}, {"credits": True}, {"credits": 1.5}, [60]]
+)
+def test_a_missing_or_malformed_estimate_on_create_is_none_and_logged(mocked, client, caplog, cost):
+    body = {"id": TASK_ID} if cost is None else {"id": TASK_ID, "estimatedCost": cost}
+    mocked.post(TEXT_URL, json=body)
+    with caplog.at_level(logging.WARNING, logger="videos.runway"):
+        created = client.create_video(endpoint="text_to_video", payload=text_payload())
+    assert created == runway.CreatedTask(id=TASK_ID, estimated_credits=None)
+    assert f"Runway task {TASK_ID}: estimatedCost.credits missing or malformed" in caplog.text
+
+
+def test_a_whole_float_of_credits_is_read_as_credits(mocked, client):
+    mocked.post(TEXT_URL, json={"id": TASK_ID, "estimatedCost": {"credits": 60.0}})
+    assert client.create_video(endpoint="text_to_video", payload=text_payload()).estimated_credits == 60
+
+
+@pytest.mark.parametrize("status", ["PENDING", "THROTTLED", "RUNNING"])
+def test_an_unfinished_task_carries_its_estimate_and_no_cost(mocked, client, status):
+    mocked.get(TASK_URL, json={"id": TASK_ID, "status": status, "estimatedCost": {"credits": 60}})
+    state = client.get_task(TASK_ID)
+    assert (state.estimated_credits, state.cost_credits) == (60, None)
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED", "CANCELLED"])
+def test_a_finished_task_carries_what_runway_charged(mocked, client, status):
+    mocked.get(TASK_URL, json={"id": TASK_ID, "status": status, "output": ["https://x/a.mp4"], "cost": {"credits": 0}})
+    state = client.get_task(TASK_ID)
+    assert (state.estimated_credits, state.cost_credits) == (None, 0)
+
+
+def test_a_finished_task_without_a_usable_cost_is_none_and_logged(mocked, client, caplog):
+    mocked.get(TASK_URL, json={"id": TASK_ID, "status": "SUCCEEDED", "output": ["https://x/a.mp4"], "cost": "a lot"})
+    with caplog.at_level(logging.WARNING, logger="videos.runway"):
+        state = client.get_task(TASK_ID)
+    assert state.cost_credits is None
+    assert "cost.credits missing or malformed ('a lot')" in caplog.text
+
+
 def test_get_task_ignores_output_entries_that_are_not_urls(mocked, client):
     mocked.get(TASK_URL, json={"id": TASK_ID, "status": "SUCCEEDED", "output": ["https://x.test/a.mp4", None, 3]})
 
