@@ -15,7 +15,7 @@ from tests.conftest import MP4, run_next_step
 from videos import tasks
 from videos.catalog import VideoRequest
 from videos.models import SpendEntry, SpendKind, Status, UserBudget, VideoGeneration
-from videos.services import actions, creation, ledger, recovery
+from videos.services import actions, creation, ledger, recovery, selectors
 
 BASE = "https://runway.test"
 TASK_ID = "acf9ba3d-a513-42c9-a646-96e8bc97c691"
@@ -359,3 +359,44 @@ def test_two_requests_at_once_cannot_overspend(settings, django_user_model):
     assert len(refused) == 1 and "40 credits (US$0.40)" in refused[0]
     assert SpendEntry.objects.filter(user=owner).credits() == 60
     assert User.objects.filter(pk=owner.pk).exists()
+
+
+# --- What pages will show (services.selectors) --------------------------------------------
+
+
+def test_spend_summary_says_this_months_spend_against_the_budget_and_todays_count(create, user, settings):
+    settings.RUNWAY_MONTHLY_BUDGET_PER_USER = 1000
+    settings.RUNWAY_DAILY_LIMIT_PER_USER = 2
+    first = create()
+    create(duration=2)
+
+    summary = selectors.spend_summary(user=user)
+
+    assert (summary.spent, summary.budget, summary.left) == (84, 1000, 916)
+    assert summary.resets_at == ledger.next_month_start(timezone.now())
+    assert (summary.today, summary.daily_limit) == (2, 2)
+    assert summary.next_slot_at == first.created_at + timedelta(days=1)
+
+
+def test_spend_summary_reads_a_users_own_budget_and_has_a_slot_under_the_limit(create, user):
+    UserBudget.objects.create(user=user, monthly_credits=50)
+    summary = selectors.spend_summary(user=user)
+    assert (summary.spent, summary.budget, summary.today, summary.next_slot_at) == (0, 50, 0, None)
+
+
+@responses.activate
+def test_a_jobs_cost_is_the_estimate_while_it_runs_and_runways_figure_after(create):
+    job = create()
+    assert selectors.generation_cost(generation=job) == selectors.GenerationCost(credits=60, final=False)
+    responses.post(CREATE_URL, json={"id": TASK_ID, "estimatedCost": {"credits": 64}})
+    job = run_next_step(job)
+    assert selectors.generation_cost(generation=job) == selectors.GenerationCost(credits=64, final=False)
+    responses.get(TASK_URL, json=task("FAILED", failureCode="INTERNAL", cost={"credits": 0}))
+    job = run_next_step(job)
+    cost = selectors.generation_cost(generation=job)
+    assert cost == selectors.GenerationCost(credits=0, final=True)
+    assert cost is not None and cost.dollars == "US$0.00"
+
+
+def test_a_job_that_reserved_nothing_has_no_cost(make_job):
+    assert selectors.generation_cost(generation=make_job()) is None

@@ -100,15 +100,10 @@ def _check_budget(owner: User, request: VideoRequest, now: datetime) -> None:
     left = max(0, budget - spent)
     if estimate > left:
         _refuse(
-            f"This video would cost about {credits_text(estimate)}, and {credits_text(left)} of your "
-            f"monthly budget of {credits_text(budget)} is left. It resets on {resets}; a shorter video "
+            f"This video would cost about {ledger.credits_text(estimate)}, and {ledger.credits_text(left)} of your "
+            f"monthly budget of {ledger.credits_text(budget)} is left. It resets on {resets}; a shorter video "
             "or a cheaper model may fit."
         )
-
-
-def credits_text(credits: int) -> str:
-    """Credits as people read them, with their price: "60 credits (US$0.60)"; 1 credit = 1 US cent."""
-    return f"{credits:,} credit{'s' if credits != 1 else ''} (US${credits * catalog.CENTS_PER_CREDIT / 100:,.2f})"
 
 
 def _refuse(message: str) -> NoReturn:

@@ -33,6 +33,11 @@ def catalog_estimate(*, model: str, duration: int | None, endpoint: str = catalo
     return catalog.estimated_credits(model=model, duration=duration)
 
 
+def credits_text(credits: int) -> str:
+    """Credits as people read them, with their price: "60 credits (US$0.60)"; 1 credit = 1 US cent."""
+    return f"{credits:,} credit{'s' if credits != 1 else ''} (US${credits * catalog.CENTS_PER_CREDIT / 100:,.2f})"
+
+
 def generation_estimate_credits(*, generation: VideoGeneration) -> int:
     return catalog_estimate(model=generation.model, duration=generation.duration, endpoint=generation.endpoint)
 
