@@ -259,6 +259,16 @@ def test_inline_prints_the_estimate_before_sending_and_what_runway_charged_after
     assert out.getvalue().splitlines()[0] == str(VideoGeneration.objects.get().pk)  # stdout keeps its lines
 
 
+@responses.activate
+def test_inline_says_when_the_cost_is_only_our_estimate(no_sleep):
+    responses.post(f"{BASE}/v1/text_to_video", json={"id": "t-1"})
+    responses.get(TASK_URL, json={"id": "t-1", "status": "FAILED", "failureCode": "INTERNAL"})
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="failed"):
+        call_command("generate_video", "Waves", "--inline", "--duration", "2", stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().splitlines()[-1] == "Cost: 24 credits (US$0.24), our estimate: Runway gave no figure"
+
+
 def test_the_estimate_is_printed_even_when_the_budget_refuses_the_job(broker, settings):
     settings.RUNWAY_MONTHLY_BUDGET_PER_USER = 50
     err = io.StringIO()

@@ -390,12 +390,22 @@ def test_a_jobs_cost_is_the_estimate_while_it_runs_and_runways_figure_after(crea
     assert selectors.generation_cost(generation=job) == selectors.GenerationCost(credits=60, final=False)
     responses.post(CREATE_URL, json={"id": TASK_ID, "estimatedCost": {"credits": 64}})
     job = run_next_step(job)
-    assert selectors.generation_cost(generation=job) == selectors.GenerationCost(credits=64, final=False)
+    assert selectors.generation_cost(generation=job) == selectors.GenerationCost(64, final=False, from_runway=True)
     responses.get(TASK_URL, json=task("FAILED", failureCode="INTERNAL", cost={"credits": 0}))
     job = run_next_step(job)
     cost = selectors.generation_cost(generation=job)
-    assert cost == selectors.GenerationCost(credits=0, final=True)
+    assert cost == selectors.GenerationCost(credits=0, final=True, from_runway=True)
     assert cost is not None and cost.dollars == "US$0.00"
+
+
+@responses.activate
+def test_a_jobs_cost_says_when_it_is_only_our_estimate(create):
+    job = create()
+    responses.post(CREATE_URL, json={"id": TASK_ID})  # no estimatedCost
+    job = run_next_step(job)
+    responses.get(TASK_URL, json=task("CANCELLED"))  # no cost
+    job = run_next_step(job)
+    assert selectors.generation_cost(generation=job) == selectors.GenerationCost(60, final=True, from_runway=False)
 
 
 def test_a_job_that_reserved_nothing_has_no_cost(make_job):

@@ -138,10 +138,12 @@ def spend_summary(*, user: User, now: datetime | None = None) -> SpendSummary:
 
 @dataclass(frozen=True)
 class GenerationCost:
-    """What a job costs: Runway's estimate (ours until Runway answers) while it runs, the final figure after."""
+    """What a job costs: the estimate while it runs, the final figure after; `from_runway` says
+    whether the figure is Runway's own (else it is our estimate from the published prices)."""
 
     credits: int
     final: bool
+    from_runway: bool = False
 
     @property
     def dollars(self) -> str:
@@ -150,9 +152,17 @@ class GenerationCost:
 
 def generation_cost(*, generation: VideoGeneration) -> GenerationCost | None:
     """The job's cost from the spend ledger; None for a job that never reserved any (no API key)."""
-    found = list(SpendEntry.objects.filter(generation_number=generation.pk).values_list("kind", "credits"))
+    found = list(
+        SpendEntry.objects.filter(generation_number=generation.pk)
+        .order_by("pk")
+        .values_list("kind", "credits", "runway_credits")
+    )
     if not found:
         return None
-    return GenerationCost(
-        credits=sum(credits for _, credits in found), final=any(k == SpendKind.FINAL for k, _ in found)
+    final = any(kind == SpendKind.FINAL for kind, _, _ in found)
+    kind, _, runway = found[-1]
+    # Runway's figure when the latest entry carries one, or the final entry kept Runway's estimate.
+    from_runway = runway is not None or (
+        kind == SpendKind.FINAL and any(k == SpendKind.ESTIMATE and r is not None for k, _, r in found)
     )
+    return GenerationCost(credits=sum(credits for _, credits, _ in found), final=final, from_runway=from_runway)

@@ -99,10 +99,11 @@ class Command(BaseCommand):
         cost = selectors.generation_cost(generation=generation)
         if cost is None:
             return
+        whose = "" if cost.from_runway else ", our estimate: Runway gave no figure"
         if cost.final:
-            self.stderr.write(f"Cost: {ledger.credits_text(cost.credits)}")
+            self.stderr.write(f"Cost: {ledger.credits_text(cost.credits)}{whose}")
         else:
-            self.stderr.write(f"Cost so far: {ledger.credits_text(cost.credits)} (Runway's estimate; not final yet)")
+            self.stderr.write(f"Cost so far: {ledger.credits_text(cost.credits)}{whose} (not final yet)")
 
     def _print_credits(self) -> None:
         # A command line may wait on Runway: it asks now, and keeps the figure for the dashboard too.
