@@ -1,11 +1,13 @@
 """The spend ledger (services.ledger) through the job's life, with Runway mocked at the HTTP boundary,
 and the limits that count it (services.creation)."""
 
+import importlib
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
+from django.apps import apps as django_apps
 from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection, connections
@@ -410,3 +412,21 @@ def test_a_jobs_cost_says_when_it_is_only_our_estimate(create):
 
 def test_a_job_that_reserved_nothing_has_no_cost(make_job):
     assert selectors.generation_cost(generation=make_job()) is None
+
+
+def test_the_upgrade_reserves_the_jobs_made_before_the_ledger(make_job, user, settings):
+    backfill = importlib.import_module("videos.migrations.0010_backfill_spend_ledger").backfill
+    settings.RUNWAY_DAILY_LIMIT_PER_USER = 2
+    sent = make_job(runway_task_id=TASK_ID, status=Status.SUCCEEDED, duration=5)
+    never_sent = make_job(status=Status.FAILED, duration=5)
+    old = make_job(runway_task_id="old", status=Status.SUCCEEDED)
+    VideoGeneration.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+
+    backfill(django_apps, None)
+    backfill(django_apps, None)  # run twice: nothing more
+
+    assert entries(sent) == [(SpendKind.RESERVED, 60, None)]
+    assert entries(never_sent) == [(SpendKind.RESERVED, 0, None)]
+    assert entries(old) == []
+    with pytest.raises(ValidationError, match="You have made 2 videos"):
+        creation.generation_create(owner=user, request=VideoRequest(prompt="Waves"))
