@@ -113,6 +113,7 @@ def _configure(args: argparse.Namespace, simulator_url: str, media: str) -> None
             "RUNWAY_POLL_INTERVAL": str(args.poll_interval),
             "RUNWAY_MAX_ACTIVE_PER_USER": str(10**9),
             "RUNWAY_DAILY_LIMIT_PER_USER": str(10**9),
+            "RUNWAY_MONTHLY_BUDGET_PER_USER": str(10**9),
             "LOG_LEVEL": "INFO",
         }
     )

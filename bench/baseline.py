@@ -26,7 +26,7 @@ def blocking_generation(generation_id: int) -> None:
     generation = VideoGeneration.objects.get(pk=generation_id)
     client = get_client()
     payload = steps.generation_payload(generation=generation)
-    generation.runway_task_id = client.create_video(endpoint=generation.endpoint, payload=payload)
+    generation.runway_task_id = client.create_video(endpoint=generation.endpoint, payload=payload).id
     generation.status = Status.PENDING
     generation.submitted_at = timezone.now()
     generation.save()

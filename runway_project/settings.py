@@ -175,6 +175,15 @@ RUNWAY_CREDITS_REFRESH = env.int("RUNWAY_CREDITS_REFRESH", default=60)
 # Every generation costs money: how many unfinished jobs, and how many a rolling day, per user.
 RUNWAY_MAX_ACTIVE_PER_USER = env.int("RUNWAY_MAX_ACTIVE_PER_USER", default=3)
 RUNWAY_DAILY_LIMIT_PER_USER = env.int("RUNWAY_DAILY_LIMIT_PER_USER", default=50)
+# Credits (1 credit = 1 US cent) each user may spend a calendar month (UTC), unless staff set
+# theirs in the admin. 0 turns generating off.
+_monthly_budget = env.str("RUNWAY_MONTHLY_BUDGET_PER_USER", default="10000").strip()
+if not (_monthly_budget.isascii() and _monthly_budget.isdigit()):
+    raise ImproperlyConfigured(
+        "RUNWAY_MONTHLY_BUDGET_PER_USER must be a whole number of credits, 0 or more "
+        f"(1 credit = 1 US cent; 0 turns generating off), not {_monthly_budget!r}."
+    )
+RUNWAY_MONTHLY_BUDGET_PER_USER = int(_monthly_budget)
 # Set by `make run` when it starts the simulator; every page then says videos are simulated.
 RUNWAY_SIMULATED = env.bool("RUNWAY_SIMULATED", default=False)
 # Runway asks not to poll a task more often than once every five seconds.

@@ -12,7 +12,7 @@ from django.utils import timezone
 from tests.conftest import run_next_step
 from videos import catalog
 from videos.models import Status, VideoGeneration
-from videos.services import actions, recovery
+from videos.services import actions, ledger, recovery
 from videos.services.steps import MAX_CANCEL_ATTEMPTS
 
 TASK_ID = "acf9ba3d-a513-42c9-a646-96e8bc97c691"
@@ -261,7 +261,8 @@ def test_retry_obeys_the_active_limit(make_job, broker, django_capture_on_commit
 def test_retry_obeys_the_daily_limit(make_job, broker, settings, django_capture_on_commit_callbacks):
     settings.RUNWAY_DAILY_LIMIT_PER_USER = 2
     source = make_job(status=Status.FAILED)
-    make_job(status=Status.FAILED)
+    ledger.spend_reserve(generation=source)
+    ledger.spend_reserve(generation=make_job(status=Status.FAILED))
 
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError) as excinfo:
         actions.generation_retry(generation_id=source.pk)

@@ -1,8 +1,13 @@
+import csv
+import io
+
 import pytest
 import responses
+from django.utils import timezone
 
 from tests.conftest import run_next_step
-from videos.models import Status, VideoGeneration
+from videos.models import SpendEntry, Status, VideoGeneration
+from videos.services import ledger
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/videos/videogeneration/"
@@ -195,3 +200,88 @@ def test_the_overdue_filter_lists_the_jobs_healthz_counts(staff, client, make_jo
     assert listed == {"queued long ago", "create cut off"}
     assert counted == len(listed)
     assert "Overdue (as /healthz counts)" in content
+
+
+# --- Costs and the spend ledger ------------------------------------------------------------
+
+SPEND = "/admin/videos/spendentry/"
+
+
+def spent(job: VideoGeneration, *, charged: int | None = None) -> VideoGeneration:
+    """The job's reservation in the spend ledger, and its final cost when `charged` is given."""
+    ledger.spend_reserve(generation=job)
+    if charged is not None:
+        ledger.spend_settle(generation=job, charged=charged)
+    return job
+
+
+def test_changelist_shows_each_jobs_estimate_and_final_cost(staff, make_job):
+    spent(make_job(prompt="running one", duration=5))  # 60 reserved, not final
+    spent(make_job(prompt="done one", duration=4, status=Status.SUCCEEDED), charged=31)
+    make_job(prompt="never reserved")
+
+    response = staff.get(CHANGELIST)
+
+    cells = [
+        (job.prompt, job.ledger_estimate, job.ledger_total, bool(job.ledger_settled))
+        for job in response.context["cl"].result_list
+    ]
+    assert sorted(cells) == [
+        ("done one", 48, 31, True),
+        ("never reserved", None, None, False),
+        ("running one", 60, 60, False),
+    ]
+    content = response.content.decode()
+    assert "Estimate (credits)" in content and "Cost (credits)" in content
+
+
+def test_the_spend_ledger_is_read_only_in_the_admin(staff, make_job):
+    job = spent(make_job(), charged=45)
+    entry = SpendEntry.objects.filter(generation_number=job.pk).first()
+    assert entry is not None
+
+    assert staff.get(SPEND).status_code == 200
+    assert staff.get(f"{SPEND}add/").status_code == 403
+    change = staff.get(f"{SPEND}{entry.pk}/change/")
+    assert change.status_code == 200 and b'name="credits"' not in change.content  # a view page, no form
+    assert staff.post(f"{SPEND}{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert SpendEntry.objects.filter(generation_number=job.pk).count() == 2
+
+
+def test_the_spend_list_filters_and_totals_what_it_selects(staff, make_job, other_user):
+    spent(make_job(duration=5), charged=50)
+    spent(make_job(owner=other_user, model="veo3.1", duration=4), charged=160)
+
+    everyone = staff.get(SPEND)
+    assert everyone.context["spend_totals"] == {"credits": 210, "dollars": "US$2.10", "jobs": 2}
+    bob = staff.get(SPEND, {"username": "bob"})
+    assert bob.context["spend_totals"] == {"credits": 160, "dollars": "US$1.60", "jobs": 1}
+    assert "160 credits (US$1.60) over 1 job." in bob.content.decode()
+    veo = staff.get(SPEND, {"model": "veo3.1"})
+    assert veo.context["spend_totals"]["credits"] == 160
+    today = timezone.now()
+    by_day = staff.get(
+        SPEND, {"created_at__year": today.year, "created_at__month": today.month, "created_at__day": today.day}
+    )
+    assert by_day.context["spend_totals"]["credits"] == 210
+
+
+def test_spend_entries_export_as_csv_safe_for_spreadsheets(staff, make_job, django_user_model):
+    mallory = django_user_model.objects.create_user(username="=cmd", password="another-test-password")
+    job = spent(make_job(owner=mallory), charged=45)
+    selected = list(SpendEntry.objects.filter(generation_number=job.pk).values_list("pk", flat=True))
+
+    response = staff.post(SPEND, {"action": "export_csv", "_selected_action": selected})
+
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:7] == ["created_at", "username", "user_id", "generation_number", "model", "kind", "credits"]
+    assert [(r[1], r[5], r[6], r[7]) for r in rows[1:]] == [
+        ("'=cmd", "reserved", "60", ""),
+        ("'=cmd", "final", "-15", "45"),
+    ]
+
+
+def test_staff_set_a_users_budget_on_the_user_page(staff, user):
+    page = staff.get(f"/admin/auth/user/{user.pk}/change/")
+    assert b"video_budget-0-monthly_credits" in page.content

@@ -22,9 +22,14 @@ UNLIMITED = 10**9
 def setup(settings):
     # Lifted here for the jobs this process makes, and for gunicorn's through the environment.
     settings.RUNWAY_MAX_ACTIVE_PER_USER = settings.RUNWAY_DAILY_LIMIT_PER_USER = UNLIMITED
+    settings.RUNWAY_MONTHLY_BUDGET_PER_USER = UNLIMITED
     with RunwaySimulator(task_seconds=2, daily_limit=UNLIMITED) as simulator:
         env = stack_environment(simulator, max_wait=300, db_url=database_url())
-        env.update(RUNWAY_MAX_ACTIVE_PER_USER=str(UNLIMITED), RUNWAY_DAILY_LIMIT_PER_USER=str(UNLIMITED))
+        env.update(
+            RUNWAY_MAX_ACTIVE_PER_USER=str(UNLIMITED),
+            RUNWAY_DAILY_LIMIT_PER_USER=str(UNLIMITED),
+            RUNWAY_MONTHLY_BUDGET_PER_USER=str(UNLIMITED),
+        )
         yield scenarios.Setup(
             simulator=simulator,
             env=env,

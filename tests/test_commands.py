@@ -240,3 +240,41 @@ def test_inline_on_a_terminal_redraws_one_progress_bar(no_sleep):
     assert draws[-1].startswith("[####################] 100%  done  0:")
     assert success == f"#{job.pk} succeeded: {job.video_file.path}"
     assert end == ""
+
+
+@responses.activate
+def test_inline_prints_the_estimate_before_sending_and_what_runway_charged_after(no_sleep):
+    responses.post(f"{BASE}/v1/text_to_video", json={"id": "t-1", "estimatedCost": {"credits": 60}})
+    responses.get(
+        TASK_URL,
+        json={"id": "t-1", "status": "SUCCEEDED", "output": ["https://cdn.test/v.mp4"], "cost": {"credits": 45}},
+    )
+    responses.get("https://cdn.test/v.mp4", body=MP4)
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("generate_video", "Waves", "--inline", "--duration", "5", stdout=out, stderr=err)
+
+    assert err.getvalue().splitlines() == [
+        "Estimate: 60 credits (US$0.60) for Gen-4.5, 5 s (Runway's own figure is recorded when it accepts the request)",
+        "Cost: 45 credits (US$0.45)",
+    ]
+    assert out.getvalue().splitlines()[0] == str(VideoGeneration.objects.get().pk)  # stdout keeps its lines
+
+
+@responses.activate
+def test_inline_says_when_the_cost_is_only_our_estimate(no_sleep):
+    responses.post(f"{BASE}/v1/text_to_video", json={"id": "t-1"})
+    responses.get(TASK_URL, json={"id": "t-1", "status": "FAILED", "failureCode": "INTERNAL"})
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="failed"):
+        call_command("generate_video", "Waves", "--inline", "--duration", "2", stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().splitlines()[-1] == "Cost: 24 credits (US$0.24), our estimate: Runway gave no figure"
+
+
+def test_the_estimate_is_printed_even_when_the_budget_refuses_the_job(broker, settings):
+    settings.RUNWAY_MONTHLY_BUDGET_PER_USER = 50
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="This video would cost about 96 credits"):
+        call_command("generate_video", "Waves", "--duration", "8", stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().startswith("Estimate: 96 credits (US$0.96) for Gen-4.5, 8 s")
+    assert VideoGeneration.objects.count() == 0

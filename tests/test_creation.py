@@ -10,7 +10,7 @@ from django.utils import timezone
 from videos import catalog
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
-from videos.services import creation
+from videos.services import creation, ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +33,16 @@ def refusal(excinfo: pytest.ExceptionInfo[ValidationError]) -> str:
 
 def age(job: VideoGeneration, **delta: float) -> None:
     VideoGeneration.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(**delta))
+
+
+def made(job: VideoGeneration, **delta: float) -> VideoGeneration:
+    """A job made `delta` ago through the service: aged, with its reservation in the spend ledger
+    (what the daily limit counts)."""
+    if delta:
+        age(job, **delta)
+    job.refresh_from_db()
+    ledger.spend_reserve(generation=job)
+    return job
 
 
 # --- Per-user limits -------------------------------------------------------------------------
@@ -89,11 +99,9 @@ def test_daily_limit_counts_every_job_of_the_last_24_hours_and_says_when_the_nex
     make_job, create, broker, settings
 ):
     settings.RUNWAY_DAILY_LIMIT_PER_USER = 3
-    oldest = make_job(status=Status.FAILED)
-    age(oldest, hours=23, minutes=30)
-    age(make_job(status=Status.SUCCEEDED), hours=5)
-    age(make_job(status=Status.CANCELLED), minutes=1)
-    oldest.refresh_from_db()
+    oldest = made(make_job(status=Status.FAILED), hours=23, minutes=30)
+    made(make_job(status=Status.SUCCEEDED), hours=5)
+    made(make_job(status=Status.CANCELLED), minutes=1)
 
     with pytest.raises(ValidationError) as excinfo:
         create()
@@ -109,7 +117,7 @@ def test_daily_limit_names_the_time_when_enough_jobs_have_aged_out(make_job, cre
     # Four jobs in the day against a limit of three: the second oldest must age out too.
     settings.RUNWAY_DAILY_LIMIT_PER_USER = 3
     for hours in (20, 10, 3, 1):
-        age(make_job(status=Status.FAILED), hours=hours)
+        made(make_job(status=Status.FAILED), hours=hours)
     second_oldest = VideoGeneration.objects.order_by("created_at")[1]
 
     with pytest.raises(ValidationError) as excinfo:
@@ -120,9 +128,9 @@ def test_daily_limit_names_the_time_when_enough_jobs_have_aged_out(make_job, cre
 
 def test_a_job_older_than_24_hours_does_not_count_toward_the_daily_limit(make_job, create, broker, settings):
     settings.RUNWAY_DAILY_LIMIT_PER_USER = 3
-    age(make_job(status=Status.FAILED), hours=24, minutes=1)
-    age(make_job(status=Status.FAILED), hours=2)
-    age(make_job(status=Status.SUCCEEDED), hours=1)
+    made(make_job(status=Status.FAILED), hours=24, minutes=1)
+    made(make_job(status=Status.FAILED), hours=2)
+    made(make_job(status=Status.SUCCEEDED), hours=1)
 
     job = create()
 
@@ -132,7 +140,7 @@ def test_a_job_older_than_24_hours_does_not_count_toward_the_daily_limit(make_jo
 
 def test_daily_limit_follows_the_setting(make_job, create, settings):
     settings.RUNWAY_DAILY_LIMIT_PER_USER = 2
-    make_job(status=Status.FAILED)
+    made(make_job(status=Status.FAILED))
     create()
     with pytest.raises(ValidationError) as excinfo:
         create()

@@ -82,6 +82,7 @@ def test_two_hundred_jobs_created_at_once_all_succeed_through_a_worker_on_the_em
             max_wait=120,
             RUNWAY_MAX_ACTIVE_PER_USER=str(JOBS),
             RUNWAY_DAILY_LIMIT_PER_USER=str(JOBS),
+            RUNWAY_MONTHLY_BUDGET_PER_USER=str(10**9),
         )
         worker = CeleryWorker(env, log_dir=BASE_DIR / "var")
         try:

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from videos import catalog
 from videos.models import Status, VideoGeneration
+from videos.services import ledger
 
 pytestmark = pytest.mark.django_db
 DASHBOARD = "/videos/"
@@ -182,8 +183,8 @@ def test_fourth_active_job_is_refused_in_json(alice, make_job, broker):
 
 def test_daily_limit_is_refused_on_the_page(alice, make_job, settings):
     settings.RUNWAY_DAILY_LIMIT_PER_USER = 2
-    make_job(status=Status.FAILED)
-    make_job(status=Status.SUCCEEDED)
+    ledger.spend_reserve(generation=make_job(status=Status.FAILED))
+    ledger.spend_reserve(generation=make_job(status=Status.SUCCEEDED))
     response = alice.post(DASHBOARD, {"prompt": "Waves"})
     assert response.status_code == 400
     assert "You can make another after" in field_errors(response.content, "__all__")

@@ -116,7 +116,7 @@ def test_build_payload_omits_empty_prompt_text_for_image_only_requests():
 def test_text_to_video_posts_to_the_text_endpoint_with_auth_version_and_json(mocked, client):
     mocked.post(TEXT_URL, json={"id": TASK_ID})
 
-    task_id = client.create_video(endpoint="text_to_video", payload=text_payload())
+    task_id = client.create_video(endpoint="text_to_video", payload=text_payload()).id
 
     assert task_id == TASK_ID
     assert len(mocked.calls) == 1
@@ -157,7 +157,7 @@ def test_image_to_video_posts_prompt_image_to_the_image_endpoint(mocked, client,
         prompt_image=prompt_image,
     )
 
-    task_id = client.create_video(endpoint="image_to_video", payload=payload)
+    task_id = client.create_video(endpoint="image_to_video", payload=payload).id
 
     assert task_id == TASK_ID
     request = mocked.calls[0].request
@@ -178,7 +178,7 @@ def test_image_to_video_posts_prompt_image_to_the_image_endpoint(mocked, client,
 def test_create_returns_the_id_and_ignores_extra_fields(mocked, client):
     mocked.post(TEXT_URL, json={"id": TASK_ID, "estimatedCost": 125, "somethingNew": {"a": 1}})
 
-    assert client.create_video(endpoint="text_to_video", payload=text_payload()) == TASK_ID
+    assert client.create_video(endpoint="text_to_video", payload=text_payload()).id == TASK_ID
 
 
 def test_create_is_sent_once_only_even_when_runway_is_unavailable(mocked, client):
@@ -277,6 +277,54 @@ def test_get_task_passes_an_unknown_status_through_untouched(mocked, client):
 
     assert state.status == "ASSET_PREPROCESSING"
     assert state.progress == pytest.approx(0.1)
+
+
+# --- what a task costs ------------------------------------------------------------------------
+
+
+def test_create_returns_runways_estimate(mocked, client):
+    mocked.post(TEXT_URL, json={"id": TASK_ID, "estimatedCost": {"credits": 60}})
+    created = client.create_video(endpoint="text_to_video", payload=text_payload())
+    assert created == runway.CreatedTask(id=TASK_ID, estimated_credits=60)
+
+
+@pytest.mark.parametrize(
+    "cost", [None, 60, "60", {}, {"credits": "60"}, {"credits": -1}, {"credits": True}, {"credits": 1.5}, [60]]
+)
+def test_a_missing_or_malformed_estimate_on_create_is_none_and_logged(mocked, client, caplog, cost):
+    body = {"id": TASK_ID} if cost is None else {"id": TASK_ID, "estimatedCost": cost}
+    mocked.post(TEXT_URL, json=body)
+    with caplog.at_level(logging.WARNING, logger="videos.runway"):
+        created = client.create_video(endpoint="text_to_video", payload=text_payload())
+    assert created == runway.CreatedTask(id=TASK_ID, estimated_credits=None)
+    assert f"Runway task {TASK_ID}: estimatedCost.credits missing or malformed" in caplog.text
+
+
+def test_a_whole_float_of_credits_is_read_as_credits(mocked, client):
+    mocked.post(TEXT_URL, json={"id": TASK_ID, "estimatedCost": {"credits": 60.0}})
+    assert client.create_video(endpoint="text_to_video", payload=text_payload()).estimated_credits == 60
+
+
+@pytest.mark.parametrize("status", ["PENDING", "THROTTLED", "RUNNING"])
+def test_an_unfinished_task_carries_its_estimate_and_no_cost(mocked, client, status):
+    mocked.get(TASK_URL, json={"id": TASK_ID, "status": status, "estimatedCost": {"credits": 60}})
+    state = client.get_task(TASK_ID)
+    assert (state.estimated_credits, state.cost_credits) == (60, None)
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED", "CANCELLED"])
+def test_a_finished_task_carries_what_runway_charged(mocked, client, status):
+    mocked.get(TASK_URL, json={"id": TASK_ID, "status": status, "output": ["https://x/a.mp4"], "cost": {"credits": 0}})
+    state = client.get_task(TASK_ID)
+    assert (state.estimated_credits, state.cost_credits) == (None, 0)
+
+
+def test_a_finished_task_without_a_usable_cost_is_none_and_logged(mocked, client, caplog):
+    mocked.get(TASK_URL, json={"id": TASK_ID, "status": "SUCCEEDED", "output": ["https://x/a.mp4"], "cost": "a lot"})
+    with caplog.at_level(logging.WARNING, logger="videos.runway"):
+        state = client.get_task(TASK_ID)
+    assert state.cost_credits is None
+    assert "cost.credits missing or malformed ('a lot')" in caplog.text
 
 
 def test_get_task_ignores_output_entries_that_are_not_urls(mocked, client):
@@ -779,7 +827,7 @@ def test_a_create_goes_out_on_a_new_connection_and_polls_reuse_theirs(settings):
     with RunwaySimulator(task_seconds=60) as sim:
         client = runway.RunwayClient(api_key=settings.RUNWAY_API_KEY, base_url=sim.base_url, version=API_VERSION)
         pools = client.session.get_adapter(sim.base_url).poolmanager
-        task_id = client.create_video(endpoint="text_to_video", payload=text_payload())
+        task_id = client.create_video(endpoint="text_to_video", payload=text_payload()).id
         [key] = pools.pools.keys()
         first = pools.pools[key]
         client.get_task(task_id)

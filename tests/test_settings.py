@@ -140,3 +140,17 @@ def test_env_example_lists_every_variable_the_settings_read():
     listed = set(re.findall(r"^#? ?([A-Z_]+)=", example, flags=re.MULTILINE))
     assert read, "the pattern found no setting"
     assert read - listed == set()
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "12.5", ""])
+def test_a_negative_or_non_numeric_monthly_budget_does_not_start(project, value):
+    result = manage(project, "check", **production_env(), RUNWAY_MONTHLY_BUDGET_PER_USER=value)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: RUNWAY_MONTHLY_BUDGET_PER_USER must be a whole number of credits" in result.stderr
+
+
+def test_a_monthly_budget_of_0_starts(project):
+    code = "from django.conf import settings; print(settings.RUNWAY_MONTHLY_BUDGET_PER_USER)"
+    result = manage(project, "shell", "-c", code, DEBUG="True", RUNWAY_MONTHLY_BUDGET_PER_USER="0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "0"

@@ -1,15 +1,19 @@
+import csv
 from collections.abc import Callable
 from typing import Any, cast
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
+from django.http import HttpRequest, HttpResponse
 from django.template.defaultfilters import truncatechars
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from videos.models import GenerationQuerySet, VideoGeneration
+from videos.models import GenerationQuerySet, SpendEntry, SpendKind, UserBudget, VideoGeneration
 from videos.services import actions, queue
 
 
@@ -44,7 +48,18 @@ class WorkFilter(admin.SimpleListFilter):
 
 @admin.register(VideoGeneration)
 class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "owner", "short_prompt", "model", "status_label", "progress", "created_at", "finished_at")
+    list_display = (
+        "id",
+        "owner",
+        "short_prompt",
+        "model",
+        "status_label",
+        "progress",
+        "estimate",
+        "final_cost",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("status", WorkFilter, "model", "endpoint", "created_at")
     date_hierarchy = "created_at"
     search_fields = ("prompt", "runway_task_id")
@@ -120,6 +135,27 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ),
         ("Times", {"fields": ("created_at", "submitted_at", "finished_at", "updated_at")}),
     )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[VideoGeneration]:
+        # Each job's figures from the spend ledger, in the page's one query.
+        jobs: QuerySet[VideoGeneration] = super().get_queryset(request)
+        return jobs.annotate(
+            ledger_estimate=_job_credits(exclude_final=True),
+            ledger_total=_job_credits(exclude_final=False),
+            ledger_settled=Subquery(
+                SpendEntry.objects.filter(generation_number=OuterRef("pk"), kind=SpendKind.FINAL).values("kind")[:1]
+            ),
+        )
+
+    @admin.display(description="Estimate (credits)")
+    def estimate(self, obj: VideoGeneration) -> str:
+        value = getattr(obj, "ledger_estimate", None)
+        return "—" if value is None else f"{value:,}"
+
+    @admin.display(description="Cost (credits)")
+    def final_cost(self, obj: VideoGeneration) -> str:
+        value = getattr(obj, "ledger_total", None)
+        return "—" if value is None or not getattr(obj, "ledger_settled", None) else f"{value:,}"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Jobs are created through the dashboard or the command, which validate and enqueue them.
@@ -200,3 +236,94 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def _warn_if_queue_down(self, request: HttpRequest) -> None:
         if queue.queue_unreachable():
             self.message_user(request, queue.QUEUE_DOWN_MESSAGE, messages.WARNING)
+
+
+def _job_credits(*, exclude_final: bool) -> Subquery:
+    """The sum of a job's ledger entries (without its final one: the estimate), for an annotation."""
+    entries = SpendEntry.objects.filter(generation_number=OuterRef("pk"))
+    if exclude_final:
+        entries = entries.exclude(kind=SpendKind.FINAL)
+    summed = entries.order_by().values("generation_number").annotate(total=Sum("credits")).values("total")
+    return Subquery(summed, output_field=IntegerField())
+
+
+CSV_COLUMNS = (
+    "created_at",
+    "username",
+    "user_id",
+    "generation_number",
+    "model",
+    "kind",
+    "credits",
+    "runway_credits",
+    "note",
+    "job_created_at",
+)
+
+
+@admin.register(SpendEntry)
+class SpendEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The spend ledger, read-only: entries are only ever appended, by the services."""
+
+    list_display = ("created_at", "username", "generation_number", "model", "kind", "credits", "runway_credits", "note")
+    list_filter = ("kind", "model", "username", "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("username", "=generation_number")
+    list_per_page = 100
+    actions = ("export_csv",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: SpendEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: SpendEntry | None = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        if isinstance(response, TemplateResponse) and response.context_data and "cl" in response.context_data:
+            # Totals of what the filters selected (all pages): per user, model or day, as filtered.
+            totals = response.context_data["cl"].queryset.aggregate(
+                credits=Sum("credits"), jobs=Count("generation_number", distinct=True)
+            )
+            credits = totals["credits"] or 0
+            response.context_data["spend_totals"] = {
+                "credits": credits,
+                "dollars": f"US${credits / 100:,.2f}",
+                "jobs": totals["jobs"],
+            }
+        return response
+
+    @admin.action(description="Export the selected entries as CSV")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[SpendEntry]) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="spend.csv"'
+        writer = csv.writer(response)
+        writer.writerow(CSV_COLUMNS)
+        for row in queryset.order_by("created_at", "pk").values_list(*CSV_COLUMNS):
+            writer.writerow([_csv_safe(value) for value in row])
+        return response
+
+
+def _csv_safe(value: object) -> object:
+    """A cell a spreadsheet will not run as a formula (a username or note starting with = + - @)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+class UserBudgetInline(admin.StackedInline):  # type: ignore[type-arg]
+    model = UserBudget
+    can_delete = True
+    verbose_name = "monthly video budget"
+    verbose_name_plural = "monthly video budget (empty: RUNWAY_MONTHLY_BUDGET_PER_USER)"
+
+
+class UserWithBudgetAdmin(UserAdmin):  # type: ignore[type-arg]
+    inlines = (*UserAdmin.inlines, UserBudgetInline)
+
+
+admin.site.unregister(User)
+admin.site.register(User, UserWithBudgetAdmin)

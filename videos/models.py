@@ -1,7 +1,8 @@
 """The job record: a VideoGeneration, its states, the one table of moves between them, and the
 questions every part of the product asks about jobs (which are active, whose next step is due).
-Beside it, the account's CreditBalance, which the worker reads from Runway for the pages, and
-LastSweep, when beat's sweep last ran, for /healthz.
+Beside it, the account's CreditBalance, which the worker reads from Runway for the pages,
+LastSweep, when beat's sweep last ran, for /healthz, and the spend ledger (SpendEntry) with the
+per-user budgets staff set (UserBudget).
 """
 
 import enum
@@ -10,7 +11,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Sum
+from django.utils import timezone
 
 from videos import catalog
 
@@ -330,3 +332,95 @@ class LastSweep(models.Model):
 
     def __str__(self) -> str:
         return f"Last sweep: {self.ran_at:%Y-%m-%d %H:%M:%S} UTC, {self.recovered} recovered"
+
+
+class SpendKind(models.TextChoices):
+    """What an entry of the spend ledger records. Each job has at most one entry of each kind."""
+
+    RESERVED = "reserved", "Reserved (our estimate, when the job was made)"
+    ESTIMATE = "estimate", "Runway's estimate (the create was accepted)"
+    FINAL = "final", "Final (what Runway charged, or the estimate kept)"
+
+
+class SpendQuerySet(models.QuerySet["SpendEntry"]):
+    """The ledger's questions, each answered here once. The limits read these, never the jobs."""
+
+    def of(self, user_id: int) -> "SpendQuerySet":
+        return self.filter(user_id=user_id)
+
+    def since(self, start: datetime) -> "SpendQuerySet":
+        """Entries of jobs made from `start` on: every charge counts in the month its job was made."""
+        return self.filter(job_created_at__gte=start)
+
+    def generations(self) -> "SpendQuerySet":
+        """One entry per job made (its reservation): what the daily limit counts."""
+        return self.filter(kind=SpendKind.RESERVED)
+
+    def credits(self) -> int:
+        """The sum of the entries: estimates of unfinished jobs plus what finished ones cost."""
+        return int(self.aggregate(total=Sum("credits"))["total"] or 0)
+
+
+class SpendEntry(models.Model):
+    """One line of the append-only spend ledger (1 credit = 1 US cent).
+
+    A job's entries add up to what it costs: its reservation (our catalog estimate, written with the
+    job, so the limits see it at once), then the change to Runway's estimate when Runway accepts the
+    create, then the change to Runway's final figure when the task ends (a correction, negative
+    where Runway billed less; the reservation given back when nothing reached Runway). The entries
+    stay when the job or the user is deleted, so deleting cannot reset a limit. Nothing in the
+    product updates or deletes one; the admin shows them read-only.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="spend_entries"
+    )
+    username = models.CharField(max_length=150, help_text="A copy, kept when the user is deleted.")
+    generation = models.ForeignKey(
+        VideoGeneration, on_delete=models.SET_NULL, null=True, blank=True, related_name="spend_entries"
+    )
+    generation_number = models.PositiveBigIntegerField(help_text="The job's id, kept when the job is deleted.")
+    job_created_at = models.DateTimeField(help_text="When the job was made: the day and month its spend counts in.")
+    model = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=SpendKind.choices)
+    credits = models.IntegerField(help_text="What this entry adds to the job's cost (negative: a correction down).")
+    runway_credits = models.IntegerField(
+        null=True, blank=True, help_text="Runway's own figure in the answer this entry records; empty if none."
+    )
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = SpendQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "spend entries"
+        indexes = [models.Index(fields=["user", "job_created_at"], name="videos_spend_by_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["generation_number", "kind"], name="one_spend_entry_per_job_and_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.credits:+} credits for video #{self.generation_number}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("The spend ledger is append-only: an entry is never changed.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ValueError("The spend ledger is append-only: an entry is never deleted.")
+
+
+class UserBudget(models.Model):
+    """A user's own monthly credit budget, set by staff; without one, RUNWAY_MONTHLY_BUDGET_PER_USER."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="video_budget"
+    )
+    monthly_credits = models.PositiveIntegerField(
+        help_text="Credits this user may spend a calendar month (UTC); 1 credit = 1 US cent. 0 stops them generating."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.monthly_credits} credits a month"

@@ -54,8 +54,18 @@ class RunwayError(Exception):
 
 
 @dataclass(frozen=True)
+class CreatedTask:
+    """Runway's answer to a create: its task id, and the most credits the task may charge
+    (`estimatedCost.credits`; None when the answer had no usable figure)."""
+
+    id: str
+    estimated_credits: int | None = None
+
+
+@dataclass(frozen=True)
 class TaskState:
-    """One answer of GET /v1/tasks/{id}."""
+    """One answer of GET /v1/tasks/{id}. `estimated_credits` comes with an unfinished task, `cost_credits`
+    (what Runway charged) with a finished one; each is None when the answer had no usable figure."""
 
     id: str
     status: str
@@ -63,6 +73,8 @@ class TaskState:
     output: list[str] = field(default_factory=list)
     failure: str = ""
     failure_code: str = ""
+    estimated_credits: int | None = None
+    cost_credits: int | None = None
 
 
 def build_payload(
@@ -120,8 +132,8 @@ class RunwayClient:
     def __repr__(self) -> str:
         return f"<RunwayClient {self.base_url}>"
 
-    def create_video(self, *, endpoint: str, payload: dict[str, Any]) -> str:
-        """Start a generation; return Runway's task id. Never retried here: it costs money."""
+    def create_video(self, *, endpoint: str, payload: dict[str, Any]) -> CreatedTask:
+        """Start a generation; return Runway's task id and estimate. Never retried here: it costs money."""
         # On a new connection: one kept open from an earlier call may turn out to have been closed
         # by the server only as this request goes out, and then nobody knows whether it arrived.
         self.session.close()
@@ -133,7 +145,7 @@ class RunwayClient:
                 permanent=False,
                 may_have_created=True,
             )
-        return task_id
+        return CreatedTask(id=task_id, estimated_credits=credits_in(body, "estimatedCost", task_id=task_id))
 
     def get_task(self, task_id: str) -> TaskState:
         return _task_state(self._request("GET", f"/v1/tasks/{task_id}"), task_id)
@@ -199,6 +211,7 @@ def _task_state(body: Any, task_id: str) -> TaskState:
     if not isinstance(status, str) or not status:
         raise RunwayError("Runway's answer about the task had no status", permanent=False)
     progress = body.get("progress")
+    final = status in _FINAL_STATES
     return TaskState(
         id=str(body.get("id") or task_id),
         status=status,
@@ -206,7 +219,27 @@ def _task_state(body: Any, task_id: str) -> TaskState:
         output=_urls(body.get("output")),
         failure=str(body.get("failure") or ""),
         failure_code=str(body.get("failureCode") or ""),
+        estimated_credits=None if final else credits_in(body, "estimatedCost", task_id=task_id),
+        cost_credits=credits_in(body, "cost", task_id=task_id) if final else None,
     )
+
+
+_FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+
+
+def credits_in(body: dict[str, Any], key: str, *, task_id: str) -> int | None:
+    """`body[key]["credits"]` as a whole number of credits, 0 or more; None (and a warning for staff)
+    when it is missing or malformed, so that the caller keeps the estimate it had."""
+    value = body.get(key)
+    credits = value.get("credits") if isinstance(value, dict) else None
+    if isinstance(credits, float) and credits.is_integer():
+        credits = int(credits)
+    if isinstance(credits, int) and not isinstance(credits, bool) and credits >= 0:
+        return credits
+    logger.warning(
+        "Runway task %s: %s.credits missing or malformed (%s); keeping the estimate", task_id, key, _clip(repr(value))
+    )
+    return None
 
 
 def _urls(output: Any) -> list[str]:

@@ -80,6 +80,7 @@ def record_submission(
     step_number: int,
     runway_task_id: str,
     submitted_at: str,
+    estimated_credits: int | None = None,
 ) -> None:
     """Write on a job the task Runway created for it while the database was away; tried again for
     about twenty minutes (then Celery logs the task's arguments, its Runway task id among them)."""
@@ -89,6 +90,7 @@ def record_submission(
             claimed=step_number,
             runway_task_id=runway_task_id,
             submitted_at=datetime.fromisoformat(submitted_at),
+            estimated_credits=estimated_credits,
         )
     except DATABASE_DOWN as exc:
         _retry_after_outage(self, exc, generation_id, max_retries=4 * OUTAGE_RETRIES)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from videos.catalog import VideoRequest
 from videos.models import RETRYABLE_STATUSES, Status, Step, VideoGeneration
+from videos.services import ledger
 from videos.services.bookkeeping import (
     NextStep,
     enqueue,
@@ -38,8 +39,11 @@ def generation_cancel(*, generation_id: int) -> VideoGeneration:
     with locked_row(generation_id) as row:
         if row.is_final:
             raise GenerationError(f"This video has already ended ({row.get_status_display().lower()}).")
+        never_sent = row.status == Status.QUEUED  # no create is out, nor was one accepted
         row.step += 1  # any task message still on its way is now stale
         finish(row, Status.CANCELLED, message="Cancelled.", cancel_at_runway=True)
+        if never_sent:
+            ledger.spend_settle(generation=row, charged=0, note="Cancelled before it was sent to Runway.")
         if row.cancel_pending:
             # Not here: a web request never waits on Runway. The sweep sends it again if it is lost.
             enqueue_on_commit(schedule(row, 0))

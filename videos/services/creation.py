@@ -3,7 +3,8 @@
 import logging
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NoReturn
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -14,6 +15,7 @@ from django.utils import timezone
 from videos import catalog
 from videos.catalog import VideoRequest
 from videos.models import Status, Step, VideoGeneration
+from videos.services import ledger
 from videos.services.bookkeeping import NextStep, enqueue_on_commit, finish
 
 logger = logging.getLogger(__name__)
@@ -46,8 +48,10 @@ def generation_create(
                 twin = VideoGeneration.objects.filter(owner=owner, request_token=request_token).first()
                 if twin is not None:
                     return twin  # the same form posted again: no second job
-            _check_limits(owner)
+            _check_limits(owner, request)
             generation = _store(owner, request, request_token)
+            if not generation.is_final:
+                ledger.spend_reserve(generation=generation)
             if enqueue and not generation.is_final:
                 enqueue_on_commit(NextStep(generation.pk, Step.SUBMIT, generation.step, 0))
     except IntegrityError:
@@ -59,32 +63,51 @@ def generation_create(
     return generation
 
 
-def _check_limits(owner: User) -> None:
-    """Refuse a new job past the owner's limits; call with the owner's row locked."""
-    jobs = VideoGeneration.objects.filter(owner=owner)
+def _check_limits(owner: User, request: VideoRequest) -> None:
+    """Refuse a new job past the owner's limits; call with the owner's row locked.
+
+    The daily count and the month's spend come from the spend ledger, which deleting jobs does
+    not change; only the count of unfinished jobs looks at the jobs themselves.
+    """
     active_limit = settings.RUNWAY_MAX_ACTIVE_PER_USER
-    if jobs.active().count() >= active_limit:
-        raise ValidationError(
-            {
-                NON_FIELD_ERRORS: [
-                    f"You already have {active_limit} video{'s' if active_limit != 1 else ''} in progress. "
-                    "Wait for one to finish, or cancel one, before starting another."
-                ]
-            }
+    if VideoGeneration.objects.filter(owner=owner).active().count() >= active_limit:
+        _refuse(
+            f"You already have {active_limit} video{'s' if active_limit != 1 else ''} in progress. "
+            "Wait for one to finish, or cancel one, before starting another."
         )
-    day_ago = timezone.now() - timedelta(days=1)
-    recent = jobs.filter(created_at__gt=day_ago).order_by("created_at").values_list("created_at", flat=True)
+    now = timezone.now()
+    recent = ledger.generations_since(user_id=owner.pk, start=now - timedelta(days=1))
     daily_limit = settings.RUNWAY_DAILY_LIMIT_PER_USER
     if len(recent) >= daily_limit:
+        if daily_limit <= 0:
+            _refuse("Generating videos is turned off (the daily limit is 0).")
         free_at = recent[len(recent) - daily_limit] + timedelta(days=1)
-        raise ValidationError(
-            {
-                NON_FIELD_ERRORS: [
-                    f"You have made {daily_limit} videos in the last 24 hours, the most allowed. "
-                    f"You can make another after {free_at:%Y-%m-%d %H:%M} UTC."
-                ]
-            }
+        _refuse(
+            f"You have made {daily_limit} videos in the last 24 hours, the most allowed. "
+            f"You can make another after {free_at:%Y-%m-%d %H:%M} UTC."
         )
+    _check_budget(owner, request, now)
+
+
+def _check_budget(owner: User, request: VideoRequest, now: datetime) -> None:
+    """Refuse a job whose estimate does not fit in what is left of the owner's monthly budget."""
+    budget = ledger.monthly_budget(user_id=owner.pk)
+    resets = f"{ledger.next_month_start(now):%Y-%m-%d} 00:00 UTC"
+    if budget <= 0:
+        _refuse("Your monthly budget is 0 credits, so you cannot generate videos. Ask staff to set a budget for you.")
+    estimate = ledger.catalog_estimate(model=request.model or "", duration=request.duration, endpoint=request.endpoint)
+    spent = ledger.spent_this_month(user_id=owner.pk, now=now)
+    left = max(0, budget - spent)
+    if estimate > left:
+        _refuse(
+            f"This video would cost about {ledger.credits_text(estimate)}, and {ledger.credits_text(left)} of your "
+            f"monthly budget of {ledger.credits_text(budget)} is left. It resets on {resets}; a shorter video "
+            "or a cheaper model may fit."
+        )
+
+
+def _refuse(message: str) -> NoReturn:
+    raise ValidationError({NON_FIELD_ERRORS: [message]})
 
 
 def _store(owner: User, request: VideoRequest, request_token: uuid.UUID | None) -> VideoGeneration:

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from videos.models import LastSweep, Status, VideoGeneration
+from videos.services import ledger
 from videos.services.bookkeeping import NextStep, enqueue, finish, locked_row
 from videos.services.steps import UNCONFIRMED_CODE, UNCONFIRMED_MESSAGE
 
@@ -64,4 +65,5 @@ def _give_up_on_create(generation_id: int) -> int:
             error="The worker stopped while the create request was out.",
         )
         row.save()
+        ledger.spend_settle(generation=row, charged=None, note=ledger.UNCONFIRMED_NOTE)
     return 1

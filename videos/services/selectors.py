@@ -1,4 +1,5 @@
-"""Read-only questions for the views, the admin and the command: history, status, estimates, credits."""
+"""Read-only questions for the views, the admin and the command: history, status, estimates, credits,
+and what each user spends against their limits."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,8 +12,8 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from videos.models import CreditBalance, Status, VideoGeneration
-from videos.services import account
+from videos.models import CreditBalance, SpendEntry, SpendKind, Status, VideoGeneration
+from videos.services import account, ledger
 
 ESTIMATE_CACHE_KEY = "runway:estimate"
 # The history's filters: the query-string value, and what the page calls it.
@@ -99,3 +100,69 @@ def account_credits(*, now: datetime | None = None) -> AccountCredits | None:
     if balance is None or balance.credits is None or balance.fetched_at is None:
         return None
     return AccountCredits(balance.credits, balance.fetched_at, max(now - balance.fetched_at, timedelta(0)))
+
+
+@dataclass(frozen=True)
+class SpendSummary:
+    """A user's spend against their limits, from the spend ledger (1 credit = 1 US cent)."""
+
+    spent: int  # this calendar month (UTC): Runway's estimates of unfinished jobs, what finished ones cost
+    budget: int
+    resets_at: datetime  # the first of next month, 00:00 UTC
+    today: int  # jobs made in the last 24 hours
+    daily_limit: int
+    next_slot_at: datetime | None  # when the daily limit lets another job through; None while it does
+
+    @property
+    def left(self) -> int:
+        return max(0, self.budget - self.spent)
+
+
+def spend_summary(*, user: User, now: datetime | None = None) -> SpendSummary:
+    """What the user spent this month against their budget, and today's count against the daily limit."""
+    now = now or timezone.now()
+    made = ledger.generations_since(user_id=user.pk, start=now - timedelta(days=1))
+    limit = settings.RUNWAY_DAILY_LIMIT_PER_USER
+    next_slot_at = None
+    if len(made) >= limit:
+        next_slot_at = made[len(made) - limit] + timedelta(days=1) if limit > 0 else None
+    return SpendSummary(
+        spent=ledger.spent_this_month(user_id=user.pk, now=now),
+        budget=ledger.monthly_budget(user_id=user.pk),
+        resets_at=ledger.next_month_start(now),
+        today=len(made),
+        daily_limit=limit,
+        next_slot_at=next_slot_at,
+    )
+
+
+@dataclass(frozen=True)
+class GenerationCost:
+    """What a job costs: the estimate while it runs, the final figure after; `from_runway` says
+    whether the figure is Runway's own (else it is our estimate from the published prices)."""
+
+    credits: int
+    final: bool
+    from_runway: bool = False
+
+    @property
+    def dollars(self) -> str:
+        return f"US${self.credits / 100:,.2f}"
+
+
+def generation_cost(*, generation: VideoGeneration) -> GenerationCost | None:
+    """The job's cost from the spend ledger; None for a job that never reserved any (no API key)."""
+    found = list(
+        SpendEntry.objects.filter(generation_number=generation.pk)
+        .order_by("pk")
+        .values_list("kind", "credits", "runway_credits")
+    )
+    if not found:
+        return None
+    final = any(kind == SpendKind.FINAL for kind, _, _ in found)
+    kind, _, runway = found[-1]
+    # Runway's figure when the latest entry carries one, or the final entry kept Runway's estimate.
+    from_runway = runway is not None or (
+        kind == SpendKind.FINAL and any(k == SpendKind.ESTIMATE and r is not None for k, _, r in found)
+    )
+    return GenerationCost(credits=sum(credits for _, credits, _ in found), final=final, from_runway=from_runway)

@@ -27,6 +27,7 @@ from videos.catalog import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROT
 from videos.models import Status, Step, VideoGeneration
 from videos.posters import PosterBusy, PosterError, poster_from_video
 from videos.runway import RunwayError, TaskState, build_payload, download_output, get_client
+from videos.services import ledger
 from videos.services.bookkeeping import (
     NextStep,
     backoff,
@@ -148,22 +149,28 @@ def _submit(row: VideoGeneration) -> NextStep | None:
             if current.step == claimed:
                 finish(current, Status.FAILED, message="The input image could not be read.", error=str(exc))
                 current.save()
+                ledger.spend_settle(generation=current, charged=0, note="Nothing was sent to Runway.")
         return None
     try:
-        task_id = get_client().create_video(endpoint=row.endpoint, payload=payload)
+        created = get_client().create_video(endpoint=row.endpoint, payload=payload)
     except RunwayError as exc:
         return _submit_failed(row.pk, claimed, exc)
+    task_id, estimate = created.id, created.estimated_credits
     # Logged before anything else can fail: from here on the task exists, and is paid for, at Runway.
     logger.info("Generation %s submitted as Runway task %s", row.pk, task_id)
     submitted_at = timezone.now()
     try:
         return submission_record(
-            generation_id=row.pk, claimed=claimed, runway_task_id=task_id, submitted_at=submitted_at
+            generation_id=row.pk,
+            claimed=claimed,
+            runway_task_id=task_id,
+            submitted_at=submitted_at,
+            estimated_credits=estimate,
         )
     except DATABASE_DOWN as exc:
         # The database went away while the create was out: the task id must not live only in this
         # thread. A message carries it until the database is back (videos.tasks.record_submission).
-        args = (row.pk, claimed, task_id, submitted_at.isoformat())
+        args = (row.pk, claimed, task_id, submitted_at.isoformat(), estimate)
         if task_send(RECORD_SUBMISSION_TASK, args=args, countdown=RECORD_SUBMISSION_RETRY):
             logger.error("Generation %s: Runway task %s not recorded yet (%s); trying again", row.pk, task_id, exc)
         else:
@@ -172,11 +179,17 @@ def _submit(row: VideoGeneration) -> NextStep | None:
 
 
 def submission_record(
-    *, generation_id: int, claimed: int, runway_task_id: str, submitted_at: datetime
+    *,
+    generation_id: int,
+    claimed: int,
+    runway_task_id: str,
+    submitted_at: datetime,
+    estimated_credits: int | None = None,
 ) -> NextStep | None:
-    """Write on the job the task Runway created for its submit step `claimed`, and schedule its
-    first poll; if the job ended meanwhile, stop that task at Runway. Raises the database's error
-    when it cannot be written (the caller keeps the task id and tries again)."""
+    """Write on the job the task Runway created for its submit step `claimed`, with Runway's
+    estimate in the spend ledger, and schedule its first poll; if the job ended meanwhile, stop that
+    task at Runway. Raises the database's error when it cannot be written (the caller keeps the
+    task id and tries again)."""
     row = VideoGeneration.objects.get(pk=generation_id)
     if row.step == claimed and row.status == Status.SUBMITTING:
         row.runway_task_id = runway_task_id
@@ -184,9 +197,13 @@ def submission_record(
         row.error_count = 0
         row.move_to(Status.PENDING)
         next_step = schedule(row, settings.RUNWAY_POLL_INTERVAL)
-        if save_claimed(row, claimed, _SUBMIT_FIELDS):
-            return next_step
+        with transaction.atomic():  # the task id and its estimate are written together, or neither
+            if save_claimed(row, claimed, _SUBMIT_FIELDS):
+                ledger.spend_estimate(generation=row, runway_credits=estimated_credits)
+                return next_step
     with locked_row(generation_id) as current:
+        # Every create Runway accepted has its one estimate entry (a second call writes nothing).
+        ledger.spend_estimate(generation=current, runway_credits=estimated_credits)
         if current.runway_task_id == runway_task_id:
             return None  # recorded already (a message sent twice)
         # Ended while the create was on its way (cancelled by its owner, or given up on by the
@@ -223,17 +240,21 @@ def _prompt_image(row: VideoGeneration) -> str | None:
 def _submit_failed(generation_id: int, claimed: int, exc: RunwayError) -> NextStep | None:
     """End the job, or queue it again after a backoff; never resend a create that may have arrived."""
     with locked_row(generation_id) as row:
-        if row.step != claimed:
-            return None  # cancelled meanwhile; nothing was created
+        if row.step != claimed:  # cancelled meanwhile
+            _settle_unsent(row, exc)
+            return None
         row.last_error = exc.message
         next_step = None
         if exc.may_have_created:
             logger.error("Generation %s: create outcome unknown (%s); not resending", row.pk, exc.message)
             finish(row, Status.FAILED, message=UNCONFIRMED_MESSAGE, failure_code=UNCONFIRMED_CODE)
+            _settle_unsent(row, exc)
         elif exc.permanent:
             finish(row, Status.FAILED, message=exc.message)
+            _settle_unsent(row, exc)
         elif timezone.now() >= deadline(row):
             finish(row, Status.TIMED_OUT, message=timeout_message())
+            _settle_unsent(row, exc)
         else:
             row.move_to(Status.QUEUED)
             row.error_count += 1
@@ -241,6 +262,15 @@ def _submit_failed(generation_id: int, claimed: int, exc: RunwayError) -> NextSt
             logger.warning("Generation %s: create failed (%s), retrying in %.0f s", row.pk, exc, next_step.countdown)
         row.save()
     return next_step
+
+
+def _settle_unsent(row: VideoGeneration, exc: RunwayError) -> None:
+    """The job's create will not be sent again: its reservation is given back when the create
+    certainly made no task at Runway, and kept when it may have."""
+    if exc.may_have_created:
+        ledger.spend_settle(generation=row, charged=None, note=ledger.UNCONFIRMED_NOTE)
+    else:
+        ledger.spend_settle(generation=row, charged=0, note="Runway made no task: nothing to pay.")
 
 
 # --- Poll and store the video ---------------------------------------------------------------
@@ -255,9 +285,14 @@ def _poll(row: VideoGeneration) -> NextStep | None:
             raise RunwayError("Runway said the video succeeded but gave no output", permanent=False)
     except RunwayError as exc:
         countdown = _note_error(row, exc)
+        if row.is_final:  # Runway no longer has the task: its last estimate stands
+            ledger.spend_settle(generation=row, charged=None, note=f"Runway gave no final cost: {exc.message}")
     else:
         row.error_count = 0
         countdown = _apply_state(row, state)
+        if state.status in (SUCCEEDED, FAILED, CANCELLED):
+            # Runway's task has ended, whatever becomes of our copy of the video: its cost is final.
+            ledger.spend_settle(generation=row, charged=state.cost_credits)
     return _end_step(row, claimed, countdown)
 
 
@@ -441,6 +476,9 @@ def _cancel_done(generation_id: int, *, deleted: bool) -> None:
         row = VideoGeneration.objects.select_for_update().filter(pk=generation_id).first()
         if row is None:
             return
+        if row.runway_task_id:
+            # Deleted at Runway before it ended (or given up on): Runway's last estimate stands.
+            ledger.spend_settle(generation=row, charged=None, note="Stopped at Runway before it ended.")
         if not row.delete_pending:
             row.cancel_pending = False
             if deleted:

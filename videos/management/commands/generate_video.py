@@ -12,7 +12,7 @@ from django.utils.timesince import timesince
 from videos import catalog
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
-from videos.services import account, creation, queue, steps
+from videos.services import account, creation, ledger, queue, selectors, steps
 
 SERVICE_ACCOUNT = "runway-cli"
 WATCH_INTERVAL = 1.0
@@ -69,6 +69,7 @@ class Command(BaseCommand):
             image=image,
             image_url=image_url,
         )
+        self._print_estimate(request)
         try:
             return creation.generation_create(owner=owner, request=request, enqueue=not options["inline"])
         except ValidationError as exc:
@@ -80,6 +81,29 @@ class Command(BaseCommand):
         finally:
             if image is not None:
                 image.close()
+
+    def _print_estimate(self, request: VideoRequest) -> None:
+        """What the video will cost at the published prices, before anything is sent (on stderr:
+        stdout stays the job's number, then where its video is)."""
+        resolved = request.resolved(text_model=settings.RUNWAY_TEXT_MODEL, image_model=settings.RUNWAY_IMAGE_MODEL)
+        if resolved.model not in catalog.CREDITS_PER_SECOND or resolved.duration is None:
+            return  # the request check says what is wrong with it
+        estimate = ledger.catalog_estimate(model=resolved.model, duration=resolved.duration, endpoint=resolved.endpoint)
+        self.stderr.write(
+            f"Estimate: {ledger.credits_text(estimate)} for {catalog.label_for(resolved.model)}, "
+            f"{resolved.duration} s (Runway's own figure is recorded when it accepts the request)"
+        )
+
+    def _print_cost(self, generation: VideoGeneration) -> None:
+        """What the job cost, from the spend ledger, once it has ended."""
+        cost = selectors.generation_cost(generation=generation)
+        if cost is None:
+            return
+        whose = "" if cost.from_runway else ", our estimate: Runway gave no figure"
+        if cost.final:
+            self.stderr.write(f"Cost: {ledger.credits_text(cost.credits)}{whose}")
+        else:
+            self.stderr.write(f"Cost so far: {ledger.credits_text(cost.credits)}{whose} (not final yet)")
 
     def _print_credits(self) -> None:
         # A command line may wait on Runway: it asks now, and keeps the figure for the dashboard too.
@@ -144,6 +168,8 @@ class Command(BaseCommand):
         self._report_if_final(generation)
 
     def _report_if_final(self, generation: VideoGeneration) -> None:
+        if generation.is_final:
+            self._print_cost(generation)
         if generation.status == Status.SUCCEEDED:
             self.stdout.write(self.style.SUCCESS(f"#{generation.pk} succeeded: {_where(generation)}"))
         elif generation.is_final:

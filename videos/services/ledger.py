@@ -1,0 +1,129 @@
+"""The spend ledger: every charge of a job, appended, never changed (videos.models.SpendEntry).
+
+A job's entries add up to what it costs. `spend_reserve` writes our catalog estimate with the job
+(inside the owner's lock, so the limits see it before a second request is checked);
+`spend_estimate` moves it to Runway's estimate when Runway accepts the create; `spend_settle`
+moves it to Runway's final figure when the task ends, keeps the estimate when Runway gave none,
+or gives the reservation back when nothing reached Runway. Each kind is written at most once per
+job (a unique constraint), so a step that runs twice cannot charge twice.
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from videos import catalog
+from videos.models import SpendEntry, SpendKind, UserBudget, VideoGeneration
+
+logger = logging.getLogger(__name__)
+
+UNCONFIRMED_NOTE = "Runway did not confirm the create; the estimate stands."
+
+
+def catalog_estimate(*, model: str, duration: int | None, endpoint: str = catalog.TEXT_TO_VIDEO) -> int:
+    """Our estimate of a job's cost from the published prices (videos/catalog.py); 0 for a model
+    the table does not price (the request check refuses those before this is asked)."""
+    if model not in catalog.CREDITS_PER_SECOND:
+        return 0
+    if duration is None:
+        offer = catalog.offer_for(model=model, endpoint=endpoint)
+        duration = offer.default_duration if offer is not None else catalog.DEFAULT_DURATION
+    return catalog.estimated_credits(model=model, duration=duration)
+
+
+def credits_text(credits: int) -> str:
+    """Credits as people read them, with their price: "60 credits (US$0.60)"; 1 credit = 1 US cent."""
+    return f"{credits:,} credit{'s' if credits != 1 else ''} (US${credits * catalog.CENTS_PER_CREDIT / 100:,.2f})"
+
+
+def generation_estimate_credits(*, generation: VideoGeneration) -> int:
+    return catalog_estimate(model=generation.model, duration=generation.duration, endpoint=generation.endpoint)
+
+
+def _append(generation: VideoGeneration, kind: SpendKind, credits: int, *, runway: int | None, note: str) -> bool:
+    """Write one entry; False if the job already has one of this kind (nothing written)."""
+    entry = SpendEntry(
+        user_id=generation.owner_id,
+        username=generation.owner.get_username() if generation.owner_id else "",
+        generation=generation,
+        generation_number=generation.pk,
+        job_created_at=generation.created_at,
+        model=generation.model,
+        kind=kind,
+        credits=credits,
+        runway_credits=runway,
+        note=note[:300],
+    )
+    try:
+        with transaction.atomic():  # a savepoint: a duplicate leaves the caller's transaction usable
+            entry.save()
+    except IntegrityError:
+        return False
+    return True
+
+
+def _so_far(generation_id: int) -> int:
+    return SpendEntry.objects.filter(generation_number=generation_id).credits()
+
+
+def spend_reserve(*, generation: VideoGeneration) -> None:
+    """Reserve the job's catalog estimate as it is made; call inside the owner's lock."""
+    _append(generation, SpendKind.RESERVED, generation_estimate_credits(generation=generation), runway=None, note="")
+
+
+def spend_estimate(*, generation: VideoGeneration, runway_credits: int | None) -> None:
+    """Runway accepted the job's create: its estimate replaces ours (ours stays if it gave none)."""
+    with transaction.atomic():
+        reserved = _so_far(generation.pk)
+        if runway_credits is None:
+            note = "Runway's answer had no usable estimatedCost; our estimate stands."
+            logger.warning("Generation %s: %s", generation.pk, note)
+            _append(generation, SpendKind.ESTIMATE, 0, runway=None, note=note)
+        else:
+            _append(generation, SpendKind.ESTIMATE, runway_credits - reserved, runway=runway_credits, note="")
+
+
+def spend_settle(*, generation: VideoGeneration, charged: int | None, note: str = "") -> None:
+    """The job's cost is final: `charged` credits (Runway's figure, or 0 when nothing reached
+    Runway), or None to keep the estimate (Runway gave no figure, or was never asked again)."""
+    with transaction.atomic():
+        so_far = _so_far(generation.pk)
+        if charged is None:
+            note = note or "Runway gave no final cost; the estimate stands."
+            _append(generation, SpendKind.FINAL, 0, runway=None, note=note)
+        else:
+            if not note and charged < so_far:
+                note = f"Runway billed {so_far - charged} credits less than estimated."
+            _append(generation, SpendKind.FINAL, charged - so_far, runway=charged, note=note)
+
+
+# --- The limits' questions ------------------------------------------------------------------
+
+
+def month_start(now: datetime) -> datetime:
+    """The first instant of `now`'s calendar month, UTC."""
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_month_start(now: datetime) -> datetime:
+    start = month_start(now)
+    return (start + timedelta(days=32)).replace(day=1)
+
+
+def monthly_budget(*, user_id: int) -> int:
+    """The credits this user may spend a month: their own, set by staff, or the setting's."""
+    own = UserBudget.objects.filter(user_id=user_id).values_list("monthly_credits", flat=True).first()
+    return int(own) if own is not None else int(settings.RUNWAY_MONTHLY_BUDGET_PER_USER)
+
+
+def spent_this_month(*, user_id: int, now: datetime) -> int:
+    """Credits of this month's jobs: Runway's estimates of unfinished ones plus what finished ones cost."""
+    return SpendEntry.objects.of(user_id).since(month_start(now)).credits()
+
+
+def generations_since(*, user_id: int, start: datetime) -> list[datetime]:
+    """When each of the user's jobs made since `start` was made, oldest first, from the ledger."""
+    reserved = SpendEntry.objects.of(user_id).generations().since(start)
+    return list(reserved.order_by("job_created_at").values_list("job_created_at", flat=True))
