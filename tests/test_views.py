@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from tests.conftest import MP4
 from videos.models import CreditBalance, Status, VideoGeneration
+from videos.services import ledger
 
 pytestmark = pytest.mark.django_db
 DASHBOARD = "/videos/"
@@ -283,3 +284,43 @@ def test_staff_can_play_any_video_in_the_admin(client, admin_user, make_job, sto
     page = client.get(f"/admin/videos/videogeneration/{job.pk}/change/").content.decode()
     assert f'src="/videos/{job.pk}/video.mp4"' in page
     assert client.get(f"/videos/{job.pk}/video.mp4").status_code == 200
+
+
+# --- Costs on the pages (the spend ledger) ------------------------------------------------------
+
+
+@pytest.fixture
+def made(alice, broker, django_capture_on_commit_callbacks):
+    """A job made through the form: 60 credits reserved in the ledger (gen4.5, 5 s)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        alice.post(DASHBOARD, {"prompt": "A lighthouse in a storm"})
+    return VideoGeneration.objects.get()
+
+
+def test_a_job_card_shows_its_estimate_until_runway_says_what_it_charged(alice, made):
+    assert "· about 60 credits (US$0.60)" in alice.get(DASHBOARD).content.decode()
+    assert alice.get(f"/videos/{made.pk}/status/").json()["cost"] == {"credits": 60, "final": False}
+
+    ledger.spend_settle(generation=made, charged=48)  # Runway billed less than its estimate
+    page = alice.get(DASHBOARD).content.decode()
+    assert "· 48 credits (US$0.48)" in page and "about 48" not in page
+    assert alice.get(f"/videos/{made.pk}/status/").json()["cost"] == {"credits": 48, "final": True}
+    assert "<dt>Cost</dt><dd>48 credits (US$0.48)</dd>" in alice.get(f"/videos/{made.pk}/").content.decode()
+
+
+def test_the_history_reads_every_cost_in_the_same_query(alice, make_job, django_assert_max_num_queries):
+    for _ in range(8):
+        ledger.spend_reserve(generation=make_job())
+    alice.get(DASHBOARD)  # warm the session and the caches
+    with django_assert_max_num_queries(12):
+        page = alice.get(DASHBOARD).content.decode()
+    assert page.count("about 60 credits (US$0.60)") == 8
+
+
+def test_the_dashboard_shows_this_months_spend_and_todays_videos_against_the_limits(alice, made, settings):
+    page = alice.get(DASHBOARD).content.decode()
+    budget = settings.RUNWAY_MONTHLY_BUDGET_PER_USER
+    left = f"{budget - 60:,}"
+    assert f"This month: 60 credits (US$0.60) of your {budget:,} credits" in page
+    assert f"{left} left until" in page
+    assert f"Today: 1 of {settings.RUNWAY_DAILY_LIMIT_PER_USER} videos" in page

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from videos import catalog
@@ -156,6 +156,16 @@ class GenerationQuerySet(models.QuerySet["VideoGeneration"]):
         )
         stuck = Q(next_check_at__isnull=True) & lost
         return self.filter(_has_next_step() | Q(status=Status.SUBMITTING)).filter(late | stuck)
+
+    def with_cost(self) -> "GenerationQuerySet":
+        """Each job with what the spend ledger says it costs (`cost_credits`, None before any entry)
+        and whether that figure is final (`cost_final`): two subqueries, however many jobs."""
+        entries = SpendEntry.objects.filter(generation_number=OuterRef("pk")).order_by()
+        total = entries.values("generation_number").annotate(total=Sum("credits")).values("total")
+        return self.annotate(
+            cost_credits=Subquery(total, output_field=models.IntegerField()),
+            cost_final=Exists(entries.filter(kind=SpendKind.FINAL)),
+        )
 
     def long_overdue(self, now: datetime) -> "GenerationQuerySet":
         """Jobs overdue by more than LONG_OVERDUE_POLLS poll intervals: what /healthz counts and the

@@ -41,7 +41,7 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def _own_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
     """The user's own job; anyone else's, or one being deleted, answers 404, as if it did not exist."""
-    return get_object_or_404(VideoGeneration.objects.visible(), pk=pk, owner=request.user)
+    return get_object_or_404(VideoGeneration.objects.visible().with_cost(), pk=pk, owner=request.user)
 
 
 def _viewable_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
@@ -58,6 +58,7 @@ def dashboard(request: AuthenticatedRequest) -> HttpResponse:
     if request.method == "POST":
         generation = _create_from(form, request)
         if generation is not None and _wants_json(request):
+            generation = VideoGeneration.objects.with_cost().get(pk=generation.pk)  # with its reserved cost
             card = render_to_string("videos/_generation.html", {"generation": generation}, request=request)
             # A new one-time token for the next request made from this page.
             answer = {"id": generation.pk, "html": card, "token": str(uuid.uuid4())}
@@ -101,6 +102,8 @@ def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> Ht
             # The balance as the worker last read it: the page never waits on Runway.
             "show_credits": bool(settings.RUNWAY_API_KEY),
             "credits": selectors.account_credits() if settings.RUNWAY_API_KEY else None,
+            # This month's spend against the user's budget, and today's videos against the daily limit.
+            "spend": selectors.spend_summary(user=request.user),
             # The cost of the form's defaults; the script follows the chosen model and duration.
             "estimate": _default_estimate(),
             "pickers": {

@@ -33,7 +33,15 @@
       timing.textContent = text;
       timing.hidden = !text;
     }
+    const cost = card.querySelector(".cost");
+    if (cost && data.cost) cost.textContent = "· " + (data.cost.final ? "" : "about ") + creditsText(data.cost.credits);
     card.dataset.settled = data.settled ? "true" : "false";
+  }
+
+  // As the server writes it (videos/templatetags/money.py): 1 credit = 1 US cent.
+  function creditsText(credits) {
+    const dollars = (credits / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    return credits.toLocaleString("en-US") + (credits === 1 ? " credit" : " credits") + " (US$" + dollars + ")";
   }
 
   function clock(seconds) {
@@ -154,8 +162,7 @@
     // What the chosen model and duration cost at Runway's published prices (the server's table).
     const showCost = function (chosen, seconds) {
       const credits = prices[chosen] * seconds;
-      const dollars = "US$" + (credits / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-      estimate.textContent = "Estimated cost: " + credits.toLocaleString("en-US") + " credits (" + dollars + ")" +
+      estimate.textContent = "Estimated cost: " + creditsText(credits) +
         (free ? " at Runway's prices; the simulator bills nothing." : ".");
       button.textContent = free ? "Generate for free" : "Generate · " + credits.toLocaleString("en-US") + " credits";
     };

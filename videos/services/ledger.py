@@ -34,8 +34,14 @@ def catalog_estimate(*, model: str, duration: int | None, endpoint: str = catalo
 
 
 def credits_text(credits: int) -> str:
-    """Credits as people read them, with their price: "60 credits (US$0.60)"; 1 credit = 1 US cent."""
-    return f"{credits:,} credit{'s' if credits != 1 else ''} (US${credits * catalog.CENTS_PER_CREDIT / 100:,.2f})"
+    """Credits as people read them, with their price: "60 credits (US$0.60)"; 1 credit = 1 US cent.
+    The pages' `credits` filter (videos/templatetags/money.py) and their script write the same."""
+    return f"{credits:,} credit{'s' if credits != 1 else ''} ({dollars_text(credits)})"
+
+
+def dollars_text(credits: int) -> str:
+    """What `credits` are worth: 12345 → "US$123.45"."""
+    return f"US${credits * catalog.CENTS_PER_CREDIT / 100:,.2f}"
 
 
 def generation_estimate_credits(*, generation: VideoGeneration) -> int:

@@ -22,7 +22,7 @@ HISTORY_FILTERS = [("", "All"), ("active", "In progress"), ("succeeded", "Done")
 
 def generation_history(*, owner: User, shown: str) -> tuple[QuerySet[VideoGeneration], str]:
     """The owner's jobs, newest first, under the filter `shown`; and the filter applied ("" for all)."""
-    jobs = VideoGeneration.objects.visible().filter(owner=owner)
+    jobs = VideoGeneration.objects.visible().filter(owner=owner).with_cost()
     if shown == "active":
         return jobs.active(), shown
     if shown in Status.values:
@@ -49,7 +49,14 @@ def generation_status(*, generation: VideoGeneration) -> dict[str, Any]:
         "elapsed_seconds": round((finished_or_now - generation.created_at).total_seconds()),
         "estimated_seconds": None if generation.is_final else generation_estimate(model=generation.model),
         "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
+        # From the spend ledger, when the job was read with_cost(): the estimate until Runway's final figure.
+        "cost": _cost_json(generation),
     }
+
+
+def _cost_json(generation: VideoGeneration) -> dict[str, Any] | None:
+    credits = getattr(generation, "cost_credits", None)
+    return None if credits is None else {"credits": credits, "final": bool(getattr(generation, "cost_final", False))}
 
 
 def generation_estimate(*, model: str) -> float | None:

@@ -1,15 +1,19 @@
-"""Credits as people read them: Runway bills in credits, and 1 credit is 1 US cent."""
+"""Credits as the pages show them (1 credit = 1 US cent), written by the spend ledger's functions."""
 
 from django import template
 
-from videos.catalog import CENTS_PER_CREDIT
+from videos.services.ledger import credits_text, dollars_text
 
 register = template.Library()
 
 
 @register.filter
 def usd(credits: int | None) -> str:
-    """`60` → `US$0.60`; `12345` → `US$123.45`; nothing for a missing figure."""
-    if credits is None:
-        return ""
-    return f"US${credits * CENTS_PER_CREDIT / 100:,.2f}"
+    """`12345` → `US$123.45`; nothing for a missing figure."""
+    return "" if credits is None else dollars_text(credits)
+
+
+@register.filter
+def credits(amount: int | None) -> str:
+    """`1234` → `1,234 credits (US$12.34)`; nothing for a missing figure."""
+    return "" if amount is None else credits_text(amount)
