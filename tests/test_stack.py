@@ -8,15 +8,16 @@ import requests
 from django.conf import settings
 from django.core.management import call_command
 
-from runway_simulator import RunwaySimulator
+from runway_simulator import API_VERSION, RunwaySimulator
 from tests.stack import Worker, running_worker
-from videos.models import Status, VideoGeneration
+from videos.models import SpendEntry, Status, VideoGeneration
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
 # Seconds: a 2-second task is done by its first poll (5 s after its create), and the task that never
 # ends times out at that poll. The shortest wait the settings allow, so the time-out test is quick.
 MAX_WAIT = 5
+RUNWAY_HEADERS = {"Authorization": f"Bearer {settings.RUNWAY_API_KEY}", "X-Runway-Version": API_VERSION}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,25 @@ def test_a_prompt_from_the_form_becomes_a_video(client, user, worker, simulator)
     assert status["output_url"] == f"/videos/{job.pk}/video.mp4"
     # Our own copy, the same bytes as Runway's.
     assert b"".join(client.get(status["output_url"]).streaming_content) == video.content
+
+
+def test_what_runway_billed_is_what_the_ledger_and_the_page_say(client, user, worker, simulator):
+    client.force_login(user)
+    balance_before = requests.get(f"{simulator.base_url}/v1/organization", headers=RUNWAY_HEADERS, timeout=5).json()[
+        "creditBalance"
+    ]
+
+    client.post("/videos/", {"prompt": "A lighthouse in a storm", "model": "gen4.5", "duration": "8"})
+    job = worker.wait_for(VideoGeneration.objects.get(owner=user).pk, seconds=40)
+
+    assert job.status == Status.SUCCEEDED, job.message or job.last_error
+    billed = requests.get(f"{simulator.base_url}/v1/organization", headers=RUNWAY_HEADERS, timeout=5).json()
+    charged = balance_before - billed["creditBalance"]
+    assert charged == 96  # 8 s of Gen-4.5 at 12 credits a second
+    entries = SpendEntry.objects.filter(generation_number=job.pk)
+    assert entries.credits() == charged
+    assert sorted(entries.values_list("kind", flat=True)) == ["estimate", "final", "reserved"]
+    assert client.get(f"/videos/{job.pk}/status/").json()["cost"] == {"credits": 96, "final": True}
 
 
 def test_twenty_generations_submitted_at_once_all_succeed(client, user, worker, simulator, settings):
@@ -100,7 +120,7 @@ def test_a_job_that_never_ends_times_out_and_is_cancelled_at_runway(client, user
     assert simulator.deletes - deletes_before == 1
     gone = requests.get(
         f"{simulator.base_url}/v1/tasks/{job.runway_task_id}",
-        headers={"Authorization": f"Bearer {settings.RUNWAY_API_KEY}", "X-Runway-Version": "2024-11-06"},
+        headers={"Authorization": f"Bearer {settings.RUNWAY_API_KEY}", "X-Runway-Version": API_VERSION},
         timeout=5,
     )
     assert gone.status_code == 404
