@@ -3,6 +3,7 @@ next step run now (the admin's "Poll now"). None of them waits on Runway: what m
 Runway is the worker's next step."""
 
 import logging
+import uuid
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -80,16 +81,22 @@ def generation_delete(*, generation_id: int) -> None:
     logger.info("Generation %s deleted; the worker deletes its task at Runway, then its files and row", generation_id)
 
 
-def generation_retry(*, generation_id: int) -> VideoGeneration:
-    """Make a new job with the settings (and seed) of one that failed, timed out or was cancelled."""
+def generation_retry(*, generation_id: int, request_token: uuid.UUID | None = None) -> VideoGeneration:
+    """Make a new job with the settings (and seed) of one that failed, timed out or was cancelled.
+
+    A `request_token` already used by the owner returns that job instead (a double click, a replay)."""
     source = VideoGeneration.objects.get(pk=generation_id)
     if source.status not in RETRYABLE_STATUSES:
         raise GenerationError("Only a video that failed, timed out or was cancelled can be tried again.")
-    return generation_rerun(generation_id=generation_id)
+    return generation_rerun(generation_id=generation_id, request_token=request_token)
 
 
-def generation_rerun(*, generation_id: int, new_seed: bool = False) -> VideoGeneration:
-    """Make a new job with the settings of an ended one: the same seed reproduces it, a new one varies it."""
+def generation_rerun(
+    *, generation_id: int, new_seed: bool = False, request_token: uuid.UUID | None = None
+) -> VideoGeneration:
+    """Make a new job with the settings of an ended one: the same seed reproduces it, a new one varies it.
+
+    A `request_token` already used by the owner returns that job instead (a double click, a replay)."""
     source = VideoGeneration.objects.get(pk=generation_id)
     if not source.is_final:
         raise GenerationError("This video has not ended yet.")
@@ -104,7 +111,7 @@ def generation_rerun(*, generation_id: int, new_seed: bool = False) -> VideoGene
         image_url=source.image_url,
     )
     try:
-        return generation_create(owner=source.owner, request=request)
+        return generation_create(owner=source.owner, request=request, request_token=request_token)
     finally:
         if image is not None:
             image.close()
