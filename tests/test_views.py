@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.conftest import MP4
+from tests.conftest import MP4, PNG
 from videos.models import CreditBalance, Status, VideoGeneration
 from videos.services import ledger
 
@@ -263,7 +263,7 @@ def test_an_uploaded_image_makes_an_image_to_video_job_sent_as_a_data_uri(alice,
 
     from videos.tasks import submit
 
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+    png = PNG
     upload = SimpleUploadedFile("first.png", png, content_type="image/png")
     response = alice.post(DASHBOARD, {"prompt": "The scene comes alive", "image": upload})
     assert response.status_code == 302
