@@ -25,9 +25,16 @@ def if_email_configured(view: Callable[..., HttpResponseBase]) -> Callable[..., 
     return wrapped
 
 
+class LoginView(auth_views.LoginView):
+    """Django's, with a link to the password reset when there is one."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "password_reset_enabled": settings.PASSWORD_RESET_ENABLED}
+
+
 # django.contrib.auth.urls, with the password-reset pages behind EMAIL_URL.
 account_urls = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),

@@ -1,5 +1,6 @@
 """Failed logins (django-axes, runway_project/lockout.py) and the password-reset pages."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -98,6 +99,8 @@ def test_staff_see_and_clear_a_lockout_in_the_admin(client, user, admin_user):
     staff = Client()
     staff.force_login(admin_user)
 
+    index = staff.get("/admin/").content.decode()
+    assert "Access attempts" in index and "Access logs" in index
     listing = staff.get("/admin/axes/accessattempt/")
     assert listing.status_code == 200
     assert "alice" in listing.content.decode() and HOME in listing.content.decode()
@@ -149,6 +152,7 @@ def test_behind_a_proxy_each_client_is_counted_on_its_own(client, user, settings
 def test_password_reset_pages_are_not_found_without_email(client, url):
     assert not settings.PASSWORD_RESET_ENABLED  # the tests set no EMAIL_URL
     assert client.get(url).status_code == 404
+    assert "/accounts/password_reset/" not in client.get(LOGIN).content.decode()
 
 
 def test_password_reset_sends_mail_when_email_is_configured(client, user, settings):
@@ -156,9 +160,21 @@ def test_password_reset_sends_mail_when_email_is_configured(client, user, settin
     user.save()
     settings.PASSWORD_RESET_ENABLED = True
 
+    assert 'href="/accounts/password_reset/"' in client.get(LOGIN).content.decode()
     assert client.get("/accounts/password_reset/").status_code == 200
     response = client.post("/accounts/password_reset/", {"email": "alice@example.com"})
 
     assert response.status_code == 302
-    assert client.get(response["Location"]).status_code == 200
-    assert len(mail.outbox) == 1 and "/accounts/reset/" in mail.outbox[0].body
+    assert "Check your email" in client.get(response["Location"]).content.decode()
+    assert len(mail.outbox) == 1
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body)
+    assert link, mail.outbox[0].body
+
+    form = client.get(link.group(1), follow=True)
+    assert "Choose a new password" in form.content.decode()
+    new_password = "a-brand-new-test-password"
+    done = client.post(
+        form.redirect_chain[-1][0], {"new_password1": new_password, "new_password2": new_password}, follow=True
+    )
+    assert "Password changed" in done.content.decode()
+    assert log_in(Client(), LOGIN, "alice", password=new_password).status_code == 302
