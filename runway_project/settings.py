@@ -1,5 +1,6 @@
 """Settings for the Runway video project, read from the environment (and `.env` when present)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -162,6 +163,50 @@ LOGGING = {
         "celery.worker.strategy": {"level": "WARNING"},
     },
 }
+
+# --- Logins and email ---------------------------------------------------------------------
+
+# django-axes counts failed logins (the site's and the admin's) and refuses a login for the
+# cool-off after AXES_FAILURE_LIMIT failures. Its backend must come first: it refuses a locked-out
+# login before the password is checked. Staff see and clear lockouts in the admin ("Axes").
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be at least 1.")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+# Each comma-separated item is counted on its own; "+" joins parameters counted together. The
+# default locks a user name out from one address only: someone guessing from elsewhere cannot
+# lock its owner out everywhere.
+AXES_LOCKOUT_PARAMETERS: list[str | list[str]] = []
+for _item in env.list("AXES_LOCKOUT_PARAMETERS", default=["username+ip_address"]):
+    _parts = [part.strip() for part in _item.split("+")]
+    if not _parts or not set(_parts) <= {"username", "ip_address", "user_agent"}:
+        raise ImproperlyConfigured(
+            "AXES_LOCKOUT_PARAMETERS items are username, ip_address or user_agent, joined by + "
+            f"to count them together, not {_item!r}."
+        )
+    AXES_LOCKOUT_PARAMETERS.append(_parts if len(_parts) > 1 else _parts[0])
+# Behind proxies the client's address is the one the outermost of them saw: the number of proxies
+# tells which X-Forwarded-For entry that is (runway_project/lockout.py). 0: REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "runway_project.lockout.client_ip_address"
+AXES_LOCKOUT_CALLABLE = "runway_project.lockout.lockout_response"
+# A successful login forgets the user's earlier failures.
+AXES_RESET_ON_SUCCESS = True
+
+# Mail, for password resets only: `smtp+tls://user:password@smtp.example.com:587`, or
+# `consolemail://` to print them. Without it the password-reset pages answer 404.
+_email_url = env("EMAIL_URL", default="")
+if _email_url:
+    globals().update(env.email_url("EMAIL_URL"))
+    DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+PASSWORD_RESET_ENABLED = bool(_email_url)
 
 # --- Runway -------------------------------------------------------------------------------
 

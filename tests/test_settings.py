@@ -154,3 +154,33 @@ def test_a_monthly_budget_of_0_starts(project):
     result = manage(project, "shell", "-c", code, DEBUG="True", RUNWAY_MONTHLY_BUDGET_PER_USER="0")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == "0"
+
+
+def test_lockout_parameters_and_email_come_from_the_environment(project):
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.AXES_LOCKOUT_PARAMETERS, s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME, "
+        "s.PASSWORD_RESET_ENABLED, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS)"
+    )
+    result = manage(
+        project,
+        "shell",
+        "-c",
+        code,
+        DEBUG="True",
+        AXES_LOCKOUT_PARAMETERS="username+ip_address, ip_address",
+        AXES_FAILURE_LIMIT="3",
+        AXES_COOLOFF_MINUTES="30",
+        EMAIL_URL="smtp+tls://mailer:secret@smtp.example.com:587",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        "[['username', 'ip_address'], 'ip_address'] 3 0:30:00 True smtp.example.com 587 True"
+    )
+
+
+@pytest.mark.parametrize("value", ["username+password", "ip"])
+def test_unknown_lockout_parameters_do_not_start(project, value):
+    result = manage(project, "check", **production_env(), AXES_LOCKOUT_PARAMETERS=value)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: AXES_LOCKOUT_PARAMETERS items are username, ip_address or user_agent" in result.stderr
