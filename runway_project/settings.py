@@ -152,6 +152,8 @@ VIDEO_CACHE_SECONDS = env.int("VIDEO_CACHE_SECONDS", default=3600)
 VIDEO_SENDFILE_HEADER = env("VIDEO_SENDFILE_HEADER", default="")
 if VIDEO_SENDFILE_HEADER not in ("", "X-Accel-Redirect", "X-Sendfile"):
     raise ImproperlyConfigured("VIDEO_SENDFILE_HEADER is empty, X-Accel-Redirect or X-Sendfile.")
+if VIDEO_SENDFILE_HEADER and AWS_STORAGE_BUCKET_NAME:
+    raise ImproperlyConfigured("VIDEO_SENDFILE_HEADER names files on local disk: leave it empty with a bucket.")
 VIDEO_SENDFILE_PREFIX = env("VIDEO_SENDFILE_PREFIX", default="/protected-media/")
 VIDEO_PRESIGNED_URL_SECONDS = env.int("VIDEO_PRESIGNED_URL_SECONDS", default=0) if AWS_STORAGE_BUCKET_NAME else 0
 

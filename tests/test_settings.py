@@ -154,3 +154,19 @@ def test_a_monthly_budget_of_0_starts(project):
     result = manage(project, "shell", "-c", code, DEBUG="True", RUNWAY_MONTHLY_BUDGET_PER_USER="0")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == "0"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"VIDEO_SENDFILE_HEADER": "X-Send-It"}, "VIDEO_SENDFILE_HEADER is empty, X-Accel-Redirect or X-Sendfile"),
+        (
+            {"VIDEO_SENDFILE_HEADER": "X-Accel-Redirect", "AWS_STORAGE_BUCKET_NAME": "videos"},
+            "VIDEO_SENDFILE_HEADER names files on local disk",
+        ),
+    ],
+)
+def test_a_sendfile_header_the_front_server_cannot_use_does_not_start(project, extra, message):
+    result = manage(project, "check", **production_env(), **extra)
+    assert result.returncode != 0
+    assert message in result.stderr
