@@ -48,6 +48,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # A view that meets a vanished database (a restart, a failover) answers a 503 page, not a 500.
     "runway_project.errors.DatabaseUnavailableMiddleware",
+    # Before anything reads the body (CSRF reads the form): an oversized upload is refused unread.
+    "runway_project.uploads.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -55,6 +57,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# The largest request body: the largest image Runway takes and room for the form's fields.
+# Larger ones are refused with a 413 page before they are read (runway_project/uploads.py).
+REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=4 * 1024 * 1024 + 256 * 1024)
 
 ROOT_URLCONF = "runway_project.urls"
 

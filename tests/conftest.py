@@ -1,4 +1,5 @@
 import base64
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from PIL import Image
 
 from runway_simulator import SAMPLE_VIDEO
 from videos import catalog
@@ -76,6 +78,16 @@ def make_job(user) -> Callable[..., VideoGeneration]:
 
 # The simulator's sample: a real, small MP4, for tests that download or serve a video.
 MP4 = SAMPLE_VIDEO.read_bytes()
+
+
+def picture(kind: str = "PNG", size: tuple[int, int] = (64, 36)) -> bytes:
+    """A real image file that Pillow decodes, as a user would upload it."""
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 120, 40)).save(out, format=kind)
+    return out.getvalue()
+
+
+PNG = picture("PNG")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from tests.conftest import run_next_step
+from tests.conftest import PNG, run_next_step
 from videos import catalog
 from videos.models import Status, VideoGeneration
 from videos.services import actions, ledger, recovery
@@ -18,7 +18,6 @@ from videos.services.steps import MAX_CANCEL_ATTEMPTS
 TASK_ID = "acf9ba3d-a513-42c9-a646-96e8bc97c691"
 TASK_URL = f"https://runway.test/v1/tasks/{TASK_ID}"
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
 pytestmark = pytest.mark.django_db
 

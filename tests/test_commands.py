@@ -8,7 +8,7 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from tests.conftest import MP4
+from tests.conftest import MP4, PNG
 from videos import catalog
 from videos.management.commands.generate_video import SERVICE_ACCOUNT
 from videos.models import CreditBalance, Status, VideoGeneration
@@ -16,7 +16,6 @@ from videos.models import CreditBalance, Status, VideoGeneration
 pytestmark = pytest.mark.django_db
 BASE = "https://runway.test"
 TASK_URL = f"{BASE}/v1/tasks/t-1"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 def run(*args: str) -> str:

@@ -9,13 +9,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from tests.conftest import PNG
 from videos import catalog
 from videos.models import Status, VideoGeneration
 from videos.services import ledger
 
 pytestmark = pytest.mark.django_db
 DASHBOARD = "/videos/"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 import base64
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.conftest import MP4
+from tests.conftest import MP4, PNG
 from videos.models import CreditBalance, Status, VideoGeneration
 from videos.services import ledger
 
@@ -262,7 +263,7 @@ def test_an_uploaded_image_makes_an_image_to_video_job_sent_as_a_data_uri(alice,
 
     from videos.tasks import submit
 
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+    png = PNG
     upload = SimpleUploadedFile("first.png", png, content_type="image/png")
     response = alice.post(DASHBOARD, {"prompt": "The scene comes alive", "image": upload})
     assert response.status_code == 302
@@ -324,3 +325,22 @@ def test_the_dashboard_shows_this_months_spend_and_todays_videos_against_the_lim
     assert f"This month: 60 credits (US$0.60) of your {budget:,} credits" in page
     assert f"{left} left until" in page
     assert f"Today: 1 of {settings.RUNWAY_DAILY_LIMIT_PER_USER} videos" in page
+
+
+# --- One job per click: re-run and try again carry a one-time token -------------------------------
+
+
+@pytest.mark.parametrize(("action", "status"), [("retry", Status.FAILED), ("rerun", Status.SUCCEEDED)])
+def test_a_double_click_or_a_replay_of_try_again_and_rerun_makes_one_job(alice, make_job, broker, action, status):
+    source = make_job(status=status, step=4)
+    page = alice.get(f"/videos/{source.pk}/").content.decode()
+    form = re.search(rf'action="/videos/{source.pk}/{action}/">.*?name="token" value="([0-9a-f-]{{36}})"', page)
+    assert form is not None, "the button carries a one-time token"
+
+    answers = [alice.post(f"/videos/{source.pk}/{action}/", {"token": form.group(1)}) for _ in range(3)]
+
+    made = VideoGeneration.objects.exclude(pk=source.pk)
+    assert made.count() == 1
+    assert {answer["Location"] for answer in answers} == {f"/videos/{made.get().pk}/"}
+    # The next render gives the button a new token: a later click is a new request.
+    assert form.group(1) not in alice.get(f"/videos/{source.pk}/").content.decode()

@@ -177,7 +177,15 @@ class GenerationQuerySet(models.QuerySet["VideoGeneration"]):
 class VideoGeneration(models.Model):
     """One user request for a video, and everything Runway told us about it."""
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="video_generations")
+    # Kept (owner emptied) when the user is deleted: the worker still has to stop the job's task at
+    # Runway and remove its files before the row goes (services/actions.user_generations_remove).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="video_generations",
+    )
     prompt = models.TextField()
     endpoint = models.CharField(max_length=32, choices=[(e, e) for e in catalog.ENDPOINTS])
     model = models.CharField(max_length=64)

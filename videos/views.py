@@ -162,10 +162,11 @@ def cancel(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 @require_POST
 def retry(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     generation = _own_generation(request, pk)
+    token = _one_time_token(request)
     return _start_again(
         request,
         generation,
-        lambda: actions.generation_retry(generation_id=generation.pk),
+        lambda: actions.generation_retry(generation_id=generation.pk, request_token=token),
         "Trying again with the same settings.",
     )
 
@@ -175,12 +176,21 @@ def retry(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 def rerun(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     generation = _own_generation(request, pk)
     new_seed = request.POST.get("seed") == "new"
+    token = _one_time_token(request)
     return _start_again(
         request,
         generation,
-        lambda: actions.generation_rerun(generation_id=generation.pk, new_seed=new_seed),
+        lambda: actions.generation_rerun(generation_id=generation.pk, new_seed=new_seed, request_token=token),
         "Running it again with a new seed." if new_seed else "Running it again, same seed.",
     )
+
+
+def _one_time_token(request: HttpRequest) -> uuid.UUID | None:
+    """The button's one-time token (templatetags/one_time.py): posted twice, it makes one job."""
+    try:
+        return uuid.UUID(request.POST.get("token", ""))
+    except ValueError:
+        return None  # a page from before tokens: no protection against a double click, as then
 
 
 def _start_again(

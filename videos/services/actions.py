@@ -2,7 +2,9 @@
 next step run now (the admin's "Poll now"). None of them waits on Runway: what must be said to
 Runway is the worker's next step."""
 
+import contextlib
 import logging
+import uuid
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -80,19 +82,45 @@ def generation_delete(*, generation_id: int) -> None:
     logger.info("Generation %s deleted; the worker deletes its task at Runway, then its files and row", generation_id)
 
 
-def generation_retry(*, generation_id: int) -> VideoGeneration:
-    """Make a new job with the settings (and seed) of one that failed, timed out or was cancelled."""
+def user_generations_remove(*, user_id: int) -> int:
+    """Before a user is deleted: cancel each of their unfinished jobs and delete every job, all
+    through the worker (their tasks at Runway are stopped, then their files and rows removed once
+    the deletion commits); return how many. The spend ledger keeps their entries.
+
+    Called from the User model's pre_delete signal (videos/signals.py), so that deleting a user in
+    the admin, with its bulk action or with `User.delete()` in a shell, all go through here.
+    """
+    ids = list(VideoGeneration.objects.filter(owner_id=user_id).values_list("pk", flat=True))
+    for generation_id in ids:
+        with contextlib.suppress(GenerationError):  # ended already
+            generation_cancel(generation_id=generation_id)
+        generation_delete(generation_id=generation_id)
+    if ids:
+        logger.info("User %s deleted: %s job(s) cancelled and deleted through the worker", user_id, len(ids))
+    return len(ids)
+
+
+def generation_retry(*, generation_id: int, request_token: uuid.UUID | None = None) -> VideoGeneration:
+    """Make a new job with the settings (and seed) of one that failed, timed out or was cancelled.
+
+    A `request_token` already used by the owner returns that job instead (a double click, a replay)."""
     source = VideoGeneration.objects.get(pk=generation_id)
     if source.status not in RETRYABLE_STATUSES:
         raise GenerationError("Only a video that failed, timed out or was cancelled can be tried again.")
-    return generation_rerun(generation_id=generation_id)
+    return generation_rerun(generation_id=generation_id, request_token=request_token)
 
 
-def generation_rerun(*, generation_id: int, new_seed: bool = False) -> VideoGeneration:
-    """Make a new job with the settings of an ended one: the same seed reproduces it, a new one varies it."""
+def generation_rerun(
+    *, generation_id: int, new_seed: bool = False, request_token: uuid.UUID | None = None
+) -> VideoGeneration:
+    """Make a new job with the settings of an ended one: the same seed reproduces it, a new one varies it.
+
+    A `request_token` already used by the owner returns that job instead (a double click, a replay)."""
     source = VideoGeneration.objects.get(pk=generation_id)
     if not source.is_final:
         raise GenerationError("This video has not ended yet.")
+    if source.owner is None:
+        raise GenerationError("This video's user was deleted.")
     image = File(source.image.open("rb"), name=source.image.name.rsplit("/", 1)[-1]) if source.image else None
     request = VideoRequest(
         prompt=source.prompt,
@@ -104,7 +132,7 @@ def generation_rerun(*, generation_id: int, new_seed: bool = False) -> VideoGene
         image_url=source.image_url,
     )
     try:
-        return generation_create(owner=source.owner, request=request)
+        return generation_create(owner=source.owner, request=request, request_token=request_token)
     finally:
         if image is not None:
             image.close()

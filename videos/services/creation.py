@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from videos import catalog
 from videos.catalog import VideoRequest
+from videos.images import ImageProblem, image_stored_name
 from videos.models import Status, Step, VideoGeneration
 from videos.services import ledger
 from videos.services.bookkeeping import NextStep, enqueue_on_commit, finish
@@ -40,6 +41,7 @@ def generation_create(
     problems = catalog.check_request(request)
     if problems:
         raise ValidationError(problems)
+    image_name = _decoded_image_name(request)
     try:
         with transaction.atomic():
             # Lock the owner's row, so that two requests at once cannot both pass the counts below.
@@ -49,7 +51,7 @@ def generation_create(
                 if twin is not None:
                     return twin  # the same form posted again: no second job
             _check_limits(owner, request)
-            generation = _store(owner, request, request_token)
+            generation = _store(owner, request, request_token, image_name)
             if not generation.is_final:
                 ledger.spend_reserve(generation=generation)
             if enqueue and not generation.is_final:
@@ -61,6 +63,16 @@ def generation_create(
         return VideoGeneration.objects.get(owner=owner, request_token=request_token)
     logger.info("Generation %s created (%s, %s)", generation.pk, generation.model, generation.status)
     return generation
+
+
+def _decoded_image_name(request: VideoRequest) -> str:
+    """The name to store the request's image under, once Pillow has decoded it ("" without one)."""
+    if request.image is None:
+        return ""
+    try:
+        return image_stored_name(request.image)
+    except ImageProblem as exc:
+        raise ValidationError({"image": [str(exc)]}) from None
 
 
 def _check_limits(owner: User, request: VideoRequest) -> None:
@@ -110,7 +122,7 @@ def _refuse(message: str) -> NoReturn:
     raise ValidationError({NON_FIELD_ERRORS: [message]})
 
 
-def _store(owner: User, request: VideoRequest, request_token: uuid.UUID | None) -> VideoGeneration:
+def _store(owner: User, request: VideoRequest, request_token: uuid.UUID | None, image_name: str) -> VideoGeneration:
     """Save a checked, resolved request as a new job (failed at once when there is no API key)."""
     offer = catalog.offer_for(model=request.model or "", endpoint=request.endpoint)
     assert offer is not None and request.model is not None and request.ratio is not None
@@ -130,7 +142,7 @@ def _store(owner: User, request: VideoRequest, request_token: uuid.UUID | None) 
         next_check_at=timezone.now(),
     )
     if request.image is not None:
-        generation.image.save(getattr(request.image, "name", "image") or "image", request.image, save=False)
+        generation.image.save(image_name, request.image, save=False)
     if not settings.RUNWAY_API_KEY:
         finish(generation, Status.FAILED, message=NO_API_KEY_MESSAGE)
     generation.save()

@@ -50,9 +50,11 @@ def generation_estimate_credits(*, generation: VideoGeneration) -> int:
 
 def _append(generation: VideoGeneration, kind: SpendKind, credits: int, *, runway: int | None, note: str) -> bool:
     """Write one entry; False if the job already has one of this kind (nothing written)."""
+    owner = generation.owner
+    username = owner.get_username() if owner is not None else _username_on_record(generation.pk)
     entry = SpendEntry(
         user_id=generation.owner_id,
-        username=generation.owner.get_username() if generation.owner_id else "",
+        username=username,
         generation=generation,
         generation_number=generation.pk,
         job_created_at=generation.created_at,
@@ -68,6 +70,13 @@ def _append(generation: VideoGeneration, kind: SpendKind, credits: int, *, runwa
     except IntegrityError:
         return False
     return True
+
+
+def _username_on_record(generation_id: int) -> str:
+    """The owner's name as the job's earlier entries kept it: a job whose user was deleted is
+    still settled by the worker (services/actions.user_generations_remove)."""
+    earlier = SpendEntry.objects.filter(generation_number=generation_id).exclude(username="").first()
+    return earlier.username if earlier is not None else ""
 
 
 def _so_far(generation_id: int) -> int:
