@@ -149,6 +149,21 @@ if AWS_STORAGE_BUCKET_NAME:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
 
+# Serving videos and posters (videos/serving.py), after the view's permission check.
+# Browsers cache a file privately for VIDEO_CACHE_SECONDS. VIDEO_SENDFILE_HEADER hands the transfer
+# to the front server: "X-Accel-Redirect" (nginx; VIDEO_SENDFILE_PREFIX is an `internal` location
+# aliasing MEDIA_ROOT) or "X-Sendfile" (Apache mod_xsendfile); empty: the app streams the file,
+# ranges included. With a bucket, VIDEO_PRESIGNED_URL_SECONDS > 0 redirects to a presigned URL
+# that works for that many seconds instead.
+VIDEO_CACHE_SECONDS = env.int("VIDEO_CACHE_SECONDS", default=3600)
+VIDEO_SENDFILE_HEADER = env("VIDEO_SENDFILE_HEADER", default="")
+if VIDEO_SENDFILE_HEADER not in ("", "X-Accel-Redirect", "X-Sendfile"):
+    raise ImproperlyConfigured("VIDEO_SENDFILE_HEADER is empty, X-Accel-Redirect or X-Sendfile.")
+if VIDEO_SENDFILE_HEADER and AWS_STORAGE_BUCKET_NAME:
+    raise ImproperlyConfigured("VIDEO_SENDFILE_HEADER names files on local disk: leave it empty with a bucket.")
+VIDEO_SENDFILE_PREFIX = env("VIDEO_SENDFILE_PREFIX", default="/protected-media/")
+VIDEO_PRESIGNED_URL_SECONDS = env.int("VIDEO_PRESIGNED_URL_SECONDS", default=0) if AWS_STORAGE_BUCKET_NAME else 0
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

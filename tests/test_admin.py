@@ -285,3 +285,33 @@ def test_spend_entries_export_as_csv_safe_for_spreadsheets(staff, make_job, djan
 def test_staff_set_a_users_budget_on_the_user_page(staff, user):
     page = staff.get(f"/admin/auth/user/{user.pk}/change/")
     assert b"video_budget-0-monthly_credits" in page.content
+
+
+def test_the_change_page_links_the_video_through_the_checked_view_and_has_no_save(staff, make_job, stored_video):
+    job = make_job(status=Status.SUCCEEDED, video_file=stored_video)
+    content = staff.get(f"{CHANGELIST}{job.pk}/change/").content.decode()
+    assert f'<a href="/videos/{job.pk}/video.mp4">{stored_video}</a>' in content
+    assert f'src="/videos/{job.pk}/video.mp4"' in content  # the player
+    assert "/media/" not in content
+    assert 'name="_save"' not in content and 'name="_continue"' not in content
+    assert f"{CHANGELIST}{job.pk}/delete/" in content  # deleting (through the service) stays
+    # What the link opens: staff may fetch any video, and seek in it.
+    assert staff.get(f"/videos/{job.pk}/video.mp4", HTTP_RANGE="bytes=0-9").status_code == 206
+
+
+def test_staff_cannot_post_changes_to_a_job(staff, make_job):
+    job = make_job(status=Status.FAILED, seed=42)
+    assert staff.post(f"{CHANGELIST}{job.pk}/change/", {"seed": "7"}).status_code == 403
+    job.refresh_from_db()
+    assert job.seed == 42
+
+
+def test_a_stored_video_gone_missing_is_said_on_the_change_page(staff, make_job, stored_video):
+    from django.core.files.storage import default_storage
+
+    job = make_job(status=Status.SUCCEEDED, video_file=stored_video)
+    default_storage.delete(stored_video)
+    response = staff.get(f"{CHANGELIST}{job.pk}/change/")
+    assert response.status_code == 200
+    assert "The stored file for this video is missing" in response.content.decode()
+    assert "<video" not in response.content.decode()

@@ -202,7 +202,7 @@ def _walk_as_staff(client: Client, admin_user: Any, jobs: dict[str, VideoGenerat
     expect(client.get("/admin/"), 200, "Videos")
     expect(client.get(CHANGELIST), 200, "Deleting…")  # staff still see the job being deleted
     for query in ("?status__exact=running", "?work=waiting", "?work=due", "?work=overdue", "?work=none", "?q=task"):
-        expect(client.get(f"{CHANGELIST}{query}"), 200, "Select video generation to change")
+        expect(client.get(f"{CHANGELIST}{query}"), 200, "Select video generation to view")
     for job in VideoGeneration.objects.all():
         expect(client.get(f"{CHANGELIST}{job.pk}/change/"), 200, "Bookkeeping")
     expect(client.get(f"/videos/{jobs['deleting'].pk}/video.mp4"), 404)  # it has no file; staff may still ask

@@ -184,3 +184,19 @@ def test_unknown_lockout_parameters_do_not_start(project, value):
     result = manage(project, "check", **production_env(), AXES_LOCKOUT_PARAMETERS=value)
     assert result.returncode != 0
     assert "ImproperlyConfigured: AXES_LOCKOUT_PARAMETERS items are username, ip_address or user_agent" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"VIDEO_SENDFILE_HEADER": "X-Send-It"}, "VIDEO_SENDFILE_HEADER is empty, X-Accel-Redirect or X-Sendfile"),
+        (
+            {"VIDEO_SENDFILE_HEADER": "X-Accel-Redirect", "AWS_STORAGE_BUCKET_NAME": "videos"},
+            "VIDEO_SENDFILE_HEADER names files on local disk",
+        ),
+    ],
+)
+def test_a_sendfile_header_the_front_server_cannot_use_does_not_start(project, extra, message):
+    result = manage(project, "check", **production_env(), **extra)
+    assert result.returncode != 0
+    assert message in result.stderr

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from videos import serving
 from videos.models import GenerationQuerySet, SpendEntry, SpendKind, UserBudget, VideoGeneration
 from videos.services import actions, queue
 
@@ -79,7 +80,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "status",
         "progress",
         "output_url",
-        "video_file",
+        "video_link",
         "player",
         "failure_code",
         "message",
@@ -109,7 +110,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "status",
                     "progress",
                     "player",
-                    "video_file",
+                    "video_link",
                     "output_url",
                     "failure_code",
                     "message",
@@ -161,6 +162,11 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         # Jobs are created through the dashboard or the command, which validate and enqueue them.
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: VideoGeneration | None = None) -> bool:
+        # Every field is read-only, so no Save buttons; staff still view the page (view permission)
+        # and delete through the service (delete permission).
+        return False
+
     def get_readonly_fields(self, request: HttpRequest, obj: VideoGeneration | None = None) -> tuple[str, ...]:
         # The request itself is what was paid for: staff can read it, not rewrite it.
         return (*self.readonly_fields, "owner", "prompt", "image", "image_url")
@@ -177,9 +183,20 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def player(self, obj: VideoGeneration) -> str:
         if not obj.video_file:
             return "—"
+        if not _stored(obj):
+            return serving.MISSING_MESSAGE
         return format_html(
             '<video controls preload="metadata" width="480" src="{}"></video>', reverse("videos:file", args=[obj.pk])
         )
+
+    @admin.display(description="Video file")
+    def video_link(self, obj: VideoGeneration) -> str:
+        # Through the permission-checked view (staff may view every video), never MEDIA_URL.
+        if not obj.video_file:
+            return "—"
+        if not _stored(obj):
+            return f"{obj.video_file.name}: {serving.MISSING_MESSAGE}"
+        return format_html('<a href="{}">{}</a>', reverse("videos:file", args=[obj.pk]), obj.video_file.name)
 
     @admin.display(description="Next step")
     def next_step(self, obj: VideoGeneration) -> str:
@@ -236,6 +253,11 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def _warn_if_queue_down(self, request: HttpRequest) -> None:
         if queue.queue_unreachable():
             self.message_user(request, queue.QUEUE_DOWN_MESSAGE, messages.WARNING)
+
+
+def _stored(obj: VideoGeneration) -> bool:
+    """Whether the job's stored video is still in storage (a file can go missing by hand)."""
+    return bool(obj.video_file.name) and obj.video_file.storage.exists(obj.video_file.name)
 
 
 def _job_credits(*, exclude_final: bool) -> Subquery:

@@ -9,13 +9,13 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from videos import catalog
+from videos import catalog, serving
 from videos.forms import GenerationForm
 from videos.models import VideoGeneration
 from videos.services import actions, creation, queue, selectors
@@ -229,19 +229,25 @@ def delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def video_file(request: AuthenticatedRequest, pk: int) -> FileResponse:
-    """The stored copy of a finished video, for its owner and staff."""
-    return _stored_file(_viewable_generation(request, pk).video_file, "video/mp4")
+def video_file(request: AuthenticatedRequest, pk: int) -> HttpResponseBase:
+    """The stored copy of a finished video, for its owner and staff; with ranges, for seeking."""
+    generation = _viewable_generation(request, pk)
+    return serving.file_serve(
+        request,
+        file=generation.video_file,
+        content_type="video/mp4",
+        filename=serving.download_name(generation.prompt, generation.pk, "mp4"),
+    )
 
 
 @login_required
 @require_GET
-def poster(request: AuthenticatedRequest, pk: int) -> FileResponse:
+def poster(request: AuthenticatedRequest, pk: int) -> HttpResponseBase:
     """A frame of a finished video, for the history's thumbnails; for its owner and staff."""
-    return _stored_file(_viewable_generation(request, pk).poster, "image/jpeg")
-
-
-def _stored_file(file: FieldFile, content_type: str) -> FileResponse:
-    if not file:
-        raise Http404("There is no such file for this video.")
-    return FileResponse(file.open("rb"), content_type=content_type)
+    generation = _viewable_generation(request, pk)
+    return serving.file_serve(
+        request,
+        file=generation.poster,
+        content_type="image/jpeg",
+        filename=serving.download_name(generation.prompt, generation.pk, "jpg"),
+    )

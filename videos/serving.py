@@ -1,0 +1,198 @@
+"""Serve one stored file (a video, a poster) to someone the view already let through.
+
+Django's FileResponse answers every request with the whole file, and its static `serve` ignores
+`Range`; the small packages that add ranges (django-ranged-response, django-ranged-fileresponse)
+have no `If-Range`, no 416 and no release in years. So this module does it: single byte ranges
+(206 + Content-Range), `If-Range`, 416 for an unsatisfiable range, ETag/Last-Modified with 304,
+private caching, a download name, streamed from the storage's own open/seek (the local disk or
+django-storages' S3). A request for several ranges gets the whole file (200), as HTTP allows.
+
+In production the transfer can go elsewhere once the view has checked permission:
+VIDEO_SENDFILE_HEADER hands it to the front server (nginx's X-Accel-Redirect, Apache's
+X-Sendfile), VIDEO_PRESIGNED_URL_SECONDS redirects to a short-lived presigned S3 URL.
+"""
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db.models.fields.files import FieldFile
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotFound,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
+from django.utils.cache import get_conditional_response
+from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
+from django.utils.text import slugify
+
+CHUNK_BYTES = 64 * 1024
+NAME_CHARS = 60  # of the prompt in a download name
+MISSING_MESSAGE = "The stored file for this video is missing; it may have been removed from storage."
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def download_name(prompt: str, pk: int, extension: str) -> str:
+    """`lighthouse-in-a-storm-12.mp4`: the prompt's first words, slugified, then the job's id."""
+    words = slugify(prompt)[:NAME_CHARS].rstrip("-") or "video"
+    return f"{words}-{pk}.{extension}"
+
+
+def file_serve(request: HttpRequest, *, file: FieldFile, content_type: str, filename: str) -> HttpResponseBase:
+    """The answer to a GET for `file`, whose access the caller has already checked."""
+    if not file:
+        raise Http404("There is no such file for this video.")
+    disposition = content_disposition_header(as_attachment=False, filename=filename) or "inline"
+    if settings.VIDEO_PRESIGNED_URL_SECONDS:
+        return _presigned_redirect(file, content_type, disposition)
+    if settings.VIDEO_SENDFILE_HEADER:
+        return _sendfile(file, content_type, disposition)
+    try:
+        stored = _stat(file)
+    except FileMissingError:
+        # Said in the answer itself: the production 404 page would not show an Http404's message.
+        return HttpResponseNotFound(MISSING_MESSAGE, content_type="text/plain; charset=utf-8")
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": stored.etag,
+        "Last-Modified": http_date(stored.modified),
+        "Cache-Control": f"private, max-age={settings.VIDEO_CACHE_SECONDS}",
+    }
+    not_modified = get_conditional_response(request, etag=stored.etag, last_modified=stored.modified)
+    if not_modified is not None:  # 304, or 412 for a failed If-Match
+        for key, value in headers.items():
+            not_modified[key] = value
+        return not_modified
+    try:
+        wanted = _wanted_range(request, stored)
+    except _UnsatisfiableError:
+        return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{stored.size}"})
+    start, end = wanted if wanted is not None else (0, stored.size - 1)
+    handle = file.storage.open(str(file.name), "rb")
+    response = StreamingHttpResponse(
+        _Slice(handle, start, end - start + 1),
+        status=206 if wanted is not None else 200,
+        content_type=content_type,
+        headers={**headers, "Content-Length": str(max(end - start + 1, 0)), "Content-Disposition": disposition},
+    )
+    if wanted is not None:
+        response["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
+    return response
+
+
+class FileMissingError(Exception):
+    """The job names a stored file that is no longer in storage."""
+
+
+@dataclass(frozen=True)
+class _Stored:
+    size: int
+    modified: int  # seconds since the epoch
+    etag: str
+
+
+def _stat(file: FieldFile) -> _Stored:
+    """Size, time and ETag of the stored file; 404 with a clear message when it went missing."""
+    storage, name = file.storage, file.name
+    assert name is not None  # a set FieldFile has a name
+    try:
+        size = storage.size(name)
+        modified = int(storage.get_modified_time(name).timestamp())
+    except Exception:
+        # The local disk raises FileNotFoundError, S3 a ClientError: ask the storage which it was.
+        if not storage.exists(name):
+            raise FileMissingError(name) from None
+        raise
+    digest = hashlib.sha256(f"{name}:{size}:{modified}".encode()).hexdigest()[:16]
+    return _Stored(size=size, modified=modified, etag=f'"{digest}"')
+
+
+class _UnsatisfiableError(Exception):
+    """The range asked for starts past the end of the file (416)."""
+
+
+def _wanted_range(request: HttpRequest, stored: _Stored) -> tuple[int, int] | None:
+    """(first, last) byte asked for, or None for the whole file (no Range, a Range we do not parse
+    or with several ranges, or an If-Range that no longer matches); _UnsatisfiableError for 416."""
+    header = request.headers.get("Range", "").replace(" ", "")
+    match = _RANGE.match(header)
+    if not match or not (match[1] or match[2]):
+        return None
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and not _if_range_holds(if_range, stored):
+        return None
+    first, last = match[1], match[2]
+    if not first:  # bytes=-N: the last N bytes
+        suffix = int(last)
+        if suffix == 0 or stored.size == 0:
+            raise _UnsatisfiableError
+        return max(stored.size - suffix, 0), stored.size - 1
+    start = int(first)
+    if last and int(last) < start:
+        return None  # invalid: ignored, as RFC 9110 says
+    if start >= stored.size:
+        raise _UnsatisfiableError
+    end = int(last) if last else stored.size - 1
+    return start, min(end, stored.size - 1)
+
+
+def _if_range_holds(value: str, stored: _Stored) -> bool:
+    """If-Range names the file as it is: its (strong) ETag, or exactly its Last-Modified date."""
+    if value.startswith(('"', "W/")):
+        return value == stored.etag
+    return parse_http_date_safe(value) == stored.modified
+
+
+class _Slice:
+    """`length` bytes of an open file from `start`, read a chunk at a time; closes the file."""
+
+    def __init__(self, handle: IO[bytes], start: int, length: int) -> None:
+        self.handle, self.start, self.left = handle, start, length
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self.start:
+            self.handle.seek(self.start)
+        while self.left > 0:
+            chunk = self.handle.read(min(CHUNK_BYTES, self.left))
+            if not chunk:
+                break
+            self.left -= len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _sendfile(file: FieldFile, content_type: str, disposition: str) -> HttpResponse:
+    """An empty answer naming the file for the front server, which sends it (ranges included)."""
+    header = settings.VIDEO_SENDFILE_HEADER
+    if header == "X-Accel-Redirect":  # nginx: an `internal` location that aliases MEDIA_ROOT
+        target = settings.VIDEO_SENDFILE_PREFIX.rstrip("/") + "/" + quote(str(file.name))
+    else:  # X-Sendfile (Apache, lighttpd): the file's path on disk
+        target = file.path
+    response = HttpResponse(content_type=content_type)
+    response[header] = target
+    response["Content-Disposition"] = disposition
+    response["Cache-Control"] = f"private, max-age={settings.VIDEO_CACHE_SECONDS}"
+    return response
+
+
+def _presigned_redirect(file: FieldFile, content_type: str, disposition: str) -> HttpResponseRedirect:
+    """A redirect to a URL of the private bucket that works for VIDEO_PRESIGNED_URL_SECONDS."""
+    url = file.storage.url(  # type: ignore[call-arg]  # S3Storage.url takes these
+        file.name,
+        parameters={"ResponseContentDisposition": disposition, "ResponseContentType": content_type},
+        expire=settings.VIDEO_PRESIGNED_URL_SECONDS,
+    )
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "private, no-store"  # never replay a URL after it expired
+    return response
