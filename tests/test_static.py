@@ -112,6 +112,35 @@ def test_an_unknown_static_file_is_a_404(server):
     assert response.status_code == 404
 
 
+def settings_of(**env: str) -> dict[str, dict[str, str]]:
+    """STORAGES as runway_project.settings reads them from this environment."""
+    code = "import json, runway_project.settings as s; print(json.dumps(s.STORAGES))"
+    command = subprocess.run(  # noqa: S603 (our own settings)
+        [sys.executable, "-c", code],
+        env={**production_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=settings.BASE_DIR,
+        check=True,
+    )
+    return dict(json.loads(command.stdout))
+
+
+def test_production_hashes_and_compresses_and_debug_serves_the_sources_as_they_are():
+    assert settings_of()["staticfiles"]["BACKEND"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    assert (
+        settings_of(DEBUG="True")["staticfiles"]["BACKEND"] == "django.contrib.staticfiles.storage.StaticFilesStorage"
+    )
+
+
+def test_with_an_s3_bucket_static_files_stay_with_whitenoise():
+    storages = settings_of(AWS_STORAGE_BUCKET_NAME="videos")
+
+    assert storages["default"]["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert storages["staticfiles"]["BACKEND"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+
+
 def test_check_deploy_is_clean_with_production_settings(static_root):
     command = subprocess.run(  # noqa: S603 (our own command)
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level=WARNING"],
