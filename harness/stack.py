@@ -1,10 +1,14 @@
 """The product's processes as production runs them: a Celery worker, beat, and gunicorn."""
 
+import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
 from harness.processes import Process, free_port, wait_for_port
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def environment(
@@ -82,6 +86,9 @@ class Gunicorn(Process):
     """gunicorn serving the project on a free loopback port, at `base_url` once `wait_until_ready()` returns."""
 
     def __init__(self, env: dict[str, str], *, log_dir: Path, workers: int) -> None:
+        if "STATIC_ROOT" not in env:
+            # Production's pages name hashed static files, which only `collectstatic` makes.
+            env = {**env, "STATIC_ROOT": collected_static(env)}
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "gunicorn", "runway_project.wsgi:application"]
@@ -90,6 +97,28 @@ class Gunicorn(Process):
 
     def wait_until_ready(self, *, seconds: float = 60) -> None:
         wait_for_port(self.port, self, seconds=seconds)
+
+
+_collected: dict[str, str] = {}
+
+
+def collect_static(env: dict[str, str], static_root: Path) -> None:
+    """`manage.py collectstatic`, as a deployment runs it, into `static_root`."""
+    subprocess.run(  # noqa: S603 (our own command)
+        [sys.executable, str(PROJECT_DIR / "manage.py"), "collectstatic", "--noinput", "--verbosity=0"],
+        env={**env, "STATIC_ROOT": str(static_root)},
+        check=True,
+        timeout=120,
+    )
+
+
+def collected_static(env: dict[str, str]) -> str:
+    """A STATIC_ROOT that `collectstatic` filled, once for this process (the files do not change)."""
+    if "root" not in _collected:
+        root = Path(tempfile.mkdtemp(prefix="runway-static-"))
+        collect_static(env, root)
+        _collected["root"] = str(root)
+    return _collected["root"]
 
 
 def database_url() -> str:

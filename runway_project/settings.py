@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -42,11 +43,19 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The Content-Security-Policy header (its middleware below); the app adds the library's checks.
+    "csp",
     "videos",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from STATIC_ROOT (or the source folders under DEBUG), before anything
+    # else of ours runs: the README's gunicorn command serves a complete site.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
+    "runway_project.headers.PermissionsPolicyMiddleware",
     # A view that meets a vanished database (a restart, a failover) answers a 503 page, not a 500.
     "runway_project.errors.DatabaseUnavailableMiddleware",
     # Before anything reads the body (CSRF reads the form): an oversized upload is refused unread.
@@ -121,11 +130,29 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Static files -------------------------------------------------------------------------
+# whitenoise serves them from the app (WhiteNoiseMiddleware above). In production
+# (DEBUG off) `manage.py collectstatic` writes them to STATIC_ROOT under content-hashed names,
+# each beside a gzip (and brotli, when the Brotli package is installed) copy. whitenoise sends
+# the hashed ones as `immutable` for ten years (a changed file gets a new name), the rest
+# (the unhashed copies collectstatic also writes) for 60 seconds. Under DEBUG
+# they come straight from static/ and the apps, unhashed, with no collectstatic.
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "var" / "static")))
+STATICFILES_BACKEND = (
+    "django.contrib.staticfiles.storage.StaticFilesStorage"
+    if DEBUG
+    else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+)
+# --- end static files ---------------------------------------------------------------------
+
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": STATICFILES_BACKEND},
+}
 
 # Videos, posters and input images go to MEDIA_ROOT, or to an S3-compatible bucket when one is
 # named (AWS S3, Cloudflare R2, MinIO, ...). The bucket should stay private: the app serves
@@ -146,7 +173,8 @@ if AWS_STORAGE_BUCKET_NAME:
                 "file_overwrite": False,
             },
         },
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        # Static files stay on the app's disk, served by whitenoise as without a bucket.
+        "staticfiles": {"BACKEND": STATICFILES_BACKEND},
     }
 
 # Serving videos and posters (videos/serving.py), after the view's permission check.
@@ -163,6 +191,44 @@ if VIDEO_SENDFILE_HEADER and AWS_STORAGE_BUCKET_NAME:
     raise ImproperlyConfigured("VIDEO_SENDFILE_HEADER names files on local disk: leave it empty with a bucket.")
 VIDEO_SENDFILE_PREFIX = env("VIDEO_SENDFILE_PREFIX", default="/protected-media/")
 VIDEO_PRESIGNED_URL_SECONDS = env.int("VIDEO_PRESIGNED_URL_SECONDS", default=0) if AWS_STORAGE_BUCKET_NAME else 0
+
+# --- Security headers ---------------------------------------------------------------------
+# Pages run only the scripts and styles of our own static files: no inline script, style
+# attribute or event handler (the admin's pages have none either), nothing from another site.
+# Videos and posters come from our own views; with an S3 bucket those may redirect to presigned
+# links on the bucket's host, which img-src and media-src then allow (CSP_MEDIA_SOURCES adds
+# others, e.g. a CDN).
+_media_sources = ["'self'", *env.list("CSP_MEDIA_SOURCES", default=[])]
+if AWS_STORAGE_BUCKET_NAME:
+    _endpoint = env("AWS_S3_ENDPOINT_URL", default="")
+    if _endpoint:
+        _scheme, _, _host = _endpoint.rstrip("/").partition("://")
+        _media_sources += [f"{_scheme}://{_host}", f"{_scheme}://*.{_host}"]
+    else:
+        _media_sources.append("https://*.amazonaws.com")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": _media_sources,
+        "media-src": _media_sources,
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# The full URL only to our own pages; other sites see none (a video's URL names its id).
+SECURE_REFERRER_POLICY = "same-origin"
+# Browser features the site never uses, refused to it and to anything it could embed
+# (runway_project/headers.py sends it).
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
+    "magnetometer=(), microphone=(), midi=(), payment=(), usb=()"
+)
+# --- end security headers -----------------------------------------------------------------
 
 LOGGING = {
     "version": 1,

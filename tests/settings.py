@@ -31,3 +31,8 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="runway-test-media-"))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# whitenoise looks into STATIC_ROOT when it starts: an empty one (tests/test_static.py fills its own).
+STATIC_ROOT = Path(tempfile.mkdtemp(prefix="runway-test-static-"))
+# Pages name static files without a `collectstatic` first (production's hashed names need one);
+# tests/test_static.py checks production's storage behind a gunicorn.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

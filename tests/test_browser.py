@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import requests
 from django.conf import settings
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from harness.faults import RedisServer, celery_broker
 from runway_simulator import ManualClock, RunwaySimulator
 from tests.stack import Worker, running_worker
+from videos import catalog
 from videos.models import Status, VideoGeneration
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
@@ -61,14 +62,37 @@ def browser() -> Iterator[Browser]:
     del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
-@pytest.fixture
-def page(browser, request) -> Iterator[Page]:
-    """A fresh browser tab that fails the test on any server error or script error it meets."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    page = context.new_page()
+# Chromium reports what the Content-Security-Policy refused on the console ("Refused to execute
+# inline script because it violates the following Content Security Policy directive ...");
+# the page's own violation events are logged there too, in case a message is worded otherwise.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (event) {
+  console.error("CSP violation: " + event.violatedDirective + " " + event.blockedURI);
+});
+"""
+
+
+def watch_for_problems(page: Page) -> list[str]:
+    """The server errors, script errors and CSP violations the page meets, as they happen."""
     problems: list[str] = []
+    page.add_init_script(REPORT_CSP_VIOLATIONS)
     page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 500 else None)
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text or message.text.startswith("CSP violation"):
+            problems.append(f"CSP: {message.text}")
+
+    page.on("console", on_console)
+    return problems
+
+
+@pytest.fixture
+def page(browser, request) -> Iterator[Page]:
+    """A fresh browser tab that fails the test on any server error, script error or CSP violation it meets."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    problems = watch_for_problems(page)
     page.shots = Screenshots(page, request.node.name)  # type: ignore[attr-defined]
     yield page
     page.shots.take("last")  # type: ignore[attr-defined]
@@ -311,3 +335,85 @@ def test_a_stored_video_can_be_scrubbed(logged_in, django_user_model):
     assert duration == pytest.approx(3.0, abs=0.1)
     assert seekable == pytest.approx(duration, abs=0.1)
     assert position == pytest.approx(2.0, abs=0.05)
+
+
+def test_a_csp_violation_on_a_page_is_reported(browser, live_server):
+    context = browser.new_context()
+    page = context.new_page()
+    problems = watch_for_problems(page)
+    html = '<p style="color: red">inline</p><script>document.title = "ran"</script>'
+    page.route(
+        "**/csp-probe/",
+        lambda route: route.fulfill(
+            body=html,
+            content_type="text/html",
+            headers={"Content-Security-Policy": "script-src 'self'; style-src 'self'"},
+        ),
+    )
+
+    page.goto(live_server.url + "/csp-probe/")
+    page.wait_for_function("() => document.readyState === 'complete'")
+    title = page.title()
+    context.close()
+
+    assert title != "ran"
+    assert any("script-src" in problem for problem in problems), problems
+    assert any("style-src" in problem for problem in problems), problems
+
+
+def test_the_progress_bar_and_the_delete_question_work_under_the_csp(logged_in, django_user_model):
+    page = logged_in
+    owner = django_user_model.objects.get(username="carol")
+    job = {"owner": owner, "endpoint": catalog.TEXT_TO_VIDEO, "model": "gen4.5", "ratio": "1280:720", "duration": 5}
+    running = VideoGeneration.objects.create(
+        **job, prompt="Halfway there", status=Status.RUNNING, progress=40, runway_task_id="t-1"
+    )
+    failed = VideoGeneration.objects.create(**job, prompt="Refused", status=Status.FAILED, message="No.")
+    page.reload()
+
+    bar = page.locator(f"#generation-{running.pk} .progress")
+    ratio = bar.evaluate(
+        "(p) => p.querySelector('.progress-bar').getBoundingClientRect().width / p.getBoundingClientRect().width"
+    )
+    assert ratio == pytest.approx(0.4, abs=0.02)
+
+    card = page.locator(f"#generation-{failed.pk}")
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    card.get_by_role("button", name="Delete").click()
+    expect(card).to_be_visible()
+    assert VideoGeneration.objects.filter(pk=failed.pk).exists()
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    card.get_by_role("button", name="Delete").click()
+    expect(page.locator(f"#generation-{failed.pk}")).to_have_count(0)
+
+    assert questions == ["Delete this video?", "Delete this video?"]
+    assert not VideoGeneration.objects.filter(pk=failed.pk).exists()
+
+
+def test_the_admin_pages_meet_no_csp_violation(page, live_server, django_user_model):
+    django_user_model.objects.create_superuser(username="root", password=PASSWORD)
+    owner = django_user_model.objects.create_user(username="dave", password=PASSWORD)
+    job = VideoGeneration.objects.create(
+        owner=owner,
+        prompt="A quiet harbour",
+        endpoint=catalog.TEXT_TO_VIDEO,
+        model="gen4.5",
+        ratio="1280:720",
+        duration=5,
+    )
+    page.goto(live_server.url + "/admin/login/")
+    page.get_by_label("Username").fill("root")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(live_server.url + "/admin/")
+
+    for path in (
+        "/admin/videos/videogeneration/",
+        f"/admin/videos/videogeneration/{job.pk}/change/",
+        "/admin/auth/user/",
+    ):
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("load")
+        page.shots.take(path.strip("/").replace("/", "-"))  # type: ignore[attr-defined]
+    # The page fixture fails the test on any violation the admin's pages met.

@@ -49,7 +49,14 @@
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   }
 
+  // The bar's width from the card's progress (the page carries no style attribute: the CSP refuses them).
+  function sizeBar(card) {
+    const bar = card.querySelector(".progress");
+    bar.querySelector(".progress-bar").style.width = bar.getAttribute("aria-valuenow") + "%";
+  }
+
   function watch(card) {
+    sizeBar(card);
     if (card.dataset.settled === "true" || card.dataset.watching) return;
     card.dataset.watching = "1";
     const tick = async function () {
@@ -171,6 +178,15 @@
     }); });
     update();
   }
+
+  // A form that asks first (Delete): no inline handler, the CSP refuses them.
+  document.addEventListener("submit", function (event) {
+    const question = event.target.dataset.confirm;
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
 
   document.querySelectorAll(".generation").forEach(watch);
 })();
