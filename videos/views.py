@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from videos import catalog, serving
 from videos.forms import GenerationForm
 from videos.models import VideoGeneration
-from videos.services import actions, creation, queue, selectors
+from videos.services import actions, creation, ledger, queue, selectors
 
 HISTORY_PAGE_SIZE = 10
 
@@ -105,7 +105,7 @@ def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> Ht
             # This month's spend against the user's budget, and today's videos against the daily limit.
             "spend": selectors.spend_summary(user=request.user),
             # The cost of the form's defaults; the script follows the chosen model and duration.
-            "estimate": _default_estimate(),
+            "estimate": ledger.catalog_estimate(model=settings.RUNWAY_TEXT_MODEL, duration=None),
             "pickers": {
                 "offers": catalog.offers_for_pickers(),
                 "defaults": {
@@ -118,15 +118,6 @@ def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> Ht
         },
         status=400 if form.errors else 200,
     )
-
-
-def _default_estimate() -> int:
-    """Credits for a text-only video with every option left at its default."""
-    request = catalog.VideoRequest(prompt="").resolved(
-        text_model=settings.RUNWAY_TEXT_MODEL, image_model=settings.RUNWAY_IMAGE_MODEL
-    )
-    assert request.model is not None and request.duration is not None
-    return catalog.estimated_credits(model=request.model, duration=request.duration)
 
 
 @login_required
