@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from runway_simulator import SAMPLE_VIDEO
+from tests.stack import BROKERS, Stack, stack_broker
 from videos import catalog
 from videos.models import VideoGeneration
 from videos.services import queue
@@ -153,3 +154,14 @@ def broker() -> Iterator[Broker]:
     broker.clear()
     yield broker
     broker.clear()
+
+
+@pytest.fixture(params=BROKERS)
+def stack_on_each_broker(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The processes of a test on Redis, then on RabbitMQ (a queue of the test's own)."""
+    with stack_broker(request.param) as broker:
+        stack = Stack(broker)
+        try:
+            yield stack
+        finally:
+            stack.stop()

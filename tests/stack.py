@@ -227,19 +227,43 @@ def _require_rabbitmq(url: str) -> None:
         connection.release()
 
 
+def production_environment(
+    *,
+    database_url: str,
+    broker_url: str = "",
+    queue: str = "",
+    runway_url: str = "",
+    poll_interval: int = 0,
+    max_wait: int = 0,
+    secret_key: str = "",
+    **more: str,
+) -> dict[str, str]:
+    """Production settings (DEBUG off) for a process a test starts: the test settings' broker,
+    queue, storage, key and Runway unless given."""
+    return environment(
+        dict(os.environ),
+        secret_key=secret_key or settings.SECRET_KEY,
+        database_url=database_url,
+        broker_url=broker_url or settings.CELERY_BROKER_URL,
+        queue=queue or settings.CELERY_TASK_DEFAULT_QUEUE,
+        media_root=str(settings.MEDIA_ROOT),
+        api_key=settings.RUNWAY_API_KEY,
+        runway_url=runway_url or settings.RUNWAY_API_BASE_URL,
+        poll_interval=poll_interval or settings.RUNWAY_POLL_INTERVAL,
+        max_wait=max_wait or settings.RUNWAY_MAX_WAIT,
+        **more,
+    )
+
+
 def stack_environment(
     simulator: RunwaySimulator, *, max_wait: int, db_url: str, broker: StackBroker | None = None
 ) -> dict[str, str]:
     """Production settings (DEBUG off) pointed at the test database, broker queue and simulator."""
     broker = broker or session_broker()
-    return environment(
-        dict(os.environ),
-        secret_key=settings.SECRET_KEY,
+    return production_environment(
         database_url=db_url,
         broker_url=broker.url,
         queue=broker.queue,
-        media_root=str(settings.MEDIA_ROOT),
-        api_key=settings.RUNWAY_API_KEY,
         runway_url=simulator.base_url,
         poll_interval=POLL_INTERVAL,
         max_wait=max_wait,

@@ -17,7 +17,6 @@ from django.utils import timezone
 from harness.faults import RedisServer, TcpProxy, redis_server_available
 from runway_simulator import RunwaySimulator
 from tests.stack import (
-    BROKERS,
     LOG_DIR,
     RabbitMQBroker,
     RedisBroker,
@@ -32,17 +31,6 @@ from videos.models import Status, VideoGeneration
 from videos.services import creation
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(params=BROKERS)
-def stack_on_each_broker(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    """The processes of a test on Redis, then on RabbitMQ (a queue of the test's own)."""
-    with stack_broker(request.param) as broker:
-        stack = Stack(broker)
-        try:
-            yield stack
-        finally:
-            stack.stop()
 
 
 class BrokerOutage:

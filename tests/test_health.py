@@ -19,7 +19,8 @@ from django.db import connection
 from django.utils import timezone
 
 from harness.faults import RedisServer, TcpProxy, redis_server_available
-from harness.stack import Gunicorn, database_url, environment
+from harness.stack import Gunicorn, database_url
+from tests.stack import production_environment
 from videos import tasks
 from videos.models import LastSweep, Status, VideoGeneration
 from videos.services import health, recovery
@@ -228,20 +229,7 @@ def test_the_brokers_password_never_shows(private_redis):
 
 def production_env(*, database: str, broker: str) -> dict[str, str]:
     """Production settings (DEBUG off, so HTTPS redirects on) for gunicorn and the command."""
-    import os
-
-    return environment(
-        dict(os.environ),
-        secret_key=settings.SECRET_KEY,
-        database_url=database,
-        broker_url=broker,
-        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-        media_root=str(settings.MEDIA_ROOT),
-        api_key=settings.RUNWAY_API_KEY,
-        runway_url=settings.RUNWAY_API_BASE_URL,
-        poll_interval=settings.RUNWAY_POLL_INTERVAL,
-        max_wait=settings.RUNWAY_MAX_WAIT,
-    )
+    return production_environment(database_url=database, broker_url=broker)
 
 
 def get_healthz(server: Gunicorn) -> tuple[float, requests.Response]:

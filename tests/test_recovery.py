@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from runway_simulator import RunwaySimulator
-from tests.stack import BROKERS, POLL_INTERVAL, Stack, StackBroker, broker_messages, stack_broker, wait_for_jobs
+from tests.stack import POLL_INTERVAL, Stack, StackBroker, broker_messages, wait_for_jobs
 from videos.catalog import VideoRequest
 from videos.models import STEP_LOST_AFTER, Status, VideoGeneration
 from videos.services import actions, creation
@@ -32,17 +32,6 @@ def stack() -> Iterator[Stack]:
     stack = Stack()
     yield stack
     stack.stop()
-
-
-@pytest.fixture(params=BROKERS)
-def stack_on_each_broker(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    """The processes of a test on Redis, then on RabbitMQ (a queue of the test's own)."""
-    with stack_broker(request.param) as broker:
-        stack = Stack(broker)
-        try:
-            yield stack
-        finally:
-            stack.stop()
 
 
 def get_times(simulator: RunwaySimulator) -> dict[str, list[float]]:

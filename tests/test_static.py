@@ -1,7 +1,6 @@
 """Static files as production serves them: `collectstatic`, then whitenoise inside gunicorn."""
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -12,7 +11,8 @@ import pytest
 import requests
 from django.conf import settings
 
-from harness.stack import Gunicorn, collect_static, environment
+from harness.stack import Gunicorn, collect_static
+from tests.stack import production_environment
 
 LOG_DIR = Path(settings.BASE_DIR) / "var"
 # Production answers plain HTTP with a redirect; a proxy in front says the request came over HTTPS.
@@ -21,18 +21,10 @@ TEN_YEARS = 10 * 365 * 24 * 60 * 60
 
 
 def production_env(**more: str) -> dict[str, str]:
-    return environment(
-        dict(os.environ),
+    return production_environment(
         # As long and random as `check --deploy` asks.
         secret_key=secrets.token_urlsafe(50),
         database_url="sqlite:///" + str(LOG_DIR / "unused-static-test.sqlite3"),
-        broker_url=settings.CELERY_BROKER_URL,
-        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-        media_root=str(settings.MEDIA_ROOT),
-        api_key=settings.RUNWAY_API_KEY,
-        runway_url=settings.RUNWAY_API_BASE_URL,
-        poll_interval=settings.RUNWAY_POLL_INTERVAL,
-        max_wait=settings.RUNWAY_MAX_WAIT,
         **more,
     )
 
