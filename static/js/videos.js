@@ -1,4 +1,4 @@
-// Live status for the video cards on the page, and a form that submits without reloading.
+// The video cards on the page: live status, and the new card the form (form.js) announces.
 (function () {
   "use strict";
   const POLL_MS = 2000;
@@ -72,113 +72,6 @@
     setTimeout(tick, POLL_MS);
   }
 
-  // Each field's messages go next to it; the rest above the form.
-  function showErrors(errors) {
-    document.querySelectorAll("#generate-form .errorlist").forEach(function (list) { list.replaceChildren(); });
-    Object.entries(errors).forEach(function ([field, fieldErrors]) {
-      const list = document.getElementById(field + "-errors") || document.getElementById("__all__-errors");
-      fieldErrors.forEach(function (error) {
-        const item = document.createElement("li");
-        item.textContent = error.message;
-        list.appendChild(item);
-      });
-      if (field !== "prompt" && field !== "__all__") form.querySelector("details.advanced").open = true;
-    });
-  }
-
-  // A word from the server beside the new card, e.g. that the job waits for the queue.
-  function showNotice(text) {
-    const old = document.getElementById("queue-notice");
-    if (old) old.remove();
-    if (!text) return;
-    const notice = document.createElement("div");
-    notice.id = "queue-notice";
-    notice.className = "flash flash-warning";
-    notice.setAttribute("role", "status");
-    notice.textContent = text;
-    form.insertAdjacentElement("beforebegin", notice);
-  }
-
-  const form = document.getElementById("generate-form");
-  if (form) {
-    form.addEventListener("submit", async function (event) {
-      event.preventDefault();
-      const button = form.querySelector("button[type=submit]");
-      button.disabled = true;
-      try {
-        const response = await fetch(form.action || window.location.pathname, {
-          method: "POST",
-          body: new FormData(form),
-          headers: { Accept: "application/json" },
-        });
-        const data = await response.json();
-        if (response.ok) {
-          showErrors({});
-          form.reset();
-          // A new one-time token: the next click is a new request, a repeat of this one is not.
-          form.querySelector("input[name=token]").value = data.token;
-          // reset() fires no change event: let the pickers follow the model they show again.
-          form.querySelector("#id_model").dispatchEvent(new Event("change", { bubbles: true }));
-          const history = document.getElementById("history");
-          const empty = history.querySelector(".empty");
-          if (empty) empty.remove();
-          history.insertAdjacentHTML("afterbegin", data.html);
-          watch(history.firstElementChild);
-          showNotice(data.notice);
-        } else {
-          showErrors(data.errors || { __all__: [{ message: "Something went wrong. Please try again." }] });
-        }
-      } catch (error) {
-        showErrors({ __all__: [{ message: "Could not reach the server. Please try again." }] });
-      } finally {
-        button.disabled = false;
-      }
-    });
-  }
-
-  // The pickers offer only what the chosen model allows (the same table the server checks).
-  const pickers = document.getElementById("pickers");
-  if (form && pickers) {
-    const { offers, defaults, prices, free } = JSON.parse(pickers.textContent);
-    const button = form.querySelector("button[type=submit]");
-    const estimate = document.getElementById("estimate");
-    const model = form.querySelector("#id_model");
-    const ratio = form.querySelector("#id_ratio");
-    const duration = form.querySelector("#id_duration");
-    const seed = form.querySelector("#id_seed");
-    const hasImage = function () {
-      return form.querySelector("#id_image").files.length > 0 || form.querySelector("#id_image_url").value.trim() !== "";
-    };
-    const fill = function (select, values, label) {
-      const keep = select.value;
-      select.replaceChildren(new Option("Default", ""));
-      values.forEach(function (value) { select.add(new Option(label(value), String(value))); });
-      select.value = values.map(String).includes(keep) ? keep : "";
-    };
-    const update = function () {
-      const endpoint = hasImage() ? "image_to_video" : "text_to_video";
-      const chosen = model.value || defaults[endpoint];
-      const offer = (offers[chosen] || {})[endpoint];
-      model.setCustomValidity(offer ? "" : "This model cannot make a video " + (hasImage() ? "from an image." : "from text alone."));
-      if (!offer) return;
-      fill(ratio, offer.ratios, function (r) { return r; });
-      fill(duration, offer.durations, function (d) { return d + " s"; });
-      seed.disabled = !offer.seed;
-      showCost(chosen, Number(duration.value) || offer.defaultDuration);
-    };
-    // What the chosen model and duration cost at Runway's published prices (the server's table).
-    const showCost = function (chosen, seconds) {
-      const credits = prices[chosen] * seconds;
-      estimate.textContent = "Estimated cost: " + creditsText(credits) +
-        (free ? " at Runway's prices; the simulator bills nothing." : ".");
-      button.textContent = free ? "Generate for free" : "Generate · " + credits.toLocaleString("en-US") + " credits";
-    };
-    ["change", "input"].forEach(function (name) { form.addEventListener(name, function (event) {
-      if (["id_model", "id_image", "id_image_url", "id_duration"].includes(event.target.id)) update();
-    }); });
-    update();
-  }
-
   // A form that asks first (Delete): no inline handler, the CSP refuses them.
   document.addEventListener("submit", function (event) {
     const question = event.target.dataset.confirm;
@@ -187,6 +80,16 @@
       event.stopImmediatePropagation();
     }
   }, true);
+
+  // form.js made a job: show its card (the server's fragment) first in the history, and follow it.
+  document.addEventListener("generation:created", function (event) {
+    const history = document.getElementById("history");
+    if (!history) return;
+    const empty = history.querySelector(".empty");
+    if (empty) empty.remove();
+    history.insertAdjacentHTML("afterbegin", event.detail.html);
+    watch(history.firstElementChild);
+  });
 
   document.querySelectorAll(".generation").forEach(watch);
 })();
