@@ -40,8 +40,13 @@ class Process:
         deadline = time.monotonic() + seconds
         while not re.search(pattern, self.log.read_text(errors="replace")):
             if not self.running() or time.monotonic() > deadline:
-                raise StartError(f"{self.log.name} did not start; its log ends:\n{self.tail()}")
+                if self.running():
+                    self.dump_threads()
+                raise StartError(f"{self.log.name} did not log {pattern!r} in time; its log ends:\n{self.tail()}")
             time.sleep(0.1)
+
+    def dump_threads(self) -> None:
+        """Have the process write where each of its threads is to its log, if it can (a Celery worker can)."""
 
     def stop(self, *, grace: float = 30.0) -> None:
         """Ask it to stop (a warm shutdown, for Celery), then kill whatever is left of it after `grace` seconds."""

@@ -1,8 +1,10 @@
 """The product's processes as production runs them: a Celery worker, beat, and gunicorn."""
 
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -63,6 +65,15 @@ class CeleryWorker(Process):
     def wait_until_ready(self, *, seconds: float = 60) -> None:
         """Return once the worker consumes from its queue."""
         self.wait_for_log(rf"{self.name}@\S+ ready\.", seconds=seconds)
+
+    def dump_threads(self) -> None:
+        """Celery's SIGUSR1 handler logs every thread's stack: what a stuck worker waits on."""
+        size = self.log.stat().st_size
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while self.log.stat().st_size == size and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # the dump is written in pieces
 
 
 class CeleryBeat(Process):
