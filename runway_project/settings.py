@@ -1,5 +1,6 @@
 """Settings for the Runway video project, read from the environment (and `.env` when present)."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -7,19 +8,30 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from runway_project import local_stack
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
+# A command in a second terminal next to `make run` (generate_video, shell) uses the broker and the
+# Runway simulator that run_local started, while it runs (runway_project/local_stack.py).
+# Empty: none written or joined (the tests' setting).
+_local_stack_file = env.str("RUNWAY_LOCAL_STACK_FILE", default=str(BASE_DIR / "var" / "local-stack.json"))
+LOCAL_STACK_FILE = Path(_local_stack_file) if _local_stack_file else None
+LOCAL_STACK = local_stack.stack_join(LOCAL_STACK_FILE, os.environ) if LOCAL_STACK_FILE else {}
 
 DEBUG = env.bool("DEBUG", default=False)
 if DEBUG:
     SECRET_KEY = env("SECRET_KEY", default="django-insecure-local-development-only")
 else:
     # A production secret has no default: a missing one must stop the start-up.
-    SECRET_KEY = env("SECRET_KEY")
+    SECRET_KEY = env("SECRET_KEY", default="")
     if not SECRET_KEY:
-        raise ImproperlyConfigured("Set the SECRET_KEY environment variable (it is empty).")
+        raise ImproperlyConfigured(
+            "Set the SECRET_KEY environment variable: DEBUG is off, so it has no default. "
+            "On a developer's machine, run commands next to a running `make run`, or with DEBUG=True."
+        )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

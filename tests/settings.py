@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "tests-only-" + secrets.token_hex(16))
+# A developer's `make run` on this checkout must not lend the tests its broker or simulator.
+os.environ["RUNWAY_LOCAL_STACK_FILE"] = ""
 
 from runway_project.settings import *  # noqa: E402,F403
 

@@ -15,7 +15,7 @@ import requests
 from django.conf import settings
 
 from harness.processes import free_port
-from videos.management.commands.run_local import MAX_RESTART_DELAY, exit_reason, restart_delay
+from videos.management.commands.run_local import MAX_RESTART_DELAY, _choose_broker, exit_reason, restart_delay
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -72,6 +72,7 @@ class RunLocal:
             "RUNWAY_API_KEY": "",
             "RUNWAY_POLL_INTERVAL": "5",
             "RUNWAY_SWEEP_INTERVAL": "10",
+            "RUNWAY_LOCAL_STACK_FILE": str(folder / "local-stack.json"),
             self.marker: "1",
         }
         subprocess.run(
@@ -242,12 +243,50 @@ def test_a_job_at_runway_when_run_local_stops_finishes_once_it_starts_again(run_
     run_local.stop()
 
 
+@pytest.mark.stack
+def test_the_readmes_command_in_a_second_terminal_uses_the_running_stack(run_local):
+    run_local.start()
+    run_local.read_until(r"Open http://\S+ and log in", 60)
+    # A second terminal in the same checkout: no key, no broker, no DEBUG, no secret key of its own.
+    # (Only the record's place is given: the test's, instead of var/local-stack.json.)
+    env = {k: v for k, v in run_local.env.items() if not k.startswith(("RUNWAY_", "CELERY_", "DATABASE_", "MEDIA_"))}
+    env = {k: v for k, v in env.items() if k not in ("DEBUG", "SECRET_KEY")}
+    env["RUNWAY_LOCAL_STACK_FILE"] = run_local.env["RUNWAY_LOCAL_STACK_FILE"]
+    command = [sys.executable, "manage.py", "generate_video", "A lighthouse in a storm", "--wait"]
+
+    result = subprocess.run(command, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)  # noqa: S603
+
+    assert result.returncode == 0, result.stdout + result.stderr + run_local.output
+    assert re.search(r"^#\d+ succeeded: \S+\.mp4$", result.stdout, re.MULTILINE), result.stdout
+    assert str(run_local.folder / "media") in result.stdout  # run_local's media folder: its worker stored it
+    again = [sys.executable, "manage.py", "run_local", "--port", str(free_port())]
+    twice = subprocess.run(again, cwd=BASE_DIR, env=run_local.env, capture_output=True, text=True, timeout=60)  # noqa: S603
+    assert twice.returncode != 0 and "`make run` is already running on this checkout" in twice.stderr, twice.stderr
+    run_local.stop()
+    assert not Path(run_local.env["RUNWAY_LOCAL_STACK_FILE"]).exists()
+    # With make run stopped, the command says what is missing instead of queueing for nobody.
+    result = subprocess.run(command, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60)  # noqa: S603
+    assert result.returncode != 0
+    assert "next to a running `make run`, or with DEBUG=True" in result.stderr
+
+
 def test_a_worker_that_keeps_dying_young_is_restarted_less_and_less_often():
     delays = [1.0]
     for _ in range(7):
         delays.append(restart_delay(delays[-1], lived=2.0))
     assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, MAX_RESTART_DELAY, MAX_RESTART_DELAY, MAX_RESTART_DELAY]
     assert restart_delay(MAX_RESTART_DELAY, lived=600.0) == 1.0  # one that ran a while: at once
+
+
+def test_the_broker_line_names_each_kind_of_broker_without_a_made_up_address():
+    assert _choose_broker("filesystem://") == ("filesystem://", "embedded (messages kept as files under var/broker)")
+    assert _choose_broker("amqp://guest:guest@127.0.0.1//")[1] == "RabbitMQ at 127.0.0.1:5672"
+    assert _choose_broker("pyamqp://rabbit.internal:5673/videos")[1] == "RabbitMQ at rabbit.internal:5673"
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    assert _choose_broker(url) == (
+        "filesystem://",
+        f"embedded (messages kept as files under var/broker), since no Redis answers at {url[8:-2]}",
+    )
 
 
 def test_exit_reason_names_the_signal_or_the_code():

@@ -126,6 +126,21 @@ def test_without_an_api_key_the_page_warns_and_a_job_fails_at_once(alice, settin
     assert broker.tasks() == []
 
 
+def test_jobs_refused_for_want_of_a_key_count_towards_no_limit(alice, settings, broker):
+    settings.RUNWAY_API_KEY = ""
+    settings.RUNWAY_DAILY_LIMIT_PER_USER = 1
+    for prompt in ("Waves", "Dunes", "Rain"):
+        alice.post(DASHBOARD, {"prompt": prompt})
+    assert list(VideoGeneration.objects.values_list("status", flat=True)) == [Status.FAILED] * 3
+    settings.RUNWAY_API_KEY = "key_" + "0" * 128  # configured now: the first real job is allowed
+    response = alice.post(DASHBOARD, {"prompt": "Snow"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert VideoGeneration.objects.filter(prompt="Snow").exclude(status=Status.FAILED).exists()
+    snow = VideoGeneration.objects.with_cost().get(prompt="Snow")
+    assert len(ledger.generations_since(user_id=snow.owner_id, start=snow.created_at - timedelta(days=1))) == 1
+    assert ledger.spent_this_month(user_id=snow.owner_id, now=timezone.now()) == snow.cost_credits > 0
+
+
 def test_history_shows_only_own_jobs_newest_first_and_paginates(alice, make_job, other_user):
     for i in range(12):
         make_job(prompt=f"mine {i:02}")

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from runway_project import local_stack
 from runway_simulator import RunwaySimulator
 from runway_simulator.options import SERVE_PORT
 from runway_simulator.state import StateError
@@ -55,6 +56,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError("run_local is for a developer's machine and needs DEBUG=True (make run sets it).")
+        if settings.LOCAL_STACK:
+            raise CommandError(
+                f"`make run` is already running on this checkout (process {settings.LOCAL_STACK['pid']}): "
+                "stop it first, or use it."
+            )
         # Ctrl-C and `kill` both stop everything; set SIGINT too, as a shell ignores it for background jobs.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -70,6 +76,13 @@ class Command(BaseCommand):
         (settings.BASE_DIR / "var").mkdir(exist_ok=True)  # beat keeps its schedule there
         address = f"http://{options['host']}:{options['port']}/"
         server: subprocess.Popen[bytes] | None = None
+        # A generate_video in a second terminal takes the same broker and simulator from here.
+        shared = {name: env[name] for name in local_stack.SHARED if name in env}
+        shared["CELERY_BROKER_URL"] = env["CELERY_BROKER_URL"]
+        if simulator is not None:
+            shared.update({name: env[name] for name in ("RUNWAY_API_BASE_URL", "RUNWAY_API_KEY", "RUNWAY_SIMULATED")})
+        if settings.LOCAL_STACK_FILE:
+            local_stack.stack_write(settings.LOCAL_STACK_FILE, pid=os.getpid(), env=shared)
         try:
             self._start_worker(env)
             server = _spawn([sys.executable, "manage.py", "runserver", f"{options['host']}:{options['port']}"], env)
@@ -79,6 +92,8 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")
         finally:
+            if settings.LOCAL_STACK_FILE:
+                local_stack.stack_remove(settings.LOCAL_STACK_FILE, pid=os.getpid())
             _stop([process for process in (self.worker, server) if process is not None])
             if simulator is not None:
                 simulator.stop()
@@ -154,16 +169,24 @@ class Command(BaseCommand):
         )
 
 
+EMBEDDED_NOTE = "embedded (messages kept as files under var/broker)"
+
+
 def _choose_broker(url: str) -> tuple[str, str]:
     """The configured Redis if it answers, else the embedded file broker; and a line saying which."""
     parts = urlsplit(url)
-    where = f"{parts.hostname}:{parts.port or 6379}"
+    if parts.scheme == "filesystem":
+        return url, EMBEDDED_NOTE
     if parts.scheme not in ("redis", "rediss"):
-        return url, f"{parts.scheme} at {where}"
+        default_port = {"amqp": 5672, "amqps": 5671, "pyamqp": 5672}.get(parts.scheme)
+        where = f"{parts.hostname or 'localhost'}:{parts.port or default_port}" if default_port else parts.netloc
+        name = "RabbitMQ" if default_port else parts.scheme
+        return url, f"{name} at {where}"
+    where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
     except (redis.RedisError, OSError):
-        return "filesystem://", f"embedded (messages kept as files under var/broker), since no Redis answers at {where}"
+        return "filesystem://", f"{EMBEDDED_NOTE}, since no Redis answers at {where}"
     return url, f"Redis at {where}"
 
 
