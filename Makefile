@@ -24,7 +24,7 @@ migrate: install
 # The web server on 127.0.0.1:8000, a Celery worker, and the Runway simulator when there is no
 # RUNWAY_API_KEY; an embedded broker when no Redis answers. Ctrl-C stops them all.
 run: migrate
-	$(MANAGE) run_local
+	$(MANAGE) run_local $(ARGS)
 
 worker: install
 	$(BIN)/celery -A runway_project worker --loglevel=info
