@@ -73,12 +73,13 @@ class GenerationForm(forms.Form):
             if self.owner is not None
             else None
         )
-        if self.reused is None:
-            raise forms.ValidationError("That image is no longer available: choose a file.")
         return pk
 
     def clean(self) -> dict[str, object]:
         cleaned = super().clean() or {}
+        if cleaned.get("from_generation") and self.reused is None:
+            # Said next to the image field, where the user can choose a file instead.
+            self.add_error("image", "The earlier video's image is no longer available: choose a file.")
         if cleaned.get("image") and cleaned.get("image_url"):
             self.add_error("image_url", "Give an image file or an image URL, not both.")
         return cleaned
