@@ -188,3 +188,11 @@ def test_an_image_url_is_named_on_the_detail_page_never_loaded(alice, make_job):
     assert "From a link on" in detail and ">images.example.com</a>" in detail
     assert '<img class="input-image"' not in detail
     assert not re.search(r'<img[^>]+src="https?://', detail)
+
+
+def test_a_reused_image_gone_from_storage_is_asked_for_again(alice, make_job, media, broker):
+    job = image_job(make_job)
+    job.image.storage.delete(job.image.name)
+    response = alice.post(DASHBOARD, {"prompt": "again", "from_generation": str(job.pk)})
+    assert response.status_code == 400
+    assert "no longer available" in field_errors(response.content.decode(), "image")

@@ -373,7 +373,7 @@ def test_the_search_form_works_without_script_and_keeps_its_values(alice):
     content = alice.get("/videos/?q=sea+waves&model=veo3.1&status=failed&when=7d").content.decode()
     form = re.search(r'<form method="get" class="history-search".*?</form>', content, re.S)
     assert form, "no search form"
-    assert 'name="q" id="id_q" value="sea waves"' in form.group(0)
+    assert 'name="q" id="history-q" value="sea waves"' in form.group(0)
     assert '<option value="veo3.1" selected>Veo 3.1</option>' in form.group(0)
     assert '<option value="7d" selected>Last 7 days</option>' in form.group(0)
     assert '<input type="hidden" name="status" value="failed">' in form.group(0)

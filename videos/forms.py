@@ -68,11 +68,13 @@ class GenerationForm(forms.Form):
             self.reused = None
             return None
         # Only the user's own job's image: anyone else's answers as if it did not exist.
-        self.reused = (
+        found = (
             VideoGeneration.objects.visible().filter(owner=self.owner, pk=pk).exclude(image="").first()
             if self.owner is not None
             else None
         )
+        # A file gone from storage is as unavailable as a job gone (and must not fail the request).
+        self.reused = found if found is not None and found.image.storage.exists(found.image.name) else None
         return pk
 
     def clean(self) -> dict[str, object]:
@@ -139,6 +141,12 @@ class HistoryFilterForm(forms.Form):
     )
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Its own ids: the Generate form on the same page has a `model` field too.
+        kwargs.setdefault("auto_id", "history-%s")
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
 
     def filters(self, *, now: datetime | None = None) -> dict[str, Any]:
         """The keyword arguments for selectors.generation_history; dates are days in the active time zone."""
