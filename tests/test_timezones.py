@@ -87,3 +87,14 @@ def test_without_a_cookie_times_are_in_utc_and_say_so(alice, make_job):
 
 def test_every_page_loads_the_script_that_sets_the_cookie(client):
     assert '<script src="/static/js/timezone.js" defer></script>' in client.get("/accounts/login/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_daily_limits_next_slot_is_shown_in_the_users_zone_and_says_which(alice, make_job, settings):
+    settings.RUNWAY_DAILY_LIMIT_PER_USER = 1
+    alice.post("/videos/", {"prompt": "one"})  # the ledger counts what was made
+    alice.cookies["tz"] = "Asia/Tokyo"
+    content = alice.get("/videos/").content.decode()
+    slot = re.search(r"the next at <time [^>]*>([^<]+)</time> \((\w+)\)", content)
+    assert slot, "no next slot shown"
+    assert slot.group(2) == "JST"
