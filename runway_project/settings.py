@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Times in the user's own time zone, from the `tz` cookie the pages' script sets.
+    "runway_project.timezones.TimeZoneMiddleware",
 ]
 
 # The largest request body: the largest image Runway takes and room for the form's fields.
@@ -223,7 +225,9 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": _media_sources,
+        # blob: for the preview of an image the user picks, which the form's script shows from
+        # the file itself before anything is uploaded (URL.createObjectURL).
+        "img-src": [*_media_sources, "blob:"],
         "media-src": _media_sources,
         "connect-src": ["'self'"],
         "object-src": ["'none'"],

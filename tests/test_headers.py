@@ -110,7 +110,7 @@ def test_videos_and_posters_may_come_from_the_s3_bucket_the_app_redirects_to():
     policy = csp_of(AWS_STORAGE_BUCKET_NAME="videos", AWS_S3_ENDPOINT_URL="https://minio.example.com")
 
     assert policy["media-src"] == ["'self'", "https://minio.example.com", "https://*.minio.example.com"]
-    assert policy["img-src"] == policy["media-src"]
+    assert policy["img-src"] == [*policy["media-src"], "blob:"]  # blob: for the form's image preview
     assert policy["script-src"] == ["'self'"]
     assert csp_of(AWS_STORAGE_BUCKET_NAME="videos")["media-src"] == ["'self'", "https://*.amazonaws.com"]
     assert csp_of()["media-src"] == ["'self'"]

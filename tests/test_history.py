@@ -1,7 +1,8 @@
 """The history on the dashboard: filters, download, re-run, delete, the credit balance and time estimates."""
 
 import json
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
@@ -9,8 +10,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from videos.forms import HistoryFilterForm
 from videos.models import CreditBalance, Status, VideoGeneration
-from videos.services import actions, creation
+from videos.services import actions, creation, selectors
 from videos.services.steps import MAX_CANCEL_ATTEMPTS
 
 pytestmark = pytest.mark.django_db
@@ -258,3 +260,153 @@ def test_the_form_carries_the_model_table_for_its_pickers(alice, settings):
     assert pickers["offers"]["veo3.1"]["text_to_video"]["durations"] == [4, 6, 8]
     assert pickers["offers"]["veo3.1"]["text_to_video"]["seed"] is True
     assert "text_to_video" not in pickers["offers"]["gen4_turbo"]
+
+
+# --- search and filters ------------------------------------------------------------------------
+
+
+def made_at(job: VideoGeneration, when) -> VideoGeneration:
+    """The job as if made at `when` (created_at is set on insert)."""
+    VideoGeneration.objects.filter(pk=job.pk).update(created_at=when)
+    job.refresh_from_db()
+    return job
+
+
+def prompts(jobs) -> set[str]:
+    return {job.prompt for job in jobs}
+
+
+def test_history_search_finds_prompts_containing_the_words_in_any_case(user, make_job):
+    make_job(prompt="A Lighthouse in a storm")
+    make_job(prompt="A cat on a sofa")
+
+    assert prompts(selectors.generation_history(owner=user, search="lighthouse")) == {"A Lighthouse in a storm"}
+    assert prompts(selectors.generation_history(owner=user, search="  STORM ")) == {"A Lighthouse in a storm"}
+    assert len(selectors.generation_history(owner=user, search="")) == 2
+
+
+def test_history_filters_by_model_and_by_each_ended_status(user, make_job):
+    make_job(prompt="veo cancelled", model="veo3.1_fast", status=Status.CANCELLED)
+    make_job(prompt="gen timed out", model="gen4.5", status=Status.TIMED_OUT)
+    make_job(prompt="gen failed", model="gen4.5", status=Status.FAILED)
+
+    assert prompts(selectors.generation_history(owner=user, model="veo3.1_fast")) == {"veo cancelled"}
+    assert prompts(selectors.generation_history(owner=user, status="cancelled")) == {"veo cancelled"}
+    assert prompts(selectors.generation_history(owner=user, status="timed_out")) == {"gen timed out"}
+    assert prompts(selectors.generation_history(owner=user, status="failed")) == {"gen failed"}
+    assert prompts(selectors.generation_history(owner=user, status="failed", model="veo3.1_fast")) == set()
+
+
+def test_history_filters_by_date_in_the_users_time_zone(alice, make_job):
+    # 23:30 UTC on Nov 28 is already Nov 29 in Tokyo (UTC+9).
+    late = made_at(make_job(prompt="late on the 28th UTC"), datetime(2026, 11, 28, 23, 30, tzinfo=UTC))
+    made_at(make_job(prompt="early on the 28th UTC"), datetime(2026, 11, 28, 1, 0, tzinfo=UTC))
+
+    in_utc = alice.get("/videos/?since=2026-11-29").content.decode()
+    alice.cookies["tz"] = "Asia/Tokyo"
+    in_tokyo = alice.get("/videos/?since=2026-11-29").content.decode()
+    until_28th_in_tokyo = alice.get("/videos/?until=2026-11-28").content.decode()
+
+    assert "late on the 28th UTC" not in in_utc and "No videos match" in in_utc
+    assert late.prompt in in_tokyo and "early on the 28th UTC" not in in_tokyo
+    assert "early on the 28th UTC" in until_28th_in_tokyo and late.prompt not in until_28th_in_tokyo
+
+
+def test_date_presets_count_back_from_the_start_of_today(user, make_job):
+    now = timezone.now()
+    made_at(make_job(prompt="today"), now)
+    made_at(make_job(prompt="five days ago"), now - timedelta(days=5))
+    made_at(make_job(prompt="twenty days ago"), now - timedelta(days=20))
+    made_at(make_job(prompt="two months ago"), now - timedelta(days=60))
+
+    def shown(when: str) -> set[str]:
+        return prompts(selectors.generation_history(owner=user, **HistoryFilterForm({"when": when}).filters(now=now)))
+
+    assert shown("today") == {"today"}
+    assert shown("7d") == {"today", "five days ago"}
+    assert shown("30d") == {"today", "five days ago", "twenty days ago"}
+    assert len(shown("")) == 4
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?status=nonsense",
+        "?model=gen9",
+        "?since=yesterday&until=2026-13-45",
+        "?since=0001-01-01&until=9999-12-31",
+        "?when=forever&page=banana",
+        "?q=" + "x" * 5000,
+        "?q=%00%ff&model=&status=",
+    ],
+)
+def test_bad_filter_values_are_ignored_never_an_error(alice, make_job, query):
+    make_job(prompt="still here")
+    response = alice.get("/videos/" + query)
+    assert response.status_code == 200
+    content = response.content.decode()
+    # A value that does not parse filters nothing (a long search is refused, so filters nothing either).
+    assert "still here" in content
+
+
+def test_the_status_filters_include_cancelled_and_timed_out_and_mark_the_current_one(alice, make_job):
+    make_job(prompt="stopped", status=Status.CANCELLED)
+    content = alice.get("/videos/?status=cancelled&q=stop").content.decode()
+
+    # Each keeps the search; "All" drops only the status.
+    assert '<a href="?status=cancelled&amp;q=stop" class="tab active" aria-current="page">Cancelled</a>' in content
+    assert '<a href="?status=timed_out&amp;q=stop" class="tab">Timed out</a>' in content
+    assert '<a href="?q=stop" class="tab">All</a>' in content
+    assert content.count('aria-current="page"') == 1
+    assert "stopped" in content
+
+
+def test_no_match_says_so_and_links_to_clear_the_filters(alice, make_job):
+    make_job(prompt="a dog")
+    content = alice.get("/videos/?q=unicorn").content.decode()
+    assert "No videos match." in content
+    assert '<a href="/videos/">Clear the search and filters</a>' in content
+    assert "No videos yet" not in content
+
+
+def test_the_search_form_works_without_script_and_keeps_its_values(alice):
+    content = alice.get("/videos/?q=sea+waves&model=veo3.1&status=failed&when=7d").content.decode()
+    form = re.search(r'<form method="get" class="history-search".*?</form>', content, re.S)
+    assert form, "no search form"
+    assert 'name="q" id="history-q" value="sea waves"' in form.group(0)
+    assert '<option value="veo3.1" selected>Veo 3.1</option>' in form.group(0)
+    assert '<option value="7d" selected>Last 7 days</option>' in form.group(0)
+    assert '<input type="hidden" name="status" value="failed">' in form.group(0)
+
+
+def test_pages_of_history_keep_the_search_and_filters(alice, make_job):
+    for n in range(12):
+        make_job(prompt=f"ocean {n}", status=Status.FAILED)
+    make_job(prompt="desert", status=Status.FAILED)
+
+    first = alice.get("/videos/?q=ocean&status=failed").content.decode()
+    second = alice.get("/videos/?q=ocean&status=failed&page=2").content.decode()
+
+    assert '<a href="?q=ocean&amp;status=failed&amp;page=2">Older</a>' in first
+    assert "Page 1 of 2" in first
+    assert '<a href="?q=ocean&amp;status=failed&amp;page=1">Newer</a>' in second
+    assert "desert" not in first + second
+
+
+# --- how a job is shown: model names, times, the input image ------------------------------------
+
+
+def test_cards_and_the_detail_page_name_models_as_people_know_them(alice, make_job):
+    job = make_job(model="veo3.1_fast", endpoint="text_to_video", ratio="1280:720", duration=8)
+    card = re.search(r'<article class="generation.*?</article>', alice.get("/videos/").content.decode(), re.S)
+    detail = alice.get(f"/videos/{job.pk}/").content.decode()
+
+    assert card and "· Veo 3.1 Fast ·" in card.group(0)
+    assert "<dd>Veo 3.1 Fast, from text</dd>" in detail
+    assert "veo3.1_fast" not in card.group(0) + detail and "text_to_video" not in detail
+
+
+def test_the_model_filter_offers_friendly_names(alice):
+    content = alice.get("/videos/").content.decode()
+    assert '<option value="gen4.5">Gen-4.5</option>' in content
+    assert '<option value="gen4_turbo">Gen-4 Turbo</option>' in content

@@ -159,7 +159,9 @@ def check_request(request: VideoRequest) -> dict[str, str]:
     problems = check_fields(
         endpoint=request.endpoint,
         model=request.model or "",
-        prompt_text=request.prompt,
+        # An empty description is no description (the form's empty field): fine where the model
+        # needs none, as Runway's promptText may be left out; a blank one is still refused.
+        prompt_text=request.prompt or None,
         ratio=request.ratio,
         duration=request.duration,
         seed=request.seed,

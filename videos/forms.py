@@ -1,8 +1,15 @@
 import uuid
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django import forms
+from django.contrib.auth.models import User
+from django.core.files import File
+from django.utils import timezone
 
 from videos import catalog
+from videos.models import VideoGeneration
+from videos.services import selectors
 
 
 def _choices(values: list[str]) -> list[tuple[str, str]]:
@@ -12,16 +19,19 @@ def _choices(values: list[str]) -> list[tuple[str, str]]:
 class GenerationForm(forms.Form):
     """What a user asks for. The rules per model live in the catalog, checked by the services."""
 
+    # No maxlength: the browser would cut a pasted prompt without a word. The page counts as Runway
+    # does (UTF-16 code units) and the catalog refuses a long one with its length. Not required
+    # here: whether a model needs a prompt is the catalog's rule (Gen-4 Turbo from an image does not).
     prompt = forms.CharField(
         label="Describe your video",
+        required=False,
         widget=forms.Textarea(
             attrs={
                 "rows": 3,
                 "placeholder": "A serene mountain landscape at sunset",
-                "maxlength": catalog.PROMPT_MAX_UTF16,
+                "aria-describedby": "prompt-count prompt-keys",
             }
         ),
-        error_messages={"required": "Please describe the video: the description cannot be empty."},
     )
     model = forms.ChoiceField(
         required=False,
@@ -40,24 +50,133 @@ class GenerationForm(forms.Form):
     image_url = forms.CharField(
         required=False, label="…or an image URL (https)", max_length=catalog.IMAGE_URL_MAX_LENGTH
     )
+    # Edit & re-run: the earlier job whose stored image this request reuses (a checkbox the
+    # template renders, ticked; unticked, nothing is sent and the image is not used).
+    from_generation = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     # One per page load: posting the same form twice (a double click, a re-post) makes one job.
     token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4, required=False)
 
+    def __init__(self, *args: Any, owner: User | None = None, reused: VideoGeneration | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        # The job whose image the form offers again (Edit & re-run), checked for its owner.
+        self.reused = reused
+
+    def clean_from_generation(self) -> int | None:
+        pk: int | None = self.cleaned_data.get("from_generation")
+        if pk is None:
+            self.reused = None
+            return None
+        # Only the user's own job's image: anyone else's answers as if it did not exist.
+        found = (
+            VideoGeneration.objects.visible().filter(owner=self.owner, pk=pk).exclude(image="").first()
+            if self.owner is not None
+            else None
+        )
+        # A file gone from storage is as unavailable as a job gone (and must not fail the request).
+        self.reused = found if found is not None and found.image.storage.exists(found.image.name) else None
+        return pk
+
     def clean(self) -> dict[str, object]:
         cleaned = super().clean() or {}
+        if cleaned.get("from_generation") and self.reused is None:
+            # Said next to the image field, where the user can choose a file instead.
+            self.add_error("image", "The earlier video's image is no longer available: choose a file.")
         if cleaned.get("image") and cleaned.get("image_url"):
             self.add_error("image_url", "Give an image file or an image URL, not both.")
         return cleaned
 
     def to_request(self) -> catalog.VideoRequest:
-        """The valid form's request; an empty choice means the default."""
+        """The valid form's request; an empty choice means the default.
+
+        A new file or URL wins over a reused image. The caller closes the request's image."""
         data = self.cleaned_data
+        image = data["image"] or None
+        if image is None and not data["image_url"] and self.reused is not None:
+            stored = self.reused.image
+            image = File(stored.open("rb"), name=stored.name.rsplit("/", 1)[-1])
         return catalog.VideoRequest(
             prompt=data["prompt"],
             model=data["model"] or None,
             ratio=data["ratio"] or None,
             duration=data["duration"],
             seed=data["seed"],
-            image=data["image"] or None,
+            image=image,
             image_url=data["image_url"],
         )
+
+
+def generation_form_initial(generation: VideoGeneration) -> dict[str, object]:
+    """The Generate form filled in with an earlier job's request (Edit & re-run)."""
+    return {
+        "prompt": generation.prompt,
+        "model": generation.model,
+        "ratio": generation.ratio,
+        "duration": generation.duration,
+        "seed": generation.seed,
+        "image_url": generation.image_url,
+        "from_generation": generation.pk if generation.image else None,
+    }
+
+
+# The date filter's presets: how many days back from the start of today (in the user's zone).
+WHEN_PRESETS = {"today": 0, "7d": 6, "30d": 29}
+
+
+class HistoryFilterForm(forms.Form):
+    """The history's search and filters, from the query string. A value that does not parse is
+    ignored (the filter is simply not applied), never an error page."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search descriptions")
+    model = forms.ChoiceField(
+        required=False,
+        label="Model",
+        choices=[("", "All models"), *((m, catalog.label_for(m)) for m in catalog.MODELS)],
+    )
+    status = forms.ChoiceField(required=False, choices=selectors.HISTORY_FILTERS, widget=forms.HiddenInput)
+    when = forms.ChoiceField(
+        required=False,
+        label="Made",
+        choices=[("", "Any time"), ("today", "Today"), ("7d", "Last 7 days"), ("30d", "Last 30 days")],
+    )
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Its own ids: the Generate form on the same page has a `model` field too.
+        kwargs.setdefault("auto_id", "history-%s")
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def filters(self, *, now: datetime | None = None) -> dict[str, Any]:
+        """The keyword arguments for selectors.generation_history; dates are days in the active time zone."""
+        self.is_valid()
+        data = self.cleaned_data  # only the fields that parsed
+        now = timezone.localtime(now or timezone.now())
+        since: date | None = data.get("since")
+        until: date | None = data.get("until")
+        when = data.get("when") or ""
+        if when in WHEN_PRESETS:
+            preset = now.date() - timedelta(days=WHEN_PRESETS[when])
+            since = max(since, preset) if since else preset
+        return {
+            "search": data.get("q") or "",
+            "model": data.get("model") or "",
+            "status": data.get("status") or "",
+            "since": _day_start(since),
+            "before": _day_start(until + timedelta(days=1)) if until and until < date.max else None,
+        }
+
+    @property
+    def is_filtered(self) -> bool:
+        """Whether anything but the status narrows the history (the status has its own links)."""
+        self.is_valid()
+        return any(self.cleaned_data.get(name) for name in ("q", "model", "when", "since", "until"))
+
+
+def _day_start(day: date | None) -> datetime | None:
+    """Midnight of `day` in the active time zone; None for none, or a year no video was made in
+    (which some zones could not even express in UTC)."""
+    if day is None or not 1970 <= day.year <= 9000:
+        return None
+    return timezone.make_aware(datetime.combine(day, time.min))

@@ -8,6 +8,7 @@ per-user budgets staff set (UserBudget).
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
@@ -308,6 +309,24 @@ class VideoGeneration(models.Model):
     @property
     def has_image(self) -> bool:
         return bool(self.image or self.image_url)
+
+    @property
+    def model_label(self) -> str:
+        """The model as people know it ("Gen-4.5", "Veo 3.1 Fast"), not its API id."""
+        return catalog.label_for(self.model)
+
+    @property
+    def source_label(self) -> str:
+        return "from an image" if self.endpoint == catalog.IMAGE_TO_VIDEO else "from text"
+
+    @property
+    def image_url_host(self) -> str:
+        """The host of the image URL a job started from (shown, never loaded: the page's policy
+        loads images from this site only, and a stranger's server would learn who looked)."""
+        try:
+            return urlsplit(self.image_url).hostname or ""
+        except ValueError:
+            return ""
 
 
 class CreditBalance(models.Model):

@@ -13,4 +13,5 @@ urlpatterns = [
     path("<int:pk>/delete/", views.delete, name="delete"),
     path("<int:pk>/video.mp4", views.video_file, name="file"),
     path("<int:pk>/poster.jpg", views.poster, name="poster"),
+    path("<int:pk>/image", views.input_image, name="input_image"),
 ]

@@ -9,14 +9,14 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from videos import catalog, serving
-from videos.forms import GenerationForm
+from videos.forms import GenerationForm, HistoryFilterForm, generation_form_initial
 from videos.models import VideoGeneration
 from videos.services import actions, creation, ledger, queue, selectors
 
@@ -54,7 +54,10 @@ def _viewable_generation(request: AuthenticatedRequest, pk: int) -> VideoGenerat
 @login_required
 @require_http_methods(["GET", "POST"])
 def dashboard(request: AuthenticatedRequest) -> HttpResponse:
-    form = GenerationForm(request.POST or None, request.FILES or None)
+    if request.method == "GET":
+        form = _form_from(request)
+    else:
+        form = GenerationForm(request.POST, request.FILES or None, owner=request.user)
     if request.method == "POST":
         generation = _create_from(form, request)
         if generation is not None and _wants_json(request):
@@ -74,30 +77,57 @@ def dashboard(request: AuthenticatedRequest) -> HttpResponse:
     return _render_dashboard(request, form)
 
 
+def _form_from(request: AuthenticatedRequest) -> GenerationForm:
+    """An empty form, or, for Edit & re-run (`?from=<id>`), one filled in from the user's own job."""
+    try:
+        source = _own_generation(request, int(request.GET.get("from", "")))
+    except (ValueError, Http404):
+        return GenerationForm(owner=request.user)  # not a job of theirs: a plain form, as if no `from`
+    return GenerationForm(
+        initial=generation_form_initial(source), owner=request.user, reused=source if source.image else None
+    )
+
+
 def _create_from(form: GenerationForm, request: AuthenticatedRequest) -> VideoGeneration | None:
     """The job the posted form asks for; None, with the reasons on the form, when there is none."""
     if not form.is_valid():
+        _note_lost_file(form, request)
         return None
+    video_request = form.to_request()
     try:
         return creation.generation_create(
-            owner=request.user, request=form.to_request(), request_token=form.cleaned_data["token"]
+            owner=request.user, request=video_request, request_token=form.cleaned_data["token"]
         )
     except ValidationError as exc:
         for field, errors in exc.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)
+        _note_lost_file(form, request)
         return None
+    finally:
+        if video_request.image is not None:
+            video_request.image.close()
+
+
+def _note_lost_file(form: GenerationForm, request: AuthenticatedRequest) -> None:
+    """A page sent back with errors cannot hold the chosen file (browsers refuse to pre-fill one):
+    say so, rather than let the user find out from a video made without it. The page's script
+    submits without reloading and keeps the file, so only a browser without it sees this."""
+    if request.FILES.get("image") and not _wants_json(request):
+        form.add_error("image", "Choose the image again: a page sent back with errors cannot keep a file.")
 
 
 def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> HttpResponse:
-    jobs, shown = selectors.generation_history(owner=request.user, shown=request.GET.get("status", ""))
-    history = Paginator(jobs, HISTORY_PAGE_SIZE)
+    search = HistoryFilterForm(request.GET)
+    wanted = search.filters()
+    history = Paginator(selectors.generation_history(owner=request.user, **wanted), HISTORY_PAGE_SIZE)
     return render(
         request,
         "videos/dashboard.html",
         {
             "form": form,
             "page": history.get_page(request.GET.get("page")),
-            "shown": shown,
+            "search": search,
+            "shown": wanted["status"],
             "filters": selectors.HISTORY_FILTERS,
             # The balance as the worker last read it: the page never waits on Runway.
             "show_credits": bool(settings.RUNWAY_API_KEY),
@@ -114,7 +144,9 @@ def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> Ht
                 },
                 "prices": catalog.CREDITS_PER_SECOND,
                 "free": settings.RUNWAY_SIMULATED,
+                "promptMax": catalog.PROMPT_MAX_UTF16,
             },
+            "prompt_max": catalog.PROMPT_MAX_UTF16,
         },
         status=400 if form.errors else 200,
     )
@@ -228,6 +260,26 @@ def video_file(request: AuthenticatedRequest, pk: int) -> HttpResponseBase:
         file=generation.video_file,
         content_type="video/mp4",
         filename=serving.download_name(generation.prompt, generation.pk, "mp4"),
+    )
+
+
+# What an input image is served as, by the extension videos/images.py stored it under.
+IMAGE_CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+@login_required
+@require_GET
+def input_image(request: AuthenticatedRequest, pk: int) -> HttpResponseBase:
+    """The image a job started from, as the user uploaded it; for its owner and staff."""
+    generation = _viewable_generation(request, pk)
+    extension = str(generation.image.name).rsplit(".", 1)[-1].lower()
+    if extension not in IMAGE_CONTENT_TYPES:
+        raise Http404("This video has no stored image.")
+    return serving.file_serve(
+        request,
+        file=generation.image,
+        content_type=IMAGE_CONTENT_TYPES[extension],
+        filename=serving.download_name(generation.prompt, generation.pk, extension),
     )
 
 

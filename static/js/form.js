@@ -37,6 +37,95 @@
   }
 
   const form = document.getElementById("generate-form");
+
+  // The prompt's length as Runway counts it (UTF-16 code units, which is what a JS string's length
+  // is), against the limit: shown as the user types or pastes, never cut.
+  function promptCounter(promptMax) {
+    const prompt = form.querySelector("#id_prompt");
+    const counter = document.getElementById("prompt-count");
+    if (!prompt || !counter) return;
+    const count = function () {
+      const length = prompt.value.length;
+      const over = length - promptMax;
+      counter.textContent = length.toLocaleString("en-US") + " of " + promptMax.toLocaleString("en-US") +
+        " characters" + (over > 0 ? ": " + over.toLocaleString("en-US") + " too many, shorten it to generate." : " (an emoji counts as two).");
+      counter.classList.toggle("over", over > 0);
+      prompt.setAttribute("aria-invalid", over > 0 ? "true" : "false");
+    };
+    prompt.addEventListener("input", count);
+    form.addEventListener("reset", function () { setTimeout(count, 0); });
+    count();
+    // Ctrl+Enter (Cmd+Enter on a Mac) generates, as in most tools with a prompt.
+    prompt.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+  }
+
+  // A preview of the chosen image, a button to remove it, and a drop anywhere on the form.
+  function imagePicker() {
+    const input = form.querySelector("#id_image");
+    const preview = document.getElementById("image-preview");
+    if (!input || !preview) return;
+    const picture = preview.querySelector("img");
+    const reuse = form.querySelector("input[name=from_generation][type=checkbox]");
+    let shown = "";
+    const forget = function () {
+      if (shown) URL.revokeObjectURL(shown);
+      shown = "";
+      picture.removeAttribute("src");
+      preview.hidden = true;
+    };
+    const show = function () {
+      forget();
+      const file = input.files[0];
+      if (!file) return;
+      if (reuse) reuse.checked = false; // a new file replaces the earlier video's image
+      if (file.type.startsWith("image/")) {
+        shown = URL.createObjectURL(file);
+        picture.src = shown;
+        picture.alt = "Preview of " + file.name;
+      } else {
+        picture.alt = file.name + " (no preview)";
+      }
+      preview.hidden = false;
+    };
+    input.addEventListener("change", show);
+    form.addEventListener("reset", forget);
+    document.getElementById("image-remove").addEventListener("click", function () {
+      input.value = "";
+      input.dispatchEvent(new Event("change", { bubbles: true }));
+      input.focus();
+    });
+    const carriesFiles = function (event) {
+      return event.dataTransfer && Array.from(event.dataTransfer.types || []).includes("Files");
+    };
+    ["dragenter", "dragover"].forEach(function (name) {
+      form.addEventListener(name, function (event) {
+        if (!carriesFiles(event)) return;
+        event.preventDefault(); // allows the drop
+        event.dataTransfer.dropEffect = "copy";
+        form.classList.add("dragging");
+      });
+    });
+    form.addEventListener("dragleave", function (event) {
+      if (!form.contains(event.relatedTarget)) form.classList.remove("dragging");
+    });
+    form.addEventListener("drop", function (event) {
+      form.classList.remove("dragging");
+      if (!carriesFiles(event) || event.dataTransfer.files.length === 0) return;
+      event.preventDefault(); // or the browser opens the file instead of the page
+      const chosen = new DataTransfer();
+      chosen.items.add(event.dataTransfer.files[0]);
+      input.files = chosen.files;
+      form.querySelector("details.advanced").open = true;
+      input.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+    if (input.files.length > 0) show(); // a file the browser kept over a back/forward
+  }
+
   if (form) {
     form.addEventListener("submit", async function (event) {
       event.preventDefault();
@@ -80,8 +169,10 @@
     const ratio = form.querySelector("#id_ratio");
     const duration = form.querySelector("#id_duration");
     const seed = form.querySelector("#id_seed");
+    const reuse = form.querySelector("input[name=from_generation][type=checkbox]");
     const hasImage = function () {
-      return form.querySelector("#id_image").files.length > 0 || form.querySelector("#id_image_url").value.trim() !== "";
+      return form.querySelector("#id_image").files.length > 0 || form.querySelector("#id_image_url").value.trim() !== "" ||
+        Boolean(reuse && reuse.checked);
     };
     const fill = function (select, values, label) {
       const keep = select.value;
@@ -108,8 +199,11 @@
       button.textContent = free ? "Generate for free" : "Generate · " + credits.toLocaleString("en-US") + " credits";
     };
     ["change", "input"].forEach(function (name) { form.addEventListener(name, function (event) {
-      if (["id_model", "id_image", "id_image_url", "id_duration"].includes(event.target.id)) update();
+      if (["id_model", "id_image", "id_image_url", "id_duration"].includes(event.target.id) ||
+          event.target.name === "from_generation") update();
     }); });
     update();
+    promptCounter(JSON.parse(pickers.textContent).promptMax);
   }
+  if (form) imagePicker();
 })();

@@ -16,18 +16,45 @@ from videos.models import CreditBalance, SpendEntry, SpendKind, Status, VideoGen
 from videos.services import account, ledger
 
 ESTIMATE_CACHE_KEY = "runway:estimate"
-# The history's filters: the query-string value, and what the page calls it.
-HISTORY_FILTERS = [("", "All"), ("active", "In progress"), ("succeeded", "Done"), ("failed", "Failed")]
+# The history's status filters: the query-string value, and what the page calls it. Cancelled and
+# timed-out jobs have their own, as they need Try again as much as failed ones; `?status=failed`
+# still means what it always did.
+HISTORY_FILTERS = [
+    ("", "All"),
+    ("active", "In progress"),
+    ("succeeded", "Done"),
+    ("failed", "Failed"),
+    ("cancelled", "Cancelled"),
+    ("timed_out", "Timed out"),
+]
 
 
-def generation_history(*, owner: User, shown: str) -> tuple[QuerySet[VideoGeneration], str]:
-    """The owner's jobs, newest first, under the filter `shown`; and the filter applied ("" for all)."""
+def generation_history(
+    *,
+    owner: User,
+    status: str = "",
+    model: str = "",
+    search: str = "",
+    since: datetime | None = None,
+    before: datetime | None = None,
+) -> QuerySet[VideoGeneration]:
+    """The owner's jobs, newest first: with `status` ("active", or one of Status; anything else
+    means all), made with `model`, whose prompt contains `search` (any case), made at or after
+    `since` and before `before`. An empty value filters nothing."""
     jobs = VideoGeneration.objects.visible().filter(owner=owner).with_cost()
-    if shown == "active":
-        return jobs.active(), shown
-    if shown in Status.values:
-        return jobs.filter(status=shown), shown
-    return jobs, ""
+    if status == "active":
+        jobs = jobs.active()
+    elif status in Status.values:
+        jobs = jobs.filter(status=status)
+    if model:
+        jobs = jobs.filter(model=model)
+    if search.strip():
+        jobs = jobs.filter(prompt__icontains=search.strip())
+    if since is not None:
+        jobs = jobs.filter(created_at__gte=since)
+    if before is not None:
+        jobs = jobs.filter(created_at__lt=before)
+    return jobs
 
 
 def generation_status(*, generation: VideoGeneration) -> dict[str, Any]:

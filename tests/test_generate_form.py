@@ -1,0 +1,198 @@
+"""The Generate form as a user meets it: the prompt's rules come from the catalog, Edit & re-run
+fills the form from an earlier job (its image too), and the input image is shown to its owner."""
+
+import re
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.conftest import PNG, picture
+from videos.models import Status, VideoGeneration
+
+pytestmark = pytest.mark.django_db
+DASHBOARD = "/videos/"
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def png_upload(data: bytes = PNG) -> SimpleUploadedFile:
+    return SimpleUploadedFile("frame.png", data, content_type="image/png")
+
+
+def field_errors(content: str, field: str) -> str:
+    match = re.search(rf'<ul class="errorlist" id="{field}-errors">(.*?)</ul>', content, re.S)
+    assert match, f"no error list for {field!r}"
+    return match.group(1)
+
+
+def image_job(make_job, **overrides):
+    fields = {
+        "status": Status.SUCCEEDED,
+        "endpoint": "image_to_video",
+        "model": "gen4_turbo",
+        "ratio": "832:1104",
+        "duration": 3,
+        "seed": 7,
+        "prompt": "The wave rolls in",
+        "image": ContentFile(PNG, name="frame.png"),
+    }
+    return make_job(**{**fields, **overrides})
+
+
+# --- the prompt -------------------------------------------------------------------------------
+
+
+def test_an_image_without_a_prompt_is_accepted_where_the_model_needs_none(
+    alice, media, broker, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice.post(DASHBOARD, {"prompt": "", "model": "gen4_turbo", "image": png_upload()})
+
+    assert response.status_code == 302
+    job = VideoGeneration.objects.get()
+    assert (job.prompt, job.model, job.endpoint) == ("", "gen4_turbo", "image_to_video")
+    assert "(no description)" in alice.get(DASHBOARD).content.decode()
+
+
+def test_a_model_that_needs_a_prompt_still_refuses_an_image_without_one(alice, media, broker):
+    response = alice.post(DASHBOARD, {"prompt": "", "model": "gen4.5", "image": png_upload()})
+    assert response.status_code == 400
+    assert "cannot be empty" in field_errors(response.content.decode(), "prompt")
+    assert VideoGeneration.objects.count() == 0
+
+
+def test_the_prompt_box_never_cuts_a_paste_and_describes_its_counter_and_shortcut(alice):
+    content = alice.get(DASHBOARD).content.decode()
+    textarea = re.search(r"<textarea[^>]*>", content)
+    assert textarea and "maxlength" not in textarea.group(0)
+    assert 'aria-describedby="prompt-count prompt-keys"' in textarea.group(0)
+    assert 'id="prompt-count"' in content and "Up to 1,000 characters" in content
+    assert 'id="prompt-keys"' in content and "Ctrl+Enter" in content
+
+
+def test_a_page_sent_back_with_errors_asks_for_the_file_again(alice, media, broker):
+    without_script = alice.post(DASHBOARD, {"prompt": "", "model": "gen4.5", "image": png_upload()})
+    with_script = alice.post(
+        DASHBOARD, {"prompt": "", "model": "gen4.5", "image": png_upload()}, headers={"Accept": "application/json"}
+    )
+    assert "Choose the image again" in field_errors(without_script.content.decode(), "image")
+    # The script keeps the chosen file: no such message there.
+    assert "image" not in with_script.json()["errors"]
+
+
+# --- Edit & re-run ----------------------------------------------------------------------------
+
+
+def test_an_ended_card_links_to_edit_and_re_run_and_a_running_one_does_not(alice, make_job):
+    ended = make_job(status=Status.FAILED, prompt="ended")
+    running = make_job(status=Status.RUNNING, prompt="running")
+    content = alice.get(DASHBOARD).content.decode()
+    assert f'href="/videos/?from={ended.pk}#generate-form">Edit &amp; re-run</a>' in content
+    assert f"?from={running.pk}" not in content
+    assert f'href="/videos/?from={ended.pk}#generate-form"' in alice.get(f"/videos/{ended.pk}/").content.decode()
+
+
+def test_edit_and_re_run_fills_the_form_with_the_jobs_settings_and_image(alice, make_job, media):
+    job = image_job(make_job)
+    content = alice.get(f"{DASHBOARD}?from={job.pk}").content.decode()
+
+    assert re.search(r"<textarea[^>]*>\s*The wave rolls in</textarea>", content)
+    assert '<option value="gen4_turbo" selected>Gen-4 Turbo</option>' in content
+    assert '<option value="832:1104" selected>832:1104</option>' in content
+    assert '<option value="3" selected>3 s</option>' in content
+    assert re.search(r'<input[^>]*name="seed"[^>]*value="7"', content)
+    assert f'<input type="checkbox" name="from_generation" value="{job.pk}" checked>' in content
+    assert f'<img src="/videos/{job.pk}/image"' in content
+    assert '<details class="advanced" open>' in content
+
+
+def test_edit_and_re_run_of_someone_elses_job_is_a_plain_form(alice, make_job, other_user, media):
+    job = image_job(make_job, owner=other_user, prompt="Bob's secret idea")
+    for query in (f"?from={job.pk}", "?from=99999", "?from=abc"):
+        response = alice.get(DASHBOARD + query)
+        assert response.status_code == 200
+        assert "Bob's secret idea" not in response.content.decode()
+        assert 'name="from_generation"' not in response.content.decode()
+
+
+def test_the_re_run_form_reuses_the_earlier_jobs_stored_image(
+    alice, make_job, media, broker, django_capture_on_commit_callbacks
+):
+    job = image_job(make_job)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice.post(DASHBOARD, {"prompt": "The wave rolls out", "from_generation": str(job.pk)})
+
+    assert response.status_code == 302
+    new = VideoGeneration.objects.exclude(pk=job.pk).get()
+    assert (new.prompt, new.endpoint, new.model) == ("The wave rolls out", "image_to_video", "gen4_turbo")
+    assert new.image.name != job.image.name  # its own copy: deleting one job keeps the other's
+    with new.image.open("rb") as f:
+        assert f.read() == PNG
+
+
+def test_a_new_file_replaces_the_reused_image_and_unticking_drops_it(
+    alice, make_job, media, broker, django_capture_on_commit_callbacks
+):
+    job = image_job(make_job)
+    other_png = picture("PNG", (10, 10))
+    with django_capture_on_commit_callbacks(execute=True):
+        alice.post(DASHBOARD, {"prompt": "new file", "from_generation": str(job.pk), "image": png_upload(other_png)})
+        alice.post(DASHBOARD, {"prompt": "no image"})  # the box unticked: not sent
+
+    with VideoGeneration.objects.get(prompt="new file").image.open("rb") as f:
+        assert f.read() == other_png
+    assert VideoGeneration.objects.get(prompt="no image").endpoint == "text_to_video"
+
+
+def test_the_image_of_someone_elses_job_cannot_be_reused(alice, make_job, other_user, media, broker):
+    job = image_job(make_job, owner=other_user)
+    response = alice.post(DASHBOARD, {"prompt": "steal it", "from_generation": str(job.pk)})
+    assert response.status_code == 400
+    assert "no longer available" in field_errors(response.content.decode(), "image")
+    assert VideoGeneration.objects.filter(owner__username="alice").count() == 0
+
+
+# --- the input image --------------------------------------------------------------------------
+
+
+def test_the_input_image_is_served_to_its_owner_and_shown_on_card_and_detail(alice, make_job, media):
+    job = image_job(make_job)
+    response = alice.get(f"/videos/{job.pk}/image")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content) == PNG
+    assert f'<img class="input-thumb" src="/videos/{job.pk}/image"' in alice.get(DASHBOARD).content.decode()
+    assert f'<img class="input-image" src="/videos/{job.pk}/image"' in alice.get(f"/videos/{job.pk}/").content.decode()
+
+
+def test_the_input_image_is_for_its_owner_and_staff_only(client, alice, make_job, other_user, admin_user, media):
+    job = image_job(make_job, owner=other_user)
+    assert alice.get(f"/videos/{job.pk}/image").status_code == 404
+    client.force_login(admin_user)
+    assert client.get(f"/videos/{job.pk}/image").status_code == 200
+
+
+def test_a_job_without_a_stored_image_has_no_image_to_serve(alice, make_job):
+    job = make_job()
+    assert alice.get(f"/videos/{job.pk}/image").status_code == 404
+
+
+def test_an_image_url_is_named_on_the_detail_page_never_loaded(alice, make_job):
+    job = make_job(endpoint="image_to_video", model="gen4_turbo", image_url="https://images.example.com/a/b.png")
+    detail = alice.get(f"/videos/{job.pk}/").content.decode()
+    assert "From a link on" in detail and ">images.example.com</a>" in detail
+    assert '<img class="input-image"' not in detail
+    assert not re.search(r'<img[^>]+src="https?://', detail)
+
+
+def test_a_reused_image_gone_from_storage_is_asked_for_again(alice, make_job, media, broker):
+    job = image_job(make_job)
+    job.image.storage.delete(job.image.name)
+    response = alice.post(DASHBOARD, {"prompt": "again", "from_generation": str(job.pk)})
+    assert response.status_code == 400
+    assert "no longer available" in field_errors(response.content.decode(), "image")
