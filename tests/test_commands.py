@@ -1,4 +1,5 @@
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -116,6 +117,23 @@ def test_inline_sends_an_image_file_as_a_data_uri(tmp_path, no_sleep):
     body = json.loads(responses.calls[0].request.body)
     assert body["model"] == "gen4_turbo"
     assert body["promptImage"].startswith("data:image/png;base64,")
+
+
+@responses.activate
+def test_an_image_needs_no_prompt_for_a_model_that_needs_none(tmp_path, no_sleep):
+    image = tmp_path / "first.png"
+    image.write_bytes(PNG)
+    responses.post(f"{BASE}/v1/image_to_video", json={"id": "t-1"})
+    responses.get(TASK_URL, json={"id": "t-1", "status": "SUCCEEDED", "output": ["https://cdn.test/v.mp4"]})
+    responses.get("https://cdn.test/v.mp4", body=MP4)
+
+    run("--image", str(image), "--model", "gen4_turbo", "--inline")
+
+    body = json.loads(responses.calls[0].request.body)
+    assert "promptText" not in body
+    assert body["promptImage"].startswith("data:image/png;base64,")
+    with pytest.raises(CommandError, match="Give a PROMPT"):
+        run("--model", "gen4_turbo")
 
 
 @responses.activate

@@ -25,7 +25,11 @@ class Command(BaseCommand):
     help = "Generate a video with Runway: validate, store and enqueue it like the dashboard does."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("prompt", nargs="?", help="What the video shows (optional with --credits).")
+        parser.add_argument(
+            "prompt",
+            nargs="?",
+            help="What the video shows (optional with --credits, and with --image for a model that needs none).",
+        )
         parser.add_argument("--image", help="A JPEG/PNG/WebP file or an https URL: make the video from this image.")
         parser.add_argument("--model", choices=catalog.MODELS, help="Runway model (default from settings).")
         parser.add_argument("--ratio", help=f"Width:height (default {catalog.DEFAULT_RATIO}).")
@@ -39,11 +43,11 @@ class Command(BaseCommand):
         parser.add_argument("--credits", action="store_true", help="Print the Runway account's credit balance.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["prompt"] is None and not options["credits"]:
+        if options["prompt"] is None and not options["credits"] and not options["image"]:
             raise CommandError("Give a PROMPT for the video (or --credits to see the credit balance).")
         if options["credits"]:
             self._print_credits()
-        if options["prompt"] is None:
+        if options["prompt"] is None and not options["image"]:
             return
         generation = self._create(options)
         self.stdout.write(str(generation.pk))
@@ -61,7 +65,7 @@ class Command(BaseCommand):
         owner = self._owner(options["user"])
         image, image_url = _image(options["image"])
         request = VideoRequest(
-            prompt=options["prompt"],
+            prompt=options["prompt"] or "",
             model=options["model"],
             ratio=options["ratio"],
             duration=options["duration"],
