@@ -19,22 +19,26 @@ BLOCKING_IMPACTS = ("serious", "critical")
 TOUCH_TARGET = 44
 
 
-def axe_violations(page: Page) -> list[dict[str, Any]]:
-    """axe-core's violations on the page as it is now (all of axe's default rules: WCAG A and AA and best practices)."""
+def axe_violations(page: Page, *, within: str | None = None) -> list[dict[str, Any]]:
+    """axe-core's violations on the page as it is now (all of axe's default rules: WCAG A and AA
+    and best practices), in the whole page or within the element the selector `within` finds."""
     if not AXE_SCRIPT.exists():
         pytest.fail(f"{AXE_SCRIPT} is missing: run `make install` (npm ci) first")
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.add_script_tag(path=str(AXE_SCRIPT))
+    if within is not None and not page.locator(within).count():
+        pytest.fail(f"nothing in the page for axe to check: {within}")
     violations: list[dict[str, Any]] = page.evaluate(
-        "async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations"
+        "async (within) => (await window.axe.run(within || document, { resultTypes: ['violations'] })).violations",
+        within,
     )
     return violations
 
 
-def blocking_violations(page: Page) -> list[str]:
+def blocking_violations(page: Page, *, within: str | None = None) -> list[str]:
     """The serious and critical violations, one line each: the rule, its help, and the elements."""
     lines = []
-    for violation in axe_violations(page):
+    for violation in axe_violations(page, within=within):
         if violation["impact"] not in BLOCKING_IMPACTS:
             continue
         for node in violation["nodes"]:
@@ -61,7 +65,8 @@ def overflows_sideways(page: Page) -> bool:
 # - a <video>'s own controls (the browser's, not ours).
 SMALL_TARGETS = """
 (minimum) => {
-  const selector = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button], [tabindex]:not([tabindex="-1"])';
+  const selector = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button], '
+    + '[tabindex]:not([tabindex="-1"])';
   function blockAncestor(el) {
     let node = el.parentElement;
     while (node && getComputedStyle(node).display.startsWith('inline')) node = node.parentElement;
@@ -94,12 +99,27 @@ def small_touch_targets(page: Page) -> list[str]:
     return list(page.evaluate(SMALL_TARGETS, TOUCH_TARGET))
 
 
+def focus_the_top(page: Page) -> None:
+    """Focus the body for a moment, so that the next Tab starts from the top of the page, as on arrival."""
+    page.evaluate(
+        "() => { const body = document.body; body.tabIndex = -1; body.focus(); body.removeAttribute('tabindex'); }"
+    )
+
+
 # The focused element's focus indicator, and the same element's look once it is blurred.
 FOCUS_STYLE = """
 () => {
   const el = document.activeElement;
   if (!el || el === document.body) return null;
-  const look = () => { const s = getComputedStyle(el); return { outline: s.outlineStyle + ' ' + s.outlineWidth + ' ' + s.outlineColor, width: parseFloat(s.outlineWidth) || 0, style: s.outlineStyle, shadow: s.boxShadow }; };
+  const look = () => {
+    const s = getComputedStyle(el);
+    return {
+      outline: s.outlineStyle + ' ' + s.outlineWidth + ' ' + s.outlineColor,
+      width: parseFloat(s.outlineWidth) || 0,
+      style: s.outlineStyle,
+      shadow: s.boxShadow,
+    };
+  };
   const focused = look();
   el.blur();
   const blurred = look();
@@ -114,7 +134,7 @@ def tab_stops_without_visible_focus(page: Page, *, stops: int = 40) -> tuple[int
     """Tab through the page (as a keyboard user does, so :focus-visible applies): how many stops
     were met, and those whose focus is not clearly shown, i.e. no outline of at least 2 px and no
     box shadow that the unfocused element lacks."""
-    page.locator("body").focus()
+    focus_the_top(page)
     met, faint = 0, []
     seen: set[str] = set()
     for _ in range(stops):
