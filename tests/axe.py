@@ -106,6 +106,23 @@ def focus_the_top(page: Page) -> None:
     )
 
 
+# The buttons (and links drawn as buttons) whose words break over two lines or more.
+WRAPPED_BUTTONS = """
+() => [...document.querySelectorAll('button, a.button, .tab')]
+  .filter((el) => el.getClientRects().length > 0)
+  .filter((el) => {
+    const words = document.createRange();
+    words.selectNodeContents(el);
+    return new Set([...words.getClientRects()].map((line) => Math.round(line.bottom))).size > 1;
+  })
+  .map((el) => el.textContent.trim())
+"""
+
+
+def wrapped_buttons(page: Page) -> list[str]:
+    return list(page.evaluate(WRAPPED_BUTTONS))
+
+
 # The focused element's focus indicator, and the same element's look once it is blurred.
 FOCUS_STYLE = """
 () => {

@@ -22,6 +22,7 @@ from tests.axe import (
     overflows_sideways,
     small_touch_targets,
     tab_stops_without_visible_focus,
+    wrapped_buttons,
 )
 from tests.test_browser import browser, watch_for_problems  # noqa: F401 (a fixture, and the page watcher)
 from videos import catalog
@@ -82,6 +83,7 @@ class Visit:
                     found.append(f"scrolls sideways at {width} px")
             page.set_viewport_size({"width": self.look.width, "height": self.look.height})
             found += [f"touch target: {small}" for small in small_touch_targets(page)]
+            found += [f"a button on two lines: {words}" for words in wrapped_buttons(page)]
         self.problems += [f"{state} ({self.look}): {problem}" for problem in found]
 
     def show_rendered(self, path: str, html: str) -> Page:
