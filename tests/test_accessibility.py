@@ -1,0 +1,263 @@
+"""Every page state we own, in a real browser, on a desktop and a phone, light and dark: no serious
+or critical axe-core violation, one h1, nothing scrolling sideways, 44 px touch targets, a skip
+link first, and a focus that shows. The jobs are made in the database in each state, so no
+worker is needed."""
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.template.loader import render_to_string
+from django.test import Client
+from playwright.sync_api import Browser, Page, expect
+
+from tests.axe import (
+    blocking_violations,
+    focus_the_top,
+    h1_count,
+    overflows_sideways,
+    small_touch_targets,
+    tab_stops_without_visible_focus,
+    wrapped_buttons,
+)
+from tests.test_browser import browser, watch_for_problems  # noqa: F401 (a fixture, and the page watcher)
+from videos import catalog
+from videos.models import SpendEntry, SpendKind, Status, UserBudget, VideoGeneration
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+PHONE_WIDTHS = (360, 390)
+
+
+@dataclass(frozen=True)
+class Look:
+    width: int
+    height: int
+    scheme: str
+
+    @property
+    def phone(self) -> bool:
+        return self.width < 600
+
+    def __str__(self) -> str:
+        return f"{self.width}px-{self.scheme}"
+
+
+LOOKS = [Look(1280, 800, "light"), Look(1280, 800, "dark"), Look(360, 740, "light"), Look(360, 740, "dark")]
+
+
+@pytest.fixture(params=LOOKS, ids=str)
+def look(request) -> Look:
+    return request.param
+
+
+class Visit:
+    """A browser tab for checking pages, and what the checks found (reported all at once, at the end)."""
+
+    def __init__(self, page: Page, look: Look, base_url: str) -> None:
+        self.page = page
+        self.look = look
+        self.base_url = base_url
+        self.problems: list[str] = []
+
+    def open(self, path: str) -> Page:
+        self.page.goto(self.base_url + path)
+        return self.page
+
+    def check(self, state: str, *, ours: bool = True, within: str | None = None) -> None:
+        """Check the page as it is now. `ours` is False for Django's admin, whose layout and touch
+        targets are Django's own (it is not made for phones); axe's rules and the one h1 apply to it
+        too, within the part of it we made if `within` selects it."""
+        page = self.page
+        found = [f"axe: {line}" for line in blocking_violations(page, within=within)]
+        if (count := h1_count(page)) != 1:
+            found.append(f"{count} h1 elements")
+        if ours and self.look.phone:
+            for width in PHONE_WIDTHS:
+                page.set_viewport_size({"width": width, "height": self.look.height})
+                if overflows_sideways(page):
+                    found.append(f"scrolls sideways at {width} px")
+            page.set_viewport_size({"width": self.look.width, "height": self.look.height})
+            found += [f"touch target: {small}" for small in small_touch_targets(page)]
+            found += [f"a button on two lines: {words}" for words in wrapped_buttons(page)]
+        self.problems += [f"{state} ({self.look}): {problem}" for problem in found]
+
+    def show_rendered(self, path: str, html: str) -> Page:
+        """A page the server renders without a request (the 503 and 413 pages), at a URL of the
+        live server so that its stylesheet loads."""
+        self.page.route(self.base_url + path, lambda route: route.fulfill(body=html, content_type="text/html"))
+        return self.open(path)
+
+
+@pytest.fixture
+def visit(browser: Browser, live_server, look: Look) -> Iterator[Visit]:  # noqa: F811 (the fixture imported above)
+    # Only here is the CSP bypassed: axe-core is injected as a script, which the CSP refuses.
+    context = browser.new_context(
+        viewport={"width": look.width, "height": look.height}, color_scheme=look.scheme, bypass_csp=True
+    )
+    page = context.new_page()
+    errors = watch_for_problems(page)
+    yield Visit(page, look, live_server.url)
+    context.close()
+    assert errors == [], "the pages met server or script errors"
+
+
+def log_in(visit: Visit, user: User) -> None:
+    """Log in as `user` through a session cookie, as the login form would leave it."""
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    visit.page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": visit.base_url}])
+
+
+def job(owner: User, status: str, **fields: Any) -> VideoGeneration:
+    values: dict[str, Any] = {
+        "owner": owner,
+        "prompt": f"A lighthouse in a storm, waves breaking over the rocks ({status})",
+        "endpoint": catalog.TEXT_TO_VIDEO,
+        "model": "gen4.5",
+        "ratio": "1280:720",
+        "duration": 5,
+        "seed": 42,
+        "status": status,
+    }
+    values.update(fields)
+    return VideoGeneration.objects.create(**values)
+
+
+def jobs_in_every_state(owner: User, video_file: str) -> dict[str, VideoGeneration]:
+    return {
+        "queued": job(owner, Status.QUEUED),
+        "running": job(owner, Status.RUNNING, progress=45),
+        "done": job(owner, Status.SUCCEEDED, progress=100, video_file=video_file),
+        "failed": job(owner, Status.FAILED, message="Runway's content moderation declined this description."),
+        "cancelled": job(owner, Status.CANCELLED, message="Cancelled."),
+        "timed_out": job(owner, Status.TIMED_OUT, message="Video generation timed out after 600 seconds"),
+    }
+
+
+def test_the_login_and_error_pages_pass(visit, user):
+    page = visit.open("/accounts/login/")
+    visit.check("login")
+
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".errorlist")).to_be_visible()
+    visit.check("login with an error")
+
+    visit.show_rendered(
+        "/locked-out/",
+        render_to_string("registration/locked_out.html", {"failure_limit": 5, "cooloff": "15 minutes"}),
+    )
+    visit.check("locked out")
+    visit.show_rendered("/down/", render_to_string("503.html"))
+    visit.check("503")
+    visit.show_rendered("/too-large/", render_to_string("413.html", {"message": "The image is over 16 MB."}))
+    visit.check("413")
+    assert not visit.problems, "\n".join(visit.problems)
+
+
+def test_the_dashboard_passes_empty_and_with_form_errors(visit, user):
+    log_in(visit, user)
+    page = visit.open("/videos/")
+    expect(page.locator("#history .empty")).to_be_visible()
+    page.locator("details.advanced").evaluate("details => { details.open = true; }")
+    visit.check("empty dashboard")
+
+    # Sent by the page's script: the errors come back as JSON and are shown beside the fields.
+    page.get_by_role("button", name=re.compile(r"^Generate")).click()
+    expect(page.locator("#prompt-errors li")).to_be_visible()
+    visit.check("form errors (script)")
+
+    # Sent as a plain form (no script): the server renders the errors.
+    page.locator("#generate-form").evaluate("form => HTMLFormElement.prototype.submit.call(form)")
+    expect(page.locator("#prompt-errors li")).to_be_visible()
+    visit.check("form errors (server)")
+    assert not visit.problems, "\n".join(visit.problems)
+
+
+def test_the_dashboard_and_detail_pages_pass_in_every_job_state(visit, user, stored_video):
+    jobs = jobs_in_every_state(user, stored_video)
+    log_in(visit, user)
+    page = visit.open("/videos/")
+    expect(page.locator(".generation")).to_have_count(len(jobs))
+    expect(page.locator(".generation video")).to_have_count(1)
+    visit.check("dashboard with a job in every state")
+    for state, generation in jobs.items():
+        visit.open(f"/videos/{generation.pk}/")
+        expect(page.locator(f"#generation-{generation.pk}")).to_be_visible()
+        visit.check(f"detail: {state}")
+    assert not visit.problems, "\n".join(visit.problems)
+
+
+# Django's admin on a phone is Django's own layout: light on a phone, and both schemes on a desktop.
+@pytest.mark.parametrize("look", LOOKS[:3], ids=str)
+def test_the_admin_pages_we_changed_pass(visit, user, django_user_model, stored_video):
+    staff = django_user_model.objects.create_superuser(username="staff", password="a-long-staff-password")
+    done = jobs_in_every_state(user, stored_video)["done"]
+    UserBudget.objects.create(user=user, monthly_credits=5000)
+    SpendEntry.objects.create(
+        user=user,
+        username=user.username,
+        generation=done,
+        generation_number=done.pk,
+        job_created_at=done.created_at,
+        model=done.model,
+        kind=SpendKind.FINAL,
+        credits=60,
+    )
+    log_in(visit, staff)
+    for state, path, within in [
+        ("admin: videos", "/admin/videos/videogeneration/", None),
+        ("admin: a video", f"/admin/videos/videogeneration/{done.pk}/change/", None),
+        ("admin: spend", "/admin/videos/spendentry/", None),
+        # Django's own user form has violations of Django's (its permission pickers' icons, the
+        # unlabelled date and time boxes of last_login): we check the budget we added to it.
+        ("admin: a user's budget", f"/admin/auth/user/{user.pk}/change/", "#video_budget-group"),
+    ]:
+        visit.open(path)
+        visit.check(state, ours=False, within=within)
+    assert not visit.problems, "\n".join(visit.problems)
+
+
+@pytest.mark.parametrize("look", LOOKS[:1], ids=str)
+def test_the_skip_link_is_the_first_stop_and_moves_focus_to_the_content(visit, user):
+    for path in ("/accounts/login/", "/videos/"):
+        if path == "/videos/":
+            log_in(visit, user)
+        page = visit.open(path)
+        # From the top of the page (the login form puts the focus in its first box).
+        focus_the_top(page)
+        page.keyboard.press("Tab")
+        skip = page.locator(":focus")
+        expect(skip).to_have_text("Skip to main content")
+        expect(skip).to_be_in_viewport()
+        page.keyboard.press("Enter")
+        expect(page.locator("main")).to_be_focused()
+
+
+@pytest.mark.parametrize("look", [LOOKS[0], LOOKS[1]], ids=str)
+def test_focus_shows_on_every_tab_stop(visit, user, stored_video):
+    job(user, Status.RUNNING, progress=45)
+    job(user, Status.SUCCEEDED, progress=100, video_file=stored_video)
+    log_in(visit, user)
+    page = visit.open("/videos/")
+    expect(page.locator(".generation")).to_have_count(2)
+    met, faint = tab_stops_without_visible_focus(page)
+    assert met >= 10, "the tab order reached the cards' actions"
+    assert not faint, "\n".join(faint)
+
+
+@pytest.mark.parametrize("look", LOOKS[:1], ids=str)
+def test_the_active_tab_and_filter_are_marked_current(visit, user):
+    log_in(visit, user)
+    page = visit.open("/videos/?status=failed")
+    expect(page.locator(".tabs [aria-current=page]")).to_have_text("Generate Videos")
+    current = page.locator(".filters [aria-current=page]")
+    expect(current).to_have_count(1)
+    expect(current).to_have_attribute("href", re.compile(r"status=failed"))
