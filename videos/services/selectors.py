@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
-from videos.models import CreditBalance, SpendEntry, SpendKind, Status, VideoGeneration
+from videos.models import CreditBalance, GenerationQuerySet, SpendEntry, SpendKind, Status, VideoGeneration
 from videos.services import account, ledger
 
 ESTIMATE_CACHE_KEY = "runway:estimate"
@@ -55,7 +55,7 @@ def generation_queue_position(*, generation: VideoGeneration) -> int | None:
     return ahead + 1
 
 
-def _with_queue_position(jobs: QuerySet[VideoGeneration]) -> QuerySet[VideoGeneration]:
+def _with_queue_position(jobs: GenerationQuerySet) -> GenerationQuerySet:
     """The jobs with `queue_position` as generation_queue_position() counts it, in the same query."""
     ahead = (
         VideoGeneration.objects.visible()
