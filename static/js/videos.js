@@ -264,7 +264,9 @@
   }
 
   async function act(form, card, button) {
-    if (button) button.disabled = true;
+    // Not `disabled`: that would take the focus away from the button, and the swap puts it back.
+    if (form.dataset.busy) return;
+    form.dataset.busy = "true";
     showProblem("");
     try {
       const response = await fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" } });
@@ -289,7 +291,7 @@
       showProblem("Could not reach the server. Please try again.");
       announce("Could not reach the server. Please try again.");
     } finally {
-      if (button && button.isConnected) button.disabled = false;
+      delete form.dataset.busy;
     }
   }
 
