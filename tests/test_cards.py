@@ -219,6 +219,7 @@ def test_after_generate_the_new_card_has_the_focus_in_view_and_the_live_region_s
     page.get_by_label("Describe your video").fill("A paper boat on a river")
     page.get_by_role("button", name=re.compile(r"^Generate")).click()
 
+    expect(page.locator(".generation").first.locator(".prompt")).to_have_text("A paper boat on a river")
     job = VideoGeneration.objects.get(prompt="A paper boat on a river")
     card = card_of(page, job)
     expect(card).to_be_focused()

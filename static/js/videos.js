@@ -142,6 +142,11 @@
     return holder.content.firstElementChild;
   }
 
+  // Other scripts that dress a card (e.g. local times) hear of every card put in the page after load.
+  function drawn(card) {
+    document.dispatchEvent(new CustomEvent("generation:card", { detail: { card: card } }));
+  }
+
   // Replace a card by the server's; the focus stays on the same control (or goes to the card),
   // and a video that is already there is kept, playing or not.
   function swap(old, html) {
@@ -157,6 +162,7 @@
     const key = hadFocus && active !== old ? focusKey(active) : null;
     const before = old.dataset.status;
     old.replaceWith(fresh);
+    drawn(fresh);
     if (hadFocus) {
       const same = key && Array.from(fresh.querySelectorAll("a, button, video")).find(function (e) { return focusKey(e) === key; });
       (same || fresh).focus({ preventScroll: true });
@@ -194,6 +200,10 @@
       if (!current) return; // deleted
       try {
         const response = await fetch(current.dataset.statusUrl, { headers: { Accept: "application/json" } });
+        if (response.status === 404) {
+          state.polling = false; // deleted meanwhile (in another tab): nothing more to follow
+          return;
+        }
         if (response.ok) {
           const data = await response.json();
           state.data = data;
@@ -228,6 +238,7 @@
       if (empty) empty.remove();
       history.prepend(fresh);
     }
+    drawn(fresh);
     watch(fresh);
     fresh.scrollIntoView({ block: "center" });
     fresh.focus({ preventScroll: true });
@@ -263,7 +274,7 @@
     problem.hidden = !text;
   }
 
-  async function act(form, card, button) {
+  async function act(form, card) {
     // Not `disabled`: that would take the focus away from the button, and the swap puts it back.
     if (form.dataset.busy) return;
     form.dataset.busy = "true";
@@ -335,7 +346,7 @@
     // In the list, in place; on a job's own page, the ordinary post and the page it leads to.
     if (!history || !history.contains(card)) return;
     event.preventDefault();
-    act(form, card, event.submitter);
+    act(form, card);
   });
 
   // form.js made a job: show its card (the server's fragment) first in the history, and follow it.
