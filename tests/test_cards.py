@@ -97,6 +97,9 @@ def assert_same_as_after_reload(page: Page, job: VideoGeneration) -> dict[str, A
     return reloaded
 
 
+PLAY = "async (v) => { v.muted = true; v.loop = true; await v.play(); return !v.paused; }"
+
+
 def names(facts: dict[str, Any]) -> list[str]:
     return [name for _, name, _ in facts["controls"]]
 
@@ -142,13 +145,15 @@ def test_a_card_goes_from_its_place_in_line_to_done_and_then_shows_what_a_reload
     expect(card.get_by_role("link", name="Download “A lighthouse in a storm”")).to_be_visible()
     expect(card.locator(".progress")).to_be_hidden()
 
-    # The poster comes later: the card is swapped, but its video element and the focus stay.
+    # The poster comes later: the card is swapped, but its video element (playing) and the focus stay.
     card.locator("video").evaluate("(v) => { v.dataset.mark = 'the first'; }")
+    assert card.locator("video").evaluate(PLAY)
     card.get_by_role("button", name="Re-run “A lighthouse in a storm”").focus()
     worker_writes(job, poster=stored("lighthouse.jpg", PNG), poster_pending=False)
     expect(card).to_have_attribute("data-settled", "true", timeout=SHOWN)
     expect(card.locator("video")).to_have_attribute("poster", f"/videos/{job.pk}/poster.jpg")
     expect(card.locator("video")).to_have_attribute("data-mark", "the first")
+    assert card.locator("video").evaluate("(v) => !v.paused"), "the video plays on through the swap"
     expect(card.get_by_role("button", name="Re-run “A lighthouse in a storm”")).to_be_focused()
 
     facts = assert_same_as_after_reload(page, job)
@@ -312,7 +317,7 @@ def test_the_bar_moves_between_checks_from_the_estimate_and_never_reads_zero_lef
 
     late_card = card_of(page, late)
     expect(late_card.locator(".timing")).to_contain_text("taking longer than usual", timeout=SHOWN)
-    assert late_card.locator(".progress").get_attribute("aria-valuenow") == "99"  # below 100 until done
+    assert 95 <= int(late_card.locator(".progress").get_attribute("aria-valuenow") or 0) < 100  # not 100 until done
     for timing in page.locator(".timing").all_inner_texts():
         assert "0:00 left" not in timing
 

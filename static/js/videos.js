@@ -82,6 +82,11 @@
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   }
 
+  // The estimate is an average: past 90 % of it the bar slows, towards 99 %, rather than stop dead.
+  function easeOut(percent) {
+    return percent <= 90 ? percent : 90 + 9 * (1 - Math.exp(-(percent - 90) / 30));
+  }
+
   // The bar never goes back, moves from the job's estimate between the worker's readings (every
   // 10 s at Runway's), and stays below 100 until the server's card says the job is done.
   function paint(card) {
@@ -96,7 +101,7 @@
       if (AT_RUNWAY.includes(card.dataset.status)) {
         // Without an estimate yet (no job of this model has finished), the pace so far.
         const total = data.estimated_seconds || (data.progress > 0 ? (data.elapsed_seconds * 100) / data.progress : null);
-        shown = Math.max(shown, data.progress, total ? (100 * elapsed) / total : 0);
+        shown = Math.max(shown, data.progress, total ? easeOut((100 * elapsed) / total) : 0);
       }
     }
     if (!FINAL.includes(card.dataset.status)) shown = Math.min(shown, 99);
@@ -151,15 +156,16 @@
   // and a video that is already there is kept, playing or not.
   function swap(old, html) {
     const fresh = fromHtml(html);
+    // Read before the video moves: moving a focused element takes its focus away.
+    const active = document.activeElement;
+    const hadFocus = old.contains(active);
+    const key = hadFocus && active !== old ? focusKey(active) : null;
     const oldVideo = old.querySelector(".player video");
     const newVideo = fresh.querySelector(".player video");
     if (oldVideo && newVideo && oldVideo.getAttribute("src") === newVideo.getAttribute("src")) {
       if (newVideo.getAttribute("poster") && !oldVideo.getAttribute("poster")) oldVideo.poster = newVideo.getAttribute("poster");
       newVideo.replaceWith(oldVideo); // moved and put back in the page in the same task: it does not pause
     }
-    const active = document.activeElement;
-    const hadFocus = old.contains(active);
-    const key = hadFocus && active !== old ? focusKey(active) : null;
     const before = old.dataset.status;
     old.replaceWith(fresh);
     drawn(fresh);
