@@ -111,9 +111,16 @@ WRAPPED_BUTTONS = """
 () => [...document.querySelectorAll('button, a.button, .tab')]
   .filter((el) => el.getClientRects().length > 0)
   .filter((el) => {
-    const words = document.createRange();
-    words.selectNodeContents(el);
-    return new Set([...words.getClientRects()].map((line) => Math.round(line.bottom))).size > 1;
+    // The words shown: text read only by screen readers (.visually-hidden) takes no line.
+    const bottoms = new Set();
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+      if (text.parentElement.closest('.visually-hidden')) continue;
+      const words = document.createRange();
+      words.selectNodeContents(text);
+      for (const line of words.getClientRects()) bottoms.add(Math.round(line.bottom));
+    }
+    return bottoms.size > 1;
   })
   .map((el) => el.textContent.trim())
 """

@@ -214,7 +214,7 @@ def test_a_cancelled_generation_reads_cancelling_until_runway_has_deleted_its_ta
     simulator.options = replace(simulator.options, slow_rate=1.0)
     try:
         page.locator(".generation").first.get_by_role("button", name="Cancel").click()
-        expect(page.locator(".flash")).to_have_text("The video is being cancelled.")
+        expect(page.locator("#live-status")).to_have_text("The video is being cancelled.")  # in place
         card = page.locator(".generation").first
         expect(card.locator(".status-label")).to_have_text("Cancelling…")
         page.shots.take("cancelling")  # type: ignore[attr-defined]
@@ -378,17 +378,16 @@ def test_the_progress_bar_and_the_delete_question_work_under_the_csp(logged_in, 
     assert ratio == pytest.approx(0.4, abs=0.02)
 
     card = page.locator(f"#generation-{failed.pk}")
-    questions: list[str] = []
-    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    question = page.get_by_role("dialog", name="Delete “Refused”?")  # the page's own dialog, not confirm()
     card.get_by_role("button", name="Delete").click()
+    question.get_by_role("button", name="Keep it").click()
     expect(card).to_be_visible()
     assert VideoGeneration.objects.filter(pk=failed.pk).exists()
-    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     card.get_by_role("button", name="Delete").click()
+    question.get_by_role("button", name="Delete", exact=True).click()
     expect(page.locator(f"#generation-{failed.pk}")).to_have_count(0)
 
-    assert questions == ["Delete this video?", "Delete this video?"]
-    assert not VideoGeneration.objects.filter(pk=failed.pk).exists()
+    assert not VideoGeneration.objects.visible().filter(pk=failed.pk).exists()
 
 
 def test_the_admin_pages_meet_no_csp_violation(page, live_server, django_user_model):

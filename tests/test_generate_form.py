@@ -92,7 +92,7 @@ def test_an_ended_card_links_to_edit_and_re_run_and_a_running_one_does_not(alice
     ended = make_job(status=Status.FAILED, prompt="ended")
     running = make_job(status=Status.RUNNING, prompt="running")
     content = alice.get(DASHBOARD).content.decode()
-    assert f'href="/videos/?from={ended.pk}#generate-form">Edit &amp; re-run</a>' in content
+    assert f'href="/videos/?from={ended.pk}#generate-form">Edit &amp; re-run<span class="visually-hidden">' in content
     assert f"?from={running.pk}" not in content
     assert f'href="/videos/?from={ended.pk}#generate-form"' in alice.get(f"/videos/{ended.pk}/").content.decode()
 

@@ -269,8 +269,11 @@ class VideoGeneration(models.Model):
 
     @property
     def is_settled(self) -> bool:
-        """Ended, and what its page shows will not change any more: the page stops asking."""
-        return self.is_final and not self.is_cancelling
+        """Ended, and what its page shows will not change any more: the page stops asking.
+        A done video's poster is still to come while the worker makes it."""
+        return (
+            self.is_final and not self.is_cancelling and not (self.status == Status.SUCCEEDED and self.poster_pending)
+        )
 
     @property
     def status_label(self) -> str:

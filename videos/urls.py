@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/status/", views.status, name="status"),
+    path("<int:pk>/card/", views.card, name="card"),
     path("<int:pk>/cancel/", views.cancel, name="cancel"),
     path("<int:pk>/retry/", views.retry, name="retry"),
     path("<int:pk>/rerun/", views.rerun, name="rerun"),

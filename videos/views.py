@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from videos import catalog, serving
@@ -62,9 +63,8 @@ def dashboard(request: AuthenticatedRequest) -> HttpResponse:
         generation = _create_from(form, request)
         if generation is not None and _wants_json(request):
             generation = VideoGeneration.objects.with_cost().get(pk=generation.pk)  # with its reserved cost
-            card = render_to_string("videos/_generation.html", {"generation": generation}, request=request)
             # A new one-time token for the next request made from this page.
-            answer = {"id": generation.pk, "html": card, "token": str(uuid.uuid4())}
+            answer = {"id": generation.pk, "html": _card_html(request, generation), "token": str(uuid.uuid4())}
             if queue.queue_unreachable():
                 answer["notice"] = queue.QUEUE_DOWN_MESSAGE
             return JsonResponse(answer, status=201)
@@ -165,18 +165,45 @@ def status(request: AuthenticatedRequest, pk: int) -> JsonResponse:
 
 
 @login_required
+@require_GET
+@never_cache  # it carries the page's CSRF token and the buttons' one-time tokens
+def card(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    """The job's card as the page shows it: the page swaps it in when the status check says it changed."""
+    return HttpResponse(_card_html(request, _own_generation(request, pk)))
+
+
+def _card_html(request: HttpRequest, generation: VideoGeneration) -> str:
+    return render_to_string("videos/_generation.html", {"generation": generation}, request=request)
+
+
+def _action_answer(
+    request: AuthenticatedRequest, *, message: str, generation: VideoGeneration, status: int = 200
+) -> JsonResponse:
+    """What the page's script gets for an action done in place: what to tell the user, and the job's
+    card as it now is (the new job's, for a re-run), read again with its cost."""
+    generation = VideoGeneration.objects.visible().with_cost().get(pk=generation.pk)
+    answer: dict[str, object] = {"message": message, "id": generation.pk, "html": _card_html(request, generation)}
+    if queue.queue_unreachable():
+        answer["notice"] = queue.QUEUE_DOWN_MESSAGE
+    return JsonResponse(answer, status=status)
+
+
+@login_required
 @require_POST
 def cancel(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     generation = _own_generation(request, pk)
     try:
         cancelled = actions.generation_cancel(generation_id=generation.pk)
     except actions.GenerationError as exc:
+        if _wants_json(request):
+            return JsonResponse({"error": str(exc)}, status=409)
         messages.error(request, str(exc))
     else:
         # The worker stops its task at Runway in a moment; the card says "Cancelling…" until then.
-        messages.success(
-            request, "The video is being cancelled." if cancelled.is_cancelling else "The video was cancelled."
-        )
+        said = "The video is being cancelled." if cancelled.is_cancelling else "The video was cancelled."
+        if _wants_json(request):
+            return _action_answer(request, message=said, generation=cancelled)
+        messages.success(request, said)
         _warn_if_queue_down(request)
     return redirect("videos:detail", pk=generation.pk)
 
@@ -225,11 +252,14 @@ def _start_again(
     """Start a new job from an ended one; show the new job, or the old one with the reason it did not start."""
     try:
         new = start()
-    except actions.GenerationError as exc:
-        messages.error(request, str(exc))
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    except (actions.GenerationError, ValidationError) as exc:
+        refused = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        if _wants_json(request):
+            return JsonResponse({"error": refused}, status=409)
+        messages.error(request, refused)
     else:
+        if _wants_json(request):
+            return _action_answer(request, message=success, generation=new, status=201)
         messages.success(request, success)
         _warn_if_queue_down(request)
         return redirect("videos:detail", pk=new.pk)
@@ -243,8 +273,12 @@ def delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     try:
         actions.generation_delete(generation_id=generation.pk)
     except actions.GenerationError as exc:
+        if _wants_json(request):
+            return JsonResponse({"error": str(exc)}, status=409)
         messages.error(request, str(exc))
         return redirect("videos:detail", pk=generation.pk)
+    if _wants_json(request):
+        return JsonResponse({"message": "The video was deleted.", "deleted": generation.pk})
     messages.success(request, "The video was deleted.")
     _warn_if_queue_down(request)
     return redirect("videos:dashboard")

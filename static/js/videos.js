@@ -1,94 +1,365 @@
-// The video cards on the page: live status, and the new card the form (form.js) announces.
+// The video cards on the page. The server draws every card (templates/videos/_generation.html,
+// also at GET <id>/card/); this script only swaps the server's card in when it changes, moves the
+// progress bar between status checks, does the list's actions in place, and tells the user.
 (function () {
   "use strict";
+  // How a card follows its job: every 2 s the small status JSON (selectors.generation_status),
+  // which carries a `version` of what the card shows; the card's HTML is fetched only when that
+  // differs from the card's data-version: a handful of times in a job's life. Polling the card
+  // itself with an ETag would need a full render on the server at each check to compute the tag,
+  // and the bar would still need the JSON's progress, elapsed time and estimate to move smoothly.
   const POLL_MS = 2000;
+  const PAINT_MS = 500;
+  // Where Runway holds the task and its progress moves; before that the card shows its place in line.
+  const AT_RUNWAY = ["pending", "throttled", "running"];
+  const FINAL = ["succeeded", "failed", "cancelled", "timed_out"];
+  const live = document.getElementById("live-status");
+  const baseTitle = document.title;
+  // What each followed card last learned, by the card's element id (the element is replaced on a swap).
+  const followed = new Map();
 
-  function render(card, data) {
-    card.className = "generation status-" + data.status;
-    card.querySelector(".status-label").textContent = data.status_label;
-    const bar = card.querySelector(".progress");
-    bar.hidden = data.is_final;
-    bar.setAttribute("aria-valuenow", data.progress);
-    bar.querySelector(".progress-bar").style.width = data.progress + "%";
-    bar.querySelector(".progress-text").textContent = data.progress + "%";
-    const message = card.querySelector(".message");
-    message.textContent = data.message;
-    message.hidden = !data.message;
-    const player = card.querySelector(".player");
-    if (data.output_url && !player.querySelector("video")) {
-      const video = document.createElement("video");
-      video.controls = true;
-      video.preload = "metadata";
-      video.src = data.output_url;
-      if (data.poster_url) video.poster = data.poster_url;
-      player.appendChild(video);
+  // ---- Telling the user: the polite live region, the tab's title, a notification ----
+
+  function announce(text) {
+    if (!live || !text) return;
+    // Emptied first, so that the same words said twice are announced twice.
+    live.textContent = "";
+    window.setTimeout(function () { live.textContent = text; }, 50);
+  }
+
+  function titleOf(card) {
+    return card.dataset.title || "";
+  }
+
+  // What the live region says when a card's status changes; nothing for the steps in between.
+  function statusWords(card) {
+    const name = "Video “" + titleOf(card) + "”";
+    const message = (card.querySelector(".message") || {}).textContent || "";
+    switch (card.dataset.status) {
+      case "running": return name + " is generating.";
+      case "succeeded": return name + " is done.";
+      case "failed": return name + " failed: " + message.trim();
+      case "timed_out": return name + " timed out: " + message.trim();
+      case "cancelled": return name + " was cancelled.";
+      default: return "";
     }
-    if (data.is_final) card.querySelectorAll(".actions form[action$='/cancel/']").forEach(function (f) { f.remove(); });
-    const timing = card.querySelector(".timing");
-    if (timing) {
-      let text = data.is_final ? "" : clock(data.elapsed_seconds) + " so far";
-      if (!data.is_final && data.estimated_seconds) {
-        text += ", about " + clock(Math.max(0, data.estimated_seconds - data.elapsed_seconds)) + " left";
+  }
+
+  // A job that ended while the tab was in the background: the title says so until the tab is seen.
+  function tellHiddenTab(card) {
+    if (!document.hidden) return;
+    const done = card.dataset.status === "succeeded";
+    const label = (card.querySelector(".status-label") || {}).textContent || "";
+    document.title = (done ? "✓ Done" : "✗ " + label.trim()) + " · " + baseTitle;
+    if ("Notification" in window && Notification.permission === "granted") {
+      try {
+        new Notification(done ? "Your video is done" : "Your video " + label.trim().toLowerCase(), { body: titleOf(card), tag: card.id });
+      } catch (error) {
+        // Some browsers allow notifications only from a service worker: the title still says it.
       }
-      timing.textContent = text;
-      timing.hidden = !text;
     }
-    const cost = card.querySelector(".cost");
-    if (cost && data.cost) cost.textContent = "· " + (data.cost.final ? "" : "about ") + creditsText(data.cost.credits);
-    card.dataset.settled = data.settled ? "true" : "false";
   }
 
-  // As the server writes it (videos/templatetags/money.py): 1 credit = 1 US cent.
-  function creditsText(credits) {
-    const dollars = (credits / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-    return credits.toLocaleString("en-US") + (credits === 1 ? " credit" : " credits") + " (US$" + dollars + ")";
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) document.title = baseTitle;
+  });
+
+  // "Notify me when videos finish": offered only where the browser can, and has not been answered.
+  const notifyButton = document.getElementById("notify-me");
+  if (notifyButton && "Notification" in window && Notification.permission === "default") {
+    notifyButton.hidden = false;
+    notifyButton.addEventListener("click", async function () {
+      const answer = await Notification.requestPermission();
+      notifyButton.hidden = true;
+      announce(answer === "granted" ? "You will be notified when a video finishes." : "Notifications stay off.");
+    });
   }
+
+  // ---- The progress bar and the clock, between status checks ----
 
   function clock(seconds) {
     const s = Math.round(seconds);
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   }
 
-  // The bar's width from the card's progress (the page carries no style attribute: the CSP refuses them).
-  function sizeBar(card) {
+  // The estimate is an average: past 90 % of it the bar slows, towards 99 %, rather than stop dead.
+  function easeOut(percent) {
+    return percent <= 90 ? percent : 90 + 9 * (1 - Math.exp(-(percent - 90) / 30));
+  }
+
+  // The bar never goes back, moves from the job's estimate between the worker's readings (every
+  // 10 s at Runway's), and stays below 100 until the server's card says the job is done.
+  function paint(card) {
+    const state = followed.get(card.id) || {};
     const bar = card.querySelector(".progress");
-    bar.querySelector(".progress-bar").style.width = bar.getAttribute("aria-valuenow") + "%";
+    const timing = card.querySelector(".timing");
+    const data = state.data;
+    let shown = Math.max(state.shown || 0, Number(bar.getAttribute("aria-valuenow")) || 0);
+    let elapsed = null;
+    if (data && data.version === card.dataset.version) {
+      elapsed = data.elapsed_seconds + (performance.now() - state.at) / 1000;
+      if (AT_RUNWAY.includes(card.dataset.status)) {
+        // Without an estimate yet (no job of this model has finished), the pace so far.
+        const total = data.estimated_seconds || (data.progress > 0 ? (data.elapsed_seconds * 100) / data.progress : null);
+        shown = Math.max(shown, data.progress, total ? easeOut((100 * elapsed) / total) : 0);
+      }
+    }
+    if (!FINAL.includes(card.dataset.status)) shown = Math.min(shown, 99);
+    state.shown = shown;
+    bar.setAttribute("aria-valuenow", String(Math.floor(shown)));
+    bar.querySelector(".progress-bar").style.width = shown + "%";
+    bar.querySelector(".progress-text").textContent = Math.floor(shown) + "%";
+    if (!timing) return;
+    let text = "";
+    if (elapsed !== null && !FINAL.includes(card.dataset.status)) {
+      text = clock(elapsed) + " so far";
+      const total = data.estimated_seconds;
+      if (total && AT_RUNWAY.includes(card.dataset.status)) {
+        const left = Math.ceil(total - elapsed);
+        if (left >= 1) text += ", about " + clock(left) + " left";
+        else if (elapsed < total * 1.5) text += ", almost done";
+        else text += ", taking longer than usual";
+      }
+    }
+    timing.textContent = text;
+    timing.hidden = !text;
+  }
+
+  window.setInterval(function () {
+    followed.forEach(function (state, id) {
+      const card = document.getElementById(id);
+      if (card) paint(card);
+      else followed.delete(id);
+    });
+  }, PAINT_MS);
+
+  // ---- Swapping in the server's card ----
+
+  // What makes a focused element "the same" in the new card: its form, link and words.
+  function focusKey(element) {
+    const form = element.closest("form");
+    return [element.tagName, form ? form.getAttribute("action") : "", element.getAttribute("href") || "", element.textContent.trim()].join("|");
+  }
+
+  function fromHtml(html) {
+    const holder = document.createElement("template");
+    holder.innerHTML = html.trim();
+    return holder.content.firstElementChild;
+  }
+
+  // Other scripts that dress a card (e.g. local times) hear of every card put in the page after load.
+  function drawn(card) {
+    document.dispatchEvent(new CustomEvent("generation:card", { detail: { card: card } }));
+  }
+
+  // Replace a card by the server's; the focus stays on the same control (or goes to the card),
+  // and a video that is already there is kept, playing or not.
+  function swap(old, html) {
+    const fresh = fromHtml(html);
+    // Read before the video moves: moving a focused element takes its focus away.
+    const active = document.activeElement;
+    const hadFocus = old.contains(active);
+    const key = hadFocus && active !== old ? focusKey(active) : null;
+    const oldVideo = old.querySelector(".player video");
+    const newVideo = fresh.querySelector(".player video");
+    if (oldVideo && newVideo && oldVideo.getAttribute("src") === newVideo.getAttribute("src")) {
+      if (newVideo.getAttribute("poster") && !oldVideo.getAttribute("poster")) oldVideo.poster = newVideo.getAttribute("poster");
+      newVideo.replaceWith(oldVideo); // moved and put back in the page in the same task: it does not pause
+    }
+    const before = old.dataset.status;
+    old.replaceWith(fresh);
+    drawn(fresh);
+    if (hadFocus) {
+      const same = key && Array.from(fresh.querySelectorAll("a, button, video")).find(function (e) { return focusKey(e) === key; });
+      (same || fresh).focus({ preventScroll: true });
+    }
+    paint(fresh);
+    if (fresh.dataset.status !== before) {
+      announce(statusWords(fresh));
+      if (FINAL.includes(fresh.dataset.status) && !FINAL.includes(before)) tellHiddenTab(fresh);
+    }
+    return fresh;
+  }
+
+  async function refresh(card) {
+    const response = await fetch(card.dataset.cardUrl, { headers: { Accept: "text/html" } });
+    if (!response.ok) return card;
+    const html = await response.text();
+    // The card may have been replaced meanwhile (an action done in place): swap the one on the page.
+    const now = document.getElementById(card.id);
+    return now ? swap(now, html) : card;
   }
 
   function watch(card) {
-    sizeBar(card);
-    if (card.dataset.settled === "true" || card.dataset.watching) return;
-    card.dataset.watching = "1";
+    const id = card.id;
+    if (card.dataset.settled === "true" && !followed.has(id)) {
+      paint(card); // the bar's width once (the page carries no style attribute: the CSP refuses them)
+      return;
+    }
+    const state = followed.get(id) || {};
+    followed.set(id, state);
+    paint(card);
+    if (card.dataset.settled === "true" || state.polling) return;
+    state.polling = true;
     const tick = async function () {
+      let current = document.getElementById(id);
+      if (!current) return; // deleted
       try {
-        const response = await fetch(card.dataset.statusUrl, { headers: { Accept: "application/json" } });
-        if (response.ok) render(card, await response.json());
+        const response = await fetch(current.dataset.statusUrl, { headers: { Accept: "application/json" } });
+        if (response.status === 404) {
+          state.polling = false; // deleted meanwhile (in another tab): nothing more to follow
+          return;
+        }
+        if (response.ok) {
+          const data = await response.json();
+          state.data = data;
+          state.at = performance.now();
+          current = document.getElementById(id);
+          if (current && data.version !== current.dataset.version) current = await refresh(current);
+          if (current) paint(current);
+        }
       } catch (error) {
         // A dropped request is retried on the next tick.
       }
+      current = document.getElementById(id);
       // An ended job may still be settling ("Cancelling…" until Runway's task is deleted).
-      if (card.dataset.settled !== "true") setTimeout(tick, POLL_MS);
+      if (current && current.dataset.settled !== "true") window.setTimeout(tick, POLL_MS);
+      else state.polling = false;
     };
-    setTimeout(tick, POLL_MS);
+    window.setTimeout(tick, POLL_MS);
   }
 
-  // A form that asks first (Delete): no inline handler, the CSP refuses them.
-  document.addEventListener("submit", function (event) {
-    const question = event.target.dataset.confirm;
-    if (question && !window.confirm(question)) {
-      event.preventDefault();
-      event.stopImmediatePropagation();
+  // ---- Cards in the list: a new one, and the actions done in place ----
+
+  const history = document.getElementById("history");
+
+  // A new job's card first in the list, followed, focused and in view.
+  function insertCard(html) {
+    const fresh = fromHtml(html);
+    const there = document.getElementById(fresh.id);
+    if (there) {
+      there.replaceWith(fresh); // the same job again (a repeated one-time token)
+    } else {
+      const empty = history.querySelector(".empty");
+      if (empty) empty.remove();
+      history.prepend(fresh);
     }
-  }, true);
+    drawn(fresh);
+    watch(fresh);
+    fresh.scrollIntoView({ block: "center" });
+    fresh.focus({ preventScroll: true });
+    return fresh;
+  }
+
+  function removeCard(card) {
+    const next = card.nextElementSibling || card.previousElementSibling;
+    card.remove();
+    followed.delete(card.id);
+    if (next) {
+      next.focus({ preventScroll: true });
+    } else {
+      const empty = document.createElement("p");
+      empty.className = "empty";
+      empty.tabIndex = -1;
+      empty.textContent = "No videos yet: describe one above.";
+      history.appendChild(empty);
+      empty.focus();
+    }
+  }
+
+  // A refused action says why above the list (and in the live region); it goes with the next action.
+  function showProblem(text) {
+    let problem = document.getElementById("card-problem");
+    if (!problem) {
+      problem = document.createElement("div");
+      problem.id = "card-problem";
+      problem.className = "flash flash-error";
+      history.insertAdjacentElement("beforebegin", problem);
+    }
+    problem.textContent = text;
+    problem.hidden = !text;
+  }
+
+  async function act(form, card) {
+    // Not `disabled`: that would take the focus away from the button, and the swap puts it back.
+    if (form.dataset.busy) return;
+    form.dataset.busy = "true";
+    showProblem("");
+    try {
+      const response = await fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" } });
+      const data = await response.json().catch(function () { return {}; });
+      if (!response.ok) {
+        const text = data.error || "Something went wrong. Please try again.";
+        showProblem(text);
+        announce(text);
+        return;
+      }
+      if (data.deleted) {
+        removeCard(card);
+      } else if ("generation-" + data.id === card.id) {
+        swap(document.getElementById(card.id) || card, data.html); // cancelled: the same card, changed
+        watch(document.getElementById(card.id));
+      } else {
+        insertCard(data.html); // a re-run or a try again: a new job
+        refresh(card); // the old card's buttons spent their one-time tokens
+      }
+      announce(data.message + (data.notice ? " " + data.notice : ""));
+    } catch (error) {
+      showProblem("Could not reach the server. Please try again.");
+      announce("Could not reach the server. Please try again.");
+    } finally {
+      delete form.dataset.busy;
+    }
+  }
+
+  // "Delete “…”?" in a dialog of the page's own (the CSP refuses inline handlers; confirm() is not stylable or named).
+  let dialog = null;
+  function ask(form, button) {
+    if (!dialog) {
+      dialog = document.createElement("dialog");
+      dialog.id = "confirm-dialog";
+      dialog.className = "confirm";
+      dialog.setAttribute("aria-labelledby", "confirm-question");
+      dialog.innerHTML = '<form method="dialog"><p class="question" id="confirm-question"></p>' +
+        '<div class="actions"><button type="submit" value="keep" class="secondary small">Keep it</button>' +
+        '<button type="submit" value="confirm" class="danger small">Delete</button></div></form>';
+      document.body.appendChild(dialog);
+    }
+    dialog.querySelector("#confirm-question").textContent = form.dataset.confirm;
+    dialog.returnValue = "";
+    dialog.addEventListener("close", function () {
+      if (dialog.returnValue === "confirm") {
+        form.dataset.confirmed = "true";
+        form.requestSubmit(button || undefined);
+      } else if (button && button.isConnected) {
+        button.focus();
+      }
+    }, { once: true });
+    dialog.showModal();
+    dialog.querySelector("button[value=keep]").focus(); // the safe answer first
+  }
+
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    const card = form.closest(".generation");
+    if (!card || !form.closest(".actions")) return;
+    if (form.dataset.confirm && form.dataset.confirmed !== "true") {
+      event.preventDefault();
+      ask(form, event.submitter);
+      return;
+    }
+    delete form.dataset.confirmed;
+    // In the list, in place; on a job's own page, the ordinary post and the page it leads to.
+    if (!history || !history.contains(card)) return;
+    event.preventDefault();
+    act(form, card);
+  });
 
   // form.js made a job: show its card (the server's fragment) first in the history, and follow it.
   document.addEventListener("generation:created", function (event) {
-    const history = document.getElementById("history");
     if (!history) return;
-    const empty = history.querySelector(".empty");
-    if (empty) empty.remove();
-    history.insertAdjacentHTML("afterbegin", event.detail.html);
-    watch(history.firstElementChild);
+    const card = insertCard(event.detail.html);
+    announce("Your video “" + titleOf(card) + "” is on its way.");
   });
 
   document.querySelectorAll(".generation").forEach(watch);

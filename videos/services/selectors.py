@@ -1,6 +1,7 @@
 """Read-only questions for the views, the admin and the command: history, status, estimates, credits,
 and what each user spends against their limits."""
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -8,11 +9,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
-from videos.models import CreditBalance, SpendEntry, SpendKind, Status, VideoGeneration
+from videos.models import CreditBalance, GenerationQuerySet, SpendEntry, SpendKind, Status, VideoGeneration
 from videos.services import account, ledger
 
 ESTIMATE_CACHE_KEY = "runway:estimate"
@@ -41,7 +43,7 @@ def generation_history(
     """The owner's jobs, newest first: with `status` ("active", or one of Status; anything else
     means all), made with `model`, whose prompt contains `search` (any case), made at or after
     `since` and before `before`. An empty value filters nothing."""
-    jobs = VideoGeneration.objects.visible().filter(owner=owner).with_cost()
+    jobs = _with_queue_position(VideoGeneration.objects.visible().filter(owner=owner).with_cost())
     if status == "active":
         jobs = jobs.active()
     elif status in Status.values:
@@ -57,11 +59,83 @@ def generation_history(
     return jobs
 
 
+def generation_queue_position(*, generation: VideoGeneration) -> int | None:
+    """The job's place in line while it waits for the worker to send it to Runway: 1 when it is
+    next, 2 with one job ahead, ...; None once it has left the line (or never waited in it).
+
+    The line is every user's jobs still queued (status "queued": not yet claimed by the worker's
+    submit step), visible (not being deleted), first come first served by creation time and then
+    number, as the worker takes them. Only a count of the jobs ahead is told, never whose they are.
+    A job sent back to the line (Runway's rate limit) keeps its original place.
+    """
+    if generation.status != Status.QUEUED:
+        return None
+    annotated = getattr(generation, "queue_position", None)  # read with the history, in its one query
+    if annotated is not None:
+        return int(annotated)
+    ahead = (
+        VideoGeneration.objects.visible()
+        .filter(status=Status.QUEUED)
+        .filter(Q(created_at__lt=generation.created_at) | Q(created_at=generation.created_at, pk__lt=generation.pk))
+        .count()
+    )
+    return ahead + 1
+
+
+def _with_queue_position(jobs: GenerationQuerySet) -> GenerationQuerySet:
+    """The jobs with `queue_position` as generation_queue_position() counts it, in the same query."""
+    ahead = (
+        VideoGeneration.objects.visible()
+        .filter(status=Status.QUEUED)
+        .filter(Q(created_at__lt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__lt=OuterRef("pk")))
+        .order_by()
+        .values("status")
+        .annotate(ahead=Count("pk"))
+        .values("ahead")
+    )
+    position = Coalesce(Subquery(ahead, output_field=IntegerField()), Value(0)) + Value(1)
+    return jobs.annotate(
+        queue_position=Case(When(status=Status.QUEUED, then=position), default=None, output_field=IntegerField())
+    )
+
+
+@dataclass(frozen=True)
+class CardState:
+    """What a job's card shows beyond the job's own fields, and a fingerprint of the whole card."""
+
+    queue_position: int | None
+    version: str
+
+
+def generation_card_state(*, generation: VideoGeneration) -> CardState:
+    """The card's place in line and its version: a short fingerprint of everything the card
+    (templates/videos/_generation.html) shows except the progress and the clock, which the page
+    moves by itself between checks. The page fetches the card again only when it changes."""
+    position = generation_queue_position(generation=generation)
+    cost = _cost_json(generation) or {}
+    shown = (
+        generation.status,
+        generation.status_label,
+        generation.is_settled,
+        generation.message,
+        bool(generation.video_file),
+        bool(generation.poster),
+        cost.get("credits"),
+        cost.get("final"),
+        position,
+    )
+    return CardState(queue_position=position, version=hashlib.blake2s(repr(shown).encode(), digest_size=6).hexdigest())
+
+
 def generation_status(*, generation: VideoGeneration) -> dict[str, Any]:
     """What the page's status check learns about a job, as JSON."""
     finished_or_now = generation.finished_at or timezone.now()
+    card = generation_card_state(generation=generation)
     return {
         "id": generation.pk,
+        # The card's fingerprint: when it differs from the card's data-version, the page fetches the card.
+        "version": card.version,
+        "queue_position": card.queue_position,
         "status": generation.status,
         "status_label": generation.status_label,
         "is_final": generation.is_final,
