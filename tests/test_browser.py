@@ -124,6 +124,9 @@ def logged_in(page, live_server, django_user_model) -> Page:
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(live_server.url + "/videos/")
     expect(page.get_by_role("link", name="Generate Videos")).to_be_visible()
+    # The page's scripts (deferred) have run once the document has loaded: a test that acts before
+    # then, on a busy machine, would drop a file or press a key on a page that is not listening.
+    page.wait_for_load_state("load")
     return page
 
 
