@@ -162,6 +162,7 @@ def test_a_card_goes_from_its_place_in_line_to_done_and_then_shows_what_a_reload
         "Download “A lighthouse in a storm”",
         "Re-run “A lighthouse in a storm”",
         "Re-run, new seed “A lighthouse in a storm”",
+        "Edit & re-run “A lighthouse in a storm”",
         "Delete “A lighthouse in a storm”",
         "",  # the video
     ]
@@ -180,7 +181,12 @@ def test_a_card_that_fails_with_the_page_open_shows_what_a_reload_shows(logged_i
     expect(card).to_have_attribute("data-settled", "true")
 
     facts = assert_same_as_after_reload(page, job)
-    assert names(facts) == ["A storm at sea", "Try again “A storm at sea”", "Delete “A storm at sea”"]
+    assert names(facts) == [
+        "A storm at sea",
+        "Try again “A storm at sea”",
+        "Edit & re-run “A storm at sea”",
+        "Delete “A storm at sea”",
+    ]
     assert "Runway declined the prompt." in facts["text"]
 
 
@@ -206,7 +212,12 @@ def test_a_card_cancelled_in_place_reads_cancelling_then_cancelled_as_a_reload_d
     expect(card).to_have_attribute("data-settled", "true")
 
     facts = assert_same_as_after_reload(page, job)
-    assert names(facts) == ["A sunrise", "Try again “A sunrise”", "Delete “A sunrise”"]
+    assert names(facts) == [
+        "A sunrise",
+        "Try again “A sunrise”",
+        "Edit & re-run “A sunrise”",
+        "Delete “A sunrise”",
+    ]
 
 
 # --- The new card, and the actions in place --------------------------------------------------------
