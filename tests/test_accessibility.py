@@ -24,7 +24,7 @@ from tests.axe import (
     tab_stops_without_visible_focus,
     wrapped_buttons,
 )
-from tests.test_browser import browser, watch_for_problems  # noqa: F401 (a fixture, and the page watcher)
+from tests.test_browser import SCREENSHOTS, browser, watch_for_problems  # noqa: F401 (a fixture, and the page watcher)
 from videos import catalog
 from videos.models import SpendEntry, SpendKind, Status, UserBudget, VideoGeneration
 
@@ -188,6 +188,9 @@ def test_the_dashboard_and_detail_pages_pass_in_every_job_state(visit, user, sto
     expect(page.locator(".generation")).to_have_count(len(jobs))
     expect(page.locator(".generation video")).to_have_count(1)
     visit.check("dashboard with a job in every state")
+    # The README's picture (docs/dashboard.png) is the light desktop one of these.
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"dashboard-every-state-{visit.look}.png", full_page=True)
     for state, generation in jobs.items():
         visit.open(f"/videos/{generation.pk}/")
         expect(page.locator(f"#generation-{generation.pk}")).to_be_visible()
