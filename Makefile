@@ -10,9 +10,11 @@ MANAGE := $(BIN)/python manage.py
 # key) unless DEBUG is set in the environment. Production runs its own processes with DEBUG off.
 migrate run worker: export DEBUG ?= True
 
-install: $(VENV)/.installed node_modules/.installed
+# The Python side: all that `make run` needs.
+install: $(VENV)/.installed
 
-# axe-core for the accessibility tests (tests/axe.py), at the version package-lock.json pins.
+# axe-core for the accessibility tests (tests/axe.py), at the version package-lock.json pins:
+# only `make test` needs Node and npm.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
@@ -49,7 +51,7 @@ format: install
 # DATABASE_URL selects the database (SQLite by default); Redis must answer on 127.0.0.1:6379.
 # TEST_PROCESSES=0 runs the tests one after another, in this process.
 TEST_PROCESSES ?= 2
-test: lint
+test: lint node_modules/.installed
 	$(BIN)/pytest --numprocesses=$(TEST_PROCESSES) --dist=loadfile --no-loadscope-reorder
 
 # The benchmarks of docs/PERFORMANCE.md (PostgreSQL and Redis on their local ports); ARGS=--small for a quick run.
