@@ -40,9 +40,11 @@ class Process:
         deadline = time.monotonic() + seconds
         while not re.search(pattern, self.log.read_text(errors="replace")):
             if not self.running() or time.monotonic() > deadline:
-                if self.running():
-                    self.dump_threads()
-                raise StartError(f"{self.log.name} did not log {pattern!r} in time; its log ends:\n{self.tail()}")
+                running = self.running()
+                if running:
+                    self.dump_threads()  # where it is stuck, at the end of the log
+                tail = self.tail(12000 if running else 3000)
+                raise StartError(f"{self.log.name} did not log {pattern!r} in time; its log ends:\n{tail}")
             time.sleep(0.1)
 
     def dump_threads(self) -> None:
@@ -67,8 +69,8 @@ class Process:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
 
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else f"(no {self.log.name})"
+    def tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else f"(no {self.log.name})"
 
 
 def free_port() -> int:
