@@ -1,5 +1,6 @@
 """What users and staff do to a job (services.actions): cancel it, and try again with the same settings."""
 
+import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -221,6 +222,26 @@ def test_retry_copies_an_uploaded_image(make_job, media, broker, django_capture_
     with source.image.open("rb") as f:
         assert f.read() == PNG  # the source keeps its own file
     assert [t.args for t in broker.tasks()] == [[new.pk, 0]]
+
+
+def test_retry_of_a_job_whose_image_is_gone_is_refused_with_a_message(make_job, media, broker, client):
+    source = make_job(
+        status=Status.FAILED,
+        endpoint=catalog.IMAGE_TO_VIDEO,
+        model="gen4_turbo",
+        ratio="960:960",
+        image=ContentFile(PNG, name="first-frame.png"),
+    )
+    source.image.storage.delete(source.image.name)
+
+    with pytest.raises(actions.GenerationError, match="no longer stored: use Edit & re-run"):
+        actions.generation_retry(generation_id=source.pk)
+    client.force_login(source.owner)
+    answer = client.post(f"/videos/{source.pk}/retry/", {"token": str(uuid.uuid4())}, follow=True)
+    assert answer.status_code == 200
+    assert "no longer stored: use Edit &amp; re-run" in answer.content.decode()
+    assert VideoGeneration.objects.count() == 1
+    assert broker.tasks() == []
 
 
 def test_retry_keeps_an_image_url(make_job, broker, django_capture_on_commit_callbacks):

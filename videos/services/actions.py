@@ -7,6 +7,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.core.files import File
@@ -121,7 +122,7 @@ def generation_rerun(
         raise GenerationError("This video has not ended yet.")
     if source.owner is None:
         raise GenerationError("This video's user was deleted.")
-    image = File(source.image.open("rb"), name=source.image.name.rsplit("/", 1)[-1]) if source.image else None
+    image = _stored_image(source)
     request = VideoRequest(
         prompt=source.prompt,
         model=source.model,
@@ -136,6 +137,19 @@ def generation_rerun(
     finally:
         if image is not None:
             image.close()
+
+
+def _stored_image(source: VideoGeneration) -> "File[Any] | None":
+    """The image a job started from, to send again; a clear refusal when the stored file is gone."""
+    if not source.image:
+        return None
+    try:
+        opened = source.image.open("rb")
+    except OSError:  # FileNotFoundError on disk, or the bucket's own error
+        raise GenerationError(
+            "The image this video started from is no longer stored: use Edit & re-run to choose another."
+        ) from None
+    return File(opened, name=source.image.name.rsplit("/", 1)[-1])
 
 
 def generation_poll_now(*, generation_id: int, now: datetime | None = None) -> NextStep:
