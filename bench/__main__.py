@@ -117,6 +117,11 @@ def _configure(args: argparse.Namespace, simulator_url: str, media: str) -> None
             "LOG_LEVEL": "INFO",
         }
     )
+    # Production's pages name hashed static files, which only `collectstatic` makes: benchmark 5
+    # renders them in this process, and gunicorn in the others, from the same folder.
+    from harness.stack import collected_static
+
+    os.environ["STATIC_ROOT"] = collected_static(dict(os.environ))
 
 
 def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> str:
