@@ -2,6 +2,7 @@
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -247,12 +248,14 @@ def test_a_job_at_runway_when_run_local_stops_finishes_once_it_starts_again(run_
 def test_the_readmes_command_in_a_second_terminal_uses_the_running_stack(run_local):
     run_local.start()
     run_local.read_until(r"Open http://\S+ and log in", 60)
+    hint = run_local.read_until(r"^From another terminal: (\S+) manage\.py generate_video (.*) --wait$", 5)
+    assert shlex.split(hint.group(2)) == ["A lighthouse in a storm"]
     # A second terminal in the same checkout: no key, no broker, no DEBUG, no secret key of its own.
     # (Only the record's place is given: the test's, instead of var/local-stack.json.)
     env = {k: v for k, v in run_local.env.items() if not k.startswith(("RUNWAY_", "CELERY_", "DATABASE_", "MEDIA_"))}
     env = {k: v for k, v in env.items() if k not in ("DEBUG", "SECRET_KEY")}
     env["RUNWAY_LOCAL_STACK_FILE"] = run_local.env["RUNWAY_LOCAL_STACK_FILE"]
-    command = [sys.executable, "manage.py", "generate_video", "A lighthouse in a storm", "--wait"]
+    command = [hint.group(1), "manage.py", "generate_video", "A lighthouse in a storm", "--wait"]
 
     result = subprocess.run(command, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)  # noqa: S603
 

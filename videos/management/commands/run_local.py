@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -87,7 +88,8 @@ class Command(BaseCommand):
             self._start_worker(env)
             server = _spawn([sys.executable, "manage.py", "runserver", f"{options['host']}:{options['port']}"], env)
             _wait_until_serving(address + "accounts/login/", [server])
-            self.stdout.write(self.style.SUCCESS(f"\nOpen {address} and {login}. Ctrl-C stops everything.\n"))
+            self.stdout.write(self.style.SUCCESS(f"\nOpen {address} and {login}. Ctrl-C stops everything."))
+            self.stdout.write(_second_terminal_hint() + "\n")
             self._watch(server, env)
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")
@@ -170,6 +172,14 @@ class Command(BaseCommand):
 
 
 EMBEDDED_NOTE = "embedded (messages kept as files under var/broker)"
+
+
+def _second_terminal_hint() -> str:
+    """What a second terminal can run meanwhile: it joins this stack (runway_project/local_stack.py)."""
+    python = Path(sys.executable)
+    if python.is_relative_to(settings.BASE_DIR):
+        python = python.relative_to(settings.BASE_DIR)  # .venv/bin/python, as the README writes it
+    return f'From another terminal: {python} manage.py generate_video "A lighthouse in a storm" --wait'
 
 
 def _choose_broker(url: str) -> tuple[str, str]:
