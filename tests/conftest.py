@@ -58,6 +58,13 @@ def alice(client, user):
 
 
 @pytest.fixture
+def media(settings, tmp_path):
+    """Stored files (uploads, videos) in a folder of the test's own."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
 def make_job(user) -> Callable[..., VideoGeneration]:
     """Store a job directly, in any state, for tests that start mid-way."""
 

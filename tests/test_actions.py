@@ -23,12 +23,6 @@ TASK_URL = f"https://runway.test/v1/tasks/{TASK_ID}"
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
 def refusal(excinfo: pytest.ExceptionInfo[ValidationError]) -> str:
     return " ".join(excinfo.value.message_dict[NON_FIELD_ERRORS])
 

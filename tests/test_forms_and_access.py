@@ -18,12 +18,6 @@ pytestmark = pytest.mark.django_db
 DASHBOARD = "/videos/"
 
 
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
 def field_errors(content: bytes, field: str) -> str:
     """The text of the error list the page shows next to a field (element id `<field>-errors`)."""
     match = re.search(rf'<ul class="errorlist" id="{field}-errors">(.*?)</ul>', content.decode(), re.S)

@@ -14,12 +14,6 @@ pytestmark = pytest.mark.django_db
 DASHBOARD = "/videos/"
 
 
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
 def png_upload(data: bytes = PNG) -> SimpleUploadedFile:
     return SimpleUploadedFile("frame.png", data, content_type="image/png")
 
