@@ -6,6 +6,7 @@ place; focus, the live region, the tab's title and the progress bar tell the use
 The worker's part is played by the test writing the job's row as the worker would (status,
 progress, files): each state comes when the test says, with no Runway clock to move."""
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -22,7 +23,6 @@ from tests.conftest import PNG
 
 # The browser, the watched page and the logged-in user "carol" (tests/test_browser.py).
 from tests.test_browser import browser, logged_in, page  # noqa: F401
-from videos import catalog
 from videos.models import Status, VideoGeneration
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
@@ -52,20 +52,9 @@ def carol(logged_in, django_user_model):
 
 
 @pytest.fixture
-def job_for(carol) -> Callable[..., VideoGeneration]:
-    def make(**fields: Any) -> VideoGeneration:
-        values: dict[str, Any] = {
-            "owner": carol,
-            "prompt": "A lighthouse in a storm",
-            "endpoint": catalog.TEXT_TO_VIDEO,
-            "model": "gen4.5",
-            "ratio": "1280:720",
-            "duration": 5,
-        }
-        values.update(fields)
-        return VideoGeneration.objects.create(**values)
-
-    return make
+def job_for(carol, make_job) -> Callable[..., VideoGeneration]:
+    """A job of carol's (the logged-in user), stored directly in any state."""
+    return functools.partial(make_job, owner=carol, prompt="A lighthouse in a storm")
 
 
 @pytest.fixture
