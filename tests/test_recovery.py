@@ -123,8 +123,10 @@ def test_two_workers_share_fifty_jobs_without_a_double_create_or_a_fast_poll(use
         worker.wait_until_ready(seconds=30)  # so that neither has the queue to itself at first
     prompts = [f"Shared scene {i}" for i in range(50)]
     ids = [creation.generation_create(owner=user, request=VideoRequest(prompt=prompt)).pk for prompt in prompts]
-    # Every task is asked about at least twice: once before it ends, once after.
-    wait_for_jobs(stack, ids, lambda job: job.poll_count >= 1, seconds=60)
+    # Every task is asked about at least twice: once before it ends, once after. A poll counts once
+    # it has finished (its answer noted, the next one scheduled): poll_count alone goes up as a poll
+    # is claimed, and its question could then reach Runway after the clock has moved, as the second.
+    wait_for_jobs(stack, ids, lambda job: job.poll_count >= 1 and job.next_check_at is not None, seconds=60)
     stack.clock.advance(7.0)
 
     jobs = wait_for_jobs(stack, ids, lambda job: job.is_final, seconds=60)
