@@ -132,17 +132,24 @@ def _wanted_range(request: HttpRequest, stored: _Stored) -> tuple[int, int] | No
         return None
     first, last = match[1], match[2]
     if not first:  # bytes=-N: the last N bytes
-        suffix = int(last)
-        if suffix == 0 or stored.size == 0:
-            raise _UnsatisfiableError
-        return max(stored.size - suffix, 0), stored.size - 1
-    start = int(first)
-    if last and int(last) < start:
-        return None  # invalid: ignored, as RFC 9110 says
-    if start >= stored.size:
+        return _suffix_range(int(last), stored.size)
+    return _bounded_range(int(first), int(last) if last else None, stored.size)
+
+
+def _suffix_range(suffix: int, size: int) -> tuple[int, int]:
+    """The last `suffix` bytes of a file of `size` bytes (bytes=-N)."""
+    if suffix == 0 or size == 0:
         raise _UnsatisfiableError
-    end = int(last) if last else stored.size - 1
-    return start, min(end, stored.size - 1)
+    return max(size - suffix, 0), size - 1
+
+
+def _bounded_range(start: int, last: int | None, size: int) -> tuple[int, int] | None:
+    """Bytes `start` to `last` (to the end when None) of a file of `size` bytes (bytes=N-M, bytes=N-)."""
+    if last is not None and last < start:
+        return None  # invalid: ignored, as RFC 9110 says
+    if start >= size:
+        raise _UnsatisfiableError
+    return start, min(size - 1 if last is None else last, size - 1)
 
 
 def _if_range_holds(value: str, stored: _Stored) -> bool:
