@@ -1,4 +1,5 @@
 import functools
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -7,11 +8,35 @@ import kombu
 from celery import Celery, signals
 from django.db import close_old_connections
 
+from runway_project.parent_watch import stop_with_parent
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "runway_project.settings")
 
 app = Celery("runway_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.beat_embedded_init.connect
+def stop_beat_with_its_worker(**kwargs: Any) -> None:
+    """The beat that `celery worker -B` runs is a process of its own, whose parent is the worker:
+    under `make run` it stops when the worker does, even a worker killed (parent_watch.py)."""
+    stop_with_parent()
+
+
+@signals.worker_ready.connect
+def say_which_queue(sender: Any = None, **kwargs: Any) -> None:
+    """Say where this worker takes its work from: with two installations on one broker, the first
+    thing to know (runway_project/installation.py)."""
+    from django.conf import settings
+
+    queues = ", ".join(repr(name) for name in sender.app.amqp.queues.consume_from) if sender else ""
+    why = (
+        f"this installation's own, named after its database ({settings.INSTALLATION_DATABASE})"
+        if settings.INSTALLATION_QUEUE_DERIVED
+        else "CELERY_QUEUE"
+    )
+    logging.getLogger("videos.worker").info("Taking work from queue %s (%s)", queues, why)
 
 
 @signals.task_prerun.connect

@@ -8,7 +8,7 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from runway_project import local_stack
+from runway_project import installation, local_stack
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -345,8 +345,12 @@ if RUNWAY_CREDITS_REFRESH < 1:
 # --- Celery -------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://localhost:6379/0")
-# Lets several installations (or test runs) share one broker without taking each other's work.
-CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
+# The queue is the installation's own unless CELERY_QUEUE names another: named after its database
+# (runway_project/installation.py), so that two installations on one broker never take each other's
+# work, and every process of one installation (same DATABASE_URL) finds the others' messages.
+INSTALLATION_DATABASE = installation.database_description(DATABASES["default"])
+INSTALLATION_QUEUE_DERIVED = not env.str("CELERY_QUEUE", default="")
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="") or installation.default_queue(INSTALLATION_DATABASE)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -2,7 +2,7 @@ import base64
 import io
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -109,6 +109,7 @@ class QueuedTask:
     name: str
     args: list[Any]
     eta: str | None
+    headers: dict[str, Any] = field(default_factory=dict)  # the message's, Celery's own among them
 
     def run(self) -> None:
         """Run the message's task here, as a worker would."""
@@ -143,7 +144,8 @@ class Broker:
         for raw in reversed(self.redis.lrange(self.queue, 0, -1)):  # oldest first
             message = json.loads(raw)
             args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-            found.append(QueuedTask(message["headers"]["task"], args, message["headers"].get("eta")))
+            headers = message["headers"]
+            found.append(QueuedTask(headers["task"], args, headers.get("eta"), headers))
         return found
 
     def tasks(self) -> list[QueuedTask]:

@@ -18,6 +18,7 @@ from runway_project.settings import *  # noqa: E402,F403
 # that two test runs on one machine never take each other's messages.
 CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 CELERY_TASK_DEFAULT_QUEUE = f"tests-{os.getpid()}-{secrets.token_hex(4)}"
+INSTALLATION_QUEUE_DERIVED = False  # named here, as CELERY_QUEUE would
 RUNWAY_API_BASE_URL = "https://runway.test"
 # A fresh key in Runway's format for every run: tests search pages and logs for it.
 RUNWAY_API_KEY = "key_" + secrets.token_hex(64)

@@ -347,11 +347,15 @@ def test_the_command_prints_a_line_per_check_and_exits_0_when_healthy():
     assert [line[:20] for line in lines] == [
         "ok    database      ",
         "ok    broker        ",
+        "ok    queue         ",
         "ok    sweep         ",
         "ok    overdue_jobs  ",
     ]
-    assert "last ran 12 s ago and recovered 0 job(s); stale after 180 s" in lines[2]
-    assert lines[3].endswith("no job overdue by more than 20 s")
+    assert lines[2].endswith(
+        f"{settings.CELERY_TASK_DEFAULT_QUEUE!r} (CELERY_QUEUE); no message from another installation"
+    )
+    assert "last ran 12 s ago and recovered 0 job(s); stale after 180 s" in lines[3]
+    assert lines[4].endswith("no job overdue by more than 20 s")
 
 
 def test_the_command_exits_1_and_says_what_failed(make_job):

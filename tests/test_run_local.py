@@ -1,9 +1,11 @@
 """`make run` on a machine with nothing: no Redis, no PostgreSQL, no Runway key, no .env."""
 
+import contextlib
 import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -95,6 +97,16 @@ class RunLocal:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+        )
+
+    def start_in_a_terminal(self) -> None:
+        """As `start`, but in a terminal of its own (a pseudo-terminal that a small process holds,
+        copying its output to our pipe), so that the test can close it, as a user closes theirs."""
+        command = [sys.executable, "manage.py", "run_local", "--port", str(self.port), "--simulator-port", "0"]
+        command += ["--task-seconds", "2", "--simulator-state", str(self.folder / "simulator.json")]
+        terminal = [sys.executable, "-c", "import pty, sys; pty.spawn(sys.argv[1:])", *command]
+        self.process = subprocess.Popen(  # noqa: S603 - our own command
+            terminal, cwd=BASE_DIR, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
 
     def read_until(self, pattern: str, seconds: float) -> re.Match[str]:
@@ -198,6 +210,61 @@ def test_make_run_on_a_bare_machine_serves_a_generation_and_stops_everything(run
     assert video.headers["Content-Type"] == "video/mp4"
     assert processes_with(run_local.marker), "the test should see the processes it started"
     run_local.stop()
+
+
+def started_processes(run_local: RunLocal, *, at_least: int, seconds: float) -> dict[int, str]:
+    """The processes of run_local's stack, by pid (their command lines), once there are `at_least`."""
+    deadline = time.monotonic() + seconds
+    while len(found := processes_with(run_local.marker)) < at_least:
+        assert time.monotonic() < deadline, f"only {len(found)} processes; output:\n{run_local.output}"
+        time.sleep(0.2)
+    return {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() for pid in found}
+
+
+def gone_within(run_local: RunLocal, seconds: float) -> dict[int, str]:
+    """What is left of run_local's stack after `seconds` (none of it, hopefully): pid -> command."""
+    deadline = time.monotonic() + seconds
+    while processes_with(run_local.marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = {}
+    for pid in processes_with(run_local.marker):
+        with contextlib.suppress(OSError):
+            left[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return left
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize(
+    "ending",
+    ["Ctrl-C", "SIGTERM", "terminal closed", "SIGKILL"],
+)
+def test_nothing_make_run_started_outlives_it_however_it_ends(run_local, ending):
+    if ending == "terminal closed":
+        run_local.start_in_a_terminal()
+    else:
+        run_local.start()
+    run_local.read_until(r"Open http://\S+ and log in", 60)
+    # run_local, the worker and the beat it runs, the web server's reloader and the server it runs.
+    started = started_processes(run_local, at_least=5, seconds=30)
+    assert sum("celery" in command and " worker " in command for command in started.values()) >= 2, started
+    assert sum(" runserver " in command for command in started.values()) == 2, started
+    process = run_local.process
+    assert process is not None
+
+    if ending == "terminal closed":
+        process.kill()  # the terminal's end goes: the kernel hangs up run_local's session (SIGHUP)
+    else:
+        process.send_signal({"Ctrl-C": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}[ending])
+    process.wait(timeout=30)
+    run_local.process = None
+
+    assert gone_within(run_local, 30) == {}, "every process run_local started has stopped"
+    assert port_is_free(run_local.port)
 
 
 @pytest.mark.stack

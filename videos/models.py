@@ -1,7 +1,8 @@
 """The job record: a VideoGeneration, its states, the one table of moves between them, and the
 questions every part of the product asks about jobs (which are active, whose next step is due).
 Beside it, the account's CreditBalance, which the worker reads from Runway for the pages,
-LastSweep, when beat's sweep last ran, for /healthz, and the spend ledger (SpendEntry) with the
+LastSweep, when beat's sweep last ran, and StrayMessages, another installation's messages that
+reached this one's workers, for /healthz, and the spend ledger (SpendEntry) with the
 per-user budgets staff set (UserBudget).
 """
 
@@ -366,12 +367,38 @@ class LastSweep(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=ONLY, editable=False)
     ran_at = models.DateTimeField(help_text="When the last sweep that went to the end ran.")
     recovered = models.PositiveIntegerField(default=0, help_text="Jobs whose lost work that sweep sent again.")
+    queue = models.CharField(
+        max_length=200, blank=True, help_text="The queue of the worker that ran it: where this installation's work is."
+    )
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(pk=1), name="one_last_sweep")]
 
     def __str__(self) -> str:
         return f"Last sweep: {self.ran_at:%Y-%m-%d %H:%M:%S} UTC, {self.recovered} recovered"
+
+
+class StrayMessages(models.Model):
+    """Task messages that this installation's workers received from another installation, through a
+    queue the two share (videos/services/installation.py): one row, counted, which /healthz reports.
+    Each was left alone, for its own installation's sweep to send again."""
+
+    ONLY = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=ONLY, editable=False)
+    count = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField(help_text="When the first one came.")
+    last_at = models.DateTimeField(help_text="When the last one came.")
+    last_task = models.CharField(max_length=200, help_text="The task of the last one.")
+    last_database = models.CharField(max_length=300, help_text="The database of the installation that sent it.")
+    queue = models.CharField(max_length=200, help_text="The queue it came through.")
+
+    class Meta:
+        verbose_name_plural = "stray messages"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="one_stray_messages_count")]
+
+    def __str__(self) -> str:
+        return f"{self.count} message(s) from another installation, the last at {self.last_at:%Y-%m-%d %H:%M:%S} UTC"
 
 
 class SpendKind(models.TextChoices):

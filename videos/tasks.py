@@ -12,7 +12,7 @@ from django.conf import settings
 
 from runway_project.errors import DATABASE_DOWN, one_line
 from videos.models import Step
-from videos.services import account, recovery, steps
+from videos.services import account, queue, recovery, steps, strays
 from videos.services.bookkeeping import enqueue, task_name
 
 logger = logging.getLogger(__name__)
@@ -41,12 +41,24 @@ def _retry_after_outage(task: Task, exc: Exception, generation_id: int, *, max_r
     raise task.retry(exc=exc, countdown=countdown, max_retries=max_retries)
 
 
+def _strayed_in(task: Task, *args: object) -> bool:  # type: ignore[type-arg]
+    """Whether this message came from another installation through a shared queue: then its job is
+    not this database's (or is another job of the same number), and nothing here may touch it."""
+    headers = dict(task.request.headers or {})  # the message's own, beside Celery's
+    if not strays.is_stray(headers.get(queue.ORIGIN_HEADER)):
+        return False
+    queue_name = (task.request.delivery_info or {}).get("routing_key") or settings.CELERY_TASK_DEFAULT_QUEUE
+    strays.stray_handle(task=task.name, args=args, headers=headers, queue_name=str(queue_name))
+    return True
+
+
 def _step_task(step: Step) -> Task:  # type: ignore[type-arg]
     """The task that runs `step` of a job, registered as videos.tasks.<step>."""
 
     def run(self: Task, generation_id: int, step_number: int) -> None:  # type: ignore[type-arg]
         try:
-            steps.step_run_and_enqueue_next(step=step, generation_id=generation_id, number=step_number)
+            if not _strayed_in(self, generation_id, step_number):
+                steps.step_run_and_enqueue_next(step=step, generation_id=generation_id, number=step_number)
         except DATABASE_DOWN as exc:
             _retry_after_outage(self, exc, generation_id, max_retries=OUTAGE_RETRIES)
 
@@ -85,6 +97,8 @@ def record_submission(
     """Write on a job the task Runway created for it while the database was away; tried again for
     about twenty minutes (then Celery logs the task's arguments, its Runway task id among them)."""
     try:
+        if _strayed_in(self, generation_id, step_number, runway_task_id, submitted_at, estimated_credits):
+            return
         next_step = steps.submission_record(
             generation_id=generation_id,
             claimed=step_number,
@@ -105,11 +119,13 @@ def advance_generation(generation_id: int, step: int) -> None:
     steps.step_run_and_enqueue_next(step=None, generation_id=generation_id, number=step)
 
 
-@shared_task(ignore_result=True)
-def sweep_generations() -> None:
+@shared_task(bind=True, ignore_result=True)
+def sweep_generations(self: Task) -> None:  # type: ignore[type-arg]
     """Run by beat every RUNWAY_SWEEP_INTERVAL seconds: recover jobs whose work was lost."""
+    # The queue this worker took it from: where beat, and this installation's work, are (/healthz).
+    queue_name = str((self.request.delivery_info or {}).get("routing_key") or "")
     try:
-        recovery.generation_sweep()
+        recovery.generation_sweep(queue=queue_name)
     except DATABASE_DOWN as exc:  # beat sends the next one anyway
         logger.warning("Sweep skipped: no database (%s)", one_line(exc))
 

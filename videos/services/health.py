@@ -1,5 +1,6 @@
-"""Health for operators: does the database answer, can the broker be reached, has beat's sweep run
-lately, and is any job's work long overdue. Read-only; `/healthz` and `manage.py health` show it.
+"""Health for operators: does the database answer, can the broker be reached, does this
+installation have its queue to itself, has beat's sweep run lately, and is any job's work long
+overdue. Read-only; `/healthz` and `manage.py health` show it.
 
 Each check catches its own failure and says what it was, so a dead database or a hung broker
 makes an unhealthy report, never an exception. Nothing in a report is secret: no URL, password
@@ -20,6 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from videos.models import LONG_OVERDUE_POLLS, LastSweep, VideoGeneration
+from videos.services import strays
 
 # Beat sends a sweep every RUNWAY_SWEEP_INTERVAL seconds; this many intervals without one that
 # finished (two missed in a row, and some) means beat, the broker or the worker is not working.
@@ -65,10 +67,11 @@ def health_check(*, now: datetime | None = None, broker_url: str | None = None) 
     database = _database_check()
     broker = _broker_check(url=broker_url, timeout=settings.CELERY_BROKER_TIMEOUT)
     if database.ok:
-        sweep, overdue = _sweep_check(now), _overdue_check(now)
+        sweep, overdue, queue = _sweep_check(now), _overdue_check(now), _queue_check(now)
     else:  # not asked again: each try could wait for a connection timeout
-        sweep, overdue = (_unknown(name, "the database did not answer") for name in ("sweep", "overdue_jobs"))
-    return HealthReport(checked_at=now, checks=(database, broker, sweep, overdue))
+        names = ("sweep", "overdue_jobs", "queue")
+        sweep, overdue, queue = (_unknown(name, "the database did not answer") for name in names)
+    return HealthReport(checked_at=now, checks=(database, broker, queue, sweep, overdue))
 
 
 def _database_check() -> Check:
@@ -124,6 +127,38 @@ def _sweep_check(now: datetime) -> Check:
     ok = age <= stale_after
     summary = f"last ran {age:.0f} s ago and recovered {last.recovered} job(s); stale after {stale_after} s"
     return Check("sweep", ok, summary, {**figures, "stale_after_seconds": stale_after})
+
+
+def _queue_check(now: datetime) -> Check:
+    """Whether this installation has its queue to itself: no message of another installation reached
+    its workers lately (videos/services/strays.py), and its worker takes beat's sweep from the queue
+    this process sends to (a worker given another DATABASE_URL spelling derives another queue)."""
+    ours = settings.CELERY_TASK_DEFAULT_QUEUE
+    why = "this installation's own, named after its database" if settings.INSTALLATION_QUEUE_DERIVED else "CELERY_QUEUE"
+    try:
+        found = strays.recent_strays(now=now)
+        last = LastSweep.objects.filter(pk=LastSweep.ONLY).first()
+    except DatabaseError as exc:
+        return _unknown("queue", _scrubbed(f"{type(exc).__name__}: {exc}"))
+    worker_queue = last.queue if last is not None and last.queue else None
+    figures: dict[str, Figure] = {"queue": ours, "derived": settings.INSTALLATION_QUEUE_DERIVED}
+    figures.update(worker_queue=worker_queue, strays=found.count if found else 0)
+    if found is not None:
+        ago = round((now - found.last_at).total_seconds())
+        figures.update(strays_last_seconds_ago=ago, strays_from=found.last_database)
+        summary = (
+            f"likely shared with another installation: {found.count} of its messages reached this one's workers "
+            f"on queue {found.queue!r}, the last {ago} s ago (from {found.last_database}); give each installation "
+            "its own queue (leave CELERY_QUEUE unset in each, or set a different one)"
+        )
+        return Check("queue", False, summary, figures)
+    if worker_queue is not None and worker_queue != ours:
+        summary = (
+            f"this process sends to {ours!r} ({why}), but the worker took beat's last sweep from {worker_queue!r}: "
+            "give every process of the installation the same DATABASE_URL and CELERY_QUEUE"
+        )
+        return Check("queue", False, summary, figures)
+    return Check("queue", True, f"{ours!r} ({why}); no message from another installation", figures)
 
 
 def _overdue_check(now: datetime) -> Check:

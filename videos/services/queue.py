@@ -15,7 +15,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import current_app
+from django.db import connections
 from kombu.exceptions import KombuError
+
+from runway_project import installation
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,9 @@ QUEUE_DOWN_MESSAGE = (
     "The job queue is not answering right now. What you asked for is saved, and the worker carries "
     "it out by itself once the queue is back (usually within a minute or two)."
 )
+# The headers of every task message that say which installation sent it (videos/services/strays.py).
+ORIGIN_HEADER = "runway_installation"
+DATABASE_HEADER = "runway_database"
 # What a send raises when the broker is refused, reset, or silent past the timeouts (kombu wraps
 # the transport's own errors in its OperationalError; a socket error may escape bare).
 BROKER_ERRORS = (KombuError, OSError)
@@ -59,23 +65,39 @@ def task_send(
     countdown: float | None = None,
     expires: float | None = None,
     despite_pause: bool = False,
+    headers: dict[str, object] | None = None,
 ) -> bool:
     """Send a message for the task `name`; False if the broker could not take it now (logged).
 
     `despite_pause` tries even if a send failed moments ago: the sweep's first send, which is how
-    the product finds out that the broker is back.
+    the product finds out that the broker is back. The message carries this installation's
+    origin_headers(), or `headers` (another installation's stray, handed back).
     """
     if _pause.active() and not despite_pause:
         logger.warning("Not sending %s%s: the broker failed moments ago; the sweep sends it later", name, tuple(args))
         return False
     try:
-        current_app.send_task(name, args=tuple(args), countdown=countdown, expires=expires)
+        current_app.send_task(
+            name, args=tuple(args), countdown=countdown, expires=expires, headers=headers or origin_headers()
+        )
     except BROKER_ERRORS as exc:
         _pause.start()
         logger.error("Could not send %s%s (%s); the sweep sends it once the broker is back", name, tuple(args), exc)
         return False
     _pause.end()
     return True
+
+
+def this_database() -> str:
+    """This process's database as runway_project.installation describes it: the one it is connected
+    to (a test run's test database, not the one its settings name)."""
+    return installation.database_description(connections["default"].settings_dict)
+
+
+def origin_headers() -> dict[str, object]:
+    """The headers that say a message comes from this installation."""
+    database = this_database()
+    return {ORIGIN_HEADER: installation.installation_id(database), DATABASE_HEADER: database}
 
 
 def queue_unreachable() -> bool:

@@ -4,6 +4,7 @@ the rows and put back to work."""
 import logging
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import timezone
 
 from videos.models import LastSweep, Status, VideoGeneration
@@ -14,14 +15,15 @@ from videos.services.steps import UNCONFIRMED_CODE, UNCONFIRMED_MESSAGE
 logger = logging.getLogger(__name__)
 
 
-def generation_sweep(*, now: datetime | None = None) -> int:
+def generation_sweep(*, now: datetime | None = None, queue: str = "") -> int:
     """Put back to work every job whose work was lost (VideoGeneration.objects.overdue); return how many.
 
     The broker only schedules; the rows say what is due. A job whose next step is overdue gets a
     new message for that step (if the old one turns up after all, only one of the two can claim
     the step). A job stuck in `submitting` lost its worker while the create request was out: it
-    may have been made at Runway, so it is never sent again. When done, it notes the time and the
-    count in LastSweep, for /healthz.
+    may have been made at Runway, so it is never sent again. When done, it notes the time, the
+    count and the `queue` its worker took the sweep from (this installation's work) in LastSweep,
+    for /healthz.
     """
     now = now or timezone.now()
     count = 0
@@ -44,7 +46,8 @@ def generation_sweep(*, now: datetime | None = None) -> int:
     if count:
         logger.warning("Sweep: %s job(s) had lost their task message", count)
     # Only a sweep that got to the end counts: one that fails every time shows as stale in /healthz.
-    LastSweep.objects.update_or_create(pk=LastSweep.ONLY, defaults={"ran_at": now, "recovered": count})
+    queue = queue or settings.CELERY_TASK_DEFAULT_QUEUE
+    LastSweep.objects.update_or_create(pk=LastSweep.ONLY, defaults={"ran_at": now, "recovered": count, "queue": queue})
     return count
 
 

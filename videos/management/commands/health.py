@@ -11,7 +11,7 @@ from videos.services import health
 
 class Command(BaseCommand):
     help = (
-        "Check the database, the broker, beat's last sweep and overdue jobs, one line each; "
+        "Check the database, the broker, the queue, beat's last sweep and overdue jobs, one line each; "
         "exit code 0 when all are ok, 1 otherwise."
     )
     # The report is the check: Django's own would fail first on a database that is down.

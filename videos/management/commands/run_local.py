@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from runway_project import local_stack
+from runway_project.parent_watch import RUN_LOCAL_PID_ENV
 from runway_simulator import RunwaySimulator
 from runway_simulator.options import SERVE_PORT
 from runway_simulator.state import StateError
@@ -35,6 +36,7 @@ MAX_RESTART_DELAY = 30.0
 
 class Command(BaseCommand):
     worker: subprocess.Popen[bytes] | None = None  # the one running now
+    server: subprocess.Popen[bytes] | None = None
 
     help = (
         "Start the web server and a Celery worker (and the Runway simulator when RUNWAY_API_KEY is empty) "
@@ -55,6 +57,31 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self._check_can_start()
+        _stop_on_signals()
+        # Each child stops when this process does, even killed with SIGKILL (runway_project/parent_watch.py).
+        env = {**os.environ, "DEBUG": "True", "PYTHONUNBUFFERED": "1", RUN_LOCAL_PID_ENV: str(os.getpid())}
+        env["CELERY_BROKER_URL"], broker_note = _choose_broker(settings.CELERY_BROKER_URL)
+        self.stdout.write(f"Broker: {broker_note}")
+        self.stdout.write(f"Queue: {queue_note()}")
+        simulator = self._start_simulator(env, options) if not settings.RUNWAY_API_KEY else None
+        if simulator is None:
+            self.stdout.write(f"Runway: {settings.RUNWAY_API_BASE_URL} (RUNWAY_API_KEY is set: generations are billed)")
+        login = self._first_login(options["host"])
+        self._record_stack(env, simulated=simulator is not None)
+        try:
+            self._serve(env, options, login)
+        except KeyboardInterrupt:
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                self.stdout.write("\nStopping…")
+        finally:
+            if settings.LOCAL_STACK_FILE:
+                local_stack.stack_remove(settings.LOCAL_STACK_FILE, pid=os.getpid())
+            _stop([process for process in (self.worker, self.server) if process is not None])
+            if simulator is not None:
+                simulator.stop()
+
+    def _check_can_start(self) -> None:
         if not settings.DEBUG:
             raise CommandError("run_local is for a developer's machine and needs DEBUG=True (make run sets it).")
         if settings.LOCAL_STACK:
@@ -62,43 +89,29 @@ class Command(BaseCommand):
                 f"`make run` is already running on this checkout (process {settings.LOCAL_STACK['pid']}): "
                 "stop it first, or use it."
             )
-        # Ctrl-C and `kill` both stop everything; set SIGINT too, as a shell ignores it for background jobs.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
-        env = {**os.environ, "DEBUG": "True", "PYTHONUNBUFFERED": "1"}
-        env["CELERY_BROKER_URL"], broker_note = _choose_broker(settings.CELERY_BROKER_URL)
-        self.stdout.write(f"Broker: {broker_note}")
-        simulator = self._start_simulator(env, options) if not settings.RUNWAY_API_KEY else None
-        if simulator is None:
-            self.stdout.write(f"Runway: {settings.RUNWAY_API_BASE_URL} (RUNWAY_API_KEY is set: generations are billed)")
-        login = self._first_login(options["host"])
-
-        (settings.BASE_DIR / "var").mkdir(exist_ok=True)  # beat keeps its schedule there
-        address = f"http://{options['host']}:{options['port']}/"
-        server: subprocess.Popen[bytes] | None = None
-        # A generate_video in a second terminal takes the same broker and simulator from here.
+    def _record_stack(self, env: dict[str, str], *, simulated: bool) -> None:
+        """Keep what a command in a second terminal needs to join this stack (runway_project/local_stack.py)."""
+        if not settings.LOCAL_STACK_FILE:
+            return
         shared = {name: env[name] for name in local_stack.SHARED if name in env}
         shared["CELERY_BROKER_URL"] = env["CELERY_BROKER_URL"]
-        if simulator is not None:
+        if simulated:
             shared.update({name: env[name] for name in ("RUNWAY_API_BASE_URL", "RUNWAY_API_KEY", "RUNWAY_SIMULATED")})
-        if settings.LOCAL_STACK_FILE:
-            local_stack.stack_write(settings.LOCAL_STACK_FILE, pid=os.getpid(), env=shared)
-        try:
-            self._start_worker(env)
-            server = _spawn([sys.executable, "manage.py", "runserver", f"{options['host']}:{options['port']}"], env)
-            _wait_until_serving(address + "accounts/login/", [server])
-            self.stdout.write(self.style.SUCCESS(f"\nOpen {address} and {login}. Ctrl-C stops everything."))
-            self.stdout.write(_second_terminal_hint() + "\n")
-            self._watch(server, env)
-        except KeyboardInterrupt:
-            self.stdout.write("\nStopping…")
-        finally:
-            if settings.LOCAL_STACK_FILE:
-                local_stack.stack_remove(settings.LOCAL_STACK_FILE, pid=os.getpid())
-            _stop([process for process in (self.worker, server) if process is not None])
-            if simulator is not None:
-                simulator.stop()
+        local_stack.stack_write(settings.LOCAL_STACK_FILE, pid=os.getpid(), env=shared)
+
+    def _serve(self, env: dict[str, str], options: dict[str, Any], login: str) -> None:
+        """Start the worker and the web server, say how to log in, and watch them until Ctrl-C."""
+        (settings.BASE_DIR / "var").mkdir(exist_ok=True)  # beat keeps its schedule there
+        address = f"http://{options['host']}:{options['port']}/"
+        self._start_worker(env)
+        self.server = server = _spawn(
+            [sys.executable, "manage.py", "runserver", f"{options['host']}:{options['port']}"], env
+        )
+        _wait_until_serving(address + "accounts/login/", [server])
+        self.stdout.write(self.style.SUCCESS(f"\nOpen {address} and {login}. Ctrl-C stops everything."))
+        self.stdout.write(_second_terminal_hint() + "\n")
+        self._watch(server, env)
 
     def _start_worker(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         # The worker runs beat inside it (-B): one machine, so one beat, which sweeps up lost jobs.
@@ -172,6 +185,23 @@ class Command(BaseCommand):
 
 
 EMBEDDED_NOTE = "embedded (messages kept as files under var/broker)"
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C, `kill` and a closed terminal all stop everything, through KeyboardInterrupt. SIGINT is
+    set too, as a shell ignores it for background jobs; SIGHUP is what closing the terminal sends
+    (the children, in sessions of their own, do not get it). SIGKILL is parent_watch.py's."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
+
+
+def queue_note() -> str:
+    """Which queue the worker and the web server use, and why: the first thing to know when another
+    installation shares the broker (runway_project/installation.py)."""
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    if settings.INSTALLATION_QUEUE_DERIVED:
+        return f"{queue} (this installation's own, named after its database; CELERY_QUEUE sets another)"
+    return f"{queue} (from CELERY_QUEUE: another installation on this broker must not use it)"
 
 
 def _second_terminal_hint() -> str:
