@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from runway_project import installation, local_stack
@@ -313,6 +314,12 @@ RUNWAY_API_VERSION = env("RUNWAY_API_VERSION", default="2024-11-06")
 RUNWAY_TEXT_MODEL = env("RUNWAY_TEXT_MODEL", default="gen4.5")
 RUNWAY_IMAGE_MODEL = env("RUNWAY_IMAGE_MODEL", default="gen4_turbo")
 RUNWAY_POLL_INTERVAL = env.int("RUNWAY_POLL_INTERVAL", default=10)
+# Two limits, one for each place a job waits. RUNWAY_MAX_QUEUE_WAIT: seconds from its creation in
+# which it may be sent to Runway (it waits for a free worker, or for Runway to take creates again
+# after a 429 or 503); a job not sent by then never is, and ends timed_out with nothing charged.
+# RUNWAY_MAX_WAIT: seconds from Runway accepting it in which it must finish there; then its task is
+# deleted at Runway and it ends timed_out (Runway bills a task it had started).
+RUNWAY_MAX_QUEUE_WAIT = env.int("RUNWAY_MAX_QUEUE_WAIT", default=300)
 RUNWAY_MAX_WAIT = env.int("RUNWAY_MAX_WAIT", default=300)
 # The largest video the worker will store (Runway's are a few MB to a few tens of MB).
 RUNWAY_MAX_VIDEO_BYTES = env.int("RUNWAY_MAX_VIDEO_BYTES", default=200_000_000)
@@ -339,6 +346,8 @@ if RUNWAY_POLL_INTERVAL < 5:
     raise ImproperlyConfigured("RUNWAY_POLL_INTERVAL must be at least 5 seconds.")
 if RUNWAY_MAX_WAIT < RUNWAY_POLL_INTERVAL:
     raise ImproperlyConfigured("RUNWAY_MAX_WAIT must be at least RUNWAY_POLL_INTERVAL.")
+if RUNWAY_MAX_QUEUE_WAIT < 1:
+    raise ImproperlyConfigured("RUNWAY_MAX_QUEUE_WAIT must be at least 1 second.")
 if RUNWAY_CREDITS_REFRESH < 1:
     raise ImproperlyConfigured("RUNWAY_CREDITS_REFRESH must be at least 1 second.")
 
@@ -424,6 +433,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": RUNWAY_CREDITS_REFRESH,
         "options": {"expires": RUNWAY_CREDITS_REFRESH},
     },
+}
+# Runway's own figures of what was spent, per day and model, beside the spend ledger's: once a day,
+# after midnight UTC, when yesterday's are complete (staff can also ask for it in the admin).
+RUNWAY_USAGE_CHECK_HOUR = env.int("RUNWAY_USAGE_CHECK_HOUR", default=1)
+CELERY_BEAT_SCHEDULE["reconcile-usage"] = {
+    "task": "videos.tasks.reconcile_usage",
+    "schedule": crontab(hour=RUNWAY_USAGE_CHECK_HOUR, minute=10),
+    "options": {"expires": 3600},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "var" / "celerybeat-schedule")

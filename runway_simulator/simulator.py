@@ -298,6 +298,28 @@ class RunwaySimulator:
         }
         return json_reply(200, body)
 
+    def _usage(self, call: _Call) -> Reply:
+        """Credits spent per day (UTC) and model: each task's charge on the day it was created, and
+        its refund, if any, on the day it was given (tasks.py)."""
+        with self._lock:
+            now = self.clock.monotonic()
+            offset = self.clock.time() - now  # from the clock's monotonic() to seconds since the epoch
+            events = self._tasks.usage(now)
+        days, issues = validation.usage_range(call.body, today=datetime.fromtimestamp(now + offset, UTC).date())
+        if days is None:
+            return validation_error(issues)
+        start, before = days
+        spent: dict[tuple[str, str], int] = {}
+        for when, model, credits in events:
+            day = datetime.fromtimestamp(when + offset, UTC).date()
+            if start <= day < before:
+                spent[day.isoformat(), model] = spent.get((day.isoformat(), model), 0) + credits
+        results = [
+            {"date": day, "usedCredits": [{"model": m, "amount": c} for (d, m), c in sorted(spent.items()) if d == day]}
+            for day in sorted({day for day, _ in spent})
+        ]
+        return json_reply(200, {"models": sorted({model for _, model in spent}), "results": results})
+
     # -- not part of Runway's API -----------------------------------------------------------------
 
     def output_url(self, task_id: str, *, host: str = "") -> str:
@@ -318,6 +340,7 @@ _TASK_PATH = re.compile(r"/v1/tasks/([^/]+)")
 _ROUTES: tuple[tuple[str, re.Pattern[str], Callable[[RunwaySimulator, _Call], Reply]], ...] = (
     ("POST", re.compile(f"/v1/({'|'.join(map(re.escape, catalog.ENDPOINTS))})"), RunwaySimulator._create),
     ("GET", re.compile("/v1/organization"), RunwaySimulator._organization),
+    ("POST", re.compile("/v1/organization/usage"), RunwaySimulator._usage),
     ("GET", _TASK_PATH, RunwaySimulator._get_task),
     ("DELETE", _TASK_PATH, RunwaySimulator._delete_task),
 )

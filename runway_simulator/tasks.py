@@ -4,9 +4,14 @@ per model, its queue for concurrency slots and its recent creates, and the organ
 Billing follows Runway's documents: a task is paid for when it is created (its `estimatedCost`,
 the most it may charge, comes off the balance at once), and what it finally costs (`cost`) is
 known when it ends. A task that succeeds, or fails on moderation (``SAFETY.*``, which Runway's
-moderation page says costs the same as a success), keeps its charge; any other failure, a
-cancelled task and a task deleted before it ended are refunded in full and report a cost of 0
-(the SDK: "Fully refunded tasks report 0").
+moderation page says costs the same as a success), keeps its charge, and so does one cancelled
+while it runs (a ``[sim:cancel]``, as if from Runway's dashboard, or a DELETE once it is RUNNING:
+the SDK's `tasks.delete` says a task Runway sees RUNNING is not refunded). Any other failure, and
+a task deleted while still PENDING or THROTTLED, are refunded in full and report a cost of 0 (the
+SDK: "Fully refunded tasks report 0"). Deleting a finished task changes nothing.
+
+The organization's usage (POST /v1/organization/usage) is what those charges and refunds add up
+to per day and model: a charge on the day the task was created, a refund on the day it was given.
 
 Times here are plain numbers on the simulator's clock, passed in as `now`: nothing here reads a
 clock or runs on a timer.
@@ -115,7 +120,7 @@ def failure_text(code: str) -> str:
 
 def is_billed(plan: Plan) -> bool:
     """Whether a task that ends as planned keeps its charge (see the module docstring)."""
-    if plan.outcome == SUCCEEDED:
+    if plan.outcome in (SUCCEEDED, CANCELLED):  # a cancel comes at the end of its run, while it is RUNNING
         return True
     return plan.outcome == FAILED and plan.failure_code.startswith(("SAFETY.", "INPUT_PREPROCESSING.SAFETY"))
 
@@ -155,6 +160,9 @@ class TaskStore:
         # these less what every task still here holds, so a refund happens when a task ends.
         self._opening_balance = credit_balance
         self._settled = 0
+        # The organization's usage: (when, model, credits) for every charge (+) and refund (-) that
+        # has happened, but those of tasks still here, which usage() works out as it does the balance.
+        self._usage: list[tuple[float, str, int]] = []
 
     # -- creates and the daily limit ------------------------------------------------------------
 
@@ -163,6 +171,7 @@ class TaskStore:
         self._next_number += 1
         self._tasks[task.id] = task
         self._create_times[model].append(now)
+        self._usage.append((now, model, credits))
         bisect.insort(self._waiting[model], task, key=_queue_order)
         self._start_due(now)
         return task
@@ -207,6 +216,24 @@ class TaskStore:
             return task.credits
         return 0
 
+    def _refund(self, task: Task, now: float) -> tuple[float, int] | None:
+        """When, and how much of its charge, a task still here has been refunded by `now`; None if not."""
+        start = self._starts.get(task.id)
+        if self._has_ended(task, now) and not is_billed(task.plan) and start is not None:
+            return start + self.task_seconds, task.credits
+        return None
+
+    def usage(self, now: float) -> list[tuple[float, str, int]]:
+        """Every charge (+) and refund (-) up to `now`: (when, model, credits)."""
+        self._start_due(now)
+        refunds = [(r[0], t.model, -r[1]) for t in self._tasks.values() if (r := self._refund(t, now)) is not None]
+        return sorted([*self._usage, *refunds])
+
+    def _is_running(self, task: Task, now: float) -> bool:
+        """Whether Runway would answer RUNNING (or a made-up status of a started task) about it now."""
+        start = self._starts.get(task.id)
+        return start is not None and now - start >= self.pending_seconds and not self._has_ended(task, now)
+
     def balance(self, now: float) -> int:
         """The organization's credits at `now`."""
         self._start_due(now)
@@ -239,8 +266,17 @@ class TaskStore:
         task = self._tasks.get(task_id)
         if task is None:
             return False
-        # An ended task keeps what it cost; one still under way is cancelled, and refunded.
-        self._settled += self._charge(task, now) if self._has_ended(task, now) else 0
+        # An ended task keeps what it cost; one cancelled while it runs keeps its charge too; one still
+        # waiting (PENDING or THROTTLED) is refunded now.
+        if self._has_ended(task, now):
+            self._settled += self._charge(task, now)
+            refund = self._refund(task, now)
+            if refund is not None:
+                self._usage.append((refund[0], task.model, -refund[1]))
+        elif self._is_running(task, now):
+            self._settled += task.credits
+        else:
+            self._usage.append((now, task.model, -task.credits))
         del self._tasks[task_id]
         waiting = self._waiting[task.model]
         if task in waiting:
@@ -267,6 +303,7 @@ class TaskStore:
             "create_times": self._create_times,
             "opening_balance": self._opening_balance,
             "settled": self._settled,
+            "usage": self._usage,
         }
 
     def restore(self, snapshot: dict[str, Any], *, shift: float) -> None:
@@ -275,6 +312,7 @@ class TaskStore:
         # The saved balance goes on; the credit_balance option only opens a new state file.
         self._opening_balance = snapshot.get("opening_balance", self._opening_balance)
         self._settled = snapshot.get("settled", 0)
+        self._usage = [(when + shift, model, credits) for when, model, credits in snapshot.get("usage", [])]
         self._tasks = {}
         for row in snapshot["tasks"]:
             task = Task(**{**row, "created": row["created"] + shift, "plan": Plan(**row["plan"])})

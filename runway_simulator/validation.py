@@ -5,6 +5,7 @@ import base64
 import binascii
 import hmac
 import re
+from datetime import date, timedelta
 from typing import Any
 
 from runway_simulator.server import Reply, error
@@ -167,3 +168,46 @@ def catalog_issues(endpoint: str, body: dict[str, Any]) -> dict[str | None, str]
         has_image=body.get("promptImage") is not None,
     )
     return {_WIRE_FIELDS.get(name, name): message for name, message in problems.items()}
+
+
+MAX_USAGE_DAYS = 90
+
+
+def usage_range(body: Any, *, today: date) -> tuple[tuple[date, date] | None, dict[str | None, str]]:
+    """The days POST /v1/organization/usage asks for, [start, before), as the SDK documents its body:
+    `startDate` (default 30 days before today) and `beforeDate` (default 30 days after the start, at
+    most 90), each YYYY-MM-DD in UTC; or the issues with it."""
+    body = {} if body is None else body
+    if not isinstance(body, dict):
+        return None, {None: "Expected object, received " + _type_name(body)}
+    unknown = sorted(set(body) - {"startDate", "beforeDate"})
+    if unknown:
+        return None, {None: "Unrecognized key(s) in object: " + ", ".join(f"'{name}'" for name in unknown)}
+    issues: dict[str | None, str] = {}
+    days: dict[str, date] = {}
+    for name in ("startDate", "beforeDate"):
+        if name in body:
+            day = _day(body[name])
+            if day is None:
+                issues[name] = "Invalid date: expected YYYY-MM-DD"
+            else:
+                days[name] = day
+    if issues:
+        return None, issues
+    start = days.get("startDate", today - timedelta(days=30))
+    before = days.get("beforeDate", start + timedelta(days=30))
+    if before <= start:
+        return None, {"beforeDate": "beforeDate must be after startDate"}
+    if (before - start).days > MAX_USAGE_DAYS:
+        return None, {"beforeDate": f"beforeDate must be at most {MAX_USAGE_DAYS} days after startDate"}
+    return (start, before), {}
+
+
+def _day(value: Any) -> date | None:
+    """A YYYY-MM-DD string as a date; None for anything else."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None

@@ -17,7 +17,7 @@ from PIL import Image
 from runway_simulator import SAMPLE_VIDEO
 from tests.stack import BROKERS, Stack, stack_broker
 from videos import catalog
-from videos.models import VideoGeneration
+from videos.models import Status, VideoGeneration
 from videos.services import queue
 from videos.tasks import task_for
 
@@ -79,9 +79,20 @@ def make_job(user) -> Callable[..., VideoGeneration]:
             "seed": 42,
         }
         fields.update(overrides)
+        # What Runway last said of the task, as the worker would have noted it for a job in that state.
+        fields.setdefault("runway_status", _RUNWAY_STATUS_OF.get(fields.get("status", Status.QUEUED), ""))
         return VideoGeneration.objects.create(**fields)
 
     return make
+
+
+_RUNWAY_STATUS_OF = {
+    Status.PENDING: "PENDING",
+    Status.THROTTLED: "THROTTLED",
+    Status.RUNNING: "RUNNING",
+    Status.SUCCEEDED: "SUCCEEDED",
+    Status.FAILED: "FAILED",
+}
 
 
 # The simulator's sample: a real, small MP4, for tests that download or serve a video.

@@ -104,7 +104,8 @@ def test_sdk_reads_every_state_of_a_task_with_its_estimate_then_its_cost() -> No
 
     assert [task.status for task in seen] == ["PENDING", "THROTTLED", "RUNNING", "SUCCEEDED", "CANCELLED"]
     assert [task.estimated_cost.credits for task in seen[:3]] == [60, 60, 60]
-    assert [task.cost.credits for task in seen[3:]] == [60, 0]
+    # The cancel came while it ran (as from Runway's dashboard): Runway refunds no task it saw RUNNING.
+    assert [task.cost.credits for task in seen[3:]] == [60, 60]
 
 
 def test_sdk_fails_a_failed_task_and_reads_what_it_cost(sim: RunwaySimulator, fast_polls: None) -> None:
@@ -149,6 +150,22 @@ def test_sdk_reads_the_organization_whose_balance_pays_for_tasks() -> None:
         assert after.tier.models[model].max_daily_generations == 50
     assert after.usage.models["veo3.1"].daily_generations == 1
     assert after.usage.models["gen4.5"].daily_generations == 0
+
+
+def test_sdk_reads_the_organizations_usage_per_day_and_model_net_of_refunds() -> None:
+    clock = ManualClock()  # from 2026-01-01 00:00 UTC
+    with RunwaySimulator(task_seconds=10.0, api_key=KEY, clock=clock) as sim:
+        client = strict_client(sim.base_url)
+        client.text_to_video.create(model="veo3.1", prompt_text="A calm lake", ratio="1280:720", duration=6)
+        refunded = client.text_to_video.create(model="gen4.5", prompt_text="A lake", ratio="1280:720", duration=5)
+        client.tasks.delete(refunded.id)  # still PENDING: refunded
+        clock.advance(24 * 3600)
+        client.text_to_video.create(model="gen4.5", prompt_text="A calm lake", ratio="1280:720", duration=5)
+        usage = client.organization.retrieve_usage(start_date="2026-01-01", before_date="2026-01-03")
+
+    assert set(usage.models) == {"veo3.1", "gen4.5"}
+    spent = {(str(day.date), used.model): used.amount for day in usage.results for used in day.used_credits}
+    assert spent == {("2026-01-01", "veo3.1"): 240, ("2026-01-01", "gen4.5"): 0, ("2026-01-02", "gen4.5"): 60}
 
 
 def test_sdk_raises_bad_request_error_on_invalid_input(client: RunwayML) -> None:

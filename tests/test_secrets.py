@@ -77,6 +77,7 @@ def test_key_never_appears_in_any_log_record_of_a_whole_flow(user, broker, caplo
 
     # Another job: submitted, then cancelled by its owner; the worker deletes it at Runway.
     responses.replace(responses.POST, f"{BASE}/v1/text_to_video", body=task_answer(OTHER_TASK_ID, "PENDING"))
+    responses.get(f"{BASE}/v1/tasks/{OTHER_TASK_ID}", body=task_answer(OTHER_TASK_ID, "PENDING"))
     responses.delete(f"{BASE}/v1/tasks/{OTHER_TASK_ID}", status=204)
     with django_capture_on_commit_callbacks(execute=True):
         other = creation.generation_create(owner=user, request=VideoRequest(prompt="Waves at night"))
@@ -92,7 +93,7 @@ def test_key_never_appears_in_any_log_record_of_a_whole_flow(user, broker, caplo
     assert third.failure_code == steps.UNCONFIRMED_CODE
 
     methods = [c.request.method for c in responses.calls]
-    assert methods == ["POST", "GET", "GET", "GET", "GET", "POST", "DELETE", "POST"]
+    assert methods == ["POST", "GET", "GET", "GET", "GET", "POST", "GET", "DELETE", "POST"]
     api_calls = [c for c in responses.calls if c.request.url.startswith(BASE)]
     assert all(c.request.headers["Authorization"] == f"Bearer {settings.RUNWAY_API_KEY}" for c in api_calls)
     # The video's download goes to another host, which never gets the key.

@@ -623,7 +623,8 @@ def test_cancel_directive_ends_cancelled(clock: ManualClock) -> None:
         final = state(sim, task_id)
 
     assert (final["status"], set(final)) == ("CANCELLED", {"id", "createdAt", "status", "cost"})
-    assert final["cost"] == {"credits": 0}  # refunded in full
+    # Cancelled as if from Runway's dashboard while it ran: Runway refunds no task it saw RUNNING.
+    assert final["cost"] == {"credits": 60}
 
 
 def test_status_directive_reports_unknown_status_then_succeeds(clock: ManualClock) -> None:
@@ -711,7 +712,7 @@ def test_a_task_carries_its_estimate_until_it_ends_then_its_cost(clock: ManualCl
         ("[sim:fail]", 0),  # Runway-side trouble is refunded
         ("[sim:fail=INTERNAL.BAD_OUTPUT.CODE01]", 0),
         ("[sim:fail=ASSET.INVALID]", 0),
-        ("[sim:cancel]", 0),
+        ("[sim:cancel]", 60),  # cancelled while RUNNING: not refunded
     ],
     ids=["succeeded", "safety-input", "safety-output", "internal", "bad-output", "asset", "cancelled"],
 )
@@ -744,19 +745,89 @@ def test_fail_rate_failures_are_refunded(clock: ManualClock) -> None:
         assert balance(sim) == 100
 
 
-def test_deleting_a_task_under_way_refunds_it_and_deleting_a_finished_one_keeps_its_cost(clock: ManualClock) -> None:
+def test_deleting_a_waiting_task_refunds_it_a_running_one_keeps_its_charge_and_a_finished_one_its_cost(
+    clock: ManualClock,
+) -> None:
+    # Runway's rule (runwayml 5.24, tasks.delete): refunds follow the task's status at the delete.
     with RunwaySimulator(task_seconds=10.0, max_concurrent=1, credit_balance=1000, clock=clock) as sim:
         running, throttled, done = create(sim), create(sim), create(sim, model="veo3.1", duration=4)
         never = create(sim, model="veo3.1_fast", duration=4, promptText="[sim:never] A lake")
-        assert balance(sim) == 1000 - 60 - 60 - 160 - 60
-        clock.advance(10.0)  # `running` and `done` (another model) have ended; `throttled` has started
-        for task_id in (running, throttled, done, never):
+        queued = create(sim)  # behind `throttled` for gen4.5's one slot
+        assert balance(sim) == 1000 - 60 - 60 - 160 - 60 - 60
+        clock.advance(10.0)  # `running` and `done` (another model) have ended; `throttled` has just started
+        seen = {name: state(sim, task)["status"] for name, task in (("throttled", throttled), ("queued", queued))}
+        for task_id in (running, throttled, done, never, queued):
             assert delete(sim, task_id).status_code == 204
         after = balance(sim)
         clock.advance(DAY)
         much_later = balance(sim)
 
-    assert after == much_later == 1000 - 60 - 160
+    assert seen == {"throttled": "PENDING", "queued": "THROTTLED"}
+    # Kept: the two that ended (60 + 160) and the one deleted while RUNNING (never, 60); refunded:
+    # the PENDING and THROTTLED ones.
+    assert after == much_later == 1000 - 60 - 160 - 60
+
+
+def usage(sim: RunwaySimulator, **body: str) -> requests.Response:
+    return call("POST", f"{sim.base_url}/v1/organization/usage", json=body, headers=auth())
+
+
+def test_usage_adds_up_each_days_charges_and_refunds_per_model(clock: ManualClock) -> None:
+    # The clock starts at 2026-01-01 00:00 UTC.
+    with RunwaySimulator(task_seconds=10.0, clock=clock) as sim:
+        create(sim)  # gen4.5, 5 s: 60, kept
+        create(sim, promptText="A lake [sim:fail]")  # refunded when it fails, 10 s later
+        create(sim, model="veo3.1", duration=4)  # 160
+        late = create(sim)
+        clock.advance(DAY)  # the next day
+        delete(sim, late)  # ended the day before: a delete refunds nothing
+        waiting = create(sim, promptText="A lake [sim:throttle=100]")
+        delete(sim, waiting)  # refunded on the day it was deleted
+        answer = usage(sim, startDate="2025-12-31", beforeDate="2026-01-03")
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "models": ["gen4.5", "veo3.1"],
+        "results": [
+            {
+                "date": "2026-01-01",
+                "usedCredits": [{"model": "gen4.5", "amount": 120}, {"model": "veo3.1", "amount": 160}],
+            },
+            {"date": "2026-01-02", "usedCredits": [{"model": "gen4.5", "amount": 0}]},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "issue"),
+    [
+        ({"startDate": "26 Aug 2026"}, ["startDate"]),
+        ({"startDate": "2026-02-30"}, ["startDate"]),
+        ({"startDate": "2026-08-26", "beforeDate": "2026-08-26"}, ["beforeDate"]),
+        ({"startDate": "2026-01-01", "beforeDate": "2026-06-01"}, ["beforeDate"]),
+        ({"start": "2026-08-26"}, []),
+    ],
+    ids=["not-iso", "no-such-day", "empty-range", "over-90-days", "unknown-key"],
+)
+def test_usage_refuses_a_range_runway_would_not_take(
+    clock: ManualClock, body: dict[str, str], issue: list[str]
+) -> None:
+    with RunwaySimulator(clock=clock) as sim:
+        answer = usage(sim, **body)
+
+    assert answer.status_code == 400
+    assert [i["path"] for i in answer.json()["issues"]] == [issue]
+
+
+def test_usage_without_dates_covers_the_thirty_days_before_today(clock: ManualClock) -> None:
+    # The SDK's defaults: from 30 days before today, for 30 days: today itself is not in it.
+    with RunwaySimulator(clock=clock) as sim:
+        create(sim)
+        clock.advance(2 * DAY)
+        create(sim)
+        answer = usage(sim)
+
+    assert answer.json()["results"] == [{"date": "2026-01-01", "usedCredits": [{"model": "gen4.5", "amount": 60}]}]
 
 
 def test_the_balance_may_go_below_zero(clock: ManualClock) -> None:

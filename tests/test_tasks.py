@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from tests.conftest import MP4, run_next_step
 from videos import tasks
-from videos.models import Status, Step, VideoGeneration
-from videos.services import actions, steps
+from videos.models import SpendEntry, SpendKind, Status, Step, VideoGeneration
+from videos.services import actions, ledger, selectors, steps
 
 BASE = "https://runway.test"
 TASK_ID = "acf9ba3d-a513-42c9-a646-96e8bc97c691"
@@ -274,33 +274,65 @@ def test_retry_after_is_honoured(submitted, broker):
     assert not job.is_final
 
 
+def at_runway_since(job: VideoGeneration, seconds: float) -> None:
+    """Runway accepted the job's create `seconds` ago (and it was made a moment before that)."""
+    accepted = timezone.now() - timedelta(seconds=seconds)
+    VideoGeneration.objects.filter(pk=job.pk).update(submitted_at=accepted, created_at=accepted - timedelta(seconds=1))
+
+
+def final_entry(job: VideoGeneration) -> SpendEntry:
+    return SpendEntry.objects.get(generation_number=job.pk, kind=SpendKind.FINAL)
+
+
 @responses.activate
 def test_max_wait_times_out_and_cancels_at_runway(submitted, broker, settings):
     settings.RUNWAY_MAX_WAIT = 300
-    VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=301))
+    ledger.spend_reserve(generation=submitted)
+    at_runway_since(submitted, 301)
     responses.get(TASK_URL, json=task_answer("RUNNING", progress=0.3))
     responses.delete(TASK_URL, status=204)
     job = run_step(submitted)
 
     assert job.status == Status.TIMED_OUT
-    assert job.message == "Video generation timed out after 5 minutes"
+    assert job.message == "Video generation timed out after 5 minutes at Runway"
     assert job.cancel_pending is False
-    assert [c.request.method for c in responses.calls] == ["GET", "DELETE"]
+    assert [c.request.method for c in responses.calls] == ["GET", "DELETE"]  # the poll's look decides the cost
     assert broker.tasks() == []
+    # Runway had started it: a task cancelled while RUNNING is not refunded, so the estimate stands.
+    assert (final_entry(job).credits, final_entry(job).note) == (0, ledger.STARTED_NOTE)
+    assert selectors.generation_cost(generation=job).credits == 60
+
+
+@responses.activate
+def test_the_wait_at_runway_counts_from_when_runway_accepted_it_not_from_creation(submitted, broker, settings):
+    settings.RUNWAY_MAX_WAIT = 300
+    VideoGeneration.objects.filter(pk=submitted.pk).update(
+        created_at=timezone.now() - timedelta(seconds=600), submitted_at=timezone.now() - timedelta(seconds=100)
+    )
+    responses.get(TASK_URL, json=task_answer("RUNNING", progress=0.3))
+    job = run_step(submitted)
+
+    assert job.status == Status.RUNNING  # ten minutes since it was made, but only 100 s at Runway
+    assert [c.request.method for c in responses.calls] == ["GET"]
 
 
 @responses.activate
 def test_timeout_message_uses_the_configured_wait(submitted, broker, settings):
     settings.RUNWAY_MAX_WAIT = 90
-    VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=91))
+    ledger.spend_reserve(generation=submitted)
+    at_runway_since(submitted, 91)
     responses.get(TASK_URL, json=task_answer("PENDING"))
     responses.delete(TASK_URL, status=204)
-    assert run_step(submitted).message == "Video generation timed out after 90 seconds"
+    job = run_step(submitted)
+    assert job.message == "Video generation timed out after 90 seconds at Runway"
+    # Still PENDING when it was deleted: Runway refunds it, and so does the ledger.
+    assert (final_entry(job).credits, final_entry(job).note) == (-60, ledger.REFUNDED_NOTE)
+    assert selectors.generation_cost(generation=job).credits == 0
 
 
 @responses.activate
 def test_a_video_that_finishes_at_the_deadline_is_kept(submitted, broker):
-    VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=301))
+    at_runway_since(submitted, 301)
     succeeded_at_runway()
     job = run_step(submitted)
     assert job.status == Status.SUCCEEDED
@@ -309,7 +341,7 @@ def test_a_video_that_finishes_at_the_deadline_is_kept(submitted, broker):
 
 @responses.activate
 def test_a_video_whose_download_keeps_failing_past_the_deadline_times_out(submitted, broker):
-    VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=301))
+    at_runway_since(submitted, 301)
     responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=[MADE]))
     responses.get(MADE, status=502)
     responses.delete(TASK_URL, status=204)
@@ -321,7 +353,7 @@ def test_a_video_whose_download_keeps_failing_past_the_deadline_times_out(submit
 
 @responses.activate
 def test_a_failed_cancel_is_retried_by_later_steps(submitted, broker):
-    VideoGeneration.objects.filter(pk=submitted.pk).update(created_at=timezone.now() - timedelta(seconds=301))
+    at_runway_since(submitted, 301)
     responses.get(TASK_URL, json=task_answer("RUNNING"))
     responses.delete(TASK_URL, status=503)
     job = run_step(submitted)
@@ -460,13 +492,40 @@ def test_create_that_never_connected_is_retried(make_job, broker):
 
 
 @responses.activate
-def test_creates_keep_failing_until_the_deadline_then_time_out(make_job, broker):
-    responses.post(f"{BASE}/v1/text_to_video", status=503)
+def test_a_job_taken_up_after_its_send_deadline_is_never_sent_and_costs_nothing(make_job, broker, settings):
+    settings.RUNWAY_MAX_QUEUE_WAIT = 300
+    responses.post(f"{BASE}/v1/text_to_video", json={"id": TASK_ID, "estimatedCost": {"credits": 60}})
     job = make_job()
+    ledger.spend_reserve(generation=job)
     VideoGeneration.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=301))
     job = run_step(job)
+
     assert job.status == Status.TIMED_OUT
+    assert job.failure_code == steps.NOT_SENT_CODE
+    assert job.message == (
+        "Timed out before it was sent to Runway: it waited more than 5 minutes to start. Never sent; nothing charged."
+    )
+    assert len(responses.calls) == 0  # never sent
     assert broker.tasks() == []
+    assert (final_entry(job).credits, selectors.generation_cost(generation=job).credits) == (-60, 0)
+
+
+@responses.activate
+def test_creates_keep_failing_until_a_retry_would_miss_the_send_deadline_then_time_out(make_job, broker, settings):
+    settings.RUNWAY_MAX_QUEUE_WAIT = 300
+    responses.post(f"{BASE}/v1/text_to_video", status=503)
+    job = make_job()
+    ledger.spend_reserve(generation=job)
+    # Made 290 s ago: a retry after Runway's 503 would come after the 300 s, so none is scheduled.
+    VideoGeneration.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=290))
+    job = run_step(job)
+
+    assert job.status == Status.TIMED_OUT
+    assert job.failure_code == steps.NOT_SENT_CODE
+    assert "Runway is unavailable (503)" in job.last_error
+    assert len(responses.calls) == 1
+    assert broker.tasks() == []
+    assert selectors.generation_cost(generation=job).credits == 0
 
 
 @responses.activate
@@ -488,6 +547,8 @@ def test_task_gone_at_runway_fails_the_job(submitted, broker):
 
 @responses.activate
 def test_cancel_makes_pending_messages_stale_and_its_own_step_deletes_at_runway(submitted, broker):
+    ledger.spend_reserve(generation=submitted)
+    responses.get(TASK_URL, json=task_answer("PENDING"))
     responses.delete(TASK_URL, status=204)
     stale_step = submitted.step
     job = actions.generation_cancel(generation_id=submitted.pk)
@@ -497,7 +558,36 @@ def test_cancel_makes_pending_messages_stale_and_its_own_step_deletes_at_runway(
     assert (job.status, job.next_step) == (Status.CANCELLED, Step.CANCEL_AT_RUNWAY)
     job = run_step(job)
     assert job.cancel_pending is False
-    assert [c.request.method for c in responses.calls] == ["DELETE"]
+    # Asked first: whether Runway refunds a cancelled task depends on its status when it is cancelled.
+    assert [c.request.method for c in responses.calls] == ["GET", "DELETE"]
+    assert (job.runway_status, final_entry(job).note) == ("PENDING", ledger.REFUNDED_NOTE)
+    assert selectors.generation_cost(generation=job).credits == 0
+
+
+@responses.activate
+def test_a_job_cancelled_while_runway_generates_it_keeps_its_cost_and_the_card_says_why(submitted, broker):
+    ledger.spend_reserve(generation=submitted)
+    responses.get(TASK_URL, json=task_answer("RUNNING", progress=0.45, estimatedCost={"credits": 60}))
+    responses.delete(TASK_URL, status=204)
+    job = actions.generation_cancel(generation_id=submitted.pk)
+    job = run_step(job)
+
+    assert [c.request.method for c in responses.calls] == ["GET", "DELETE"]
+    assert (job.runway_status, final_entry(job).note) == ("RUNNING", ledger.STARTED_NOTE)
+    job = VideoGeneration.objects.with_cost().get(pk=job.pk)
+    assert (job.cost_credits, job.cost_final) == (60, True)
+    assert "does not refund a task stopped once started" in selectors.generation_card_state(generation=job).cost_reason
+
+
+@responses.activate
+def test_a_job_cancelled_after_its_last_poll_saw_it_running_is_deleted_without_asking_again(submitted, broker):
+    VideoGeneration.objects.filter(pk=submitted.pk).update(status=Status.RUNNING, runway_status="RUNNING")
+    ledger.spend_reserve(generation=submitted)
+    responses.delete(TASK_URL, status=204)
+    job = run_step(actions.generation_cancel(generation_id=submitted.pk))
+
+    assert [c.request.method for c in responses.calls] == ["DELETE"]  # started: no refund, whatever it is now
+    assert final_entry(job).note == ledger.STARTED_NOTE
 
 
 @responses.activate
@@ -509,13 +599,14 @@ def test_cancel_during_submit_deletes_the_new_task(make_job, broker):
         return (200, {}, json.dumps({"id": TASK_ID}))
 
     responses.add_callback(responses.POST, f"{BASE}/v1/text_to_video", callback=create_then_user_cancels)
+    responses.get(TASK_URL, json=task_answer("PENDING"))
     responses.delete(TASK_URL, status=204)
     job = run_step(job)
 
     assert job.status == Status.CANCELLED
     assert job.runway_task_id == TASK_ID
     assert job.cancel_pending is False
-    assert [c.request.method for c in responses.calls] == ["POST", "DELETE"]
+    assert [c.request.method for c in responses.calls] == ["POST", "GET", "DELETE"]
     assert broker.tasks() == []
 
 
@@ -654,12 +745,13 @@ def test_a_job_the_sweep_gave_up_on_while_its_create_was_out_has_its_new_task_de
         return (200, {}, json.dumps({"id": TASK_ID}))
 
     responses.add_callback(responses.POST, f"{BASE}/v1/text_to_video", callback=create_while_the_sweep_fails_the_job)
+    responses.get(TASK_URL, json=task_answer("PENDING"))
     responses.delete(TASK_URL, status=204)
     job = run_step(job)
 
     assert job.status == Status.FAILED
     assert job.runway_task_id == TASK_ID
-    assert [c.request.method for c in responses.calls] == ["POST", "DELETE"]
+    assert [c.request.method for c in responses.calls] == ["POST", "GET", "DELETE"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -717,6 +809,8 @@ def test_a_create_recorded_after_the_job_ended_stops_its_task_at_runway(make_job
     # The sweep gave up on the job (the database was away longer than STEP_LOST_AFTER): its task,
     # which nobody would see, is deleted at once.
     job = make_job(status=Status.FAILED, step=2, failure_code=steps.UNCONFIRMED_CODE)
+    ledger.spend_reserve(generation=job)
+    ledger.spend_settle(generation=job, charged=None, note=ledger.UNCONFIRMED_NOTE)  # as the sweep settled it
     responses.delete(TASK_URL, status=204)
 
     tasks.record_submission.apply(args=[job.pk, 1, TASK_ID, timezone.now().isoformat()], throw=True)

@@ -5,17 +5,18 @@ from typing import Any, cast
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
 from django.template.defaultfilters import truncatechars
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from videos import serving
-from videos.models import GenerationQuerySet, SpendEntry, SpendKind, UserBudget, VideoGeneration
-from videos.services import actions, queue
+from videos import catalog, serving
+from videos.models import GenerationQuerySet, SpendEntry, SpendKind, UsageCheck, UsageDay, UserBudget, VideoGeneration
+from videos.services import actions, queue, usage
 
 
 class WorkFilter(admin.SimpleListFilter):
@@ -334,6 +335,79 @@ def _csv_safe(value: object) -> object:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+class DifferenceFilter(admin.SimpleListFilter):
+    title = "against Runway's"
+    parameter_name = "matches"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "Differs"), ("yes", "Matches")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[UsageDay]) -> QuerySet[UsageDay]:
+        matching = Q(runway_credits=F("ledger_credits")) | Q(runway_credits__isnull=True, ledger_credits=0)
+        if self.value() == "no":
+            return queryset.exclude(matching)
+        if self.value() == "yes":
+            return queryset.filter(matching)
+        return queryset
+
+
+@admin.register(UsageDay)
+class UsageDayAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Runway's figures of what was spent per day and model beside the ledger's (services/usage.py), read-only."""
+
+    list_display = ("day", "model_name", "ledger", "runway", "difference_shown")
+    list_filter = (DifferenceFilter, "model")
+    date_hierarchy = "day"
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: UsageDay | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: UsageDay | None = None) -> bool:
+        return False
+
+    @admin.display(description="Model", ordering="model")
+    def model_name(self, obj: UsageDay) -> str:
+        return catalog.label_for(obj.model)
+
+    @admin.display(description="Our ledger (credits)", ordering="ledger_credits")
+    def ledger(self, obj: UsageDay) -> str:
+        return f"{obj.ledger_credits:,}"
+
+    @admin.display(description="Runway's (credits)", ordering="runway_credits")
+    def runway(self, obj: UsageDay) -> str:
+        return "none" if obj.runway_credits is None else f"{obj.runway_credits:,}"
+
+    @admin.display(description="Difference (Runway − ours)")
+    def difference_shown(self, obj: UsageDay) -> str:
+        return "—" if not obj.difference else f"{obj.difference:+,}"
+
+    def get_urls(self) -> list[URLPattern]:
+        check = path("check/", self.admin_site.admin_view(self.check_now), name="videos_usageday_check")
+        return [check, *super().get_urls()]
+
+    def check_now(self, request: HttpRequest) -> HttpResponse:
+        """Have the worker read Runway's figures now (the admin never waits on Runway)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if usage.usage_check_request():
+            self.message_user(request, "The worker is reading Runway's figures: reload in a moment.", messages.SUCCESS)
+        else:
+            self.message_user(request, queue.QUEUE_DOWN_MESSAGE, messages.WARNING)
+        return redirect("admin:videos_usageday_changelist")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        if isinstance(response, TemplateResponse) and response.context_data and "cl" in response.context_data:
+            rows = response.context_data["cl"].queryset
+            response.context_data["usage_differing"] = sum(1 for row in rows if row.difference)
+            response.context_data["usage_check"] = UsageCheck.objects.filter(pk=UsageCheck.ONLY).first()
+        return response
 
 
 class UserBudgetInline(admin.StackedInline):  # type: ignore[type-arg]

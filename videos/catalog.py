@@ -22,6 +22,14 @@ RUNNING = "RUNNING"
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 CANCELLED = "CANCELLED"
+FINAL_TASK_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+
+def is_moderation_failure(failure_code: str) -> bool:
+    """A task that Runway's moderation failed, which Runway bills as if it had been made ("moderated
+    generations have the same credit cost as successful generations")."""
+    return failure_code.startswith(("SAFETY.", "INPUT_PREPROCESSING.SAFETY"))
+
 
 PROMPT_MAX_UTF16 = 1000
 SEED_MAX = 4_294_967_295

@@ -76,7 +76,12 @@ TRANSITIONS = (
         "Runway refused the request; or nobody knows whether the create arrived (its answer was lost, or "
         "the worker died while it was out: the sweep), so it is never sent again; or the input image is gone",
     ),
-    Transition(_states(Status.SUBMITTING), _states(Status.TIMED_OUT), "the create kept failing until RUNWAY_MAX_WAIT"),
+    Transition(
+        _states(Status.SUBMITTING),
+        _states(Status.TIMED_OUT),
+        "it could not be sent within RUNWAY_MAX_QUEUE_WAIT (no worker took it, or Runway kept refusing creates): "
+        "never sent, nothing charged",
+    ),
     Transition(AT_RUNWAY_STATUSES, AT_RUNWAY_STATUSES, "a poll reports Runway's state"),
     Transition(AT_RUNWAY_STATUSES, _states(Status.SUCCEEDED), "Runway finished it and our copy of the video is stored"),
     Transition(
@@ -88,7 +93,7 @@ TRANSITIONS = (
     Transition(
         AT_RUNWAY_STATUSES,
         _states(Status.TIMED_OUT),
-        "still unfinished RUNWAY_MAX_WAIT after creation: the task is deleted at Runway",
+        "still unfinished RUNWAY_MAX_WAIT after Runway accepted it: the task is deleted at Runway",
     ),
     Transition(
         ACTIVE_STATUSES,
@@ -205,6 +210,12 @@ class VideoGeneration(models.Model):
     )
 
     runway_task_id = models.CharField(max_length=64, blank=True, db_index=True)
+    runway_status = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="What Runway last said of the task (PENDING, RUNNING, ...): its status when it was cancelled "
+        "decides whether Runway refunds it.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0, help_text="0 to 100.")
     output_url = models.TextField(
@@ -491,3 +502,49 @@ class UserBudget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monthly_credits} credits a month"
+
+
+class UsageDay(models.Model):
+    """Credits spent on one day (UTC) on one model: Runway's own figure (POST /v1/organization/usage,
+    net of that day's refunds) beside what our spend ledger says of the jobs made that day, as the
+    last reconciliation found them (videos/services/usage.py). Staff see where the two differ."""
+
+    day = models.DateField()
+    model = models.CharField(max_length=64)
+    runway_credits = models.IntegerField(
+        null=True, blank=True, help_text="What Runway says was spent; empty: Runway reported no use of it that day."
+    )
+    ledger_credits = models.IntegerField(default=0, help_text="What our spend ledger says the jobs made that day cost.")
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "model"]
+        verbose_name = "usage against Runway's"
+        verbose_name_plural = "usage against Runway's"
+        constraints = [models.UniqueConstraint(fields=["day", "model"], name="one_usage_row_per_day_and_model")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model}: ledger {self.ledger_credits}, Runway {self.runway_credits}"
+
+    @property
+    def difference(self) -> int:
+        """Runway's figure less ours: above 0, Runway billed more than the ledger says."""
+        return (self.runway_credits or 0) - self.ledger_credits
+
+
+class UsageCheck(models.Model):
+    """The last reconciliation against Runway's usage: when, and what went wrong if it failed (one row)."""
+
+    ONLY = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=ONLY, editable=False)
+    checked_at = models.DateTimeField()
+    error = models.TextField(blank=True, help_text="Why Runway's figures could not be read; empty after a reading.")
+    start = models.DateField(null=True, blank=True, help_text="The first day the last reading covered.")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="one_usage_check")]
+
+    def __str__(self) -> str:
+        failed = f" (failed: {self.error})" if self.error else ""
+        return f"Usage checked at {self.checked_at:%Y-%m-%d %H:%M} UTC{failed}"

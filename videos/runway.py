@@ -12,11 +12,14 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from typing import IO, Any
 
 import requests
 from django.conf import settings
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
+
+from videos import catalog
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +78,15 @@ class TaskState:
     failure_code: str = ""
     estimated_credits: int | None = None
     cost_credits: int | None = None
+
+
+@dataclass(frozen=True)
+class UsedCredits:
+    """One line of Runway's usage: what the organization spent on `model` on `day` (UTC), net of refunds."""
+
+    day: date
+    model: str
+    credits: int
 
 
 def build_payload(
@@ -158,6 +170,18 @@ class RunwayClient:
             if exc.status != 404:
                 raise
 
+    def get_usage(self, *, start: date, before: date) -> list[UsedCredits]:
+        """Credits the organization spent per day (UTC) and model, from `start` to the day before
+        `before` (at most 90 days): POST /v1/organization/usage, with Runway's net figures (a day's
+        refunds taken off)."""
+        body = self._request(
+            "POST", "/v1/organization/usage", json={"startDate": start.isoformat(), "beforeDate": before.isoformat()}
+        )
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list):
+            raise RunwayError("Runway's answer about usage had no results", permanent=False)
+        return [used for result in results for used in _used_credits(result)]
+
     def get_organization(self) -> dict[str, Any]:
         body = self._request("GET", "/v1/organization")
         if not isinstance(body, dict):
@@ -205,13 +229,32 @@ class RunwayClient:
             ) from None
 
 
+def _used_credits(result: Any) -> list[UsedCredits]:
+    """One day of Runway's usage answer; a line that is not a model and a whole number is left out (logged)."""
+    try:
+        day = date.fromisoformat(result["date"])
+        lines = list(result["usedCredits"])
+    except (KeyError, TypeError, ValueError):
+        logger.warning("Runway's usage answer had a malformed day: %s", _clip(repr(result)))
+        return []
+    used = []
+    for line in lines:
+        model = line.get("model") if isinstance(line, dict) else None
+        amount = line.get("amount") if isinstance(line, dict) else None
+        if isinstance(model, str) and isinstance(amount, int) and not isinstance(amount, bool):
+            used.append(UsedCredits(day, model, amount))
+        else:
+            logger.warning("Runway's usage answer for %s had a malformed line: %s", day, _clip(repr(line)))
+    return used
+
+
 def _task_state(body: Any, task_id: str) -> TaskState:
     """Runway's answer about a task, with anything missing or of the wrong type left out."""
     status = body.get("status") if isinstance(body, dict) else None
     if not isinstance(status, str) or not status:
         raise RunwayError("Runway's answer about the task had no status", permanent=False)
     progress = body.get("progress")
-    final = status in _FINAL_STATES
+    final = status in catalog.FINAL_TASK_STATES
     return TaskState(
         id=str(body.get("id") or task_id),
         status=status,
@@ -222,9 +265,6 @@ def _task_state(body: Any, task_id: str) -> TaskState:
         estimated_credits=None if final else credits_in(body, "estimatedCost", task_id=task_id),
         cost_credits=credits_in(body, "cost", task_id=task_id) if final else None,
     )
-
-
-_FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 
 
 def credits_in(body: dict[str, Any], key: str, *, task_id: str) -> int | None:

@@ -12,7 +12,8 @@ from django.conf import settings
 
 from runway_project.errors import DATABASE_DOWN, one_line
 from videos.models import Step
-from videos.services import account, queue, recovery, steps, strays
+from videos.runway import RunwayError
+from videos.services import account, queue, recovery, steps, strays, usage
 from videos.services.bookkeeping import enqueue, task_name
 
 logger = logging.getLogger(__name__)
@@ -140,3 +141,17 @@ def refresh_credit_balance() -> None:
         account.credit_balance_refresh()
     except DATABASE_DOWN as exc:  # beat sends the next one anyway
         logger.warning("Credit balance not refreshed: no database (%s)", one_line(exc))
+
+
+@shared_task(ignore_result=True)
+def reconcile_usage() -> None:
+    """Run by beat once a day (and from the admin's "Check against Runway now"): Runway's own figures
+    of what was spent, per day and model, beside the spend ledger's (services/usage.py)."""
+    if not settings.RUNWAY_API_KEY:
+        return
+    try:
+        usage.usage_reconcile()
+    except RunwayError:
+        pass  # kept for staff in UsageCheck, and logged; tomorrow's reading tries again
+    except DATABASE_DOWN as exc:
+        logger.warning("Usage not reconciled: no database (%s)", one_line(exc))

@@ -79,9 +79,16 @@ def schedule(row: VideoGeneration, countdown: float) -> NextStep:
     return NextStep(row.pk, step, row.step, countdown)
 
 
-def deadline(row: VideoGeneration) -> datetime:
-    """When an unfinished job times out."""
-    return row.created_at + timedelta(seconds=settings.RUNWAY_MAX_WAIT)
+def send_deadline(row: VideoGeneration) -> datetime:
+    """The last moment a job may be sent to Runway: RUNWAY_MAX_QUEUE_WAIT after it was made. A job
+    still waiting then (no worker free, or Runway refusing creates for now) is never sent."""
+    return row.created_at + timedelta(seconds=settings.RUNWAY_MAX_QUEUE_WAIT)
+
+
+def runway_deadline(row: VideoGeneration) -> datetime:
+    """When a job at Runway times out and its task is deleted there: RUNWAY_MAX_WAIT after Runway
+    accepted its create (time waiting to be sent is not counted; see send_deadline)."""
+    return (row.submitted_at or row.created_at) + timedelta(seconds=settings.RUNWAY_MAX_WAIT)
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:

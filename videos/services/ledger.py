@@ -20,6 +20,7 @@ from videos.models import SpendEntry, SpendKind, UserBudget, VideoGeneration
 logger = logging.getLogger(__name__)
 
 UNCONFIRMED_NOTE = "Runway did not confirm the create; the estimate stands."
+NOT_SENT_NOTE = "Never sent to Runway (it waited past RUNWAY_MAX_QUEUE_WAIT): nothing charged."
 
 
 def catalog_estimate(*, model: str, duration: int | None, endpoint: str = catalog.TEXT_TO_VIDEO) -> int:
@@ -112,6 +113,36 @@ def spend_settle(*, generation: VideoGeneration, charged: int | None, note: str 
             if not note and charged < so_far:
                 note = f"Runway billed {so_far - charged} credits less than estimated."
             _append(generation, SpendKind.FINAL, charged - so_far, runway=charged, note=note)
+
+
+# What a task deleted at Runway before it ended costs, by its status at the delete. Runway (SDK
+# 5.24, `tasks.delete`): a task it sees RUNNING when cancelled is not refunded; one still PENDING
+# or THROTTLED is (a GET just before the delete is the nearest look we have: POST
+# /v1/organization/usage, which the reconciliation reads, has the last word); deleting a finished
+# task refunds nothing.
+STARTED_NOTE = "Cancelled while Runway was generating it: Runway does not refund a task it had started."
+REFUNDED_NOTE = "Cancelled before Runway started it: Runway refunds a task cancelled while it waits."
+
+
+def spend_settle_stopped(*, generation: VideoGeneration, runway_status: str, cost: int | None, deleted: bool) -> None:
+    """Settle the cost of a job whose task was deleted at Runway (or given up on, not `deleted`)
+    before we saw it end, by Runway's refund rules: `runway_status` is what Runway said of the
+    task last, and `cost` its final figure when that status was final."""
+    if runway_status in catalog.FINAL_TASK_STATES:
+        spend_settle(generation=generation, charged=cost)  # it had ended: the delete refunds nothing
+    elif not deleted:
+        spend_settle(generation=generation, charged=None, note="Could not be stopped at Runway: the estimate stands.")
+    elif runway_status == catalog.RUNNING:
+        spend_settle(generation=generation, charged=None, note=STARTED_NOTE)
+    elif runway_status in (catalog.PENDING, catalog.THROTTLED):
+        spend_settle(generation=generation, charged=0, note=REFUNDED_NOTE)
+    else:
+        spend_settle(generation=generation, charged=None, note="Stopped at Runway before it ended.")
+
+
+def spend_is_final(*, generation_id: int) -> bool:
+    """Whether the job's cost is settled (it has its final entry)."""
+    return SpendEntry.objects.filter(generation_number=generation_id, kind=SpendKind.FINAL).exists()
 
 
 # --- The limits' questions ------------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
+from videos import catalog
 from videos.models import CreditBalance, GenerationQuerySet, SpendEntry, SpendKind, Status, VideoGeneration
 from videos.services import account, ledger
 
@@ -105,6 +106,7 @@ class CardState:
 
     queue_position: int | None
     version: str
+    cost_reason: str = ""
 
 
 def generation_card_state(*, generation: VideoGeneration) -> CardState:
@@ -113,6 +115,7 @@ def generation_card_state(*, generation: VideoGeneration) -> CardState:
     moves by itself between checks. The page fetches the card again only when it changes."""
     position = generation_queue_position(generation=generation)
     cost = _cost_json(generation) or {}
+    reason = generation_cost_reason(generation=generation)
     shown = (
         generation.status,
         generation.status_label,
@@ -123,8 +126,25 @@ def generation_card_state(*, generation: VideoGeneration) -> CardState:
         cost.get("credits"),
         cost.get("final"),
         position,
+        reason,
     )
-    return CardState(queue_position=position, version=hashlib.blake2s(repr(shown).encode(), digest_size=6).hexdigest())
+    version = hashlib.blake2s(repr(shown).encode(), digest_size=6).hexdigest()
+    return CardState(queue_position=position, version=version, cost_reason=reason)
+
+
+def generation_cost_reason(*, generation: VideoGeneration) -> str:
+    """Why a job that did not succeed cost what it did, by Runway's billing rules, once its cost is
+    final: what people wonder about a cancelled video that still cost its price. Empty otherwise."""
+    cost = _cost_json(generation)
+    if cost is None or not cost["final"] or generation.status == Status.SUCCEEDED or not generation.is_final:
+        return ""
+    if cost["credits"] == 0:
+        return "Nothing charged."
+    if generation.status == Status.FAILED and catalog.is_moderation_failure(generation.failure_code):
+        return "Runway bills a video its moderation declined as if it had been made."
+    if generation.status in (Status.CANCELLED, Status.TIMED_OUT) and generation.runway_status == catalog.RUNNING:
+        return "Runway had started making it, and does not refund a task stopped once started."
+    return ""
 
 
 def generation_status(*, generation: VideoGeneration) -> dict[str, Any]:

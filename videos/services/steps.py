@@ -12,7 +12,7 @@ import logging
 import random
 import tempfile
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files import File
@@ -31,12 +31,13 @@ from videos.services import ledger
 from videos.services.bookkeeping import (
     NextStep,
     backoff,
-    deadline,
     enqueue,
     finish,
     locked_row,
+    runway_deadline,
     save_claimed,
     schedule,
+    send_deadline,
     stored_files,
     stored_files_delete,
 )
@@ -52,6 +53,8 @@ RECORD_SUBMISSION_RETRY = 5.0
 # videos does not come back all at once.
 POSTER_BUSY_WAIT = (2.0, 8.0)
 UNCONFIRMED_CODE = "UNCONFIRMED"
+# A job that waited past RUNWAY_MAX_QUEUE_WAIT and was never sent (ours, as UNCONFIRMED is).
+NOT_SENT_CODE = "NOT_SENT"
 UNCONFIRMED_MESSAGE = (
     "Runway did not confirm that it received this request. It was not sent again, so that "
     "you are not charged twice; if a video shows up in your Runway account, it came from this request."
@@ -67,6 +70,7 @@ _WAITING = {PENDING: Status.PENDING, THROTTLED: Status.THROTTLED, RUNNING: Statu
 _SUBMIT_FIELDS = ("runway_task_id", "submitted_at", "error_count", "status", "next_check_at")
 _RUNWAY_FIELDS = (
     "status",
+    "runway_status",
     "progress",
     "output_url",
     "video_pending",
@@ -140,8 +144,12 @@ def _take(row: VideoGeneration, step: Step) -> bool:
 
 
 def _submit(row: VideoGeneration) -> NextStep | None:
-    """Send the one create request of this job, and schedule its first poll."""
+    """Send the one create request of this job, and schedule its first poll; or, past the time a job
+    may wait to be sent (RUNWAY_MAX_QUEUE_WAIT), end it without sending anything."""
     claimed = row.step
+    if timezone.now() >= send_deadline(row):
+        _end_unsent(row.pk, claimed, error="The worker took it up only after RUNWAY_MAX_QUEUE_WAIT.")
+        return None
     try:
         payload = generation_payload(generation=row)
     except OSError as exc:  # the stored input image could not be read; nothing was sent
@@ -252,16 +260,35 @@ def _submit_failed(generation_id: int, claimed: int, exc: RunwayError) -> NextSt
         elif exc.permanent:
             finish(row, Status.FAILED, message=exc.message)
             _settle_unsent(row, exc)
-        elif timezone.now() >= deadline(row):
-            finish(row, Status.TIMED_OUT, message=timeout_message())
-            _settle_unsent(row, exc)
         else:
-            row.move_to(Status.QUEUED)
-            row.error_count += 1
-            next_step = schedule(row, backoff(row.error_count, exc.retry_after))
-            logger.warning("Generation %s: create failed (%s), retrying in %.0f s", row.pk, exc, next_step.countdown)
+            next_step = _submit_later(row, exc)
         row.save()
     return next_step
+
+
+def _submit_later(row: VideoGeneration, exc: RunwayError) -> NextStep | None:
+    """Queue the job again after a backoff, unless that would be past its send deadline: then it
+    ends now, never sent (call with the row locked; the caller saves it)."""
+    wait = backoff(row.error_count + 1, exc.retry_after)
+    if timezone.now() + timedelta(seconds=wait) >= send_deadline(row):
+        finish(row, Status.TIMED_OUT, message=unsent_message(), failure_code=NOT_SENT_CODE)
+        _settle_unsent(row, exc)
+        return None
+    row.move_to(Status.QUEUED)
+    row.error_count += 1
+    logger.warning("Generation %s: create failed (%s), retrying in %.0f s", row.pk, exc, wait)
+    return schedule(row, wait)
+
+
+def _end_unsent(generation_id: int, claimed: int, *, error: str) -> None:
+    """End a job that waited too long to be sent, before anything was sent: nothing to pay."""
+    with locked_row(generation_id) as row:
+        if row.step != claimed:  # cancelled meanwhile: its own step gives the reservation back
+            return
+        finish(row, Status.TIMED_OUT, message=unsent_message(), failure_code=NOT_SENT_CODE, error=error)
+        row.save()
+        ledger.spend_settle(generation=row, charged=0, note=ledger.NOT_SENT_NOTE)
+    logger.warning("Generation %s: not sent, it waited longer than RUNWAY_MAX_QUEUE_WAIT", generation_id)
 
 
 def _settle_unsent(row: VideoGeneration, exc: RunwayError) -> None:
@@ -298,6 +325,7 @@ def _poll(row: VideoGeneration) -> NextStep | None:
 
 def _apply_state(row: VideoGeneration, state: TaskState) -> float:
     """Note Runway's answer on the row; return when the next step is due."""
+    row.runway_status = state.status[:32]
     if state.status == SUCCEEDED:
         row.output_url = state.output[0]
         row.video_pending = True
@@ -363,7 +391,7 @@ def _end_step(row: VideoGeneration, claimed: int, countdown: float, *, stored: s
     if row.status == Status.TIMED_OUT:
         logger.warning("Generation %s timed out after %s polls", row.pk, row.poll_count)
     if next_step is None and row.cancel_pending:
-        return cancel_at_runway(row)
+        return cancel_at_runway(row, look=False)  # the poll just looked
     return next_step
 
 
@@ -371,14 +399,23 @@ def _next_after(row: VideoGeneration, countdown: float) -> NextStep | None:
     if row.is_final:
         # A stored video shows now; its thumbnail is the next step's work.
         return schedule(row, 0) if row.poster_pending else None
-    if not row.video_pending and timezone.now() >= deadline(row):
+    if not row.video_pending and timezone.now() >= runway_deadline(row):
         finish(row, Status.TIMED_OUT, message=timeout_message(), cancel_at_runway=True)
         return None
     return schedule(row, countdown)
 
 
 def timeout_message() -> str:
-    return f"Video generation timed out after {humanize_seconds(settings.RUNWAY_MAX_WAIT)}"
+    """What a job that Runway had not finished by RUNWAY_MAX_WAIT says."""
+    return f"Video generation timed out after {humanize_seconds(settings.RUNWAY_MAX_WAIT)} at Runway"
+
+
+def unsent_message() -> str:
+    """What a job that waited past RUNWAY_MAX_QUEUE_WAIT to be sent says."""
+    waited = humanize_seconds(settings.RUNWAY_MAX_QUEUE_WAIT)
+    return (
+        f"Timed out before it was sent to Runway: it waited more than {waited} to start. Never sent; nothing charged."
+    )
 
 
 def humanize_seconds(seconds: int) -> str:
@@ -431,24 +468,42 @@ def _make_poster(row: VideoGeneration) -> NextStep | None:
     return None
 
 
-def cancel_at_runway(generation: VideoGeneration) -> NextStep | None:
+def cancel_at_runway(generation: VideoGeneration, *, look: bool = True) -> NextStep | None:
     """Delete an ended job's task at Runway, so nobody pays for a video nobody will see; then, if the
     job was deleted, our files and its row.
 
     Run right after the step that ended the job; as a step of its own after a cancel or a delete
-    (which never wait on Runway); and again after a failure, up to MAX_CANCEL_ATTEMPTS times.
+    (which never wait on Runway); and again after a failure, up to MAX_CANCEL_ATTEMPTS times. Unless
+    the job's cost is known already (or a poll has just asked, `look` False), Runway is first asked
+    how the task is: whether Runway refunds a cancelled task depends on its status at the moment it
+    is cancelled (ledger.spend_settle_stopped).
     """
+    seen = _last_look(generation) if look else None
     try:
         get_client().delete_task(generation.runway_task_id)  # a task Runway no longer has counts as deleted
     except RunwayError as exc:
         retry = _cancel_failed(generation.pk, exc)
         if retry is not None:
             return retry
-        _cancel_done(generation.pk, deleted=False)
+        _cancel_done(generation.pk, deleted=False, seen=seen)
         return None
     logger.info("Generation %s: task %s deleted at Runway", generation.pk, generation.runway_task_id)
-    _cancel_done(generation.pk, deleted=True)
+    _cancel_done(generation.pk, deleted=True, seen=seen)
     return None
+
+
+def _last_look(generation: VideoGeneration) -> TaskState | None:
+    """What Runway says of the task just before it is deleted, when that decides its cost: None when
+    it is known to have started (RUNNING: no refund, whatever happens next) or ended, or its cost
+    is final already (a finished job being deleted: a delete refunds nothing then), or when Runway
+    does not say."""
+    known = generation.runway_status in (catalog.RUNNING, *catalog.FINAL_TASK_STATES)
+    if known or ledger.spend_is_final(generation_id=generation.pk):
+        return None
+    try:
+        return get_client().get_task(generation.runway_task_id)
+    except RunwayError:
+        return None  # the status of the last poll decides
 
 
 def _cancel_failed(generation_id: int, exc: RunwayError) -> NextStep | None:
@@ -468,17 +523,20 @@ def _cancel_failed(generation_id: int, exc: RunwayError) -> NextStep | None:
     return next_step
 
 
-def _cancel_done(generation_id: int, *, deleted: bool) -> None:
-    """Nothing is left to do at Runway (the task is `deleted` there, or given up on): a deleted job
-    goes altogether, its files first, then its row."""
+def _cancel_done(generation_id: int, *, deleted: bool, seen: TaskState | None = None) -> None:
+    """Nothing is left to do at Runway (the task is `deleted` there, or given up on): its cost is
+    settled by what Runway said of it last (`seen` just before the delete, or the last poll), and
+    a deleted job goes altogether, its files first, then its row."""
     with transaction.atomic():
         # Locked, so that a delete of the job at the same moment is either seen here or comes after.
         row = VideoGeneration.objects.select_for_update().filter(pk=generation_id).first()
         if row is None:
             return
+        if seen is not None:
+            row.runway_status = seen.status[:32]
         if row.runway_task_id:
-            # Deleted at Runway before it ended (or given up on): Runway's last estimate stands.
-            ledger.spend_settle(generation=row, charged=None, note="Stopped at Runway before it ended.")
+            cost = seen.cost_credits if seen is not None else None
+            ledger.spend_settle_stopped(generation=row, runway_status=row.runway_status, cost=cost, deleted=deleted)
         if not row.delete_pending:
             row.cancel_pending = False
             if deleted:
