@@ -1,5 +1,6 @@
 import io
 import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,6 @@ from django.utils import timezone
 
 from tests.conftest import MP4, PNG
 from videos import catalog
-from videos.management.commands.generate_video import SERVICE_ACCOUNT
 from videos.models import CreditBalance, Status, VideoGeneration
 
 pytestmark = pytest.mark.django_db
@@ -33,14 +33,46 @@ def no_sleep(monkeypatch):
     return waits
 
 
-def test_command_creates_and_enqueues_under_the_service_account(broker, django_capture_on_commit_callbacks):
+@pytest.fixture(autouse=True)
+def admin(admin_user):
+    """The first superuser, as `make run` makes it: the command's videos are its own unless --user says."""
+    return admin_user
+
+
+def test_command_creates_and_enqueues_a_job_of_the_first_superuser(
+    broker, django_capture_on_commit_callbacks, django_user_model, admin
+):
+    django_user_model.objects.create_superuser("later", password="x" * 20)
     with django_capture_on_commit_callbacks(execute=True):
         out = run("A serene mountain landscape at sunset")
     job = VideoGeneration.objects.get()
     assert out.strip() == str(job.pk)
-    assert job.owner.username == SERVICE_ACCOUNT
-    assert not job.owner.has_usable_password()
+    assert job.owner == admin  # so it shows on admin's dashboard
     assert [t.args for t in broker.tasks()] == [[job.pk, 0]]
+
+
+def test_command_without_a_superuser_or_user_says_who_could_own_the_video(broker, user, admin):
+    admin.delete()
+    with pytest.raises(CommandError, match=r"No user to own the video: give one with --user NAME, or make one"):
+        run("Waves")
+    assert VideoGeneration.objects.count() == 0
+    run("Waves", "--user", "alice")
+    assert VideoGeneration.objects.get().owner == user
+
+
+def test_what_the_command_tells_a_person_is_plain_text_and_only_errors_are_coloured(broker):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("generate_video", "Waves", stdout=out, stderr=err, force_color=True)
+    assert err.getvalue().startswith("Estimate: 60 credits (US$0.60) for Gen-4.5")
+    assert "\x1b[" not in out.getvalue() + err.getvalue()
+
+
+def test_the_products_log_lines_stay_out_of_the_output_unless_asked_for(broker, caplog):
+    run("Waves")
+    assert not [r for r in caplog.records if r.name.startswith("videos") and r.levelno < logging.WARNING]
+    call_command("generate_video", "Rain", "--verbosity", "2", stdout=io.StringIO(), stderr=io.StringIO())
+    assert any(r.getMessage().endswith("created (gen4.5, queued)") for r in caplog.records)
+    assert logging.getLogger("videos").level == logging.INFO  # as the settings left it
 
 
 def test_command_takes_the_request_options(user, broker):
@@ -55,7 +87,7 @@ def test_command_refuses_bad_input_like_the_form(broker):
         run("Waves", "--duration", "30")
     with pytest.raises(CommandError, match="cannot be empty"):
         run("   ")
-    with pytest.raises(CommandError, match="cannot make a video from text alone"):
+    with pytest.raises(CommandError, match="Gen-4 Turbo needs an image to start from: add one, or choose Gen-4.5"):
         run("Waves", "--model", "gen4_turbo")
     with pytest.raises(CommandError, match="No user named 'nobody'"):
         run("Waves", "--user", "nobody")
@@ -162,13 +194,21 @@ def test_wait_follows_a_job_that_the_worker_finishes(monkeypatch, broker, stored
     assert out.strip().splitlines()[-1].endswith(f"succeeded: {default_storage.path(stored_video)}")
 
 
-def test_wait_gives_up_when_no_worker_moves_the_job(monkeypatch, settings, broker):
-    settings.RUNWAY_MAX_WAIT = 5
-    clock = iter(range(0, 10_000, 30))
+def test_wait_says_early_when_no_worker_takes_the_job_and_gives_up_after_the_jobs_limits(monkeypatch, settings, broker):
+    settings.RUNWAY_MAX_QUEUE_WAIT, settings.RUNWAY_MAX_WAIT = 60, 5
+    clock = iter(range(0, 10_000, 10))  # ten seconds a look
     monkeypatch.setattr("videos.management.commands.generate_video.monotonic", lambda: next(clock))
     monkeypatch.setattr("videos.management.commands.generate_video.sleep", lambda s: None)
-    with pytest.raises(CommandError, match="is a worker running"):
-        run("Waves", "--wait")
+    err = io.StringIO()
+    with pytest.raises(CommandError, match=r"still queued: is a worker running for this installation") as caught:
+        call_command("generate_video", "Waves", "--wait", stdout=io.StringIO(), stderr=err)
+
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    assert f"on queue {queue!r}" in str(caught.value)
+    [hint] = [line for line in err.getvalue().splitlines() if line.startswith("No worker")]
+    assert hint.startswith(
+        f"No worker has taken it in 30 s: is a worker running for this installation, on queue {queue!r}"
+    )
 
 
 ORGANIZATION_URL = f"{BASE}/v1/organization"

@@ -34,7 +34,7 @@ BAD_INPUTS = {
     "empty_prompt": (lambda: {"prompt": ""}, "prompt", "cannot be empty"),
     "whitespace_prompt": (lambda: {"prompt": "  \n\t "}, "prompt", "cannot be empty"),
     "prompt_of_1001_utf16_units": (lambda: {"prompt": "a" * 999 + "🎬"}, "prompt", "too long: 1001 characters"),
-    "image_model_for_text": (lambda: {"prompt": "Waves", "model": "gen4_turbo"}, "model", "cannot make a video"),
+    "image_model_for_text": (lambda: {"prompt": "Waves", "model": "gen4_turbo"}, "model", "needs an image"),
     "ratio_the_model_lacks": (
         lambda: {"prompt": "Waves", "model": "gen4.5", "ratio": "1104:832"},
         "ratio",

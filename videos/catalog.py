@@ -217,9 +217,18 @@ def _problem(name: str, message: str | None) -> dict[str, str]:
 
 
 def _unknown_model_problem(model: str, endpoint: str) -> str:
-    allowed = ", ".join(m for m, e in OFFERS if e == endpoint)
-    kind = "with an image" if endpoint == IMAGE_TO_VIDEO else "from text alone"
-    return f"Model {model!r} cannot make a video {kind}. Choose one of: {allowed}."
+    """Why `model` cannot serve `endpoint`, with the models that can, by the names people know."""
+    others = _in_words([label_for(m) for m, e in OFFERS if e == endpoint])
+    if model in MODELS and endpoint == TEXT_TO_VIDEO:
+        return f"{label_for(model)} needs an image to start from: add one, or choose {others} to start from text alone."
+    if model in MODELS:
+        return f"{label_for(model)} cannot start from an image: remove the image, or choose {others}."
+    return f"There is no model {model!r}: choose {others}."
+
+
+def _in_words(names: list[str]) -> str:
+    """["A", "B", "C"] → "A, B or C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def prompt_problem(offer: Offer, prompt_text: object) -> str | None:

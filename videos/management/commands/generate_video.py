@@ -1,3 +1,7 @@
+"""`manage.py generate_video`: a video from the command line, made, checked, limited and billed as
+the dashboard makes one (the same service), owned by a user whose dashboard then shows it."""
+
+import logging
 from pathlib import Path
 from time import monotonic, sleep
 from typing import Any
@@ -14,15 +18,26 @@ from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
 from videos.services import account, creation, ledger, queue, selectors, steps
 
-SERVICE_ACCOUNT = "runway-cli"
 WATCH_INTERVAL = 1.0
-# How long --wait gives a worker beyond the job's own limit before saying none is running.
+# How long --wait gives a worker beyond the job's own limits before saying none is running; and
+# after how long in line it says, once, that no worker has taken the job yet.
 WORKER_GRACE = 60
+WORKER_HINT_AFTER = 30.0
 BAR_WIDTH = 20
+# Log lines of the `videos` loggers by --verbosity: none but warnings at 1 (the default), the
+# steps' at 2, every poll at 3.
+LOG_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
+
+
+def _plain(text: str) -> str:
+    return text
 
 
 class Command(BaseCommand):
-    help = "Generate a video with Runway: validate, store and enqueue it like the dashboard does."
+    help = (
+        "Generate a video with Runway: validate, store and enqueue it as the dashboard does, owned by --user "
+        "(default: the first superuser), so that it shows on that user's dashboard."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -35,7 +50,9 @@ class Command(BaseCommand):
         parser.add_argument("--ratio", help=f"Width:height (default {catalog.DEFAULT_RATIO}).")
         parser.add_argument("--duration", type=int, help=f"Seconds (default {catalog.DEFAULT_DURATION}).")
         parser.add_argument("--seed", type=int, help="Seed, to reproduce a result (default: random, stored).")
-        parser.add_argument("--user", help=f"Owner's username (default: the service account {SERVICE_ACCOUNT!r}).")
+        parser.add_argument(
+            "--user", help="The owner's username: the video shows on their dashboard (default: the first superuser)."
+        )
         parser.add_argument("--wait", action="store_true", help="Follow the job until it ends.")
         parser.add_argument(
             "--inline", action="store_true", help="Run the job in this process (no worker needed); implies --wait."
@@ -43,6 +60,17 @@ class Command(BaseCommand):
         parser.add_argument("--credits", action="store_true", help="Print the Runway account's credit balance.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Say only what a person reads here: the product's log lines go to stderr, and only warnings
+        # unless -v 2 or 3 asks for more. Nothing here is coloured but a real error.
+        products_log = logging.getLogger("videos")
+        level = products_log.level
+        products_log.setLevel(LOG_LEVELS.get(options["verbosity"], logging.DEBUG))
+        try:
+            self._generate(options)
+        finally:
+            products_log.setLevel(level)
+
+    def _generate(self, options: dict[str, Any]) -> None:
         if options["prompt"] is None and not options["credits"] and not options["image"]:
             raise CommandError("Give a PROMPT for the video (or --credits to see the credit balance).")
         if options["credits"]:
@@ -52,7 +80,7 @@ class Command(BaseCommand):
         generation = self._create(options)
         self.stdout.write(str(generation.pk))
         if queue.queue_unreachable():
-            self.stderr.write(queue.QUEUE_DOWN_MESSAGE)
+            self._note(queue.QUEUE_DOWN_MESSAGE)
         if options["inline"]:
             self._run_inline(generation)
         elif options["wait"]:
@@ -93,7 +121,7 @@ class Command(BaseCommand):
         if resolved.model not in catalog.CREDITS_PER_SECOND or resolved.duration is None:
             return  # the request check says what is wrong with it
         estimate = ledger.catalog_estimate(model=resolved.model, duration=resolved.duration, endpoint=resolved.endpoint)
-        self.stderr.write(
+        self._note(
             f"Estimate: {ledger.credits_text(estimate)} for {catalog.label_for(resolved.model)}, "
             f"{resolved.duration} s (Runway's own figure is recorded when it accepts the request)"
         )
@@ -105,9 +133,9 @@ class Command(BaseCommand):
             return
         whose = "" if cost.from_runway else ", our estimate: Runway gave no figure"
         if cost.final:
-            self.stderr.write(f"Cost: {ledger.credits_text(cost.credits)}{whose}")
+            self._note(f"Cost: {ledger.credits_text(cost.credits)}{whose}")
         else:
-            self.stderr.write(f"Cost so far: {ledger.credits_text(cost.credits)}{whose} (not final yet)")
+            self._note(f"Cost so far: {ledger.credits_text(cost.credits)}{whose} (not final yet)")
 
     def _print_credits(self) -> None:
         # A command line may wait on Runway: it asks now, and keeps the figure for the dashboard too.
@@ -122,18 +150,26 @@ class Command(BaseCommand):
             figure += f" {age} ago; Runway did not answer now: {balance.last_error}"
         self.stdout.write(figure)
 
+    def _note(self, text: str) -> None:
+        """A line for the person at the terminal, on stderr (stdout keeps the job's number, then where
+        its video is, for scripts), in plain text: Django would colour it as an error."""
+        self.stderr.write(text, style_func=_plain)
+
     def _owner(self, username: str | None) -> Any:
+        """The user whose video it is: --user, or the first superuser (`make run`'s `admin`)."""
         User = get_user_model()
         if username:
             try:
                 return User.objects.get(username=username)
             except User.DoesNotExist:
                 raise CommandError(f"No user named {username!r}.") from None
-        user, created = User.objects.get_or_create(username=SERVICE_ACCOUNT)
-        if created:
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
-        return user
+        first = User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
+        if first is None:
+            raise CommandError(
+                "No user to own the video: give one with --user NAME, or make one first "
+                "(python manage.py createsuperuser)."
+            )
+        return first
 
     def _run_inline(self, generation: VideoGeneration) -> None:
         progress = Progress(self.stdout)
@@ -155,15 +191,18 @@ class Command(BaseCommand):
 
     def _watch(self, generation: VideoGeneration) -> None:
         progress = Progress(self.stdout)
-        deadline = monotonic() + settings.RUNWAY_MAX_WAIT + WORKER_GRACE
+        started = monotonic()
+        deadline = started + settings.RUNWAY_MAX_QUEUE_WAIT + settings.RUNWAY_MAX_WAIT + WORKER_GRACE
+        hinted = False
         try:
             progress.show(generation)
             while not generation.is_final:
                 if monotonic() > deadline:
-                    raise CommandError(
-                        f"Video #{generation.pk} is still {generation.status}: is a worker running "
-                        "(celery -A runway_project worker)? Or run with --inline."
-                    )
+                    raise CommandError(f"Video #{generation.pk} is still {generation.status}: {_no_worker_hint()}")
+                if not hinted and generation.status == Status.QUEUED and monotonic() - started > WORKER_HINT_AFTER:
+                    progress.end()
+                    self._note(f"No worker has taken it in {WORKER_HINT_AFTER:.0f} s: {_no_worker_hint()}")
+                    hinted = True
                 sleep(WATCH_INTERVAL)
                 generation.refresh_from_db()
                 progress.show(generation)
@@ -175,7 +214,7 @@ class Command(BaseCommand):
         if generation.is_final:
             self._print_cost(generation)
         if generation.status == Status.SUCCEEDED:
-            self.stdout.write(self.style.SUCCESS(f"#{generation.pk} succeeded: {_where(generation)}"))
+            self.stdout.write(f"#{generation.pk} succeeded: {_where(generation)}")
         elif generation.is_final:
             raise CommandError(f"#{generation.pk} {generation.status}: {generation.message}")
 
@@ -212,6 +251,14 @@ class Progress:
         if self.tty and self.width:
             self.stdout.write("")
             self.width = 0
+
+
+def _no_worker_hint() -> str:
+    """What to check when no worker takes a job: one running, and on this installation's queue."""
+    return (
+        f"is a worker running for this installation, on queue {settings.CELERY_TASK_DEFAULT_QUEUE!r} "
+        "(celery -A runway_project worker, with the same DATABASE_URL, or `make run`)? Or run with --inline."
+    )
 
 
 def _image(given: str | None) -> "tuple[File[Any] | None, str]":
