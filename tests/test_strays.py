@@ -2,12 +2,14 @@
 (videos/services/strays.py): left alone, said loudly, counted for /healthz, handed back."""
 
 import logging
+import uuid
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
-from runway_project.installation import installation_id
 from videos import tasks
 from videos.models import LastSweep, Status, StrayMessages, VideoGeneration
 from videos.services import health, queue, recovery, strays
@@ -15,7 +17,7 @@ from videos.services import health, queue, recovery, strays
 pytestmark = pytest.mark.django_db
 
 OTHER_DATABASE = "sqlite /home/bob/other-checkout/db.sqlite3"
-FROM_ELSEWHERE = {queue.ORIGIN_HEADER: installation_id(OTHER_DATABASE), queue.DATABASE_HEADER: OTHER_DATABASE}
+FROM_ELSEWHERE = {queue.ORIGIN_HEADER: uuid.uuid4().hex, queue.DATABASE_HEADER: OTHER_DATABASE}
 
 
 def queue_check(now=None) -> health.Check:
@@ -27,9 +29,21 @@ def test_every_message_says_which_installation_sent_it(make_job, broker):
     assert queue.task_send("videos.tasks.submit", args=(job.pk, job.step))
 
     [sent] = broker.tasks()
-    assert sent.headers[queue.ORIGIN_HEADER] == installation_id(queue.this_database())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT key FROM runway_installation")
+        [(key,)] = cursor.fetchall()
+    assert sent.headers[queue.ORIGIN_HEADER] == key  # the database's own name for itself
     assert sent.headers[queue.DATABASE_HEADER] == queue.this_database()
     assert "password" not in sent.headers[queue.DATABASE_HEADER].lower()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_databases_name_for_itself_survives_a_flush_of_every_table():
+    # Read once per process: a flush (the tests', or `manage.py flush`) must not change it under a worker.
+    before = queue.this_installation()
+    call_command("flush", "--noinput")
+    queue._installation_keys.clear()
+    assert queue.this_installation() == before is not None
 
 
 def test_a_step_from_another_installation_touches_no_job_and_goes_back_to_the_queue(make_job, broker, caplog):

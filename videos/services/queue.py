@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import current_app
-from django.db import connections
+from django.db import DatabaseError, connections
 from kombu.exceptions import KombuError
 
 from runway_project import installation
@@ -89,15 +89,34 @@ def task_send(
 
 
 def this_database() -> str:
-    """This process's database as runway_project.installation describes it: the one it is connected
-    to (a test run's test database, not the one its settings name)."""
+    """This process's database as runway_project.installation describes it (for people: a worker
+    that gets another installation's message says which database sent it)."""
     return installation.database_description(connections["default"].settings_dict)
 
 
+_installation_keys: dict[str, str | None] = {}
+
+
+def this_installation() -> str | None:
+    """The name the database gave itself when it was first migrated (migration 0012): the same for
+    every process that uses it, however each reaches it (a proxy, a pooler, another host name).
+    None when it cannot be read now; read once per process and database."""
+    database = str(connections["default"].settings_dict.get("NAME"))
+    if _installation_keys.get(database) is None:
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT key FROM runway_installation")
+                row = cursor.fetchone()
+        except DatabaseError:
+            return None  # not migrated yet, or away: a message then says nothing of its origin
+        _installation_keys[database] = str(row[0]) if row else None
+    return _installation_keys[database]
+
+
 def origin_headers() -> dict[str, object]:
-    """The headers that say a message comes from this installation."""
-    database = this_database()
-    return {ORIGIN_HEADER: installation.installation_id(database), DATABASE_HEADER: database}
+    """The headers that say a message comes from this installation (none when it cannot be told)."""
+    key = this_installation()
+    return {ORIGIN_HEADER: key, DATABASE_HEADER: this_database()} if key else {}
 
 
 def queue_unreachable() -> bool:

@@ -15,7 +15,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from runway_project import installation
 from videos.models import StrayMessages
 from videos.services import queue
 
@@ -31,10 +30,13 @@ STRAYS_REPORTED_FOR = timedelta(minutes=15)
 
 
 def is_stray(origin: object) -> bool:
-    """Whether a message whose origin header says `origin` came from another installation. A
-    message without one (sent by a version before the header, or by beat) is taken as this one's."""
-    ours = installation.installation_id(queue.this_database())
-    return isinstance(origin, str) and bool(origin) and origin != ours
+    """Whether a message whose origin header says `origin` came from another installation's database.
+    A message without one (sent by a version before the header, or by beat), or when this process
+    cannot read its own database's name now, is taken as this one's."""
+    if not isinstance(origin, str) or not origin:
+        return False
+    ours = queue.this_installation()
+    return ours is not None and origin != ours
 
 
 def stray_handle(*, task: str, args: tuple[object, ...], headers: dict[str, object], queue_name: str) -> None:
