@@ -79,6 +79,7 @@ def make_job(user) -> Callable[..., VideoGeneration]:
             "seed": 42,
         }
         fields.update(overrides)
+        fields.setdefault("prompt_folded", fields["prompt"].casefold())  # as the service stores it
         # What Runway last said of the task, as the worker would have noted it for a job in that state.
         fields.setdefault("runway_status", _RUNWAY_STATUS_OF.get(fields.get("status", Status.QUEUED), ""))
         return VideoGeneration.objects.create(**fields)

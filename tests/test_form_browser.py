@@ -36,7 +36,8 @@ def carol_job(django_user_model, **fields) -> VideoGeneration:
         "status": Status.SUCCEEDED,
         "progress": 100,
     }
-    return VideoGeneration.objects.create(**{**values, **fields})
+    values = {**values, **fields}
+    return VideoGeneration.objects.create(**values, prompt_folded=values["prompt"].casefold())
 
 
 def stored_png() -> str:
@@ -218,3 +219,64 @@ def test_times_are_shown_in_the_browsers_time_zone(tokyo_page, live_server, djan
     expect(time).to_have_text("Nov 29, 22:05")
     expect(time).to_have_attribute("title", "Nov 29, 2026, 22:05 JST")
     expect(time).to_have_attribute("datetime", "2026-11-29T13:05:00+00:00")
+
+
+def test_a_model_that_needs_an_image_says_so_at_once_by_name_and_shows_its_own_price(logged_in, broker):
+    page = logged_in
+    open_advanced(page)
+    page.select_option("#id_model", "gen4_turbo")
+
+    expect(page.locator("#model-errors")).to_have_text(
+        "Gen-4 Turbo needs an image to start from: add one, or choose Gen-4.5, Veo 3.1 or Veo 3.1 Fast "
+        "to start from text alone."
+    )
+    expect(page.locator("#estimate")).to_contain_text("Estimated cost: 25 credits (US$0.25)")  # Gen-4 Turbo's, 5 s
+    page.shots.take("needs-an-image")  # type: ignore[attr-defined]
+
+    page.set_input_files("#id_image", files=[{"name": "frame.png", "mimeType": "image/png", "buffer": PNG}])
+    expect(page.locator("#model-errors")).to_be_empty()
+    expect(page.locator("#estimate")).to_contain_text("25 credits")
+    page.select_option("#id_model", "veo3.1")
+    expect(page.locator("#estimate")).to_contain_text("Estimated cost: 160 credits")  # Veo 3.1, 4 s
+    assert VideoGeneration.objects.count() == 0
+
+
+def test_the_servers_messages_go_once_the_field_they_are_about_is_changed(logged_in, broker):
+    page = logged_in
+    prompt = page.get_by_label("Describe your video")
+    prompt.fill("a" * 1001)
+    page.get_by_role("button", name=GENERATE).click()
+    expect(page.locator("#prompt-errors")).to_contain_text("too long: 1001 characters")
+    prompt.fill("A quiet harbour at dawn")
+    expect(page.locator("#prompt-errors")).to_be_empty()
+
+    open_advanced(page)
+    page.select_option("#id_model", "gen4_turbo")  # and no image
+    page.get_by_role("button", name=GENERATE).click()
+    expect(page.locator("#model-errors")).to_contain_text("Gen-4 Turbo needs an image")
+    expect(page.locator("#model-errors li")).to_have_count(1)  # said once, not by the server and the page both
+    page.select_option("#id_model", "gen4.5")
+    expect(page.locator("#model-errors")).to_be_empty()
+    page.get_by_role("button", name=GENERATE).click()
+    expect(page.locator(".generation").first.locator(".prompt")).to_have_text("A quiet harbour at dawn")
+
+
+def test_an_image_over_the_limit_is_refused_before_anything_is_uploaded(logged_in, broker, settings):
+    page = logged_in
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    open_advanced(page)
+    too_large = PNG + b"\0" * (20_000_000 - len(PNG))  # 20 MB, a PNG by its first bytes
+
+    page.set_input_files("#id_image", files=[{"name": "huge.png", "mimeType": "image/png", "buffer": too_large}])
+
+    expect(page.locator("#image-errors")).to_have_text("The image is 20.0 MB; Runway takes at most 3.9 MB.")
+    assert page.eval_on_selector("#id_image", "input => input.files.length") == 0  # not sent with the form
+    expect(page.locator("#image-preview")).to_be_hidden()
+    page.set_input_files("#id_image", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}])
+    expect(page.locator("#image-errors")).to_have_text("The file is not a JPEG, PNG or WebP image.")
+    page.set_input_files("#id_image", files=[{"name": "frame.png", "mimeType": "image/png", "buffer": PNG}])
+    expect(page.locator("#image-errors")).to_be_empty()
+    expect(page.locator("#image-preview img")).to_be_visible()
+    assert posts == []
+    page.shots.take("image-refused")  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ import pytest
 import responses
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.utils import timezone
 
 from videos.forms import HistoryFilterForm
@@ -276,13 +277,51 @@ def prompts(jobs) -> set[str]:
     return {job.prompt for job in jobs}
 
 
+def searched(user, search: str) -> set[str]:
+    return prompts(selectors.generation_history(owner=user, search=search))
+
+
 def test_history_search_finds_prompts_containing_the_words_in_any_case(user, make_job):
     make_job(prompt="A Lighthouse in a storm")
     make_job(prompt="A cat on a sofa")
 
-    assert prompts(selectors.generation_history(owner=user, search="lighthouse")) == {"A Lighthouse in a storm"}
-    assert prompts(selectors.generation_history(owner=user, search="  STORM ")) == {"A Lighthouse in a storm"}
+    assert searched(user, "lighthouse") == {"A Lighthouse in a storm"}
+    assert searched(user, "  STORM ") == {"A Lighthouse in a storm"}
     assert len(selectors.generation_history(owner=user, search="")) == 2
+
+
+def test_history_search_wants_every_word_in_any_order(user, make_job):
+    make_job(prompt="A lighthouse in a storm, waves crashing")
+    make_job(prompt="A lighthouse at dawn")
+    make_job(prompt="A storm over the sea")
+
+    assert searched(user, "storm lighthouse") == {"A lighthouse in a storm, waves crashing"}
+    assert searched(user, "lighthouse storm") == {"A lighthouse in a storm, waves crashing"}
+    assert searched(user, "waves lighthouse storm") == {"A lighthouse in a storm, waves crashing"}
+    assert searched(user, "storm lighthouse rainbow") == set()  # every word, not any
+    assert searched(user, "storm") == {"A lighthouse in a storm, waves crashing", "A storm over the sea"}
+
+
+def test_history_search_ignores_case_in_every_script_and_finds_parts_of_words(user, make_job):
+    make_job(prompt="ÉTÉ À PARIS, Straße")
+    make_job(prompt="Ünïcode Ωμέγα lighthouse")
+
+    assert searched(user, "été paris") == {"ÉTÉ À PARIS, Straße"}
+    assert searched(user, "STRASSE") == {"ÉTÉ À PARIS, Straße"}  # casefold: ß is ss
+    assert searched(user, "ωμέγα") == {"Ünïcode Ωμέγα lighthouse"}
+    assert searched(user, "light") == {"Ünïcode Ωμέγα lighthouse"}  # the start of a word
+
+
+def test_history_search_on_postgresql_also_finds_other_forms_of_each_word(user, make_job):
+    if connection.vendor != "postgresql":
+        pytest.skip("full-text search is PostgreSQL's; elsewhere a word matches as it is written")
+    make_job(prompt="Storms rolling over lighthouses")
+    make_job(prompt="A cat on a sofa")
+
+    assert searched(user, "storm lighthouse") == {"Storms rolling over lighthouses"}
+    assert searched(user, "rolled") == {"Storms rolling over lighthouses"}
+    assert searched(user, "the storm") == {"Storms rolling over lighthouses"}  # "the": a word it does not index
+    assert searched(user, "the") == {"Storms rolling over lighthouses", "A cat on a sofa"}
 
 
 def test_history_filters_by_model_and_by_each_ended_status(user, make_job):

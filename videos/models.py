@@ -194,6 +194,9 @@ class VideoGeneration(models.Model):
         related_name="video_generations",
     )
     prompt = models.TextField()
+    # The prompt case-folded (str.casefold, which knows every script), for the history's word search
+    # on any database: SQLite's own LIKE ignores case for ASCII letters only (services/selectors.py).
+    prompt_folded = models.TextField(blank=True, editable=False)
     endpoint = models.CharField(max_length=32, choices=[(e, e) for e in catalog.ENDPOINTS])
     model = models.CharField(max_length=64)
     ratio = models.CharField(max_length=16)

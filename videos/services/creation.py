@@ -132,6 +132,7 @@ def _store(owner: User, request: VideoRequest, request_token: uuid.UUID | None, 
     generation = VideoGeneration(
         owner=owner,
         prompt=request.prompt,
+        prompt_folded=request.prompt.casefold(),
         endpoint=request.endpoint,
         model=request.model,
         ratio=request.ratio,

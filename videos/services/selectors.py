@@ -8,7 +8,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -42,8 +44,8 @@ def generation_history(
     before: datetime | None = None,
 ) -> QuerySet[VideoGeneration]:
     """The owner's jobs, newest first: with `status` ("active", or one of Status; anything else
-    means all), made with `model`, whose prompt contains `search` (any case), made at or after
-    `since` and before `before`. An empty value filters nothing."""
+    means all), made with `model`, whose prompt has every word of `search` (in any order and case),
+    made at or after `since` and before `before`. An empty value filters nothing."""
     jobs = _with_queue_position(VideoGeneration.objects.visible().filter(owner=owner).with_cost())
     if status == "active":
         jobs = jobs.active()
@@ -51,12 +53,43 @@ def generation_history(
         jobs = jobs.filter(status=status)
     if model:
         jobs = jobs.filter(model=model)
-    if search.strip():
-        jobs = jobs.filter(prompt__icontains=search.strip())
+    jobs = _with_every_word(jobs, search)
     if since is not None:
         jobs = jobs.filter(created_at__gte=since)
     if before is not None:
         jobs = jobs.filter(created_at__lt=before)
+    return jobs
+
+
+# Words of a search that count: a longer search is cut, so that one request cannot ask for a query
+# of any size.
+SEARCH_MAX_WORDS = 12
+
+
+def _with_every_word(jobs: GenerationQuerySet, search: str) -> GenerationQuerySet:
+    """The jobs whose prompt has each word of `search`, in any order and case: as a part of a word
+    ("light" finds "lighthouse") in the prompt case-folded; or, on PostgreSQL, also by its English
+    full-text search, where a word finds its other forms ("storms" finds "storm", "rolled" finds
+    "rolling") and a word it does not index ("the", "a") asks nothing."""
+    words = [word.casefold() for word in search.split()[:SEARCH_MAX_WORDS]]
+    if connection.vendor == "postgresql":
+        return _with_every_word_indexed(jobs, words)
+    for word in words:
+        jobs = jobs.filter(prompt_folded__contains=word)
+    return jobs
+
+
+def _with_every_word_indexed(jobs: GenerationQuerySet, words: list[str]) -> GenerationQuerySet:
+    """PostgreSQL: each word as a part of a word, or in any of its forms by the full-text search."""
+    if not words:
+        return jobs
+    with connection.cursor() as cursor:  # which words the English dictionary indexes at all (one query)
+        cursor.execute("SELECT numnode(plainto_tsquery('english', w)) > 0 FROM unnest(%s::text[]) AS w", [words])
+        indexed = [row[0] for row in cursor.fetchall()]
+    jobs = jobs.annotate(prompt_words=SearchVector("prompt", config="english"))
+    for word, counts in zip(words, indexed, strict=True):
+        if counts:
+            jobs = jobs.filter(Q(prompt_folded__contains=word) | Q(prompt_words=SearchQuery(word, config="english")))
     return jobs
 
 
