@@ -287,23 +287,30 @@ def test_delete_on_a_videos_own_page_asks_in_the_dialog_then_goes_to_the_list(lo
 
 
 def past_jobs_take(job_for, seconds: float) -> None:
-    """The estimate (selectors.generation_estimate) from three done jobs of the model."""
-    now = timezone.now()
+    """The estimate (selectors.generation_estimate) from three done jobs of the model: `seconds` at Runway."""
+    sent = timezone.now() - timedelta(hours=1)
     for n in range(3):
         done = job_for(prompt=f"Done {n}", status=Status.SUCCEEDED, progress=100)
-        worker_writes(done, created_at=now - timedelta(hours=1, seconds=seconds), finished_at=now - timedelta(hours=1))
+        worker_writes(done, created_at=sent, submitted_at=sent, finished_at=sent + timedelta(seconds=seconds))
 
 
 def test_the_bar_moves_between_checks_from_the_estimate_and_never_reads_zero_left(logged_in, job_for):
     page = logged_in
     past_jobs_take(job_for, 60)
     job = job_for(prompt="Smooth", status=Status.RUNNING, runway_task_id="t-4", progress=0)
-    worker_writes(job, created_at=timezone.now() - timedelta(seconds=12))
-    late = job_for(prompt="Late", status=Status.RUNNING, runway_task_id="t-5", progress=95)
-    worker_writes(late, created_at=timezone.now() - timedelta(seconds=100))
+    # Made two minutes ago but at Runway for 12 s: the wait to be sent does not count.
+    worker_writes(
+        job, created_at=timezone.now() - timedelta(seconds=120), submitted_at=timezone.now() - timedelta(seconds=12)
+    )
+    # 100 s at Runway against the 60 its model takes, and no figure from Runway.
+    late = job_for(prompt="Late", status=Status.RUNNING, runway_task_id="t-5", progress=0)
+    worker_writes(
+        late, created_at=timezone.now() - timedelta(seconds=100), submitted_at=timezone.now() - timedelta(seconds=100)
+    )
     page.reload()
     card = card_of(page, job)
-    expect(card.locator(".timing")).to_contain_text(" left", timeout=SHOWN)
+    # Some 48 s left of the 60 the model takes at Runway, whatever the two minutes since it was made.
+    expect(card.locator(".timing")).to_have_text(re.compile(r"^2:\d\d so far, about 0:[34]\d left$"), timeout=SHOWN)
 
     # No status change comes (the row stays at 0 %), yet the bar grows from one check to the next.
     width = "(p) => p.querySelector('.progress-bar').getBoundingClientRect().width"
@@ -320,6 +327,25 @@ def test_the_bar_moves_between_checks_from_the_estimate_and_never_reads_zero_lef
     assert 95 <= int(late_card.locator(".progress").get_attribute("aria-valuenow") or 0) < 100  # not 100 until done
     for timing in page.locator(".timing").all_inner_texts():
         assert "0:00 left" not in timing
+
+
+def test_runways_own_progress_is_carried_on_at_its_pace_between_checks_instead_of_standing_still(logged_in, job_for):
+    page = logged_in
+    past_jobs_take(job_for, 60)  # the model's median: a 60-second job
+    # Runway said 45 % when the job had been there 9 s: at that pace it takes 20 s, not 60.
+    now = timezone.now()
+    job = job_for(prompt="Quick", status=Status.RUNNING, runway_task_id="t-6", progress=45)
+    worker_writes(job, created_at=now - timedelta(seconds=9), submitted_at=now - timedelta(seconds=9), updated_at=now)
+    page.reload()
+    card = card_of(page, job)
+    expect(card.locator(".timing")).to_have_text(re.compile(r"about 0:(0\d|1[01]) left$"), timeout=SHOWN)
+
+    # The row stays at 45 % (no poll comes), and the bar goes on past it within a couple of seconds.
+    page.wait_for_function(
+        f"() => Number(document.querySelector('#generation-{job.pk} .progress').getAttribute('aria-valuenow')) >= 55",
+        timeout=SHOWN,
+    )
+    assert int(card.locator(".progress").get_attribute("aria-valuenow") or 0) < 100
 
 
 def test_a_job_that_ends_in_a_background_tab_shows_in_its_title_and_a_notification(logged_in, job_for):

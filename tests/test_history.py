@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
 
+from videos import catalog
 from videos.forms import HistoryFilterForm
 from videos.models import CreditBalance, Status, VideoGeneration
 from videos.services import actions, creation, selectors
@@ -232,21 +233,47 @@ def test_another_users_video_cannot_be_re_run_or_deleted(alice, make_job, other_
     assert VideoGeneration.objects.count() == 1
 
 
-def test_status_reports_elapsed_time_and_an_estimate_from_past_jobs_of_that_model(alice, make_job):
+def done_at_runway_in(make_job, seconds: float, *, waited: float = 0.0, model: str = "gen4.5") -> None:
+    """A job of `model` that waited `waited` s to be sent, then took `seconds` at Runway."""
+    done = make_job(status=Status.SUCCEEDED, model=model)
+    sent = timezone.now() - timedelta(hours=1)
+    VideoGeneration.objects.filter(pk=done.pk).update(
+        created_at=sent - timedelta(seconds=waited), submitted_at=sent, finished_at=sent + timedelta(seconds=seconds)
+    )
+
+
+def test_status_reports_elapsed_time_and_an_estimate_from_the_models_time_at_runway(alice, make_job):
+    # A job's wait to be sent is not Runway's time, and one slow job moves the median little.
+    for seconds, waited in ((40, 0), (50, 900), (60, 0), (600, 0), (45, 0)):
+        done_at_runway_in(make_job, seconds, waited=waited)
+    done_at_runway_in(make_job, 5, model="veo3.1")  # another model does not count
     now = timezone.now()
-    for seconds in (40, 60):
-        done = make_job(status=Status.SUCCEEDED)
-        VideoGeneration.objects.filter(pk=done.pk).update(
-            created_at=now - timedelta(hours=1), finished_at=now - timedelta(hours=1) + timedelta(seconds=seconds)
-        )
-    make_job(status=Status.SUCCEEDED, model="veo3.1")  # another model does not count
-    job = make_job(status=Status.RUNNING)
-    VideoGeneration.objects.filter(pk=job.pk).update(created_at=now - timedelta(seconds=12))
+    job = make_job(status=Status.RUNNING, progress=30)
+    VideoGeneration.objects.filter(pk=job.pk).update(
+        created_at=now - timedelta(seconds=70), submitted_at=now - timedelta(seconds=12)
+    )
 
     data = alice.get(f"/videos/{job.pk}/status/").json()
 
-    assert 12 <= data["elapsed_seconds"] <= 14
+    assert 70 <= data["elapsed_seconds"] <= 72  # since it was made
+    assert 12 <= data["runway_seconds"] <= 14  # since Runway accepted it
     assert data["estimated_seconds"] == 50
+    assert data["progress_seconds"] is not None and data["progress_seconds"] >= 12  # when 30 % was read
+
+
+def test_before_any_job_of_a_model_has_finished_the_estimate_is_its_first_guess(alice, make_job):
+    job = make_job(status=Status.PENDING, model="veo3.1_fast", submitted_at=timezone.now())
+
+    data = alice.get(f"/videos/{job.pk}/status/").json()
+
+    assert data["estimated_seconds"] == catalog.FIRST_GUESS_SECONDS["veo3.1_fast"]
+    assert data["progress_seconds"] is None  # no figure from Runway yet
+
+
+def test_a_job_waiting_to_be_sent_has_no_time_at_runway(alice, make_job):
+    data = alice.get(f"/videos/{make_job(status=Status.QUEUED).pk}/status/").json()
+
+    assert (data["runway_seconds"], data["progress_seconds"]) == (None, None)
 
 
 def test_the_form_carries_the_model_table_for_its_pickers(alice, settings):
@@ -349,6 +376,16 @@ def test_history_filters_by_date_in_the_users_time_zone(alice, make_job):
     assert "late on the 28th UTC" not in in_utc and "No videos match" in in_utc
     assert late.prompt in in_tokyo and "early on the 28th UTC" not in in_tokyo
     assert "early on the 28th UTC" in until_28th_in_tokyo and late.prompt not in until_28th_in_tokyo
+
+
+def test_a_from_date_after_the_to_date_says_why_nothing_matches(alice, make_job):
+    make_job(prompt="A lighthouse")
+
+    page = alice.get("/videos/?since=2026-12-05&until=2026-12-01").content.decode()
+
+    assert (
+        "No videos match. The From date (Dec 5, 2026) is after the To date (Dec 1, 2026): no day is in between." in page
+    )
 
 
 def test_date_presets_count_back_from_the_start_of_today(user, make_job):

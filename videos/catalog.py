@@ -98,6 +98,16 @@ ALL_DURATIONS = tuple(sorted({duration for offer in OFFERS.values() for duration
 CREDITS_PER_SECOND = {"gen4_turbo": 5, "gen4.5": 12, "veo3.1": 40, "veo3.1_fast": 15}
 CENTS_PER_CREDIT = 1
 
+# How long a model takes at Runway, in seconds, before any job of it has finished here: a first
+# guess for the page's "about M:SS left", replaced by what the model's own jobs took as soon as one
+# has (services/selectors.generation_estimate). Runway publishes no figures.
+FIRST_GUESS_SECONDS = {"gen4_turbo": 40, "gen4.5": 75, "veo3.1": 90, "veo3.1_fast": 50}
+FIRST_GUESS_DEFAULT = 60
+
+
+def first_guess_seconds(model: str) -> int:
+    return FIRST_GUESS_SECONDS.get(model, FIRST_GUESS_DEFAULT)
+
 
 def estimated_credits(*, model: str, duration: int) -> int:
     """What a video of `duration` seconds from `model` costs at the published price."""

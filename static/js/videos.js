@@ -82,13 +82,28 @@
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   }
 
-  // The estimate is an average: past 90 % of it the bar slows, towards 99 %, rather than stop dead.
+  // The estimate is a median: past 90 % of it the bar slows, towards 99 %, rather than stop dead.
   function easeOut(percent) {
     return percent <= 90 ? percent : 90 + 9 * (1 - Math.exp(-(percent - 90) / 30));
   }
 
-  // The bar never goes back, moves from the job's estimate between the worker's readings (every
-  // 10 s at Runway's), and stays below 100 until the server's card says the job is done.
+  // How far along a job at Runway is now, in per cent, and how long it takes in all, in seconds:
+  // from its time at Runway against what the model takes there (the median of its last jobs), or,
+  // once Runway has given a figure, that figure carried on at the pace it was reached, whichever is
+  // further. The wait before it was sent counts for neither.
+  function atRunway(data, runwayElapsed) {
+    let total = data.estimated_seconds;
+    let percent = total ? (100 * runwayElapsed) / total : 0;
+    if (data.progress > 0 && data.progress_seconds > 0) {
+      const pace = data.progress / data.progress_seconds; // per cent a second, as Runway measured it
+      percent = Math.max(percent, data.progress + pace * Math.max(0, runwayElapsed - data.progress_seconds));
+      if (data.progress >= 10) total = (100 * data.progress_seconds) / data.progress; // Runway's own pace
+    }
+    return { percent: percent, total: total };
+  }
+
+  // The bar never goes back, moves smoothly between the worker's readings (every 10 s at Runway's),
+  // and stays below 100 until the server's card says the job is done.
   function paint(card) {
     const state = followed.get(card.id) || {};
     const bar = card.querySelector(".progress");
@@ -96,12 +111,15 @@
     const data = state.data;
     let shown = Math.max(state.shown || 0, Number(bar.getAttribute("aria-valuenow")) || 0);
     let elapsed = null;
+    let left = null;
     if (data && data.version === card.dataset.version) {
-      elapsed = data.elapsed_seconds + (performance.now() - state.at) / 1000;
-      if (AT_RUNWAY.includes(card.dataset.status)) {
-        // Without an estimate yet (no job of this model has finished), the pace so far.
-        const total = data.estimated_seconds || (data.progress > 0 ? (data.elapsed_seconds * 100) / data.progress : null);
-        shown = Math.max(shown, data.progress, total ? easeOut((100 * elapsed) / total) : 0);
+      const since = (performance.now() - state.at) / 1000;
+      elapsed = data.elapsed_seconds + since;
+      if (AT_RUNWAY.includes(card.dataset.status) && data.runway_seconds !== null) {
+        const runwayElapsed = data.runway_seconds + since;
+        const now = atRunway(data, runwayElapsed);
+        shown = Math.max(shown, data.progress, easeOut(now.percent));
+        if (now.total) left = { seconds: now.total - runwayElapsed, late: runwayElapsed > now.total * 1.5 };
       }
     }
     if (!FINAL.includes(card.dataset.status)) shown = Math.min(shown, 99);
@@ -113,13 +131,9 @@
     let text = "";
     if (elapsed !== null && !FINAL.includes(card.dataset.status)) {
       text = clock(elapsed) + " so far";
-      const total = data.estimated_seconds;
-      if (total && AT_RUNWAY.includes(card.dataset.status)) {
-        const left = Math.ceil(total - elapsed);
-        if (left >= 1) text += ", about " + clock(left) + " left";
-        else if (elapsed < total * 1.5) text += ", almost done";
-        else text += ", taking longer than usual";
-      }
+      if (left && Math.ceil(left.seconds) >= 1) text += ", about " + clock(Math.ceil(left.seconds)) + " left";
+      else if (left && !left.late) text += ", almost done";
+      else if (left) text += ", taking longer than usual";
     }
     timing.textContent = text;
     timing.hidden = !text;

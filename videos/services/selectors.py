@@ -2,6 +2,7 @@
 and what each user spends against their limits."""
 
 import hashlib
+import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +21,8 @@ from videos import catalog
 from videos.models import CreditBalance, GenerationQuerySet, SpendEntry, SpendKind, Status, VideoGeneration
 from videos.services import account, ledger
 
-ESTIMATE_CACHE_KEY = "runway:estimate"
+ESTIMATE_CACHE_KEY = "runway:seconds-at-runway"
+ESTIMATE_SAMPLE = 20
 # The history's status filters: the query-string value, and what the page calls it. Cancelled and
 # timed-out jobs have their own, as they need Try again as much as failed ones; `?status=failed`
 # still means what it always did.
@@ -201,10 +203,28 @@ def generation_status(*, generation: VideoGeneration) -> dict[str, Any]:
         "poster_url": reverse("videos:poster", args=[generation.pk]) if generation.poster else "",
         "created_at": generation.created_at.isoformat(),
         "elapsed_seconds": round((finished_or_now - generation.created_at).total_seconds()),
+        # The bar and "about M:SS left" count time at Runway, against what the model takes there:
+        # how long it has been at Runway, and when Runway's last progress figure was read (both in
+        # seconds since Runway accepted it), so that the page can carry that figure on between checks.
         "estimated_seconds": None if generation.is_final else generation_estimate(model=generation.model),
+        **_time_at_runway(generation),
         "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
         # From the spend ledger, when the job was read with_cost(): the estimate until Runway's final figure.
         "cost": _cost_json(generation),
+    }
+
+
+def _time_at_runway(generation: VideoGeneration, now: datetime | None = None) -> dict[str, float | None]:
+    """Seconds since Runway accepted the job (None before, and once it ended), and the same at the
+    moment its progress was last read (None without a figure)."""
+    submitted = generation.submitted_at
+    if submitted is None or generation.is_final:
+        return {"runway_seconds": None, "progress_seconds": None}
+    now = now or timezone.now()
+    read = generation.updated_at if generation.status == Status.RUNNING and generation.progress > 0 else None
+    return {
+        "runway_seconds": round(max(0.0, (now - submitted).total_seconds()), 1),
+        "progress_seconds": round(max(0.0, (read - submitted).total_seconds()), 1) if read else None,
     }
 
 
@@ -213,8 +233,11 @@ def _cost_json(generation: VideoGeneration) -> dict[str, Any] | None:
     return None if credits is None else {"credits": credits, "final": bool(getattr(generation, "cost_final", False))}
 
 
-def generation_estimate(*, model: str) -> float | None:
-    """Seconds a job of this model takes, from the last 20 that succeeded; None before there are any.
+def generation_estimate(*, model: str) -> float:
+    """Seconds a job of this model takes at Runway, from Runway accepting its create to our copy of
+    the video stored (the wait before it was sent does not count): the median of the last
+    ESTIMATE_SAMPLE that succeeded, so that a few slow ones do not move it much; before the first,
+    the catalog's first guess (catalog.FIRST_GUESS_SECONDS).
 
     Remembered for a minute: every open page asks for it with every status check.
     """
@@ -222,15 +245,17 @@ def generation_estimate(*, model: str) -> float | None:
     cached = cache.get(key)
     if cached is None:
         recent = (
-            VideoGeneration.objects.filter(model=model, status=Status.SUCCEEDED, finished_at__isnull=False)
+            VideoGeneration.objects.filter(
+                model=model, status=Status.SUCCEEDED, finished_at__isnull=False, submitted_at__isnull=False
+            )
             .order_by("-finished_at")
-            .values_list("created_at", "finished_at")[:20]
+            .values_list("submitted_at", "finished_at")[:ESTIMATE_SAMPLE]
         )
-        durations = [(finished - created).total_seconds() for created, finished in recent if finished]
-        cached = {"seconds": sum(durations) / len(durations) if durations else None}
+        durations = [(finished - submitted).total_seconds() for submitted, finished in recent if finished and submitted]
+        cached = {"seconds": statistics.median(durations) if durations else None}
         cache.set(key, cached, timeout=60)
     seconds = cached["seconds"]
-    return seconds if isinstance(seconds, float) else None
+    return float(seconds) if isinstance(seconds, int | float) else float(catalog.first_guess_seconds(model))
 
 
 @dataclass(frozen=True)
