@@ -20,7 +20,7 @@ DASHBOARD = "/videos/"
 
 def field_errors(content: bytes, field: str) -> str:
     """The text of the error list the page shows next to a field (element id `<field>-errors`)."""
-    match = re.search(rf'<ul class="errorlist" id="{field}-errors">(.*?)</ul>', content.decode(), re.S)
+    match = re.search(rf'<ul class="errorlist" id="{field}-errors"[^>]*>(.*?)</ul>', content.decode(), re.S)
     assert match, f"no error list for {field!r} on the page"
     return html.unescape(re.sub(r"<[^>]+>", " ", match.group(1)))
 

@@ -19,7 +19,7 @@ def png_upload(data: bytes = PNG) -> SimpleUploadedFile:
 
 
 def field_errors(content: str, field: str) -> str:
-    match = re.search(rf'<ul class="errorlist" id="{field}-errors">(.*?)</ul>', content, re.S)
+    match = re.search(rf'<ul class="errorlist" id="{field}-errors"[^>]*>(.*?)</ul>', content, re.S)
     assert match, f"no error list for {field!r}"
     return match.group(1)
 

@@ -339,10 +339,28 @@ def image_file_problem(image: IO[bytes]) -> str | None:
     size = image.tell()
     image.seek(0)
     if image_type(head) is None:
-        return "The file is not a JPEG, PNG or WebP image."
+        return NOT_AN_IMAGE
     if size > IMAGE_MAX_BYTES:
-        return f"The image is {size / 1e6:.1f} MB; Runway takes at most {IMAGE_MAX_BYTES / 1e6:.1f} MB."
+        return image_too_large(f"{size / 1e6:.1f}")
     return None
+
+
+NOT_AN_IMAGE = "The file is not a JPEG, PNG or WebP image."
+
+
+def image_too_large(megabytes: str) -> str:
+    """What an image over IMAGE_MAX_BYTES is told, its size given in MB ("20.0")."""
+    return f"The image is {megabytes} MB; Runway takes at most {IMAGE_MAX_BYTES / 1e6:.1f} MB."
+
+
+def model_problems() -> dict[str, dict[str, str]]:
+    """For each endpoint, what each model that does not serve it is told (the form's script shows it
+    as soon as such a model is chosen, in the words the server would answer with)."""
+    missing = [(model, endpoint) for endpoint in ENDPOINTS for model in MODELS if (model, endpoint) not in OFFERS]
+    problems: dict[str, dict[str, str]] = {endpoint: {} for endpoint in ENDPOINTS}
+    for model, endpoint in missing:
+        problems[endpoint][model] = _unknown_model_problem(model, endpoint)
+    return problems
 
 
 def offers_for_pickers() -> dict[str, dict[str, dict[str, object]]]:

@@ -8,6 +8,8 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
+from videos import catalog
+
 # What Runway takes, as Pillow names the formats, and the extension each is stored with.
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 # Far above any camera's picture, far below a decompression bomb's.
@@ -30,7 +32,7 @@ def image_stored_name(image: IO[bytes]) -> str:
             with Image.open(image) as picture:
                 kind = picture.format
                 if kind not in EXTENSIONS:
-                    raise ImageProblem("The file is not a JPEG, PNG or WebP image.")
+                    raise ImageProblem(catalog.NOT_AN_IMAGE)
                 if picture.width * picture.height > MAX_PIXELS:
                     raise ImageProblem("The image has too many pixels.")
                 picture.load()  # the whole picture, not only its header: a truncated file fails here

@@ -136,20 +136,33 @@ def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> Ht
             "spend": selectors.spend_summary(user=request.user),
             # The cost of the form's defaults; the script follows the chosen model and duration.
             "estimate": ledger.catalog_estimate(model=settings.RUNWAY_TEXT_MODEL, duration=None),
-            "pickers": {
-                "offers": catalog.offers_for_pickers(),
-                "defaults": {
-                    catalog.TEXT_TO_VIDEO: settings.RUNWAY_TEXT_MODEL,
-                    catalog.IMAGE_TO_VIDEO: settings.RUNWAY_IMAGE_MODEL,
-                },
-                "prices": catalog.CREDITS_PER_SECOND,
-                "free": settings.RUNWAY_SIMULATED,
-                "promptMax": catalog.PROMPT_MAX_UTF16,
-            },
+            "pickers": _pickers(),
             "prompt_max": catalog.PROMPT_MAX_UTF16,
         },
         status=400 if form.errors else 200,
     )
+
+
+def _pickers() -> dict[str, object]:
+    """What the form's script needs to follow the chosen model as the server would check it: the
+    model table, the defaults, the prices, the limits of an image, and the server's own messages."""
+    return {
+        "offers": catalog.offers_for_pickers(),
+        "defaults": {
+            catalog.TEXT_TO_VIDEO: settings.RUNWAY_TEXT_MODEL,
+            catalog.IMAGE_TO_VIDEO: settings.RUNWAY_IMAGE_MODEL,
+        },
+        "prices": catalog.CREDITS_PER_SECOND,
+        "free": settings.RUNWAY_SIMULATED,
+        "promptMax": catalog.PROMPT_MAX_UTF16,
+        "modelProblems": catalog.model_problems(),
+        "image": {
+            "maxBytes": catalog.IMAGE_MAX_BYTES,
+            "types": list(catalog.IMAGE_TYPES),
+            "notAnImage": catalog.NOT_AN_IMAGE,
+            "tooLarge": catalog.image_too_large("{size}"),
+        },
+    }
 
 
 @login_required

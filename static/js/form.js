@@ -23,6 +23,27 @@
     });
   }
 
+  // A field's messages are the server's answer to what was sent: once the user changes that
+  // field they no longer apply, and go (the server checks again on the next submit).
+  function clearErrors(field) {
+    const list = document.getElementById(field + "-errors");
+    if (list) list.querySelectorAll("li:not([data-script])").forEach(function (item) { item.remove(); });
+  }
+
+  // A message of the page's own, next to its field, in the server's words; "" takes it away.
+  function fieldProblem(field, text) {
+    const list = document.getElementById(field + "-errors");
+    if (!list) return;
+    const old = list.querySelector("li[data-script]");
+    if (old && old.textContent === text) return;
+    if (old) old.remove();
+    if (!text) return;
+    const item = document.createElement("li");
+    item.dataset.script = "true";
+    item.textContent = text;
+    list.appendChild(item);
+  }
+
   // A word from the server beside the new card, e.g. that the job waits for the queue.
   function showNotice(text) {
     const old = document.getElementById("queue-notice");
@@ -64,8 +85,16 @@
     });
   }
 
+  // Whether a chosen file is an image Runway takes, by its type and size, as the server would say:
+  // a file it refuses is never uploaded (the server still checks what it receives, byte by byte).
+  function imageProblem(file, rules) {
+    if (!rules.types.includes(file.type)) return rules.notAnImage;
+    if (file.size > rules.maxBytes) return rules.tooLarge.replace("{size}", (file.size / 1e6).toFixed(1));
+    return "";
+  }
+
   // A preview of the chosen image, a button to remove it, and a drop anywhere on the form.
-  function imagePicker() {
+  function imagePicker(rules) {
     const input = form.querySelector("#id_image");
     const preview = document.getElementById("image-preview");
     if (!input || !preview) return;
@@ -80,8 +109,17 @@
     };
     const show = function () {
       forget();
+      clearErrors("image");
+      fieldProblem("image", "");
       const file = input.files[0];
       if (!file) return;
+      const problem = rules ? imageProblem(file, rules) : "";
+      if (problem) {
+        input.value = ""; // not uploaded with the form
+        fieldProblem("image", problem);
+        input.dispatchEvent(new Event("input", { bubbles: true })); // the pickers follow: no image now
+        return;
+      }
       if (reuse) reuse.checked = false; // a new file replaces the earlier video's image
       if (file.type.startsWith("image/")) {
         shown = URL.createObjectURL(file);
@@ -162,7 +200,7 @@
   // The pickers offer only what the chosen model allows (the same table the server checks).
   const pickers = document.getElementById("pickers");
   if (form && pickers) {
-    const { offers, defaults, prices, free } = JSON.parse(pickers.textContent);
+    const { offers, defaults, prices, free, modelProblems } = JSON.parse(pickers.textContent);
     const button = form.querySelector("button[type=submit]");
     const estimate = document.getElementById("estimate");
     const model = form.querySelector("#id_model");
@@ -183,8 +221,13 @@
     const update = function () {
       const endpoint = hasImage() ? "image_to_video" : "text_to_video";
       const chosen = model.value || defaults[endpoint];
-      const offer = (offers[chosen] || {})[endpoint];
-      model.setCustomValidity(offer ? "" : "This model cannot make a video " + (hasImage() ? "from an image." : "from text alone."));
+      const its = offers[chosen] || {};
+      // A model that cannot serve this input says so at once, in the server's words; its pickers and
+      // price stay its own (those of the input it can start from), for when that input is given.
+      const problem = its[endpoint] ? "" : (modelProblems[endpoint] || {})[chosen] || "";
+      fieldProblem("model", problem);
+      model.setAttribute("aria-invalid", problem ? "true" : "false");
+      const offer = its[endpoint] || its.image_to_video || its.text_to_video;
       if (!offer) return;
       fill(ratio, offer.ratios, function (r) { return r; });
       fill(duration, offer.durations, function (d) { return d + " s"; });
@@ -205,5 +248,17 @@
     update();
     promptCounter(JSON.parse(pickers.textContent).promptMax);
   }
-  if (form) imagePicker();
+  // What the server said of a field goes once the user changes it (the model's own message is the
+  // pickers' to keep; an image's, the picker's).
+  if (form) {
+    form.addEventListener("input", function (event) {
+      const field = (event.target.name || "").replace(/^from_generation$/, "image");
+      if (field && !["model", "image", "token"].includes(field)) clearErrors(field);
+      if (field === "image_url" || field === "image") clearErrors("model");
+    });
+    form.addEventListener("change", function (event) {
+      if (event.target.name === "model") clearErrors("model");
+    });
+  }
+  if (form) imagePicker(pickers ? JSON.parse(pickers.textContent).image : null);
 })();
