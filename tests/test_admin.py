@@ -109,6 +109,13 @@ def test_non_staff_cannot_open_the_admin(client, user):
     assert client.get(CHANGELIST).status_code == 302
 
 
+def test_the_bulk_delete_asks_first(staff, make_job):
+    job = make_job(status=Status.SUCCEEDED)
+    page = staff.post(CHANGELIST, {"action": "delete_selected", "_selected_action": [job.pk]})
+    assert page.status_code == 200 and "<title>Delete multiple objects" in page.content.decode()
+    assert VideoGeneration.objects.filter(pk=job.pk, delete_pending=False).exists()
+
+
 def test_deleting_in_the_admin_goes_through_the_service(
     staff, make_job, stored_video, broker, django_capture_on_commit_callbacks
 ):
@@ -126,6 +133,7 @@ def test_deleting_in_the_admin_goes_through_the_service(
     content = response.content.decode()
     assert "1 video deleted." in content
     assert "Cancel this video before deleting it." in content
+    assert "Successfully deleted" not in content  # one message of what was done, not Django's too
     assert "Deleting…" in content  # staff still see it, until the worker has deleted it at Runway
     assert staff.get(f"{CHANGELIST}{done.pk}/change/").status_code == 200
 
@@ -147,6 +155,7 @@ def test_deleting_one_video_from_its_change_page_waits_on_nothing(
         response = staff.post(f"{CHANGELIST}{job.pk}/delete/", {"post": "yes"}, follow=True)
         assert len(runway.calls) == 0
     assert response.status_code == 200
+    assert [str(message) for message in response.context["messages"]] == ["1 video deleted."]
     job.refresh_from_db()
     assert job.delete_pending
     assert [t.name for t in broker.tasks()] == ["videos.tasks.cancel_at_runway"]
@@ -232,7 +241,8 @@ def test_changelist_shows_each_jobs_estimate_and_final_cost(staff, make_job):
         ("running one", 60, 60, False),
     ]
     content = response.content.decode()
-    assert "Estimate (credits)" in content and "Cost (credits)" in content
+    assert '<td class="field-cost">about 60</td>' in content and '<td class="field-cost">31</td>' in content
+    assert '<td class="field-model_name">Gen-4.5</td>' in content  # the name, not the API's id
 
 
 def test_the_spend_ledger_is_read_only_in_the_admin(staff, make_job):

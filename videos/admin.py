@@ -3,6 +3,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
@@ -15,8 +16,22 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from videos import catalog, serving
-from videos.models import GenerationQuerySet, SpendEntry, SpendKind, UsageCheck, UsageDay, UserBudget, VideoGeneration
+from videos.models import (
+    GenerationQuerySet,
+    SpendEntry,
+    SpendKind,
+    Status,
+    UsageCheck,
+    UsageDay,
+    UserBudget,
+    VideoGeneration,
+)
 from videos.services import actions, queue, usage
+
+
+# The jobs' list needs the width of a 1280-pixel screen; every admin page has its breadcrumbs and
+# home page for getting around, so not the navigation column beside each list too.
+admin.site.enable_nav_sidebar = False
 
 
 class WorkFilter(admin.SimpleListFilter):
@@ -48,21 +63,24 @@ class WorkFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ModelFilter(admin.SimpleListFilter):
+    """Jobs by model, each by the name people know it by."""
+
+    title = "model"
+    parameter_name = "model"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(model, catalog.label_for(model)) for model in catalog.MODELS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> QuerySet[VideoGeneration]:
+        return queryset.filter(model=self.value()) if self.value() else queryset
+
+
 @admin.register(VideoGeneration)
 class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = (
-        "id",
-        "owner",
-        "short_prompt",
-        "model",
-        "status_label",
-        "progress",
-        "estimate",
-        "final_cost",
-        "created_at",
-        "finished_at",
-    )
-    list_filter = ("status", WorkFilter, "model", "endpoint", "created_at")
+    # Few columns, so that the prompt has room on a 1280-pixel screen; the rest is on each job's page.
+    list_display = ("id", "owner", "short_prompt", "model_name", "status_label", "cost", "created_at")
+    list_filter = ("status", WorkFilter, ModelFilter, "endpoint", "created_at")
     date_hierarchy = "created_at"
     search_fields = ("prompt", "runway_task_id")
     list_select_related = ("owner",)
@@ -70,7 +88,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # needs no exact total on every load (the filters' counts say what matters).
     list_per_page = 50
     show_full_result_count = False
-    actions = ("poll_now", "cancel")
+    actions = ("poll_now", "cancel", "delete_selected")
     readonly_fields = (
         "endpoint",
         "model",
@@ -149,15 +167,17 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             ),
         )
 
-    @admin.display(description="Estimate (credits)")
-    def estimate(self, obj: VideoGeneration) -> str:
-        value = getattr(obj, "ledger_estimate", None)
-        return "—" if value is None else f"{value:,}"
+    @admin.display(description="Credits")
+    def cost(self, obj: VideoGeneration) -> str:
+        """What Runway charged once the job has ended; "about" the estimate until then (the ledger's)."""
+        if getattr(obj, "ledger_settled", None):
+            return f"{getattr(obj, 'ledger_total', 0) or 0:,}"
+        estimate = getattr(obj, "ledger_estimate", None)
+        return "—" if estimate is None else f"about {estimate:,}"
 
-    @admin.display(description="Cost (credits)")
-    def final_cost(self, obj: VideoGeneration) -> str:
-        value = getattr(obj, "ledger_total", None)
-        return "—" if value is None or not getattr(obj, "ledger_settled", None) else f"{value:,}"
+    @admin.display(description="Model", ordering="model")
+    def model_name(self, obj: VideoGeneration) -> str:
+        return obj.model_label
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Jobs are created through the dashboard or the command, which validate and enqueue them.
@@ -179,6 +199,19 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
         self._apply(request, queryset, actions.generation_delete, "deleted")
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: int) -> HttpResponse:
+        # delete_model has said what became of it (deleted, or why not): not a second message.
+        return redirect("admin:videos_videogeneration_changelist")
+
+    @admin.action(description="Delete selected videos", permissions=["delete"])
+    def delete_selected(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> HttpResponse | None:
+        """Django's own confirmation page first; once confirmed, one message of what was done (Django's
+        action would add its own "Successfully deleted", even for the videos that were not)."""
+        if not request.POST.get("post"):
+            return cast(HttpResponse | None, django_delete_selected(self, request, queryset))
+        self.delete_queryset(request, queryset)
+        return None
 
     @admin.display(description="Our copy")
     def player(self, obj: VideoGeneration) -> str:
@@ -209,7 +242,8 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="Status", ordering="status")
     def status_label(self, obj: VideoGeneration) -> str:
-        return obj.status_label
+        running = obj.status == Status.RUNNING
+        return f"{obj.status_label} · {obj.progress}%" if running else obj.status_label
 
     @admin.display(description="Prompt")
     def short_prompt(self, obj: VideoGeneration) -> str:
