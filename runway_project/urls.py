@@ -6,8 +6,10 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponseBase
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.http import Http404, HttpRequest, HttpResponseBase, HttpResponsePermanentRedirect
 from django.urls import include, path
+from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
 
 from videos.healthz import healthz
@@ -56,8 +58,16 @@ account_urls = [
     ),
 ]
 
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponseBase:
+    """/favicon.ico, which browsers ask for whatever a page links to: the static file's (hashed) URL."""
+    return HttpResponsePermanentRedirect(staticfiles_storage.url("favicon.ico"))
+
+
 urlpatterns = [
     path("", login_required(RedirectView.as_view(pattern_name="videos:dashboard")), name="home"),
+    path("favicon.ico", favicon),
     path("accounts/", include(account_urls)),
     path("admin/", admin.site.urls),
     path("videos/", include("videos.urls")),

@@ -200,7 +200,7 @@ def test_a_generation_that_times_out_says_so(logged_in, worker, simulator):
     deletes_before = simulator.deletes
     generate(page, "An endless river [sim:never]")
     expect(page.locator(".generation .message").first).to_have_text(
-        f"Video generation timed out after {MAX_WAIT} seconds", timeout=(MAX_WAIT + 30) * 1000
+        f"Video generation timed out after {MAX_WAIT} seconds at Runway", timeout=(MAX_WAIT + 30) * 1000
     )
     expect(page.locator(".generation .status-label").first).to_have_text("Timed out")
     page.shots.take("timed-out")  # type: ignore[attr-defined]
@@ -213,15 +213,21 @@ def test_a_cancelled_generation_reads_cancelling_until_runway_has_deleted_its_ta
     generate(page, "A sunrise that never ends [sim:never]")
     job = made_at_runway(worker)
     deletes_before = simulator.deletes
-    # Runway's answers wait for the simulator's clock: the worker's DELETE is out until it moves.
+    # Runway's answers wait for the simulator's clock: the worker's question about the task (how it
+    # is, which decides whether Runway refunds it), then its DELETE, are out until it moves.
     simulator.options = replace(simulator.options, slow_rate=1.0)
+    asked_before = len(simulator.requests)
+
+    def asked_about_the_task(_: VideoGeneration) -> bool:
+        return any(r.path == f"/v1/tasks/{job.runway_task_id}" for r in simulator.requests[asked_before:])
+
     try:
         page.locator(".generation").first.get_by_role("button", name="Cancel").click()
         expect(page.locator("#live-status")).to_have_text("The video is being cancelled.")  # in place
         card = page.locator(".generation").first
         expect(card.locator(".status-label")).to_have_text("Cancelling…")
         page.shots.take("cancelling")  # type: ignore[attr-defined]
-        worker.wait_for(job.pk, lambda _: simulator.deletes > deletes_before, seconds=20)
+        worker.wait_for(job.pk, asked_about_the_task, seconds=20)
         with page.expect_response(lambda r: r.url.endswith(f"/videos/{job.pk}/status/"), timeout=10_000) as asked:
             pass  # the page's next status check, while the worker waits on Runway
         assert asked.value.json()["settled"] is False

@@ -148,7 +148,7 @@ def test_after_one_failed_send_the_next_requests_do_not_wait_on_a_hanging_broker
     assert sweep_later() == 3  # an empty broker after the outage: the rows say what is due
 
 
-def test_the_command_saves_the_job_and_says_it_waits_when_the_broker_is_down(outage):
+def test_the_command_saves_the_job_and_says_it_waits_when_the_broker_is_down(outage, admin_user):
     outage.server.kill()
     out, err = StringIO(), StringIO()
     with within(REFUSED_WITHIN):

@@ -90,7 +90,7 @@ def test_twenty_generations_submitted_at_once_all_succeed(client, user, worker, 
     assert simulator.creates - creates_before == 20
 
 
-def test_the_command_waits_for_the_worker_to_finish(worker, simulator):
+def test_the_command_waits_for_the_worker_to_finish(worker, simulator, admin_user):
     out = io.StringIO()
     call_command("generate_video", "Waves rolling onto a beach", "--wait", stdout=out)
     lines = out.getvalue().strip().splitlines()
@@ -115,7 +115,7 @@ def test_a_job_that_never_ends_times_out_and_is_cancelled_at_runway(client, user
     job = worker.wait_for(VideoGeneration.objects.get().pk, seconds=MAX_WAIT + 30)
 
     assert job.status == Status.TIMED_OUT
-    assert job.message == f"Video generation timed out after {MAX_WAIT} seconds"
+    assert job.message == f"Video generation timed out after {MAX_WAIT} seconds at Runway"
     job = worker.wait_for(job.pk, lambda j: not j.cancel_pending, seconds=20)
     assert simulator.deletes - deletes_before == 1
     gone = requests.get(

@@ -145,3 +145,15 @@ def test_check_deploy_is_clean_with_production_settings(static_root):
 
     assert command.returncode == 0, command.stdout + command.stderr
     assert "no issues" in command.stdout
+
+
+def test_favicon_ico_leads_to_the_icon_served_for_ever(server, static_root):
+    # Browsers ask for /favicon.ico whatever a page links to; it was a 404 on every page.
+    answer = requests.get(f"{server.base_url}/favicon.ico", headers=HTTPS, timeout=10, allow_redirects=False)
+    assert answer.status_code == 301
+    assert answer.headers["Location"] == "/static/" + hashed(static_root, "favicon.ico")
+
+    icon = requests.get(server.base_url + answer.headers["Location"], headers=HTTPS, timeout=10)
+    assert icon.status_code == 200
+    assert icon.content[:4] == b"\0\0\1\0"  # an ICO file
+    assert f"max-age={TEN_YEARS}" in icon.headers["Cache-Control"]

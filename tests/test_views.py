@@ -359,3 +359,20 @@ def test_a_double_click_or_a_replay_of_try_again_and_rerun_makes_one_job(alice, 
     assert {answer["Location"] for answer in answers} == {f"/videos/{made.get().pk}/"}
     # The next render gives the button a new token: a later click is a new request.
     assert form.group(1) not in alice.get(f"/videos/{source.pk}/").content.decode()
+
+
+def test_staff_read_anyones_video_page_without_its_actions_and_others_still_get_404(
+    client, make_job, other_user, admin_user, stored_video
+):
+    job = make_job(status=Status.SUCCEEDED, progress=100, video_file=stored_video)  # alice's
+    client.force_login(admin_user)
+
+    page = client.get(job.get_absolute_url())  # the admin's "View on site"
+
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert "alice's video: you see it as staff" in content
+    assert f'src="/videos/{job.pk}/video.mp4"' in content
+    assert f"/videos/{job.pk}/rerun/" not in content and f"/videos/{job.pk}/delete/" not in content
+    client.force_login(other_user)
+    assert client.get(job.get_absolute_url()).status_code == 404

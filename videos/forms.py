@@ -168,6 +168,17 @@ class HistoryFilterForm(forms.Form):
         }
 
     @property
+    def dates_problem(self) -> str:
+        """Why no day can match, when the From date is after the To date; "" otherwise."""
+        self.is_valid()
+        since, until = self.cleaned_data.get("since"), self.cleaned_data.get("until")
+        if since and until and since > until:
+            return (
+                f"The From date ({since:%b %-d, %Y}) is after the To date ({until:%b %-d, %Y}): no day is in between."
+            )
+        return ""
+
+    @property
     def is_filtered(self) -> bool:
         """Whether anything but the status narrows the history (the status has its own links)."""
         self.is_valid()

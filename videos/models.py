@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, Subquery, Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from videos import catalog
@@ -272,6 +273,10 @@ class VideoGeneration(models.Model):
 
     def __str__(self) -> str:
         return f"Video #{self.pk} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        """Its own page (the admin's "View on site": staff may read anyone's)."""
+        return reverse("videos:detail", args=[self.pk])
 
     @property
     def is_final(self) -> bool:

@@ -168,7 +168,16 @@ def _pickers() -> dict[str, object]:
 @login_required
 @require_GET
 def detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
-    return render(request, "videos/detail.html", {"generation": _own_generation(request, pk)})
+    """A job's own page: its owner's, with its actions; staff may read anyone's (the admin's "View on
+    site"), without them: what staff do to a job is done in the admin."""
+    try:
+        generation = _own_generation(request, pk)
+    except Http404:
+        if not request.user.is_staff:
+            raise
+        generation = get_object_or_404(VideoGeneration.objects.with_cost(), pk=pk)
+    mine = generation.owner_id == request.user.pk
+    return render(request, "videos/detail.html", {"generation": generation, "read_only": not mine})
 
 
 @login_required
