@@ -280,3 +280,16 @@ def test_an_image_over_the_limit_is_refused_before_anything_is_uploaded(logged_i
     expect(page.locator("#image-preview img")).to_be_visible()
     assert posts == []
     page.shots.take("image-refused")  # type: ignore[attr-defined]
+
+
+def test_what_was_spent_follows_a_new_video_without_a_reload(logged_in, broker):
+    page = logged_in
+    spend = page.locator("#account .spend")
+    expect(spend).to_contain_text("This month: 0 credits (US$0.00)")
+    expect(spend).to_contain_text("Today: 0 of 50 videos")
+
+    page.get_by_label("Describe your video").fill("A quiet harbour at dawn")
+    page.get_by_role("button", name=GENERATE).click()
+
+    expect(spend).to_contain_text("This month: 60 credits (US$0.60)")  # its reservation, at once
+    expect(spend).to_contain_text("Today: 1 of 50 videos")

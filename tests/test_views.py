@@ -376,3 +376,15 @@ def test_staff_read_anyones_video_page_without_its_actions_and_others_still_get_
     assert f"/videos/{job.pk}/rerun/" not in content and f"/videos/{job.pk}/delete/" not in content
     client.force_login(other_user)
     assert client.get(job.get_absolute_url()).status_code == 404
+
+
+def test_the_accounts_lines_come_alone_for_the_page_to_swap_in(alice, make_job, client):
+    answer = alice.get("/videos/account/")
+
+    assert answer.status_code == 200
+    content = answer.content.decode()
+    assert content.lstrip().startswith('<div class="account" id="account" data-url="/videos/account/">')
+    assert "This month: 0 credits (US$0.00) of your 10,000 credits (US$100.00)" in content
+    assert "no-cache" in answer["Cache-Control"]
+    client.logout()
+    assert client.get("/videos/account/").status_code == 302  # to the login

@@ -28,7 +28,6 @@ from videos.models import (
 )
 from videos.services import actions, queue, usage
 
-
 # The jobs' list needs the width of a 1280-pixel screen; every admin page has its breadcrumbs and
 # home page for getting around, so not the navigation column beside each list too.
 admin.site.enable_nav_sidebar = False

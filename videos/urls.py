@@ -5,6 +5,7 @@ from videos import views
 app_name = "videos"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("account/", views.account, name="account"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/status/", views.status, name="status"),
     path("<int:pk>/card/", views.card, name="card"),

@@ -129,11 +129,7 @@ def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> Ht
             "search": search,
             "shown": wanted["status"],
             "filters": selectors.HISTORY_FILTERS,
-            # The balance as the worker last read it: the page never waits on Runway.
-            "show_credits": bool(settings.RUNWAY_API_KEY),
-            "credits": selectors.account_credits() if settings.RUNWAY_API_KEY else None,
-            # This month's spend against the user's budget, and today's videos against the daily limit.
-            "spend": selectors.spend_summary(user=request.user),
+            **_account_context(request),
             # The cost of the form's defaults; the script follows the chosen model and duration.
             "estimate": ledger.catalog_estimate(model=settings.RUNWAY_TEXT_MODEL, duration=None),
             "pickers": _pickers(),
@@ -141,6 +137,25 @@ def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> Ht
         },
         status=400 if form.errors else 200,
     )
+
+
+def _account_context(request: AuthenticatedRequest) -> dict[str, object]:
+    """The account's lines above the form (templates/videos/_account.html)."""
+    return {
+        # The balance as the worker last read it: the page never waits on Runway.
+        "show_credits": bool(settings.RUNWAY_API_KEY),
+        "credits": selectors.account_credits() if settings.RUNWAY_API_KEY else None,
+        # This month's spend against the user's budget, and today's videos against the daily limit.
+        "spend": selectors.spend_summary(user=request.user),
+    }
+
+
+@login_required
+@require_GET
+@never_cache
+def account(request: AuthenticatedRequest) -> HttpResponse:
+    """The account's lines as the dashboard shows them, for the page to swap in when they change."""
+    return render(request, "videos/_account.html", _account_context(request))
 
 
 def _pickers() -> dict[str, object]:

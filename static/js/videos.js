@@ -189,6 +189,7 @@
     }
     paint(fresh);
     if (fresh.dataset.status !== before) {
+      refreshAccount(); // what it cost: reserved, settled or given back
       announce(statusWords(fresh));
       if (FINAL.includes(fresh.dataset.status) && !FINAL.includes(before)) tellHiddenTab(fresh);
     }
@@ -242,6 +243,27 @@
     };
     window.setTimeout(tick, POLL_MS);
   }
+
+  // ---- The account's lines above the form: what was spent, the credit balance ----
+
+  // Fetched again from the server (the same template as the page's) when a job starts or ends,
+  // which changes what was spent, and every half minute while the tab is seen, for the balance.
+  const ACCOUNT_MS = 30000;
+  let accountAsked = null;
+  function refreshAccount() {
+    const account = document.getElementById("account");
+    if (!account || accountAsked) return;
+    accountAsked = window.setTimeout(async function () {
+      accountAsked = null;
+      try {
+        const response = await fetch(account.dataset.url, { headers: { Accept: "text/html" } });
+        if (response.ok) document.getElementById("account").replaceWith(fromHtml(await response.text()));
+      } catch (error) {
+        // The next reason to ask asks again.
+      }
+    }, 300); // the changes of one moment, in one request
+  }
+  window.setInterval(function () { if (!document.hidden) refreshAccount(); }, ACCOUNT_MS);
 
   // ---- Cards in the list: a new one, and the actions done in place ----
 
@@ -308,6 +330,7 @@
         announce(text);
         return;
       }
+      refreshAccount();
       if (data.deleted) {
         removeCard(card);
       } else if ("generation-" + data.id === card.id) {
@@ -373,6 +396,7 @@
   document.addEventListener("generation:created", function (event) {
     if (!history) return;
     const card = insertCard(event.detail.html);
+    refreshAccount();
     announce("Your video “" + titleOf(card) + "” is on its way.");
   });
 
