@@ -171,8 +171,10 @@ def _walk_as_the_owner(client: Client, shown: list[VideoGeneration], jobs: dict[
 
     expect(client.get("/videos/"), 200, "Runway credits:")  # none read yet: "checking…", and the worker is asked
     CreditBalance.objects.update_or_create(pk=CreditBalance.ONLY, defaults={"credits": 1, "fetched_at": timezone.now()})
-    for query in ("", "?status=active", "?status=succeeded", "?status=failed", "?page=2"):
+    for query in ("", "?status=active", "?status=succeeded", "?status=failed", "?page=2", "?q=storm+lighthouse"):
         expect(client.get(f"/videos/{query}"), 200, "Generate Videos")
+    expect(client.get("/videos/account/"), 200, "This month:")
+    expect(client.get("/favicon.ico"), 301)
     for job in shown:
         expect(client.get(f"/videos/{job.pk}/"), 200, job.prompt)
         expect(client.get(f"/videos/{job.pk}/status/"), 200, '"status_label"')
@@ -211,6 +213,8 @@ def _walk_as_staff(client: Client, admin_user: Any, jobs: dict[str, VideoGenerat
     expect(client.post(CHANGELIST, {"action": "poll_now", "_selected_action": everyone}, follow=True), 200, "queued")
     expect(client.post(CHANGELIST, {"action": "cancel", "_selected_action": everyone}, follow=True), 200, "cancelled")
     expect(client.post(CHANGELIST, {"action": "delete_selected", "_selected_action": everyone}), 200, "Are you sure")
+    expect(client.get("/admin/videos/usageday/"), 200, "Check against Runway now")
+    expect(client.post("/admin/videos/usageday/check/", follow=True), 200, "reading Runway")
     one = VideoGeneration.objects.filter(delete_pending=False).first()
     assert one is not None
     expect(client.get(f"{CHANGELIST}{one.pk}/delete/"), 200, "Are you sure")
