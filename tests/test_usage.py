@@ -131,8 +131,9 @@ def test_staff_see_where_the_ledger_and_runway_differ_and_can_ask_for_a_check(st
     assert "Veo 3.1" in page and "+160" in page
     assert "1 row differs" in page
     assert "Last checked 2026-12-03 09:30 UTC, the days from 2026-11-27" in page
-    differing = staff.get(CHANGELIST, {"matches": "no"}).content.decode()
-    assert "Veo 3.1" in differing and "Gen-4.5" not in differing
+    differing = staff.get(CHANGELIST, {"matches": "no"}).context["cl"].result_list
+    assert [row.model for row in differing] == ["veo3.1"]
+    assert '<a href="?model=veo3.1">Veo 3.1</a>' in page  # the filter names models too
 
     answer = staff.post(f"{CHANGELIST}check/", follow=True)
 
@@ -203,5 +204,6 @@ def test_after_a_day_of_every_outcome_the_ledger_agrees_with_what_the_simulator_
     assert (
         reasons["cancelled running"] == "Runway had started making it, and does not refund a task stopped once started."
     )
-    assert reasons["cancelled waiting"] == reasons["refunded"] == "Nothing charged."
+    assert reasons["cancelled waiting"] == "Nothing charged: cancelled before Runway had started it."
+    assert reasons["refunded"] == "Nothing charged: Runway does not bill a video it could not make."
     assert reasons["moderated"] == "Runway bills a video its moderation declined as if it had been made."

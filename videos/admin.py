@@ -371,7 +371,7 @@ def _csv_safe(value: object) -> object:
 
 
 class DifferenceFilter(admin.SimpleListFilter):
-    title = "against Runway's"
+    title = "Runway's figure"
     parameter_name = "matches"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -386,12 +386,26 @@ class DifferenceFilter(admin.SimpleListFilter):
         return queryset
 
 
+class UsedModelFilter(admin.SimpleListFilter):
+    """The models of the usage rows by name (Runway's usage may name models the catalog has not)."""
+
+    title = "model"
+    parameter_name = "model"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        models = UsageDay.objects.order_by("model").values_list("model", flat=True).distinct()
+        return [(model, catalog.label_for(model)) for model in models]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[UsageDay]) -> QuerySet[UsageDay]:
+        return queryset.filter(model=self.value()) if self.value() else queryset
+
+
 @admin.register(UsageDay)
 class UsageDayAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Runway's figures of what was spent per day and model beside the ledger's (services/usage.py), read-only."""
 
     list_display = ("day", "model_name", "ledger", "runway", "difference_shown")
-    list_filter = (DifferenceFilter, "model")
+    list_filter = (DifferenceFilter, UsedModelFilter)
     date_hierarchy = "day"
     list_per_page = 100
 

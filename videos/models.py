@@ -527,8 +527,8 @@ class UsageDay(models.Model):
 
     class Meta:
         ordering = ["-day", "model"]
-        verbose_name = "usage against Runway's"
-        verbose_name_plural = "usage against Runway's"
+        verbose_name = "day's usage"
+        verbose_name_plural = "days' usage against Runway's"
         constraints = [models.UniqueConstraint(fields=["day", "model"], name="one_usage_row_per_day_and_model")]
 
     def __str__(self) -> str:

@@ -52,8 +52,8 @@ class Migration(migrations.Migration):
                 ('checked_at', models.DateTimeField()),
             ],
             options={
-                'verbose_name': "usage against Runway's",
-                'verbose_name_plural': "usage against Runway's",
+                'verbose_name': "day's usage",
+                'verbose_name_plural': "days' usage against Runway's",
                 'ordering': ['-day', 'model'],
                 'constraints': [models.UniqueConstraint(fields=('day', 'model'), name='one_usage_row_per_day_and_model')],
             },

@@ -167,6 +167,14 @@ def generation_card_state(*, generation: VideoGeneration) -> CardState:
     return CardState(queue_position=position, version=version, cost_reason=reason)
 
 
+# Why a job that ended without a video cost nothing, by how it ended.
+_NOTHING_CHARGED = {
+    Status.CANCELLED: "Nothing charged: cancelled before Runway had started it.",
+    Status.FAILED: "Nothing charged: Runway does not bill a video it could not make.",
+    Status.TIMED_OUT: "Nothing charged.",
+}
+
+
 def generation_cost_reason(*, generation: VideoGeneration) -> str:
     """Why a job that did not succeed cost what it did, by Runway's billing rules, once its cost is
     final: what people wonder about a cancelled video that still cost its price. Empty otherwise."""
@@ -174,7 +182,7 @@ def generation_cost_reason(*, generation: VideoGeneration) -> str:
     if cost is None or not cost["final"] or generation.status == Status.SUCCEEDED or not generation.is_final:
         return ""
     if cost["credits"] == 0:
-        return "Nothing charged."
+        return _NOTHING_CHARGED.get(generation.status, "Nothing charged.")
     if generation.status == Status.FAILED and catalog.is_moderation_failure(generation.failure_code):
         return "Runway bills a video its moderation declined as if it had been made."
     if generation.status in (Status.CANCELLED, Status.TIMED_OUT) and generation.runway_status == catalog.RUNNING:
