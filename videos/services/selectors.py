@@ -182,7 +182,7 @@ def generation_cost_reason(*, generation: VideoGeneration) -> str:
     if cost is None or not cost["final"] or generation.status == Status.SUCCEEDED or not generation.is_final:
         return ""
     if cost["credits"] == 0:
-        return _NOTHING_CHARGED.get(generation.status, "Nothing charged.")
+        return _NOTHING_CHARGED.get(Status(generation.status), "Nothing charged.")
     if generation.status == Status.FAILED and catalog.is_moderation_failure(generation.failure_code):
         return "Runway bills a video its moderation declined as if it had been made."
     if generation.status in (Status.CANCELLED, Status.TIMED_OUT) and generation.runway_status == catalog.RUNNING:
