@@ -54,7 +54,7 @@ def stack_read(path: Path) -> dict[str, object]:
         env = {str(name): str(value) for name, value in dict(record["env"]).items() if name in JOINED}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    if not _alive(pid):
+    if not pid_alive(pid):
         return {}  # left behind by a run_local that was killed
     return {"pid": pid, "env": env}
 
@@ -80,7 +80,8 @@ def stack_join(path: Path, environ: MutableMapping[str, str]) -> dict[str, objec
     return record
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of that number runs (someone else's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -16,6 +16,8 @@ import os
 import signal
 import sys
 
+from runway_project.local_stack import pid_alive
+
 RUN_LOCAL_PID_ENV = "RUNWAY_RUN_LOCAL_PID"
 _PR_SET_PDEATHSIG = 1
 
@@ -30,15 +32,5 @@ def stop_with_parent() -> None:
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
         return  # refused (it never is on Linux): run_local's own stop still applies
     # The parent may have died before the call above, when it could no longer be told.
-    if not _alive(int(owner)) or os.getppid() == 1:
+    if not pid_alive(int(owner)) or os.getppid() == 1:
         os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

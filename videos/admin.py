@@ -71,7 +71,7 @@ class ModelFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [(model, catalog.label_for(model)) for model in catalog.MODELS]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> QuerySet[VideoGeneration]:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(model=self.value()) if self.value() else queryset
 
 
@@ -386,18 +386,12 @@ class DifferenceFilter(admin.SimpleListFilter):
         return queryset
 
 
-class UsedModelFilter(admin.SimpleListFilter):
+class UsedModelFilter(ModelFilter):
     """The models of the usage rows by name (Runway's usage may name models the catalog has not)."""
-
-    title = "model"
-    parameter_name = "model"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         models = UsageDay.objects.order_by("model").values_list("model", flat=True).distinct()
         return [(model, catalog.label_for(model)) for model in models]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[UsageDay]) -> QuerySet[UsageDay]:
-        return queryset.filter(model=self.value()) if self.value() else queryset
 
 
 @admin.register(UsageDay)
