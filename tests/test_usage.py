@@ -166,10 +166,17 @@ def test_after_a_day_of_every_outcome_the_ledger_agrees_with_what_the_simulator_
             "cancelled running": VideoRequest(prompt="Waves [sim:never]", model="veo3.1_fast"),  # 4 s: 60, kept
             "cancelled waiting": VideoRequest(prompt="Behind the lighthouse"),  # THROTTLED behind "done": refunded
         }
-        jobs = {name: creation.generation_create(owner=user, request=request).pk for name, request in asked.items()}
+        jobs: dict[str, int] = {}
+        for name, request in asked.items():
+            if name == "cancelled waiting":
+                # Only once "done" has its task: the worker sends creates side by side, and the
+                # first to reach Runway would take the slot.
+                wait_for_jobs(stack, [jobs["done"]], lambda job: bool(job.runway_task_id), seconds=60)
+            jobs[name] = creation.generation_create(owner=user, request=request).pk
         ids = list(jobs.values())
         at_runway = lambda job: job.poll_count >= 1 and job.next_check_at is not None  # noqa: E731
         wait_for_jobs(stack, ids, at_runway, seconds=60)
+        assert VideoGeneration.objects.get(pk=jobs["cancelled waiting"]).runway_status == "THROTTLED"
         stack.clock.advance(2.0)  # past PENDING: all started but the one behind the lighthouse
         wait_for_jobs(stack, [jobs["cancelled running"]], lambda job: job.status == Status.RUNNING, seconds=30)
         for name in ("cancelled running", "cancelled waiting"):
