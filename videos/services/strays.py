@@ -9,6 +9,7 @@ back to the queue for the other installation's workers.
 """
 
 import logging
+import random
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -20,11 +21,14 @@ from videos.services import queue
 
 logger = logging.getLogger(__name__)
 
-# How many times a stray is handed back to the queue (a hop count in its headers), a second apart,
-# before it is dropped for its own installation's sweep to send again (its workers may all be stopped).
+# How many times a stray is handed back to the queue (a hop count in its headers) before it is
+# dropped for its own installation's sweep to send again (its workers may all be stopped); and how
+# long after, at random: a worker's consumer asks Redis for the next message once a second, and a
+# stray handed back after just that second went, in step with it, to the same wrong worker again
+# and again (twenty times in a row, in a test).
 HOPS_HEADER = "runway_hops"
 STRAY_RETURNS = 20
-STRAY_RETURN_AFTER = 1.0
+STRAY_RETURN_AFTER = (0.3, 2.7)
 # How long /healthz reports strays after the last one: long enough for a monitor to see it.
 STRAYS_REPORTED_FOR = timedelta(minutes=15)
 
@@ -49,7 +53,7 @@ def stray_handle(*, task: str, args: tuple[object, ...], headers: dict[str, obje
     hops = headers.get(HOPS_HEADER)
     hops = hops if isinstance(hops, int) and not isinstance(hops, bool) else 0
     returned = hops < STRAY_RETURNS and queue.task_send(
-        task, args=args, countdown=STRAY_RETURN_AFTER, headers={**headers, HOPS_HEADER: hops + 1}
+        task, args=args, countdown=random.uniform(*STRAY_RETURN_AFTER), headers={**headers, HOPS_HEADER: hops + 1}
     )
     logger.error(
         "Received %s%s from another installation (its database: %s) on queue %r, which two installations "
