@@ -35,11 +35,7 @@ def database_description(database: Mapping[str, Any]) -> str:
     return f"{engine} {host}{':' + port if port else ''}/{name}"
 
 
-def installation_id(description: str) -> str:
-    """A short, stable name for the installation whose database is `description`."""
-    return hashlib.sha256(description.encode()).hexdigest()[:12]
-
-
 def default_queue(description: str) -> str:
-    """The broker queue an installation uses unless CELERY_QUEUE names another: its own."""
-    return f"runway-{installation_id(description)[:8]}"
+    """The broker queue an installation uses unless CELERY_QUEUE names another: its own, named after
+    its database. (Its messages name it by the key in the database itself: services/queue.py.)"""
+    return f"runway-{hashlib.sha256(description.encode()).hexdigest()[:8]}"
