@@ -339,6 +339,37 @@ if not (_monthly_budget.isascii() and _monthly_budget.isdigit()):
         f"(1 credit = 1 US cent; 0 turns generating off), not {_monthly_budget!r}."
     )
 RUNWAY_MONTHLY_BUDGET_PER_USER = int(_monthly_budget)
+
+
+from videos.catalog import DEFAULT_PRICE_CEILING as _DEFAULT_PRICE_CEILING  # noqa: E402 (imports no Django)
+
+
+def _prices(text: str) -> dict[str, float]:
+    """RUNWAY_PRICES: "model=credits per second,..." for models Runway publishes no price for."""
+    from videos.model_table import OFFERS  # the one table of models (imports no Django)
+
+    prices: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        model, _, figure = item.partition("=")
+        try:
+            price = float(figure)
+        except ValueError:
+            price = -1.0
+        if model.strip() not in {m for m, _ in OFFERS} or not 0 < price < 10_000:
+            raise ImproperlyConfigured(
+                f"RUNWAY_PRICES: {item!r} is not a model of the table and its credits per second "
+                '(e.g. "kling3.0_pro=20,seedance2=36").'
+            )
+        prices[model.strip()] = price
+    return prices
+
+
+# What a model costs per second where Runway publishes no price: the operator's figures, else the
+# ceiling every such job is reserved at (videos/catalog.py), so that a budget is never overspent.
+RUNWAY_PRICES = _prices(env.str("RUNWAY_PRICES", default=""))
+RUNWAY_PRICE_CEILING = env.float("RUNWAY_PRICE_CEILING", default=_DEFAULT_PRICE_CEILING)
+if not 0 < RUNWAY_PRICE_CEILING < 10_000:
+    raise ImproperlyConfigured("RUNWAY_PRICE_CEILING must be a number of credits per second above 0.")
 # Set by `make run` when it starts the simulator; every page then says videos are simulated.
 RUNWAY_SIMULATED = env.bool("RUNWAY_SIMULATED", default=False)
 # Runway asks not to poll a task more often than once every five seconds.

@@ -71,10 +71,16 @@ def test_an_unknown_model_is_rejected():
     assert "gen3a_turbo" in problems["model"]
 
 
-def test_an_unknown_model_on_image_to_video_lists_the_image_models_by_name():
+def test_an_unknown_model_on_image_to_video_points_at_the_list():
     problems = check_image(model="gen2")
 
-    assert problems["model"] == "There is no model 'gen2': choose Gen-4 Turbo, Gen-4.5, Veo 3.1 or Veo 3.1 Fast."
+    assert problems["model"] == "There is no model 'gen2': choose one of the models the form lists."
+
+
+def test_a_model_that_only_edits_clips_says_so():
+    assert check(model="aleph2")["model"] == (
+        "Aleph 2.0 edits a video clip, which this form does not send yet: choose another model."
+    )
 
 
 def test_gen4_turbo_without_an_image_says_it_needs_one_and_names_those_that_start_from_text():
@@ -83,8 +89,7 @@ def test_gen4_turbo_without_an_image_says_it_needs_one_and_names_those_that_star
     assert set(problems) == {"model"}
 
     assert problems["model"] == (
-        "Gen-4 Turbo needs an image to start from: add one, or choose Gen-4.5, Veo 3.1 or Veo 3.1 Fast "
-        "to start from text alone."
+        "Gen-4 Turbo needs an image to start from: add one, or choose a model that starts from text alone."
     )
 
 
@@ -94,8 +99,17 @@ def test_an_unknown_endpoint_is_rejected():
     assert set(problems) == {"endpoint"}
 
 
-def test_models_lists_each_model_once():
-    assert catalog.MODELS == ("gen4_turbo", "gen4.5", "veo3.1", "veo3.1_fast")
+def test_models_lists_each_model_once_every_model_runway_generates_video_with_from_text_or_an_image():
+    assert len(catalog.MODELS) == len(set(catalog.MODELS)) == 25
+    assert {"gen4.5", "gen4_turbo", "veo3.1", "kling3.0_pro", "seedance2", "wan3_prime"} <= set(catalog.MODELS)
+    assert "aleph2" not in catalog.MODELS  # video to video only
+
+
+def test_the_model_menu_groups_every_model_by_its_maker():
+    groups = dict(catalog.models_by_maker())
+    assert [m for models in groups.values() for m, _ in models] == list(catalog.MODELS)
+    assert groups["Runway"] == [("gen4.5", "Gen-4.5"), ("gen4_turbo", "Gen-4 Turbo")]
+    assert ("seedance2", "Seedance 2.0") in groups["ByteDance"]
 
 
 # --- prompt ----------------------------------------------------------------------------------
@@ -302,9 +316,58 @@ def test_veo_refuses_a_seed_out_of_range(model):
     assert set(check(model=model, duration=8, seed=catalog.SEED_MAX + 1)) == {"seed"}
 
 
-def test_no_model_refuses_a_seed():
-    # The form's seed box is never disabled, and every job stores the seed it was sent with.
-    assert all(offer.accepts_seed for offer in catalog.OFFERS.values())
+def test_a_seed_is_refused_by_a_model_that_takes_none():
+    problems = check(model="kling3.0_pro", ratio="1920:1080", duration=5, seed=7)
+
+    assert problems == {"seed": "Kling 3.0 Pro does not take a seed."}
+    assert check(model="kling3.0_pro", ratio="1920:1080", duration=5, seed=None) == {}
+
+
+# --- the settings only some models take --------------------------------------------------------
+
+
+def test_a_resolution_is_checked_against_the_models_own():
+    assert check(model="hailuo3", ratio="16:9", duration=6, seed=None, resolution="2k") == {}
+    assert check(model="hailuo3", ratio="16:9", duration=6, seed=None, resolution="4k") == {
+        "resolution": "Hailuo 3 does not offer the resolution '4k'. Choose one of: 768p, 2k, 768P, 2K."
+    }
+    assert check(resolution="720p") == {"resolution": "Gen-4.5 takes no resolution."}
+
+
+def test_a_model_without_ratios_refuses_one_and_needs_none():
+    image = {"endpoint": IMAGE_TO_VIDEO, "model": "grok_imagine_1_5", "has_image": True, "seed": None, "duration": 6}
+    assert check(**image, ratio=None) == {}
+    assert check(**image, ratio="16:9") == {"ratio": "Grok Imagine 1.5 takes no ratio from an image."}
+
+
+def test_sound_is_a_choice_only_where_the_model_has_it():
+    assert check(model="veo3.1", duration=8, audio=False) == {}
+    assert check(audio=False) == {"audio": "Gen-4.5 has no choice of sound."}
+    assert check(model="veo3.1", duration=8, audio="no") == {"audio": "Sound is on or off."}
+
+
+def test_a_negative_prompt_is_veos_alone_and_has_a_limit():
+    assert check(model="veo3.1", duration=8, negative_prompt="blur") == {}
+    assert check(negative_prompt="blur") == {"negative_prompt": "Gen-4.5 takes no list of what to avoid."}
+    too_long = check(model="veo3.1", duration=8, negative_prompt="x" * 1001)
+    assert "at most 1000" in too_long["negative_prompt"]
+
+
+def test_each_model_has_its_own_prompt_limit():
+    assert check(model="seedance2_5", ratio="1280:720", seed=None, prompt_text="x" * 15000) == {}
+    assert "at most 15000 for Seedance 2.5" in check(model="seedance2_5", seed=None, prompt_text="x" * 15001)["prompt"]
+    assert "at most 1000 for Gen-4.5" in check(prompt_text="x" * 1001)["prompt"]
+    # Where the SDK states none, ours.
+    problem = check(model="wan3", ratio="1280:720", seed=None, prompt_text="x" * 2501)["prompt"]
+    assert f"at most {catalog.UNSTATED_PROMPT_MAX} for Wan 3" in problem
+
+
+def test_a_request_keeps_its_settings_as_runway_names_them():
+    request = catalog.VideoRequest(
+        prompt="Waves", model="veo3.1", ratio="1280:720", duration=8, seed=3, audio=False, negative_prompt="gulls"
+    )
+    assert request.params == {"ratio": "1280:720", "duration": 8, "seed": 3, "audio": False, "negativePrompt": "gulls"}
+    assert catalog.VideoRequest(prompt="Waves").params == {}
 
 
 def test_the_seed_limit_is_runways():
@@ -380,12 +443,12 @@ def test_default_ratio_falls_back_to_the_first_offered_ratio():
     offer = catalog.Offer(
         model="m",
         label="M",
+        maker="Runway",
         endpoint=TEXT_TO_VIDEO,
         ratios=("960:960", "1584:672"),
         durations=(8, 10),
         prompt_required=True,
         duration_required=True,
-        accepts_seed=False,
     )
 
     assert offer.default_ratio == "960:960"
@@ -476,10 +539,39 @@ def test_image_type_reads_the_first_bytes(head, kind):
     assert catalog.image_type(b"GIF89a" + bytes(10)) is None
 
 
-def test_every_model_has_a_published_price_and_a_video_costs_its_seconds():
-    assert set(catalog.CREDITS_PER_SECOND) == set(catalog.MODELS)
-    assert catalog.estimated_credits(model="gen4.5", duration=5) == 60  # Runway's own example answer
-    assert catalog.estimated_credits(model="veo3.1", duration=8) == 320
+def _estimate(model, duration, endpoint=TEXT_TO_VIDEO, audio=None, prices=None, ceiling=100):
+    offer = catalog.offer_for(model=model, endpoint=endpoint)
+    price = catalog.price_for(offer, audio=audio, prices=prices, ceiling=ceiling)
+    return catalog.estimated_credits(offer, duration=duration, price=price), price.known
+
+
+def test_a_video_costs_its_seconds_at_the_published_price():
+    assert _estimate("gen4.5", 5) == (60, True)  # Runway's own example answer
+    assert _estimate("veo3.1", 8) == (320, True)
+    assert _estimate("gen4_turbo", 10, IMAGE_TO_VIDEO) == (50, True)
+
+
+def test_veo_without_sound_costs_its_silent_price():
+    assert _estimate("veo3.1", 8, audio=False) == (160, True)
+    assert _estimate("veo3.1_fast", 4, audio=False) == (40, True)
+    assert _estimate("veo3.1_fast", 4, audio=True) == (60, True)
+
+
+def test_a_model_without_a_published_price_is_reserved_at_the_ceiling_unless_the_operator_names_one():
+    assert _estimate("kling3.0_pro", 10) == (1000, False)
+    assert _estimate("kling3.0_pro", 10, ceiling=60) == (600, False)
+    assert _estimate("kling3.0_pro", 10, prices={"kling3.0_pro": 20.5}) == (205, True)
+    # The operator's figure wins over the published one too (Runway's own estimate corrects it).
+    assert _estimate("gen4.5", 5, prices={"gen4.5": 10}) == (50, True)
+
+
+def test_a_fractional_price_is_rounded_up_to_whole_credits():
+    assert _estimate("kling3.0_pro", 3, prices={"kling3.0_pro": 0.5}) == (2, True)
+
+
+def test_the_ceiling_is_above_every_published_price():
+    published = [offer.price for offer in catalog.TABLE.values() if offer.price is not None]
+    assert max(published) < catalog.DEFAULT_PRICE_CEILING
 
 
 @pytest.mark.parametrize(

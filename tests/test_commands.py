@@ -87,7 +87,7 @@ def test_command_refuses_bad_input_like_the_form(broker):
         run("Waves", "--duration", "30")
     with pytest.raises(CommandError, match="cannot be empty"):
         run("   ")
-    with pytest.raises(CommandError, match="Gen-4 Turbo needs an image to start from: add one, or choose Gen-4.5"):
+    with pytest.raises(CommandError, match="Gen-4 Turbo needs an image to start from: add one, or choose a model"):
         run("Waves", "--model", "gen4_turbo")
     with pytest.raises(CommandError, match="No user named 'nobody'"):
         run("Waves", "--user", "nobody")

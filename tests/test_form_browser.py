@@ -227,8 +227,7 @@ def test_a_model_that_needs_an_image_says_so_at_once_by_name_and_shows_its_own_p
     page.select_option("#id_model", "gen4_turbo")
 
     expect(page.locator("#model-errors")).to_have_text(
-        "Gen-4 Turbo needs an image to start from: add one, or choose Gen-4.5, Veo 3.1 or Veo 3.1 Fast "
-        "to start from text alone."
+        "Gen-4 Turbo needs an image to start from: add one, or choose a model that starts from text alone."
     )
     expect(page.locator("#estimate")).to_contain_text("Estimated cost: 25 credits (US$0.25)")  # Gen-4 Turbo's, 5 s
     page.shots.take("needs-an-image")  # type: ignore[attr-defined]
@@ -239,6 +238,43 @@ def test_a_model_that_needs_an_image_says_so_at_once_by_name_and_shows_its_own_p
     page.select_option("#id_model", "veo3.1")
     expect(page.locator("#estimate")).to_contain_text("Estimated cost: 160 credits")  # Veo 3.1, 4 s
     assert VideoGeneration.objects.count() == 0
+
+
+def test_the_form_shows_only_the_chosen_models_fields_its_limit_and_its_price(logged_in, broker, settings):
+    page = logged_in
+    open_advanced(page)
+    fields = {
+        name: page.locator(f".field-{name}") for name in ("ratio", "resolution", "seed", "audio", "negative_prompt")
+    }
+
+    def shown() -> set[str]:
+        return {name for name, field in fields.items() if field.is_visible()}
+
+    expect(fields["seed"]).to_be_visible()  # Gen-4.5, the default
+    assert shown() == {"ratio", "seed"}
+    page.select_option("#id_model", "veo3.1")
+    expect(fields["audio"]).to_be_visible()
+    assert shown() == {"ratio", "seed", "audio", "negative_prompt"}
+    page.select_option("#id_audio", "off")
+    expect(page.locator("#estimate")).to_contain_text("Estimated cost: 80 credits")  # 4 s without sound, 20/s
+    page.select_option("#id_model", "hailuo3")
+    expect(fields["resolution"]).to_be_visible()
+    assert shown() == {"ratio", "resolution"}
+    assert page.locator("#id_seed").is_disabled(), "a hidden field is not sent"
+    expect(page.locator("#estimate")).to_contain_text(
+        f"Estimated cost: at most {int(settings.RUNWAY_PRICE_CEILING) * 6:,} credits"
+    )
+    page.select_option("#id_resolution", "2k")
+    page.get_by_label("Describe your video").fill("Dancers")
+    expect(page.locator("#prompt-count")).to_have_text(re.compile(r"^7 of 2,500 characters"))
+    page.select_option("#id_model", "seedance2_5")
+    expect(page.locator("#prompt-count")).to_have_text(re.compile(r"^7 of 15,000 characters"))
+    page.get_by_role("button", name=GENERATE).click()
+    expect(page.locator(".generation").first.locator(".prompt")).to_have_text("Dancers")
+    job = VideoGeneration.objects.get()
+    assert (job.model, job.endpoint) == ("seedance2_5", "text_to_video")
+    # Hailuo's resolution, hidden with Seedance, is not sent; the sound, which Seedance has too, is kept.
+    assert "resolution" not in job.params and job.params["audio"] is False
 
 
 def test_the_servers_messages_go_once_the_field_they_are_about_is_changed(logged_in, broker):

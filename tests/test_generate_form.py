@@ -1,6 +1,7 @@
 """The Generate form as a user meets it: the prompt's rules come from the catalog, Edit & re-run
 fills the form from an earlier job (its image too), and the input image is shown to its owner."""
 
+import json
 import re
 
 import pytest
@@ -8,7 +9,9 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.conftest import PNG, picture
-from videos.models import Status, VideoGeneration
+from videos import catalog
+from videos.models import SpendEntry, Status, VideoGeneration
+from videos.services import steps
 
 pytestmark = pytest.mark.django_db
 DASHBOARD = "/videos/"
@@ -190,3 +193,103 @@ def test_a_reused_image_gone_from_storage_is_asked_for_again(alice, make_job, me
     response = alice.post(DASHBOARD, {"prompt": "again", "from_generation": str(job.pk)})
     assert response.status_code == 400
     assert "no longer available" in field_errors(response.content.decode(), "image")
+
+
+# --- every model, and only its own fields ---------------------------------------------------------
+
+
+def _pickers(content: str) -> dict:
+    match = re.search(r'<script id="pickers" type="application/json">(.*?)</script>', content, re.S)
+    assert match, "no pickers on the page"
+    return json.loads(match.group(1))
+
+
+def test_the_model_menu_offers_every_model_grouped_by_its_maker(alice):
+    content = alice.get(DASHBOARD).content.decode()
+    menu = re.search(r'<select name="model".*?</select>', content, re.S).group(0)
+
+    groups = re.findall(r'<optgroup label="([^"]+)">(.*?)</optgroup>', menu, re.S)
+    assert [label for label, _ in groups] == [
+        "Runway", "Google", "Kling (Kuaishou)", "MiniMax", "ByteDance", "xAI", "Alibaba", "HappyHorse"
+    ]  # fmt: skip
+    offered = re.findall(r'<option value="([^"]+)"', menu)
+    assert sorted(offered) == sorted(catalog.MODELS)
+    assert '<option value="seedance2">Seedance 2.0</option>' in dict(groups)["ByteDance"]
+
+
+def test_the_pickers_say_what_each_model_takes_and_costs(alice, settings):
+    settings.RUNWAY_PRICES = {"wan3": 9.5}
+    offers = _pickers(alice.get(DASHBOARD).content.decode())["offers"]
+
+    veo = offers["veo3.1"]["text_to_video"]
+    assert (veo["price"], veo["priceSilent"], veo["priceKnown"]) == (40, 20, True)
+    assert (veo["audio"], veo["negativePrompt"], veo["resolutions"]) == (True, True, [])
+    hailuo = offers["hailuo3"]["image_to_video"]
+    assert hailuo["resolutions"] == ["768p", "2k", "768P", "2K"] and hailuo["seed"] is False
+    assert offers["kling3.0_pro"]["text_to_video"]["price"] == settings.RUNWAY_PRICE_CEILING
+    assert offers["kling3.0_pro"]["text_to_video"]["priceKnown"] is False
+    assert offers["wan3"]["text_to_video"]["price"] == 9.5
+    assert offers["seedance2_5"]["text_to_video"]["promptMax"] == 15000
+    assert "text_to_video" not in offers["gen4_turbo"]
+
+
+def test_a_veo_job_without_sound_keeps_its_settings_and_is_reserved_at_the_silent_price(
+    alice, broker, django_capture_on_commit_callbacks
+):
+    form = {"prompt": "Waves", "model": "veo3.1", "duration": "8", "audio": "off", "negative_prompt": "gulls"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice.post(DASHBOARD, form)
+
+    assert response.status_code == 302
+    job = VideoGeneration.objects.get()
+    assert job.params == {
+        "ratio": "1280:720",
+        "duration": 8,
+        "seed": job.seed,
+        "audio": False,
+        "negativePrompt": "gulls",
+    }
+    assert (job.audio, job.negative_prompt) == (False, "gulls")
+    assert SpendEntry.objects.get(generation_number=job.pk).credits == 160
+    assert steps.generation_payload(generation=job) == {"model": "veo3.1", "promptText": "Waves", **job.params}
+
+
+def test_a_model_without_a_price_is_reserved_at_the_ceiling(alice, broker, settings):
+    settings.RUNWAY_PRICE_CEILING = 50
+    response = alice.post(DASHBOARD, {"prompt": "Rain", "model": "kling3.0_pro", "ratio": "1920:1080", "duration": "5"})
+
+    assert response.status_code == 302
+    job = VideoGeneration.objects.get()
+    assert job.params == {"ratio": "1920:1080", "duration": 5}  # Kling 3.0 takes no seed
+    assert SpendEntry.objects.get(generation_number=job.pk).credits == 250
+
+
+def test_the_ceiling_keeps_an_unpriced_job_inside_the_budget(alice, broker, settings):
+    settings.RUNWAY_MONTHLY_BUDGET_PER_USER = 400
+    response = alice.post(DASHBOARD, {"prompt": "Rain", "model": "kling3.0_pro", "ratio": "1920:1080", "duration": "5"})
+
+    assert response.status_code == 400
+    assert "would cost about 500 credits" in response.content.decode()
+    assert VideoGeneration.objects.count() == 0
+
+
+def test_a_setting_the_chosen_model_does_not_take_is_refused_next_to_its_field(alice, broker):
+    response = alice.post(DASHBOARD, {"prompt": "Rain", "model": "gen4.5", "resolution": "720p", "audio": "off"})
+
+    assert response.status_code == 400
+    content = response.content.decode()
+    assert "Gen-4.5 takes no resolution." in field_errors(content, "resolution")
+    assert "Gen-4.5 has no choice of sound." in field_errors(content, "audio")
+    assert VideoGeneration.objects.count() == 0
+
+
+def test_edit_and_re_run_keeps_a_models_own_settings(alice, make_job):
+    job = make_job(
+        status=Status.SUCCEEDED, model="hailuo3", prompt="Dance", ratio="16:9", duration=6, seed=None,
+        params={"resolution": "2k"},
+    )  # fmt: skip
+    assert job.params == {"resolution": "2k", "ratio": "16:9", "duration": 6}
+    content = alice.get(f"{DASHBOARD}?from={job.pk}").content.decode()
+
+    assert re.search(r'<option value="hailuo3" selected>', content)
+    assert re.search(r'<option value="2k" selected>', content)

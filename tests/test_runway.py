@@ -40,6 +40,12 @@ def client() -> runway.RunwayClient:
     return runway.get_client()
 
 
+def build(*, model, prompt_text, prompt_image=None, **settings):
+    """build_payload with the job's settings given one by one (None: not given), as the job keeps them."""
+    params = {name: value for name, value in settings.items() if value is not None}
+    return runway.build_payload(model=model, prompt_text=prompt_text, prompt_image=prompt_image, params=params)
+
+
 def text_payload(**overrides):
     fields = {
         "model": "gen4.5",
@@ -49,7 +55,7 @@ def text_payload(**overrides):
         "seed": 42,
     }
     fields.update(overrides)
-    return runway.build_payload(**fields)
+    return build(**fields)
 
 
 def refused_connection(url: str) -> requests.ConnectionError:
@@ -71,7 +77,7 @@ def assert_runway_headers(request) -> None:
 
 
 def test_build_payload_uses_runways_camel_case_names():
-    payload = runway.build_payload(
+    payload = build(
         model="gen4_turbo",
         prompt_text="The camera slowly pushes in",
         ratio="960:960",
@@ -90,14 +96,21 @@ def test_build_payload_uses_runways_camel_case_names():
     }
 
 
+def test_build_payload_sends_a_models_own_settings_as_they_are_kept():
+    params = {"ratio": "1280:720", "duration": 8, "audio": False, "negativePrompt": "gulls", "resolution": "720p"}
+    payload = runway.build_payload(model="veo3.1", prompt_text="Waves", params=params)
+
+    assert payload == {"model": "veo3.1", "promptText": "Waves", **params}
+
+
 def test_build_payload_omits_seed_and_duration_when_none():
-    payload = runway.build_payload(model="veo3.1", prompt_text="Waves", ratio="1280:720", duration=None, seed=None)
+    payload = build(model="veo3.1", prompt_text="Waves", ratio="1280:720", duration=None, seed=None)
 
     assert payload == {"model": "veo3.1", "promptText": "Waves", "ratio": "1280:720"}
 
 
 def test_build_payload_omits_empty_prompt_text_for_image_only_requests():
-    payload = runway.build_payload(
+    payload = build(
         model="gen4_turbo",
         prompt_text="",
         ratio="1280:720",
@@ -148,7 +161,7 @@ def test_text_to_video_sends_no_seed_or_duration_when_none(mocked, client):
 @pytest.mark.parametrize("prompt_image", [DATA_URI, "https://images.example.com/first-frame.png"])
 def test_image_to_video_posts_prompt_image_to_the_image_endpoint(mocked, client, prompt_image):
     mocked.post(IMAGE_URL, json={"id": TASK_ID})
-    payload = runway.build_payload(
+    payload = build(
         model="gen4_turbo",
         prompt_text="The camera slowly pushes in",
         ratio="1104:832",
@@ -414,9 +427,7 @@ def test_every_call_passes_the_connect_and_read_timeout(mocked, client):
     client.create_video(endpoint="text_to_video", payload=text_payload())
     client.create_video(
         endpoint="image_to_video",
-        payload=runway.build_payload(
-            model="gen4_turbo", prompt_text="", ratio="1280:720", duration=5, seed=1, prompt_image=DATA_URI
-        ),
+        payload=build(model="gen4_turbo", prompt_text="", ratio="1280:720", duration=5, seed=1, prompt_image=DATA_URI),
     )
     client.get_task(TASK_ID)
     client.delete_task(TASK_ID)

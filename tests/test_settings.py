@@ -156,6 +156,21 @@ def test_a_monthly_budget_of_0_starts(project):
     assert result.stdout.split()[-1] == "0"
 
 
+def test_prices_for_unpriced_models_come_from_the_environment(project):
+    code = "from django.conf import settings as s; print(s.RUNWAY_PRICES, s.RUNWAY_PRICE_CEILING)"
+    env = {"RUNWAY_PRICES": " kling3.0_pro=20, seedance2=36.5 ", "RUNWAY_PRICE_CEILING": "60"}
+    result = manage(project, "shell", "-c", code, DEBUG="True", **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "{'kling3.0_pro': 20.0, 'seedance2': 36.5} 60.0"
+
+
+@pytest.mark.parametrize("value", ["gen3=5", "kling3.0_pro=0", "kling3.0_pro=lots", "kling3.0_pro"])
+def test_a_price_for_no_model_of_the_table_or_not_above_0_does_not_start(project, value):
+    result = manage(project, "check", **production_env(), RUNWAY_PRICES=value)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: RUNWAY_PRICES:" in result.stderr
+
+
 def test_lockout_parameters_and_email_come_from_the_environment(project):
     code = (
         "from django.conf import settings as s; "

@@ -94,6 +94,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "ratio",
         "duration",
         "seed",
+        "params",
         "runway_task_id",
         "status",
         "progress",
@@ -119,7 +120,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     fieldsets = (
         (None, {"fields": ("owner", "prompt", "image", "image_url")}),
-        ("Request", {"fields": ("endpoint", "model", "ratio", "duration", "seed")}),
+        ("Request", {"fields": ("endpoint", "model", "ratio", "duration", "seed", "params")}),
         (
             "Runway",
             {

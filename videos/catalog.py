@@ -7,12 +7,22 @@ the simulator (`runway_simulator/`) shares it.
 """
 
 import ipaddress
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import IO, TypeGuard
 from urllib.parse import urlsplit
 
-TEXT_TO_VIDEO = "text_to_video"
-IMAGE_TO_VIDEO = "image_to_video"
+from videos.model_table import DEFAULT_DURATION as DEFAULT_DURATION
+from videos.model_table import DEFAULT_RATIO as DEFAULT_RATIO
+from videos.model_table import IMAGE_TO_VIDEO as IMAGE_TO_VIDEO
+from videos.model_table import MAKERS
+from videos.model_table import OFFERS as TABLE
+from videos.model_table import TEXT_TO_VIDEO as TEXT_TO_VIDEO
+from videos.model_table import Offer as Offer
+
+# The endpoints the product sends its jobs to, the input deciding which: an image → image_to_video,
+# none → text_to_video.
 ENDPOINTS = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO)
 
 # The states of a task at Runway, as they appear on the wire. Runway may add others.
@@ -31,10 +41,14 @@ def is_moderation_failure(failure_code: str) -> bool:
     return failure_code.startswith(("SAFETY.", "INPUT_PREPROCESSING.SAFETY"))
 
 
-PROMPT_MAX_UTF16 = 1000
+# The longest description the form takes from any model (Seedance 2.5's); each model's own limit,
+# where the SDK states one, is its row's `prompt_max`.
+PROMPT_MAX_UTF16 = 15000
 SEED_MAX = 4_294_967_295
-DEFAULT_RATIO = "1280:720"
-DEFAULT_DURATION = 5
+# Ours, for a model whose limit the SDK does not state (and for a negative prompt): Runway's own
+# limits, where stated, run from 1,000 to 15,000.
+UNSTATED_PROMPT_MAX = 2500
+NEGATIVE_PROMPT_MAX = 1000
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 IMAGE_URL_MAX_LENGTH = 2048
@@ -42,61 +56,48 @@ IMAGE_DATA_URI_MAX_LENGTH = 5 * 1024 * 1024
 # The largest file that still fits in a data URI once base64 has grown it by a third.
 IMAGE_MAX_BYTES = (IMAGE_DATA_URI_MAX_LENGTH - 64) * 3 // 4
 
-GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
-VEO_RATIOS = ("1280:720", "720:1280", "1080:1920", "1920:1080")
-GEN4_DURATIONS = tuple(range(2, 11))
-VEO_DURATIONS = (4, 6, 8)
+OFFERS = {key: offer for key, offer in TABLE.items() if key[1] in ENDPOINTS}
+MODELS = tuple(dict.fromkeys(model for model, _ in OFFERS))
+ALL_RATIOS = tuple(dict.fromkeys(ratio for offer in OFFERS.values() for ratio in offer.ratios))
+ALL_RESOLUTIONS = tuple(dict.fromkeys(r for offer in OFFERS.values() for r in offer.resolutions))
+ALL_DURATIONS = tuple(sorted({duration for offer in OFFERS.values() for duration in offer.durations}))
+
+CENTS_PER_CREDIT = 1
+# What a model without a published price is reserved at, in credits per second, unless the
+# operator names its price (the settings RUNWAY_PRICES and RUNWAY_PRICE_CEILING): more than any
+# video model Runway prices (Veo 3.1 with sound, 40), so that a budget is never overspent.
+DEFAULT_PRICE_CEILING = 100
 
 
 @dataclass(frozen=True)
-class Offer:
-    """What one model accepts on one endpoint."""
+class Price:
+    """What a model costs per second as sent, and whether that is a published (or operator's) price
+    or the ceiling it is reserved at for want of one."""
 
-    model: str
-    label: str
-    endpoint: str
-    ratios: tuple[str, ...]
-    durations: tuple[int, ...]
-    prompt_required: bool
-    duration_required: bool
-    accepts_seed: bool
-
-    @property
-    def default_ratio(self) -> str:
-        return DEFAULT_RATIO if DEFAULT_RATIO in self.ratios else self.ratios[0]
-
-    @property
-    def default_duration(self) -> int:
-        return min(self.durations, key=lambda d: abs(d - DEFAULT_DURATION))
+    per_second: float
+    known: bool
 
 
-def _offers() -> dict[tuple[str, str], Offer]:
-    rows = [
-        # model, label, endpoint, ratios, durations, prompt required, duration required, seed
-        ("gen4_turbo", "Gen-4 Turbo", IMAGE_TO_VIDEO, GEN4_RATIOS, GEN4_DURATIONS, False, False, True),
-        ("gen4.5", "Gen-4.5", IMAGE_TO_VIDEO, GEN4_RATIOS, GEN4_DURATIONS, True, True, True),
-        ("gen4.5", "Gen-4.5", TEXT_TO_VIDEO, ("1280:720", "720:1280"), GEN4_DURATIONS, True, True, True),
-        # Veo takes a seed since runwayml 5.24's types (Veo3_1, Veo3_1Fast on both endpoints).
-        ("veo3.1", "Veo 3.1", IMAGE_TO_VIDEO, VEO_RATIOS, VEO_DURATIONS, False, False, True),
-        ("veo3.1", "Veo 3.1", TEXT_TO_VIDEO, VEO_RATIOS, VEO_DURATIONS, True, False, True),
-        ("veo3.1_fast", "Veo 3.1 Fast", IMAGE_TO_VIDEO, VEO_RATIOS, VEO_DURATIONS, False, False, True),
-        ("veo3.1_fast", "Veo 3.1 Fast", TEXT_TO_VIDEO, VEO_RATIOS, VEO_DURATIONS, True, False, True),
-    ]
-    return {(row[0], row[2]): Offer(*row) for row in rows}
+def price_for(
+    offer: Offer, *, audio: bool | None = None, prices: Mapping[str, float] | None = None, ceiling: float
+) -> Price:
+    """The operator's price for the model (RUNWAY_PRICES), else Runway's published one (without
+    audio where that differs), else the ceiling."""
+    if prices and offer.model in prices:
+        return Price(prices[offer.model], known=True)
+    if offer.price is None:
+        return Price(ceiling, known=False)
+    if audio is False and offer.price_silent is not None:
+        return Price(offer.price_silent, known=True)
+    return Price(offer.price, known=True)
 
 
-OFFERS = _offers()
-MODELS = tuple(dict.fromkeys(model for model, _ in OFFERS))
-ALL_RATIOS = tuple(dict.fromkeys(ratio for offer in OFFERS.values() for ratio in offer.ratios))
-ALL_DURATIONS = tuple(sorted({duration for offer in OFFERS.values() for duration in offer.durations}))
+def estimated_credits(offer: Offer, *, duration: int | None, price: Price) -> int:
+    """What a video costs at `price`: per second of its duration (the model's longest when it takes
+    none, or leaves it to Runway), rounded up to whole credits."""
+    seconds = duration if duration is not None else max(offer.durations, default=DEFAULT_DURATION)
+    return math.ceil(price.per_second * seconds)
 
-
-# Runway's published prices, in credits per second of video (1 credit = 1 US cent), as sent by
-# this project (Veo with its audio, Runway's default). Runway's own figures on each task
-# (`estimatedCost`, then `cost`) are the truth; this table gives the estimate shown and checked
-# before anything is sent, and the simulator's bill.
-CREDITS_PER_SECOND = {"gen4_turbo": 5, "gen4.5": 12, "veo3.1": 40, "veo3.1_fast": 15}
-CENTS_PER_CREDIT = 1
 
 # How long a model takes at Runway, in seconds, before any job of it has finished here: a first
 # guess for the page's "about M:SS left", replaced by what the model's own jobs took as soon as one
@@ -109,13 +110,13 @@ def first_guess_seconds(model: str) -> int:
     return FIRST_GUESS_SECONDS.get(model, FIRST_GUESS_DEFAULT)
 
 
-def estimated_credits(*, model: str, duration: int) -> int:
-    """What a video of `duration` seconds from `model` costs at the published price."""
-    return CREDITS_PER_SECOND[model] * duration
-
-
 def label_for(model: str) -> str:
-    return next((offer.label for (name, _), offer in OFFERS.items() if name == model), model)
+    return next((offer.label for (name, _), offer in TABLE.items() if name == model), model)
+
+
+def prompt_limit(offer: Offer) -> int:
+    """The longest description `offer` takes: the SDK's figure, or ours where it states none."""
+    return offer.prompt_max or UNSTATED_PROMPT_MAX
 
 
 def offer_for(*, model: str, endpoint: str) -> Offer | None:
@@ -142,7 +143,8 @@ def image_type(head: bytes) -> str | None:
 class VideoRequest:
     """What a user asks for: built alike by the form, the command, re-run and try again.
 
-    `model`, `ratio` and `duration` may be None for "the default"; `resolved()` fills them in. The
+    `model`, `ratio` and `duration` may be None for "the default"; `resolved()` fills them in where
+    the model takes them. `resolution`, `audio` and `negative_prompt` are sent only when given. The
     image is a file (sent as a data URI) or an `https://` URL, never both.
     """
 
@@ -153,6 +155,9 @@ class VideoRequest:
     seed: int | None = None
     image: IO[bytes] | None = field(default=None, compare=False)
     image_url: str = ""
+    resolution: str | None = None
+    audio: bool | None = None
+    negative_prompt: str = ""
 
     @property
     def has_image(self) -> bool:
@@ -171,6 +176,19 @@ class VideoRequest:
         duration = self.duration if self.duration is not None else offer.default_duration
         return replace(self, model=model, ratio=self.ratio or offer.default_ratio, duration=duration)
 
+    @property
+    def params(self) -> dict[str, object]:
+        """The request's settings as Runway's fields name them, those given only (the job's `params`)."""
+        found = {
+            "ratio": self.ratio,
+            "resolution": self.resolution,
+            "duration": self.duration,
+            "seed": self.seed,
+            "audio": self.audio,
+            "negativePrompt": self.negative_prompt or None,
+        }
+        return {name: value for name, value in found.items() if value is not None}
+
 
 def check_request(request: VideoRequest) -> dict[str, str]:
     """The problems with a resolved request as {field: message}; empty when it may be sent."""
@@ -184,6 +202,9 @@ def check_request(request: VideoRequest) -> dict[str, str]:
         duration=request.duration,
         seed=request.seed,
         has_image=request.has_image,
+        resolution=request.resolution,
+        audio=request.audio,
+        negative_prompt=request.negative_prompt or None,
     )
     if request.image_url:
         problems.update(_problem("image_url", image_url_problem(request.image_url)))
@@ -201,11 +222,15 @@ def check_fields(
     duration: object,
     seed: object,
     has_image: bool,
+    resolution: object = None,
+    audio: object = None,
+    negative_prompt: object = None,
 ) -> dict[str, str]:
     """The problems with a request's fields as {field: message}; empty when they may be sent.
 
-    Fields are named as in this project (prompt, model, ratio, duration, seed, image). The values
-    may come straight from JSON (the simulator's), so each rule also checks the value's type.
+    Fields are named as in this project (prompt, model, ratio, duration, seed, image, resolution,
+    audio, negative_prompt); None is "not given". The values may come straight from JSON, so each
+    rule also checks the value's type.
     """
     if endpoint not in ENDPOINTS:
         return {"endpoint": f"Unknown endpoint {endpoint!r}."}
@@ -215,8 +240,11 @@ def check_fields(
     found = {
         "prompt": prompt_problem(offer, prompt_text),
         "ratio": ratio_problem(offer, ratio),
+        "resolution": resolution_problem(offer, resolution),
         "duration": duration_problem(offer, duration),
         "seed": seed_problem(offer, seed),
+        "audio": audio_problem(offer, audio),
+        "negative_prompt": negative_prompt_problem(offer, negative_prompt),
         "image": image_presence_problem(endpoint, has_image),
     }
     return {name: message for name, message in found.items() if message}
@@ -227,18 +255,16 @@ def _problem(name: str, message: str | None) -> dict[str, str]:
 
 
 def _unknown_model_problem(model: str, endpoint: str) -> str:
-    """Why `model` cannot serve `endpoint`, with the models that can, by the names people know."""
-    others = _in_words([label_for(m) for m, e in OFFERS if e == endpoint])
-    if model in MODELS and endpoint == TEXT_TO_VIDEO:
-        return f"{label_for(model)} needs an image to start from: add one, or choose {others} to start from text alone."
-    if model in MODELS:
-        return f"{label_for(model)} cannot start from an image: remove the image, or choose {others}."
-    return f"There is no model {model!r}: choose {others}."
-
-
-def _in_words(names: list[str]) -> str:
-    """["A", "B", "C"] → "A, B or C"."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    """Why `model` cannot serve `endpoint`, in the words of what it does take."""
+    takes = {e for (m, e) in TABLE if m == model}
+    label = label_for(model)
+    if IMAGE_TO_VIDEO in takes and endpoint == TEXT_TO_VIDEO:
+        return f"{label} needs an image to start from: add one, or choose a model that starts from text alone."
+    if TEXT_TO_VIDEO in takes:
+        return f"{label} cannot start from an image: remove the image, or choose another model."
+    if takes:
+        return f"{label} edits a video clip, which this form does not send yet: choose another model."
+    return f"There is no model {model!r}: choose one of the models the form lists."
 
 
 def prompt_problem(offer: Offer, prompt_text: object) -> str | None:
@@ -249,13 +275,14 @@ def prompt_problem(offer: Offer, prompt_text: object) -> str | None:
         if prompt_text is not None or offer.prompt_required:
             return "Please describe the video: the description cannot be empty."
         return None
-    if not _is_valid_unicode(prompt_text):
-        return "The description contains characters that are not valid text."
-    if utf16_length(prompt_text) > PROMPT_MAX_UTF16:
-        return (
-            f"The description is too long: {utf16_length(prompt_text)} characters "
-            f"(emoji count as two), at most {PROMPT_MAX_UTF16}."
-        )
+    return _text_problem(prompt_text, limit=prompt_limit(offer), what="The description", model=offer.label)
+
+
+def _text_problem(text: str, *, limit: int, what: str, model: str) -> str | None:
+    if not _is_valid_unicode(text):
+        return f"{what} contains characters that are not valid text."
+    if utf16_length(text) > limit:
+        return f"{what} is too long: {utf16_length(text)} characters (emoji count as two), at most {limit} for {model}."
     return None
 
 
@@ -270,15 +297,54 @@ def _is_valid_unicode(text: str) -> bool:
 
 def ratio_problem(offer: Offer, ratio: object) -> str | None:
     if ratio is None:
-        return "A ratio is required."
+        return "A ratio is required." if offer.ratio_required else None
+    if not offer.ratios:
+        return f"{offer.label} takes no ratio{_from_image(offer)}."
     if ratio not in offer.ratios:
         return f"{offer.label} does not offer the ratio {ratio!r}. Choose one of: {', '.join(offer.ratios)}."
     return None
 
 
+def _from_image(offer: Offer) -> str:
+    return " from an image" if offer.endpoint == IMAGE_TO_VIDEO else ""
+
+
+def resolution_problem(offer: Offer, resolution: object) -> str | None:
+    if resolution is None:
+        return None
+    if not offer.resolutions:
+        return f"{offer.label} takes no resolution{_from_image(offer)}."
+    if resolution not in offer.resolutions:
+        choices = ", ".join(offer.resolutions)
+        return f"{offer.label} does not offer the resolution {resolution!r}. Choose one of: {choices}."
+    return None
+
+
+def audio_problem(offer: Offer, audio: object) -> str | None:
+    if audio is None:
+        return None
+    if not offer.accepts_audio:
+        return f"{offer.label} has no choice of sound."
+    if not isinstance(audio, bool):
+        return "Sound is on or off."
+    return None
+
+
+def negative_prompt_problem(offer: Offer, negative_prompt: object) -> str | None:
+    if negative_prompt is None:
+        return None
+    if not offer.accepts_negative_prompt:
+        return f"{offer.label} takes no list of what to avoid."
+    if not isinstance(negative_prompt, str) or not negative_prompt.strip():
+        return "What to avoid must be text, or left empty."
+    return _text_problem(negative_prompt, limit=NEGATIVE_PROMPT_MAX, what="What to avoid", model=offer.label)
+
+
 def duration_problem(offer: Offer, duration: object) -> str | None:
     if duration is None:
         return "A duration is required." if offer.duration_required else None
+    if not offer.durations:
+        return f"{offer.label} takes no duration{_from_image(offer)}."
     if _is_whole_number(duration) and duration in offer.durations:
         return None
     allowed = ", ".join(str(d) for d in offer.durations)
@@ -363,15 +429,34 @@ def model_problems() -> dict[str, dict[str, str]]:
     return problems
 
 
-def offers_for_pickers() -> dict[str, dict[str, dict[str, object]]]:
-    """The table as the form's script needs it: model → endpoint → ratios, durations, seed."""
+def models_by_maker() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The form's model menu: each maker's models (model id, label), in the table's order."""
+    groups: dict[str, dict[str, str]] = {maker: {} for maker in MAKERS}
+    for offer in OFFERS.values():
+        groups[offer.maker][offer.model] = offer.label
+    return [(maker, list(models.items())) for maker, models in groups.items() if models]
+
+
+def offers_for_pickers(*, prices: Mapping[str, float], ceiling: float) -> dict[str, dict[str, dict[str, object]]]:
+    """The table as the form's script needs it: model → endpoint → what it takes, and its price per
+    second (with sound and without) at `prices` (the operator's) or, for want of one, at `ceiling`."""
     table: dict[str, dict[str, dict[str, object]]] = {}
     for (model, endpoint), offer in OFFERS.items():
+        price = price_for(offer, prices=prices, ceiling=ceiling)
         table.setdefault(model, {})[endpoint] = {
+            "label": offer.label,
             "ratios": list(offer.ratios),
+            "resolutions": list(offer.resolutions),
             "durations": list(offer.durations),
             "seed": offer.accepts_seed,
+            "audio": offer.accepts_audio,
+            "negativePrompt": offer.accepts_negative_prompt,
+            "promptRequired": offer.prompt_required,
+            "promptMax": prompt_limit(offer),
             "defaultRatio": offer.default_ratio,
             "defaultDuration": offer.default_duration,
+            "price": price.per_second,
+            "priceSilent": price_for(offer, audio=False, prices=prices, ceiling=ceiling).per_second,
+            "priceKnown": price.known,
         }
     return table

@@ -33,12 +33,14 @@ class GenerationForm(forms.Form):
             }
         ),
     )
+    # Every model, grouped by its maker; the page's script shows only the chosen one's fields.
     model = forms.ChoiceField(
         required=False,
-        choices=[("", "Default"), *((m, catalog.label_for(m)) for m in catalog.MODELS)],
+        choices=[("", "Default"), *catalog.models_by_maker()],
         help_text="Default: Gen-4.5 from text, Gen-4 Turbo from an image.",
     )
-    ratio = forms.ChoiceField(required=False, choices=_choices(list(dict.fromkeys(catalog.ALL_RATIOS))))
+    ratio = forms.ChoiceField(required=False, choices=_choices(list(catalog.ALL_RATIOS)))
+    resolution = forms.ChoiceField(required=False, choices=_choices(list(catalog.ALL_RESOLUTIONS)))
     duration = forms.TypedChoiceField(
         required=False,
         coerce=int,
@@ -46,6 +48,15 @@ class GenerationForm(forms.Form):
         choices=[("", "Default"), *((str(d), f"{d} s") for d in catalog.ALL_DURATIONS)],
     )
     seed = forms.IntegerField(required=False, min_value=0, max_value=catalog.SEED_MAX)
+    audio = forms.TypedChoiceField(
+        required=False,
+        label="Sound",
+        coerce=lambda value: value == "on",
+        empty_value=None,
+        choices=[("", "Default (with sound)"), ("on", "With sound"), ("off", "Without sound")],
+    )
+    # No maxlength, as for the prompt: the catalog refuses a long one with its length.
+    negative_prompt = forms.CharField(required=False, label="Avoid (negative prompt)")
     image = forms.FileField(required=False, label="First frame (JPEG, PNG or WebP)")
     image_url = forms.CharField(
         required=False, label="…or an image URL (https)", max_length=catalog.IMAGE_URL_MAX_LENGTH
@@ -103,6 +114,9 @@ class GenerationForm(forms.Form):
             seed=data["seed"],
             image=image,
             image_url=data["image_url"],
+            resolution=data["resolution"] or None,
+            audio=data["audio"],
+            negative_prompt=data["negative_prompt"],
         )
 
 
@@ -114,6 +128,9 @@ def generation_form_initial(generation: VideoGeneration) -> dict[str, object]:
         "ratio": generation.ratio,
         "duration": generation.duration,
         "seed": generation.seed,
+        "resolution": generation.resolution,
+        "audio": "" if generation.audio is None else ("on" if generation.audio else "off"),
+        "negative_prompt": generation.negative_prompt,
         "image_url": generation.image_url,
         "from_generation": generation.pk if generation.image else None,
     }

@@ -200,12 +200,14 @@ class VideoGeneration(models.Model):
     prompt_folded = models.TextField(blank=True, editable=False)
     endpoint = models.CharField(max_length=32, choices=[(e, e) for e in catalog.ENDPOINTS])
     model = models.CharField(max_length=64)
-    ratio = models.CharField(max_length=16)
-    duration = models.PositiveSmallIntegerField(null=True, blank=True)
-    seed = models.PositiveBigIntegerField(
-        null=True,
+    # The request's settings as Runway's fields name them ("ratio", "duration", "seed", "resolution",
+    # "audio", "negativePrompt"), those given only: checked by the catalog before they are stored,
+    # sent as they are. The model's properties below read them by this project's names.
+    params = models.JSONField(
+        default=dict,
         blank=True,
-        help_text="Chosen before submitting (when the model takes one) so a re-run can reproduce it.",
+        help_text="The request's settings, as sent to Runway. The seed is chosen before submitting (when the "
+        "model takes one) so a re-run can reproduce it.",
     )
     image = models.FileField(upload_to="inputs/%Y/%m/", blank=True)
     image_url = models.URLField(max_length=catalog.IMAGE_URL_MAX_LENGTH, blank=True)
@@ -332,6 +334,61 @@ class VideoGeneration(models.Model):
     @property
     def has_image(self) -> bool:
         return bool(self.image or self.image_url)
+
+    # -- the request's settings, kept in `params` ---------------------------------------------------
+
+    def _text_param(self, name: str) -> str:
+        value = self.params.get(name)
+        return value if isinstance(value, str) else ""
+
+    def _number_param(self, name: str) -> int | None:
+        value = self.params.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def _set_param(self, name: str, value: object) -> None:
+        if value is None or value == "":
+            self.params.pop(name, None)
+        else:
+            self.params[name] = value
+
+    @property
+    def ratio(self) -> str:
+        """The ratio sent ("" when the model takes none, or it was left to Runway)."""
+        return self._text_param("ratio")
+
+    @ratio.setter
+    def ratio(self, value: str | None) -> None:
+        self._set_param("ratio", value)
+
+    @property
+    def duration(self) -> int | None:
+        return self._number_param("duration")
+
+    @duration.setter
+    def duration(self, value: int | None) -> None:
+        self._set_param("duration", value)
+
+    @property
+    def seed(self) -> int | None:
+        return self._number_param("seed")
+
+    @seed.setter
+    def seed(self, value: int | None) -> None:
+        self._set_param("seed", value)
+
+    @property
+    def resolution(self) -> str:
+        return self._text_param("resolution")
+
+    @property
+    def audio(self) -> bool | None:
+        """Sound on (True) or off (False) where the model has the choice; None: the model's default."""
+        value = self.params.get("audio")
+        return value if isinstance(value, bool) else None
+
+    @property
+    def negative_prompt(self) -> str:
+        return self._text_param("negativePrompt")
 
     @property
     def model_label(self) -> str:

@@ -90,24 +90,16 @@ class UsedCredits:
 
 
 def build_payload(
-    *,
-    model: str,
-    prompt_text: str,
-    ratio: str,
-    duration: int | None,
-    seed: int | None,
-    prompt_image: str | None = None,
+    *, model: str, prompt_text: str, params: dict[str, Any], prompt_image: str | None = None
 ) -> dict[str, Any]:
-    """The camelCase body of a create request."""
-    payload: dict[str, Any] = {"model": model, "ratio": ratio}
+    """The camelCase body of a create request: the model, the prompt and image where given, and the
+    job's settings (`params`, already named as Runway names them)."""
+    payload: dict[str, Any] = {"model": model}
     if prompt_text:
         payload["promptText"] = prompt_text
     if prompt_image:
         payload["promptImage"] = prompt_image
-    if duration is not None:
-        payload["duration"] = duration
-    if seed is not None:
-        payload["seed"] = seed
+    payload.update(params)
     return payload
 
 

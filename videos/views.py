@@ -130,10 +130,9 @@ def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> Ht
             "shown": wanted["status"],
             "filters": selectors.HISTORY_FILTERS,
             **_account_context(request),
-            # The cost of the form's defaults; the script follows the chosen model and duration.
-            "estimate": ledger.catalog_estimate(model=settings.RUNWAY_TEXT_MODEL, duration=None),
+            # The cost and limit of the form's defaults; the script follows the chosen model.
+            **_default_offer_context(),
             "pickers": _pickers(),
-            "prompt_max": catalog.PROMPT_MAX_UTF16,
         },
         status=400 if form.errors else 200,
     )
@@ -158,18 +157,24 @@ def account(request: AuthenticatedRequest) -> HttpResponse:
     return render(request, "videos/_account.html", _account_context(request))
 
 
+def _default_offer_context() -> dict[str, object]:
+    offer = catalog.offer_for(model=settings.RUNWAY_TEXT_MODEL, endpoint=catalog.TEXT_TO_VIDEO)
+    if offer is None:  # a setting naming no text model: the form says so when it is used
+        return {"estimate": 0, "prompt_max": catalog.UNSTATED_PROMPT_MAX}
+    estimate = ledger.catalog_estimate(model=offer.model, duration=offer.default_duration)
+    return {"estimate": estimate, "prompt_max": catalog.prompt_limit(offer)}
+
+
 def _pickers() -> dict[str, object]:
     """What the form's script needs to follow the chosen model as the server would check it: the
     model table, the defaults, the prices, the limits of an image, and the server's own messages."""
     return {
-        "offers": catalog.offers_for_pickers(),
+        "offers": catalog.offers_for_pickers(prices=settings.RUNWAY_PRICES, ceiling=settings.RUNWAY_PRICE_CEILING),
         "defaults": {
             catalog.TEXT_TO_VIDEO: settings.RUNWAY_TEXT_MODEL,
             catalog.IMAGE_TO_VIDEO: settings.RUNWAY_IMAGE_MODEL,
         },
-        "prices": catalog.CREDITS_PER_SECOND,
         "free": settings.RUNWAY_SIMULATED,
-        "promptMax": catalog.PROMPT_MAX_UTF16,
         "modelProblems": catalog.model_problems(),
         "image": {
             "maxBytes": catalog.IMAGE_MAX_BYTES,

@@ -60,12 +60,14 @@
   const form = document.getElementById("generate-form");
 
   // The prompt's length as Runway counts it (UTF-16 code units, which is what a JS string's length
-  // is), against the limit: shown as the user types or pastes, never cut.
-  function promptCounter(promptMax) {
+  // is), against the chosen model's limit (its data-max, which the pickers set): shown as the user
+  // types or pastes, never cut. Returns the function that counts again.
+  function promptCounter() {
     const prompt = form.querySelector("#id_prompt");
     const counter = document.getElementById("prompt-count");
-    if (!prompt || !counter) return;
+    if (!prompt || !counter) return function () {};
     const count = function () {
+      const promptMax = Number(prompt.dataset.max);
       const length = prompt.value.length;
       const over = length - promptMax;
       counter.textContent = length.toLocaleString("en-US") + " of " + promptMax.toLocaleString("en-US") +
@@ -75,7 +77,6 @@
     };
     prompt.addEventListener("input", count);
     form.addEventListener("reset", function () { setTimeout(count, 0); });
-    count();
     // Ctrl+Enter (Cmd+Enter on a Mac) generates, as in most tools with a prompt.
     prompt.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
@@ -83,6 +84,7 @@
         form.requestSubmit();
       }
     });
+    return count;
   }
 
   // Whether a chosen file is an image Runway takes, by its type and size, as the server would say:
@@ -197,17 +199,22 @@
     });
   }
 
-  // The pickers offer only what the chosen model allows (the same table the server checks).
+  // The pickers offer only what the chosen model allows (the same table the server checks), and
+  // show only the fields it takes: a hidden field is disabled, so it is not sent either.
   const pickers = document.getElementById("pickers");
   if (form && pickers) {
-    const { offers, defaults, prices, free, modelProblems } = JSON.parse(pickers.textContent);
+    const { offers, defaults, free, modelProblems } = JSON.parse(pickers.textContent);
     const button = form.querySelector("button[type=submit]");
     const estimate = document.getElementById("estimate");
     const model = form.querySelector("#id_model");
     const ratio = form.querySelector("#id_ratio");
+    const resolution = form.querySelector("#id_resolution");
     const duration = form.querySelector("#id_duration");
-    const seed = form.querySelector("#id_seed");
+    const audio = form.querySelector("#id_audio");
+    const prompt = form.querySelector("#id_prompt");
+    const promptHelp = document.getElementById("prompt-help");
     const reuse = form.querySelector("input[name=from_generation][type=checkbox]");
+    const recount = promptCounter();
     const hasImage = function () {
       return form.querySelector("#id_image").files.length > 0 || form.querySelector("#id_image_url").value.trim() !== "" ||
         Boolean(reuse && reuse.checked);
@@ -217,6 +224,12 @@
       select.replaceChildren(new Option("Default", ""));
       values.forEach(function (value) { select.add(new Option(label(value), String(value))); });
       select.value = values.map(String).includes(keep) ? keep : "";
+    };
+    const show = function (name, taken) {
+      const wrapper = form.querySelector(".field-" + name);
+      if (!wrapper) return;
+      wrapper.hidden = !taken;
+      wrapper.querySelectorAll("input, select, textarea").forEach(function (control) { control.disabled = !taken; });
     };
     const update = function () {
       const endpoint = hasImage() ? "image_to_video" : "text_to_video";
@@ -230,23 +243,34 @@
       const offer = its[endpoint] || its.image_to_video || its.text_to_video;
       if (!offer) return;
       fill(ratio, offer.ratios, function (r) { return r; });
+      fill(resolution, offer.resolutions, function (r) { return r; });
       fill(duration, offer.durations, function (d) { return d + " s"; });
-      seed.disabled = !offer.seed;
-      showCost(chosen, Number(duration.value) || offer.defaultDuration);
+      show("ratio", offer.ratios.length > 0);
+      show("resolution", offer.resolutions.length > 0);
+      show("duration", offer.durations.length > 0);
+      show("seed", offer.seed);
+      show("audio", offer.audio);
+      show("negative_prompt", offer.negativePrompt);
+      prompt.dataset.max = offer.promptMax;
+      if (promptHelp) promptHelp.textContent = offer.promptRequired ? "" : "Optional for " + offer.label + ".";
+      recount();
+      showCost(offer, Number(duration.value) || offer.defaultDuration || Math.max(5, ...offer.durations));
     };
-    // What the chosen model and duration cost at Runway's published prices (the server's table).
-    const showCost = function (chosen, seconds) {
-      const credits = prices[chosen] * seconds;
-      estimate.textContent = "Estimated cost: " + creditsText(credits) +
-        (free ? " at Runway's prices; the simulator bills nothing." : ".");
-      button.textContent = free ? "Generate for free" : "Generate · " + credits.toLocaleString("en-US") + " credits";
+    // What the chosen model and duration cost at Runway's published prices (the server's table), or
+    // at most, for a model with no published price (reserved at the ceiling).
+    const showCost = function (offer, seconds) {
+      const perSecond = offer.audio && audio.value === "off" ? offer.priceSilent : offer.price;
+      const credits = Math.ceil(perSecond * seconds);
+      const bound = offer.priceKnown ? "" : "at most ";
+      estimate.textContent = "Estimated cost: " + bound + creditsText(credits) +
+        (free ? " at Runway's prices; the simulator bills nothing." : offer.priceKnown ? "." : " (Runway publishes no price for " + offer.label + ").");
+      button.textContent = free ? "Generate for free" : "Generate · " + bound + credits.toLocaleString("en-US") + " credits";
     };
     ["change", "input"].forEach(function (name) { form.addEventListener(name, function (event) {
-      if (["id_model", "id_image", "id_image_url", "id_duration"].includes(event.target.id) ||
+      if (["id_model", "id_image", "id_image_url", "id_duration", "id_audio"].includes(event.target.id) ||
           event.target.name === "from_generation") update();
     }); });
     update();
-    promptCounter(JSON.parse(pickers.textContent).promptMax);
   }
   // What the server said of a field goes once the user changes it (the model's own message is the
   // pickers' to keep; an image's, the picker's).

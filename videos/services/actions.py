@@ -126,11 +126,14 @@ def generation_rerun(
     request = VideoRequest(
         prompt=source.prompt,
         model=source.model,
-        ratio=source.ratio,
+        ratio=source.ratio or None,
         duration=source.duration,
         seed=None if new_seed else source.seed,
         image=image,
         image_url=source.image_url,
+        resolution=source.resolution or None,
+        audio=source.audio,
+        negative_prompt=source.negative_prompt,
     )
     try:
         return generation_create(owner=source.owner, request=request, request_token=request_token)

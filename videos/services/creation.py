@@ -3,6 +3,7 @@
 import logging
 import secrets
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import NoReturn
 
@@ -107,7 +108,9 @@ def _check_budget(owner: User, request: VideoRequest, now: datetime) -> None:
     resets = f"{ledger.next_month_start(now):%Y-%m-%d} 00:00 UTC"
     if budget <= 0:
         _refuse("Your monthly budget is 0 credits, so you cannot generate videos. Ask staff to set a budget for you.")
-    estimate = ledger.catalog_estimate(model=request.model or "", duration=request.duration, endpoint=request.endpoint)
+    estimate = ledger.catalog_estimate(
+        model=request.model or "", duration=request.duration, endpoint=request.endpoint, audio=request.audio
+    )
     spent = ledger.spent_this_month(user_id=owner.pk, now=now)
     left = max(0, budget - spent)
     if estimate > left:
@@ -125,19 +128,17 @@ def _refuse(message: str) -> NoReturn:
 def _store(owner: User, request: VideoRequest, request_token: uuid.UUID | None, image_name: str) -> VideoGeneration:
     """Save a checked, resolved request as a new job (failed at once when there is no API key)."""
     offer = catalog.offer_for(model=request.model or "", endpoint=request.endpoint)
-    assert offer is not None and request.model is not None and request.ratio is not None
-    seed = request.seed
-    if seed is None and offer.accepts_seed:
-        seed = secrets.randbelow(catalog.SEED_MAX + 1)  # stored, so a re-run can reproduce the video
+    assert offer is not None and request.model is not None
+    if request.seed is None and offer.accepts_seed:
+        # Stored, so a re-run can reproduce the video.
+        request = replace(request, seed=secrets.randbelow(catalog.SEED_MAX + 1))
     generation = VideoGeneration(
         owner=owner,
         prompt=request.prompt,
         prompt_folded=request.prompt.casefold(),
         endpoint=request.endpoint,
-        model=request.model,
-        ratio=request.ratio,
-        duration=request.duration,
-        seed=seed,
+        model=offer.model,
+        params=request.params,
         image_url=request.image_url,
         request_token=request_token,
         next_check_at=timezone.now(),

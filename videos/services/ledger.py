@@ -23,15 +23,21 @@ UNCONFIRMED_NOTE = "Runway did not confirm the create; the estimate stands."
 NOT_SENT_NOTE = "Never sent to Runway (it waited past RUNWAY_MAX_QUEUE_WAIT): nothing charged."
 
 
-def catalog_estimate(*, model: str, duration: int | None, endpoint: str = catalog.TEXT_TO_VIDEO) -> int:
-    """Our estimate of a job's cost from the published prices (videos/catalog.py); 0 for a model
-    the table does not price (the request check refuses those before this is asked)."""
-    if model not in catalog.CREDITS_PER_SECOND:
+def catalog_estimate(
+    *, model: str, duration: int | None, endpoint: str = catalog.TEXT_TO_VIDEO, audio: bool | None = None
+) -> int:
+    """Our estimate of a job's cost from the model table's price (videos/catalog.py), the operator's
+    (RUNWAY_PRICES), or the ceiling it is reserved at (RUNWAY_PRICE_CEILING); 0 for a model the
+    table does not have (the request check refuses those before this is asked)."""
+    offer = catalog.offer_for(model=model, endpoint=endpoint)
+    if offer is None:
         return 0
-    if duration is None:
-        offer = catalog.offer_for(model=model, endpoint=endpoint)
-        duration = offer.default_duration if offer is not None else catalog.DEFAULT_DURATION
-    return catalog.estimated_credits(model=model, duration=duration)
+    return catalog.estimated_credits(offer, duration=duration, price=price(offer, audio=audio))
+
+
+def price(offer: catalog.Offer, *, audio: bool | None = None) -> catalog.Price:
+    """What `offer` costs per second here: the operator's price, Runway's, or the ceiling."""
+    return catalog.price_for(offer, audio=audio, prices=settings.RUNWAY_PRICES, ceiling=settings.RUNWAY_PRICE_CEILING)
 
 
 def credits_text(credits: int) -> str:
@@ -46,7 +52,9 @@ def dollars_text(credits: int) -> str:
 
 
 def generation_estimate_credits(*, generation: VideoGeneration) -> int:
-    return catalog_estimate(model=generation.model, duration=generation.duration, endpoint=generation.endpoint)
+    return catalog_estimate(
+        model=generation.model, duration=generation.duration, endpoint=generation.endpoint, audio=generation.audio
+    )
 
 
 def _append(generation: VideoGeneration, kind: SpendKind, credits: int, *, runway: int | None, note: str) -> bool:

@@ -228,9 +228,7 @@ def generation_payload(*, generation: VideoGeneration) -> dict[str, object]:
     return build_payload(
         model=generation.model,
         prompt_text=generation.prompt,
-        ratio=generation.ratio,
-        duration=generation.duration,
-        seed=generation.seed,
+        params=generation.params,
         prompt_image=_prompt_image(generation),
     )
 

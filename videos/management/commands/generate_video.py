@@ -1,6 +1,7 @@
 """`manage.py generate_video`: a video from the command line, made, checked, limited and billed as
 the dashboard makes one (the same service), owned by a user whose dashboard then shows it."""
 
+import argparse
 import logging
 from pathlib import Path
 from time import monotonic, sleep
@@ -50,6 +51,13 @@ class Command(BaseCommand):
         parser.add_argument("--ratio", help=f"Width:height (default {catalog.DEFAULT_RATIO}).")
         parser.add_argument("--duration", type=int, help=f"Seconds (default {catalog.DEFAULT_DURATION}).")
         parser.add_argument("--seed", type=int, help="Seed, to reproduce a result (default: random, stored).")
+        parser.add_argument("--resolution", help="Output resolution, for the models that take one (e.g. 720p).")
+        parser.add_argument(
+            "--audio",
+            action=argparse.BooleanOptionalAction,
+            help="With sound or without (--no-audio), for the models that have the choice (default: the model's).",
+        )
+        parser.add_argument("--negative-prompt", default="", help="What the video should avoid (Veo).")
         parser.add_argument(
             "--user", help="The owner's username: the video shows on their dashboard (default: the first superuser)."
         )
@@ -100,6 +108,9 @@ class Command(BaseCommand):
             seed=options["seed"],
             image=image,
             image_url=image_url,
+            resolution=options["resolution"],
+            audio=options["audio"],
+            negative_prompt=options["negative_prompt"],
         )
         self._print_estimate(request)
         try:
@@ -118,12 +129,17 @@ class Command(BaseCommand):
         """What the video will cost at the published prices, before anything is sent (on stderr:
         stdout stays the job's number, then where its video is)."""
         resolved = request.resolved(text_model=settings.RUNWAY_TEXT_MODEL, image_model=settings.RUNWAY_IMAGE_MODEL)
-        if resolved.model not in catalog.CREDITS_PER_SECOND or resolved.duration is None:
+        offer = catalog.offer_for(model=resolved.model or "", endpoint=resolved.endpoint)
+        if offer is None:
             return  # the request check says what is wrong with it
-        estimate = ledger.catalog_estimate(model=resolved.model, duration=resolved.duration, endpoint=resolved.endpoint)
+        estimate = ledger.catalog_estimate(
+            model=offer.model, duration=resolved.duration, endpoint=offer.endpoint, audio=resolved.audio
+        )
+        seconds = f", {resolved.duration} s" if resolved.duration else ""
+        bound = "" if ledger.price(offer, audio=resolved.audio).known else "at most "
         self._note(
-            f"Estimate: {ledger.credits_text(estimate)} for {catalog.label_for(resolved.model)}, "
-            f"{resolved.duration} s (Runway's own figure is recorded when it accepts the request)"
+            f"Estimate: {bound}{ledger.credits_text(estimate)} for {offer.label}{seconds} "
+            "(Runway's own figure is recorded when it accepts the request)"
         )
 
     def _print_cost(self, generation: VideoGeneration) -> None:
