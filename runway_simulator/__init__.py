@@ -1,11 +1,17 @@
 """A stand-in for Runway's developer API, for tests and for working without a paid key.
 
-It speaks Runway's API (as this project relies on it) over real HTTP (standard library server, one
-daemon thread): the same headers, the same request checks (through `videos.catalog`, the one
-table of models, which is plain Python), the same task states and error bodies. It does not use
-Django or a database, as moto stands in for AWS and fakeredis for Redis; it keeps its tasks in
-memory, or with `state_file` (``--state-file``) in a JSON file that a simulator started again on
-it reads back, so that it still answers for them, their lives going on by its clock (state.py).
+It speaks Runway's API over real HTTP (standard library server, one daemon thread): the same
+headers, the same task states and error bodies, and the same request checks, judged by its own
+statement of Runway's contract (contract.json, derived from the pinned official SDK's request
+types by contract.py; validation.py words each issue as Runway's zod validator does), never by
+the product's rules, so that a product that sends what Runway would refuse is caught. It serves
+every video endpoint of that contract (text_to_video, image_to_video, video_to_video,
+video_upscale, character_performance) for every model it lists, ephemeral uploads
+(POST /v1/uploads and the upload URL it hands out, uploads.py), tasks, and the organization and
+its usage. It does not use Django or a database, nor import the product, as moto stands in for
+AWS and fakeredis for Redis; it keeps its tasks in memory, or with `state_file`
+(``--state-file``) in a JSON file that a simulator started again on it reads back, so that it
+still answers for them, their lives going on by its clock (state.py).
 
     with RunwaySimulator(task_seconds=1.0) as sim:
         requests.post(sim.base_url + "/v1/text_to_video", ...)
@@ -22,10 +28,11 @@ is given; tests give a ManualClock and move it instead of sleeping:
         task_id = ...  # POST /v1/text_to_video
         clock.advance(10.0)  # GET /v1/tasks/{task_id} now answers SUCCEEDED
 
-Each task is billed at the catalog's published prices (`videos.catalog.estimated_credits`): the
-create and an unfinished task carry `estimatedCost`, a finished one `cost` (0 when refunded: a
-failure other than moderation, a cancellation, a deletion before the end), and the organization's
-`creditBalance` pays the estimate at creation and gets refunds back (tasks.py says why).
+Each task is billed from the simulator's own price table (prices.py: Runway's published prices
+where there are any, made-up ones for the partner models): the create and an unfinished task
+carry `estimatedCost`, a finished one `cost` (0 when refunded: a failure other than moderation, a
+cancellation, a deletion before the end), and the organization's `creditBalance` pays the
+estimate at creation and gets refunds back (tasks.py says why).
 
 A task is PENDING for `pending_seconds`, then RUNNING with a rising `progress`, then SUCCEEDED
 `task_seconds` after it started, with one signed output URL served by the simulator itself

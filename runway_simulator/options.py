@@ -140,7 +140,7 @@ _FLAGS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
     (
         "credit_balance",
         _credits,
-        "Credits the organization starts with (%(default)s); tasks are billed from it at the catalog's prices.",
+        "Credits the organization starts with (%(default)s); tasks are billed from it (prices.py).",
     ),
     ("error_rate", _rate, "Fraction of API requests answered 502/503 at random."),
     ("slow_rate", _rate, "Fraction of API requests answered --slow-seconds late."),

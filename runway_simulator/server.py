@@ -4,12 +4,18 @@ answers with."""
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 DOC_URL = "https://docs.dev.runwayml.com/api/"
+# The largest request body read: an upload's file (at most 200 MB) and its form's other fields.
+MAX_BODY = 201 * 1024 * 1024
+
+# One problem with a request's body: where (keys and list indexes from the top; () for the whole
+# body) and what, as Runway's (zod) validator words it.
+Issue = tuple[tuple[str | int, ...], str]
 
 
 @dataclass(frozen=True)
@@ -35,14 +41,28 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> R
     return json_reply(status, {"error": message, "docUrl": DOC_URL}, headers)
 
 
-def validation_error(issues: dict[str | None, str]) -> Reply:
-    """A 400 in the shape of Runway's (zod) validator: one issue per field, [] for the whole body."""
+def validation_error(issues: Iterable[Issue]) -> Reply:
+    """A 400 in the shape of Runway's (zod) validator: one issue per problem, each with its path."""
     body = {
         "error": "Validation of body failed",
-        "issues": [{"path": [path] if path else [], "message": message} for path, message in issues.items()],
+        "issues": [{"path": list(path), "message": message} for path, message in issues],
         "docUrl": DOC_URL,
     }
     return json_reply(400, body)
+
+
+class _UnreadableBody(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _chunk_size(line: bytes) -> int:
+    """The size a chunked body's size line gives (hex digits, then any extensions after a ";")."""
+    digits = line.split(b";")[0].strip()
+    if not digits or any(c not in b"0123456789abcdefABCDEF" for c in digits):
+        raise _UnreadableBody(400, "Malformed chunked body.")
+    return int(digits, 16)
 
 
 class Application(Protocol):
@@ -106,9 +126,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer("PATCH")
 
     def _answer(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
-        reply = self.server.app.handle(method, self.path, dict(self.headers.items()), body)
+        try:
+            body = self._body()
+        except _UnreadableBody as unreadable:
+            # The rest of the body, unread, would be taken for the next request: close instead.
+            self.close_connection = True
+            reply = error(unreadable.status, str(unreadable), {"Connection": "close"})
+        else:
+            reply = self.server.app.handle(method, self.path, dict(self.headers.items()), body)
         if reply.delay:
             self.server.pause(reply.delay)
         self.send_response(reply.status)
@@ -119,6 +144,34 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if method != "HEAD":
             self._write(reply.body, reply.rate)
+
+    def _body(self) -> bytes:
+        """The request's body, sent whole or in chunks, of at most MAX_BODY bytes."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._chunked_body()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise _UnreadableBody(400, "Content-Length must be a number of bytes.") from None
+        if length > MAX_BODY:
+            raise _UnreadableBody(413, f"A request body may be at most {MAX_BODY} bytes.")
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _chunked_body(self) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            length = _chunk_size(self.rfile.readline(1024))
+            size += length
+            if size > MAX_BODY:
+                raise _UnreadableBody(413, f"A request body may be at most {MAX_BODY} bytes.")
+            if length == 0:
+                break
+            chunks.append(self.rfile.read(length))
+            self.rfile.readline(1024)  # the CRLF after each chunk
+        while self.rfile.readline(1024).strip():
+            pass  # trailer fields, up to the blank line that ends the body
+        return b"".join(chunks)
 
     def _write(self, body: bytes, rate: float | None) -> None:
         if rate is None:

@@ -12,15 +12,14 @@ from types import TracebackType
 from typing import Any, Self, Unpack
 from urllib.parse import urlsplit
 
-from runway_simulator import validation
+from runway_simulator import contract, prices, validation
 from runway_simulator.clock import Clock, SystemClock
 from runway_simulator.options import SimulatorOptions, SimulatorSettings
 from runway_simulator.outputs import SAMPLE_VIDEO, Outputs, is_output_path
-from runway_simulator.server import Reply, Server, error, json_reply, validation_error
+from runway_simulator.server import Issue, Reply, Server, error, json_reply, validation_error
 from runway_simulator.state import StateFile
-from runway_simulator.tasks import DirectiveError, Plan, TaskStore, parse_directives
-from videos import catalog
-from videos.catalog import FAILED, SUCCEEDED
+from runway_simulator.tasks import FAILED, SUCCEEDED, DirectiveError, Plan, TaskStore, parse_directives
+from runway_simulator.uploads import Upload, UploadStore, upload_id
 
 _MAX_MONTHLY_CREDIT_SPEND = 10_000
 
@@ -69,7 +68,11 @@ class RunwaySimulator:
         self.creates = 0
         self.deletes = 0
         self._lock = threading.Lock()
+        # Runway's contract, as the pinned SDK states it (contract.py): endpoint -> model -> body schema.
+        self.schemas = validation.model_schemas(contract.load())
+        self.models = tuple(dict.fromkeys(model for models in self.schemas.values() for model in models))
         self._tasks = TaskStore(
+            models=self.models,
             task_seconds=self.options.task_seconds,
             pending_seconds=self.options.pending_time,
             max_concurrent=self.options.max_concurrent,
@@ -77,12 +80,14 @@ class RunwaySimulator:
             credit_balance=self.options.credit_balance,
         )
         self._outputs = Outputs(ttl=self.options.output_ttl, video=self.video, clock=self.clock)
+        self._uploads = UploadStore()
         self._state = StateFile(self.options.state_file) if self.options.state_file else None
         if self._state is not None:
             saved = self._state.load(self.clock)
             if saved is not None:
-                snapshot, self._outputs.secret, shift = saved
-                self._tasks.restore(snapshot, shift=shift)
+                self._outputs.secret = saved.secret
+                self._tasks.restore(saved.tasks, shift=saved.shift)
+                self._uploads.restore(saved.uploads, shift=saved.shift)
         self._random = random.Random(self.options.random_seed)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -161,6 +166,12 @@ class RunwaySimulator:
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - a comparison, not a bind
         return f"http://{shown}:{port}"
 
+    @property
+    def uploads(self) -> list[Upload]:
+        """Every upload POST /v1/uploads handed out, in order, with what arrived of its file."""
+        with self._lock:
+            return self._uploads.all()
+
     # -- dispatch -----------------------------------------------------------------------------
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
@@ -173,6 +184,9 @@ class RunwaySimulator:
         if method in ("GET", "HEAD") and is_output_path(url.path):
             reply = self._outputs.serve(url.path, url.query, range_header=headers.get("range"))
             return reply.later(self.options.download_latency, rate=self.options.download_rate)
+        upload = upload_id(url.path)
+        if upload is not None:
+            return self._receive_upload(method, upload, headers, body).later(self.options.latency)
         if not url.path.startswith("/v1/"):
             return error(404, "Not found.")
         # The request takes effect as it arrives; only its answer is late, by the network's
@@ -208,18 +222,18 @@ class RunwaySimulator:
     # -- endpoints ----------------------------------------------------------------------------
 
     def _create(self, call: _Call) -> Reply:
-        body = call.body
-        if not isinstance(body, dict):
-            return validation_error({None: "The request body must be a JSON object."})
-        issues = validation.type_issues(body) or validation.unknown_field_issues(body)
-        if issues:
-            return validation_error(issues)
-        plan, issues = self._plan_for(body)
-        issues.update(validation.catalog_issues(call.match.group(1), body))
-        if issues:
-            return validation_error(issues)
+        endpoint, body = call.match.group(1), call.body
+        with self._lock:
+            now = self.clock.monotonic()
+            issues = validation.create_issues(
+                self.schemas[endpoint], body, runway_uri_problem=lambda uri: self._uploads.uri_problem(uri, now=now)
+            )
+        plan, directive_issues = self._plan_for(body)
+        if issues or directive_issues:
+            return validation_error([*issues, *directive_issues])
+        assert isinstance(body, dict)  # create_issues found none: an object, of one of the endpoint's models
         model = body["model"]
-        credits = _estimated_credits(call.match.group(1), body)
+        credits = prices.estimated_credits(endpoint, body, self.schemas[endpoint][model])
         with self._lock:
             now = self.clock.monotonic()
             retry_after = self._tasks.daily_limit_wait(model, now)
@@ -232,23 +246,44 @@ class RunwaySimulator:
             self._save()
         return json_reply(200, {"id": task.id, "estimatedCost": {"credits": credits}})
 
-    def _plan_for(self, body: dict[str, Any]) -> tuple[Plan, dict[str | None, str]]:
-        """The plan the prompt's directives ask for, and the problems with promptImage and the directives."""
-        issues: dict[str | None, str] = {}
-        if "promptImage" in body:
-            problem = validation.image_problem(body["promptImage"], model=body["model"])
-            if problem:
-                issues["promptImage"] = problem
-        if "contentModeration" in body:
-            problem = validation.content_moderation_problem(body["contentModeration"])
-            if problem:
-                issues["contentModeration"] = problem
+    def _plan_for(self, body: Any) -> tuple[Plan, list[Issue]]:
+        """The plan a promptText's directives ask for (every endpoint without one: a plain success), and
+        the issue with them, if any."""
+        prompt = body.get("promptText") if isinstance(body, dict) else None
         try:
-            plan = parse_directives(body.get("promptText"), default_throttle=self.options.task_seconds)
+            return parse_directives(
+                prompt if isinstance(prompt, str) else None, default_throttle=self.options.task_seconds
+            ), []
         except DirectiveError as exc:
-            issues["promptText"] = str(exc)
-            plan = Plan()
-        return plan, issues
+            return Plan(), [(("promptText",), str(exc))]
+
+    # -- uploads (uploads.py) -----------------------------------------------------------------
+
+    def _start_upload(self, call: _Call) -> Reply:
+        issues = validation.upload_issues(call.body)
+        if issues:
+            return validation_error(issues)
+        assert isinstance(call.body, dict)  # upload_issues found none
+        with self._lock:
+            upload = self._uploads.start(call.body["filename"], now=self.clock.monotonic())
+            self._save()
+        host = call.headers.get("host", "")
+        base = f"http://{host}" if host else self.base_url
+        return json_reply(
+            200, {"uploadUrl": base + upload.path, "fields": upload.fields, "runwayUri": upload.runway_uri}
+        )
+
+    def _receive_upload(self, method: str, upload: str, headers: dict[str, str], body: bytes) -> Reply:
+        """The upload URL: a multipart POST of the fields handed out and the file, answered as S3 does."""
+        if method != "POST":
+            return error(405, f"Method {method} not allowed.", {"Allow": "POST"})
+        with self._lock:
+            refusal = self._uploads.receive(upload, headers.get("content-type", ""), body, now=self.clock.monotonic())
+            if refusal is None:
+                self._save()
+        if refusal is not None:
+            return error(refusal.status, refusal.message)
+        return Reply(204)
 
     def _get_task(self, call: _Call) -> Reply:
         with self._lock:
@@ -273,16 +308,18 @@ class RunwaySimulator:
     def _save(self) -> None:
         """Write the tasks to the state file, if there is one; called with the lock held after each change.
 
-        Only creates and deletes change what later answers depend on: when a waiting task starts
+        Only creates, deletes and uploads change what later answers depend on: when a waiting task starts
         follows from the tasks and the slots freed by deletes.
         """
         if self._state is not None:
-            self._state.save(self._tasks.snapshot(), secret=self._outputs.secret, clock=self.clock)
+            self._state.save(
+                self._tasks.snapshot(), secret=self._outputs.secret, clock=self.clock, uploads=self._uploads.snapshot()
+            )
 
     def _organization(self, call: _Call) -> Reply:
         with self._lock:
             now = self.clock.monotonic()
-            used = {model: self._tasks.daily_count(model, now) for model in catalog.MODELS}
+            used = {model: self._tasks.daily_count(model, now) for model in self.models}
             balance = self._tasks.balance(now)
         limits = {
             "maxConcurrentGenerations": self.options.max_concurrent,
@@ -292,9 +329,9 @@ class RunwaySimulator:
             "creditBalance": balance,
             "tier": {
                 "maxMonthlyCreditSpend": _MAX_MONTHLY_CREDIT_SPEND,
-                "models": dict.fromkeys(catalog.MODELS, limits),
+                "models": dict.fromkeys(self.models, limits),
             },
-            "usage": {"models": {model: {"dailyGenerations": used[model]} for model in catalog.MODELS}},
+            "usage": {"models": {model: {"dailyGenerations": used[model]} for model in self.models}},
         }
         return json_reply(200, body)
 
@@ -337,25 +374,15 @@ class RunwaySimulator:
 
 # Method, path pattern, handler: the first route whose method and pattern match answers.
 _TASK_PATH = re.compile(r"/v1/tasks/([^/]+)")
+_CREATE_PATH = re.compile(f"/v1/({'|'.join(map(re.escape, contract.ENDPOINT_MODULES))})")
 _ROUTES: tuple[tuple[str, re.Pattern[str], Callable[[RunwaySimulator, _Call], Reply]], ...] = (
-    ("POST", re.compile(f"/v1/({'|'.join(map(re.escape, catalog.ENDPOINTS))})"), RunwaySimulator._create),
+    ("POST", _CREATE_PATH, RunwaySimulator._create),
+    ("POST", re.compile("/v1/uploads"), RunwaySimulator._start_upload),
     ("GET", re.compile("/v1/organization"), RunwaySimulator._organization),
     ("POST", re.compile("/v1/organization/usage"), RunwaySimulator._usage),
     ("GET", _TASK_PATH, RunwaySimulator._get_task),
     ("DELETE", _TASK_PATH, RunwaySimulator._delete_task),
 )
-
-
-def _estimated_credits(endpoint: str, body: dict[str, Any]) -> int:
-    """The most a valid create may charge, at the catalog's published prices.
-
-    Without a duration Runway makes its default, the longest video the model offers (10 s for
-    Gen-4, 8 s for Veo). Veo is billed at its price with audio whatever `audio` says.
-    """
-    offer = catalog.offer_for(model=body["model"], endpoint=endpoint)
-    assert offer is not None  # the request passed the catalog's checks
-    duration = body.get("duration")
-    return catalog.estimated_credits(model=offer.model, duration=duration if duration else max(offer.durations))
 
 
 def _iso(timestamp: float) -> str:

@@ -21,12 +21,17 @@ import bisect
 import math
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from videos import catalog
-from videos.catalog import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED
+# A task's statuses, as Runway's API spells them.
+PENDING = "PENDING"
+THROTTLED = "THROTTLED"
+RUNNING = "RUNNING"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+CANCELLED = "CANCELLED"
 
 DAY = 24 * 3600.0
 
@@ -138,6 +143,7 @@ class TaskStore:
     def __init__(
         self,
         *,
+        models: Iterable[str],
         task_seconds: float,
         pending_seconds: float,
         max_concurrent: int | None,
@@ -152,10 +158,11 @@ class TaskStore:
         self._next_number = 0
         # Per model: tasks waiting for a slot, in the order they get one, and the slots in use
         # (task id -> when it ends, math.inf for never). Each started task's start is in _starts.
-        self._waiting: dict[str, list[Task]] = {model: [] for model in catalog.MODELS}
-        self._slots: dict[str, dict[str, float]] = {model: {} for model in catalog.MODELS}
+        self.models = tuple(models)
+        self._waiting: dict[str, list[Task]] = {model: [] for model in self.models}
+        self._slots: dict[str, dict[str, float]] = {model: {} for model in self.models}
         self._starts: dict[str, float] = {}
-        self._create_times: dict[str, list[float]] = {model: [] for model in catalog.MODELS}
+        self._create_times: dict[str, list[float]] = {model: [] for model in self.models}
         # The balance before any task, and what the tasks deleted since have kept: the balance is
         # these less what every task still here holds, so a refund happens when a task ends.
         self._opening_balance = credit_balance
@@ -170,9 +177,10 @@ class TaskStore:
         task = Task(str(uuid.uuid4()), model, created_at, now, self._next_number, plan, credits)
         self._next_number += 1
         self._tasks[task.id] = task
-        self._create_times[model].append(now)
+        self._create_times.setdefault(model, []).append(now)
         self._usage.append((now, model, credits))
-        bisect.insort(self._waiting[model], task, key=_queue_order)
+        self._slots.setdefault(model, {})
+        bisect.insort(self._waiting.setdefault(model, []), task, key=_queue_order)
         self._start_due(now)
         return task
 
@@ -318,7 +326,9 @@ class TaskStore:
             task = Task(**{**row, "created": row["created"] + shift, "plan": Plan(**row["plan"])})
             self._tasks[task.id] = task
         self._starts = {task_id: start + shift for task_id, start in snapshot["starts"].items()}
-        for model in catalog.MODELS:
+        # A model the contract no longer has (after an SDK bump) keeps its tasks' queue all the same.
+        models = dict.fromkeys([*self.models, *snapshot["slots"], *(task.model for task in self._tasks.values())])
+        for model in models:
             slots = snapshot["slots"].get(model, {})
             self._slots[model] = {k: math.inf if end is None else end + shift for k, end in slots.items()}
             self._create_times[model] = [t + shift for t in snapshot["create_times"].get(model, [])]

@@ -15,14 +15,15 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-from runway_simulator import SAMPLE_VIDEO, ManualClock, RunwaySimulator, SimulatorOptions
+from runway_simulator import SAMPLE_VIDEO, ManualClock, RunwaySimulator, SimulatorOptions, contract
 from runway_simulator.options import SimulatorSettings
-from videos import catalog
 
 VERSION = "2024-11-06"
 KEY = "key_" + secrets.token_hex(64)
 TIMEOUT = 5.0
 DAY = 24 * 3600.0
+SEED_MAX = 4_294_967_295  # runway-api.md: a seed is from 0 to 4294967295
+CONTRACT_MODELS = sorted({model for models in contract.load()["endpoints"].values() for model in models})
 
 T = TypeVar("T")
 
@@ -180,42 +181,51 @@ def test_a_wrong_method_on_a_known_path_is_405_with_allow(
 @pytest.mark.parametrize(
     ("endpoint", "body", "path"),
     [
-        ("text_to_video", text_body(model="gen4_turbo"), "model"),
-        ("text_to_video", text_body(model="gen9"), "model"),
-        ("text_to_video", {k: v for k, v in text_body().items() if k != "model"}, "model"),
-        ("text_to_video", text_body(promptText=""), "promptText"),
-        ("text_to_video", text_body(promptText="a" * 999 + "🎬"), "promptText"),
-        ("text_to_video", text_body(promptText=42), "promptText"),
-        ("text_to_video", text_body(ratio="1104:832"), "ratio"),
-        ("text_to_video", text_body(duration=11), "duration"),
-        ("text_to_video", text_body(duration="5"), "duration"),
-        ("text_to_video", text_body(duration=True), "duration"),
-        ("text_to_video", text_body(seed=-1), "seed"),
-        ("text_to_video", text_body(model="veo3.1", duration=4, seed=catalog.SEED_MAX + 1), "seed"),
-        ("text_to_video", text_body(promptImage="https://example.com/a.png"), "promptImage"),
-        ("text_to_video", text_body(promptText="A lake [sim:explode]"), "promptText"),
-        ("text_to_video", text_body(promptText="A lake [sim:never=1]"), "promptText"),
-        ("text_to_video", text_body(promptText="A lake [sim:status]"), "promptText"),
-        ("text_to_video", text_body(promptText="A lake [sim:throttle=soon]"), "promptText"),
-        ("image_to_video", text_body(model="gen4_turbo"), "promptImage"),
-        ("image_to_video", text_body(model="gen4_turbo", promptImage="http://example.com/a.png"), "promptImage"),
-        ("image_to_video", text_body(model="gen4_turbo", promptImage="data:image/gif;base64,R0lG"), "promptImage"),
-        ("image_to_video", image_body("https://192.168.1.10/a.png"), "promptImage"),
-        ("image_to_video", image_body("https://[::1]/a.png"), "promptImage"),
-        ("image_to_video", image_body("https://localhost/a.png"), "promptImage"),
-        ("image_to_video", image_body("https://cdn.localhost/a.png"), "promptImage"),
-        ("image_to_video", image_body("https://intranet/a.png"), "promptImage"),
-        ("image_to_video", image_body("https:///a.png"), "promptImage"),
-        ("image_to_video", image_body("https://example.com/" + "a" * 2029), "promptImage"),
-        ("image_to_video", image_body("data:image/png;base64,not base64!"), "promptImage"),
-        ("image_to_video", image_body("data:image/png;base64,"), "promptImage"),
-        ("image_to_video", image_body("data:image/png;base64," + "A" * (5 * 1024 * 1024)), "promptImage"),
-        ("image_to_video", image_body([{"uri": "https://example.com/a.png", "position": "last"}]), "promptImage"),
-        ("text_to_video", text_body(model="veo3.1", duration=4, audio="yes"), "audio"),
-        ("text_to_video", text_body(model="veo3.1", duration=4, negativePrompt=5), "negativePrompt"),
-        ("text_to_video", text_body(contentModeration={"publicFigureThreshold": "none"}), "contentModeration"),
-        ("text_to_video", text_body(contentModeration={"other": "low"}), "contentModeration"),
-        ("text_to_video", text_body(contentModeration="low"), "contentModeration"),
+        ("text_to_video", text_body(model="gen4_turbo"), ["model"]),
+        ("text_to_video", text_body(model="gen9"), ["model"]),
+        ("text_to_video", {k: v for k, v in text_body().items() if k != "model"}, ["model"]),
+        ("text_to_video", text_body(promptText=""), ["promptText"]),
+        ("text_to_video", text_body(promptText="a" * 999 + "🎬"), ["promptText"]),
+        ("text_to_video", text_body(promptText=42), ["promptText"]),
+        ("text_to_video", text_body(ratio="1104:832"), ["ratio"]),
+        ("text_to_video", text_body(duration=11), ["duration"]),
+        ("text_to_video", text_body(duration="5"), ["duration"]),
+        ("text_to_video", text_body(duration=True), ["duration"]),
+        ("text_to_video", text_body(seed=-1), ["seed"]),
+        ("text_to_video", text_body(model="veo3.1", duration=4, seed=SEED_MAX + 1), ["seed"]),
+        ("text_to_video", text_body(promptImage="https://example.com/a.png"), []),
+        ("text_to_video", text_body(promptText="A lake [sim:explode]"), ["promptText"]),
+        ("text_to_video", text_body(promptText="A lake [sim:never=1]"), ["promptText"]),
+        ("text_to_video", text_body(promptText="A lake [sim:status]"), ["promptText"]),
+        ("text_to_video", text_body(promptText="A lake [sim:throttle=soon]"), ["promptText"]),
+        ("image_to_video", text_body(model="gen4_turbo"), ["promptImage"]),
+        ("image_to_video", image_body("https://example.com/a.png", duration=11), ["duration"]),
+        ("image_to_video", text_body(model="gen4_turbo", promptImage="http://example.com/a.png"), ["promptImage"]),
+        ("image_to_video", text_body(model="gen4_turbo", promptImage="data:image/gif;base64,R0lG"), ["promptImage"]),
+        ("image_to_video", image_body("https://192.168.1.10/a.png"), ["promptImage"]),
+        ("image_to_video", image_body("https://[::1]/a.png"), ["promptImage"]),
+        ("image_to_video", image_body("https://localhost/a.png"), ["promptImage"]),
+        ("image_to_video", image_body("https://cdn.localhost/a.png"), ["promptImage"]),
+        ("image_to_video", image_body("https://intranet/a.png"), ["promptImage"]),
+        ("image_to_video", image_body("https:///a.png"), ["promptImage"]),
+        ("image_to_video", image_body("https://example.com/" + "a" * 2029), ["promptImage"]),
+        ("image_to_video", image_body("data:image/png;base64,not base64!"), ["promptImage"]),
+        ("image_to_video", image_body("data:image/png;base64,"), ["promptImage"]),
+        ("image_to_video", image_body("data:image/png;base64," + "A" * (5 * 1024 * 1024)), ["promptImage"]),
+        (
+            "image_to_video",
+            image_body([{"uri": "https://example.com/a.png", "position": "last"}]),
+            ["promptImage", 0, "position"],
+        ),
+        ("text_to_video", text_body(model="veo3.1", duration=4, audio="yes"), ["audio"]),
+        ("text_to_video", text_body(model="veo3.1", duration=4, negativePrompt=5), ["negativePrompt"]),
+        (
+            "text_to_video",
+            text_body(contentModeration={"publicFigureThreshold": "none"}),
+            ["contentModeration", "publicFigureThreshold"],
+        ),
+        ("text_to_video", text_body(contentModeration={"other": "low"}), ["contentModeration"]),
+        ("text_to_video", text_body(contentModeration="low"), ["contentModeration"]),
     ],
     ids=[
         "image-model-on-text",
@@ -236,6 +246,7 @@ def test_a_wrong_method_on_a_known_path_is_405_with_allow(
         "directive-without-the-value-it-needs",
         "throttle-not-seconds",
         "image-missing",
+        "gen4-turbo-duration-range",
         "image-not-https",
         "image-gif",
         "image-url-ipv4",
@@ -257,7 +268,7 @@ def test_a_wrong_method_on_a_known_path_is_405_with_allow(
     ],
 )
 def test_invalid_create_is_400_with_runway_issues(
-    sim: RunwaySimulator, endpoint: str, body: dict[str, Any], path: str
+    sim: RunwaySimulator, endpoint: str, body: dict[str, Any], path: list[str | int]
 ) -> None:
     creates = sim.creates
 
@@ -267,7 +278,7 @@ def test_invalid_create_is_400_with_runway_issues(
     answer = response.json()
     assert set(answer) == {"error", "issues", "docUrl"}
     assert all(isinstance(issue["message"], str) and issue["message"] for issue in answer["issues"])
-    assert [path] in [issue["path"] for issue in answer["issues"]]
+    assert path in [issue["path"] for issue in answer["issues"]]
     assert sim.creates == creates
 
 
@@ -283,12 +294,16 @@ def test_body_that_is_not_a_json_object_is_400(sim: RunwaySimulator) -> None:
 @pytest.mark.parametrize(
     ("endpoint", "body"),
     [
-        ("text_to_video", text_body(promptText="a" * 998 + "🎬", seed=catalog.SEED_MAX)),
+        ("text_to_video", text_body(promptText="a" * 998 + "🎬", seed=SEED_MAX)),
         ("text_to_video", text_body(model="veo3.1_fast", ratio="1080:1920", duration=8)),
         ("image_to_video", text_body(model="gen4_turbo", ratio="960:960", promptImage="https://example.com/a.png")),
         (
             "image_to_video",
-            {"model": "gen4_turbo", "ratio": "1280:720", "promptImage": [{"uri": "runway://x", "position": "first"}]},
+            {
+                "model": "gen4_turbo",
+                "ratio": "1280:720",
+                "promptImage": [{"uri": "data:image/png;base64,iVBORw0KGgo=", "position": "first"}],
+            },
         ),
         (
             "image_to_video",
@@ -337,7 +352,7 @@ def test_valid_create_answers_a_uuid(sim: RunwaySimulator, endpoint: str, body: 
         (text_body(sedd=42), "'sedd'"),
         (text_body(audio=False), "'audio'"),  # a Veo field, not Gen-4.5's
         (text_body(model="veo3.1", duration=4, contentModeration={}), "'contentModeration'"),
-        (text_body(outputFormat="prores"), "'outputFormat'"),  # changes the price: not simulated
+        (text_body(model="veo3.1", duration=4, outputFormat="prores"), "'outputFormat'"),  # Gen-4.5's and Aleph's
         (text_body(prompt="A lake", extra=1), "'prompt', 'extra'"),
     ],
     ids=["misspelt-seed", "audio-on-gen4.5", "moderation-on-veo", "output-format", "two"],
@@ -439,14 +454,15 @@ def test_unknown_task_is_404(sim: RunwaySimulator) -> None:
     assert get_task(sim, str(uuid.uuid4())).status_code == 404
 
 
-def test_organization_lists_every_catalog_model(sim: RunwaySimulator) -> None:
+def test_organization_lists_every_model_of_the_contract(sim: RunwaySimulator) -> None:
     response = call("GET", f"{sim.base_url}/v1/organization", headers=auth())
 
     assert response.status_code == 200
     body = response.json()
     assert isinstance(body["creditBalance"], int)
     assert isinstance(body["tier"]["maxMonthlyCreditSpend"], int)
-    for model in catalog.MODELS:
+    assert set(body["tier"]["models"]) == set(body["usage"]["models"]) == set(CONTRACT_MODELS)
+    for model in CONTRACT_MODELS:
         limits = body["tier"]["models"][model]
         # Runway answers null for "no limit", which is the simulator's default.
         assert limits["maxConcurrentGenerations"] is None
@@ -458,7 +474,7 @@ def test_organization_reports_the_configured_limits() -> None:
     with RunwaySimulator(max_concurrent=3, daily_limit=50) as sim:
         body = call("GET", f"{sim.base_url}/v1/organization", headers=auth()).json()
 
-    for model in catalog.MODELS:
+    for model in CONTRACT_MODELS:
         assert body["tier"]["models"][model] == {"maxConcurrentGenerations": 3, "maxDailyGenerations": 50}
 
 
@@ -670,10 +686,30 @@ def balance(sim: RunwaySimulator) -> int:
         ("text_to_video", text_body(model="veo3.1_fast", duration=None), 120),  # Veo's default: 8 s
         ("image_to_video", {"model": "gen4_turbo", "ratio": "960:960", "promptImage": "https://example.com/a.png"}, 50),
         ("image_to_video", text_body(model="gen4_turbo", duration=3, promptImage="https://example.com/a.png"), 15),
+        ("text_to_video", text_body(outputFormat="prores"), 85),  # 12 + 5 a second for ProRes
+        ("text_to_video", text_body(outputFormat="hdr10"), 160),  # 12 + 20 a second for a 10-bit format
+        ("text_to_video", text_body(model="veo3.1", duration=8, audio=False), 160),  # 20 a second without audio
+        ("video_to_video", {"model": "aleph2", "videoUri": "https://example.com/clip.mp4"}, 100),  # a 5 s clip
+        (
+            "video_upscale",
+            {"model": "enhance_frame_rate", "videoUri": "https://example.com/clip.mp4", "targetFramerate": "60"},
+            50,
+        ),
     ],
-    ids=["gen4.5", "veo3.1", "veo3.1-fast-default-duration", "gen4-turbo-default-duration", "gen4-turbo"],
+    ids=[
+        "gen4.5",
+        "veo3.1",
+        "veo3.1-fast-default-duration",
+        "gen4-turbo-default-duration",
+        "gen4-turbo",
+        "gen4.5-prores",
+        "gen4.5-10-bit",
+        "veo3.1-without-audio",
+        "aleph2-clip",
+        "frame-rate-clip",
+    ],
 )
-def test_create_and_an_unfinished_task_answer_the_estimate_at_the_catalogs_price(
+def test_create_and_an_unfinished_task_answer_the_estimate_at_the_simulators_price(
     clock: ManualClock, endpoint: str, body: dict[str, Any], credits: int
 ) -> None:
     body = {name: value for name, value in body.items() if value is not None}
