@@ -6,9 +6,12 @@ against the SDK's types (`_strict_response_validation=True`): a field missing or
 (a task's `estimatedCost` or `cost`, say) raises APIResponseValidationError instead of passing.
 """
 
+import re
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import requests
@@ -16,10 +19,15 @@ from runwayml import BadRequestError, NotFoundError, RunwayML
 from runwayml.lib import polling
 from runwayml.lib.polling import TaskFailedError
 
-from runway_simulator import SAMPLE_VIDEO, ManualClock, RunwaySimulator
-from videos import catalog
+from runway_simulator import SAMPLE_VIDEO, ManualClock, RunwaySimulator, contract, validation
 
 KEY = "key_" + secrets.token_hex(64)
+# What each model of each endpoint takes, as the simulator judges it (the contract and its supplement).
+ENDPOINTS: dict[str, dict[str, Any]] = validation.model_schemas(contract.load())
+MODELS = sorted({model for models in ENDPOINTS.values() for model in models})
+IMAGE = "https://example.com/frame.png"
+VIDEO = "https://example.com/clip.mp4"
+PICTURE = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # Runway takes files of 512 bytes and more
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +38,13 @@ def clock() -> ManualClock:
 @pytest.fixture(scope="module")
 def sim(clock: ManualClock) -> Iterator[RunwaySimulator]:
     with RunwaySimulator(task_seconds=20.0, max_concurrent=2, api_key=KEY, clock=clock) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="module")
+def unlimited(clock: ManualClock) -> Iterator[RunwaySimulator]:
+    """A simulator with no concurrency limit, so that every task it is given starts PENDING."""
+    with RunwaySimulator(task_seconds=20.0, api_key=KEY, clock=clock) as simulator:
         yield simulator
 
 
@@ -145,7 +160,8 @@ def test_sdk_reads_the_organization_whose_balance_pays_for_tasks() -> None:
 
     assert (before.credit_balance, after.credit_balance) == (1000, 1000 - 240)
     assert after.tier.max_monthly_credit_spend > 0
-    for model in catalog.MODELS:
+    assert set(after.tier.models) == set(after.usage.models) == set(MODELS)
+    for model in MODELS:
         assert after.tier.models[model].max_concurrent_generations == 2
         assert after.tier.models[model].max_daily_generations == 50
     assert after.usage.models["veo3.1"].daily_generations == 1
@@ -176,3 +192,133 @@ def test_sdk_raises_bad_request_error_on_invalid_input(client: RunwayML) -> None
     body = caught.value.body
     assert isinstance(body, dict)
     assert ["duration"] in [issue["path"] for issue in body["issues"]]
+
+
+# -- every endpoint, every model -------------------------------------------------------------------
+
+
+def test_sdk_creates_and_retrieves_a_task_on_each_video_endpoint(sim: RunwaySimulator, client: RunwayML) -> None:
+    posts_before = sum(1 for r in sim.requests if r.method == "POST")
+    created = [
+        client.text_to_video.create(model="veo3.1_fast", prompt_text="A calm lake", ratio="1920:1080", audio=False),
+        client.image_to_video.create(
+            model="gen4_turbo", prompt_image=[{"uri": IMAGE, "position": "first"}], ratio="960:960", duration=5
+        ),
+        client.video_to_video.create(
+            model="aleph2",
+            video_uri=VIDEO,
+            prompt_text="Make it snow",
+            keyframes=[{"uri": IMAGE, "at": 0.5}],
+            output_format="prores",
+        ),
+        client.video_upscale.create(model="magnific_video_upscaler_creative", video_uri=VIDEO, resolution="4k"),
+        client.character_performance.create(
+            model="act_two",
+            character={"type": "image", "uri": IMAGE},
+            reference={"type": "video", "uri": VIDEO},
+            expression_intensity=3,
+        ),
+    ]
+    tasks = [client.tasks.retrieve(task.id) for task in created]
+
+    assert [task.id for task in tasks] == [task.id for task in created]
+    assert {task.status for task in tasks} == {"PENDING"}
+    assert [task.estimated_cost.credits for task in tasks] == [task.estimated_cost.credits for task in created]
+    posts = [r for r in sim.requests if r.method == "POST"][posts_before:]
+    assert [r.path for r in posts] == [
+        "/v1/text_to_video",
+        "/v1/image_to_video",
+        "/v1/video_to_video",
+        "/v1/video_upscale",
+        "/v1/character_performance",
+    ]
+    # The SDK's keywords became Runway's wire names.
+    assert posts[2].json["keyframes"] == [{"uri": IMAGE, "at": 0.5}]
+    assert posts[2].json["outputFormat"] == "prores"
+    assert posts[4].json["expressionIntensity"] == 3
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "model"), [(endpoint, model) for endpoint, models in ENDPOINTS.items() for model in models]
+)
+def test_sdk_creates_every_model_of_every_endpoint_with_its_minimal_body(
+    unlimited: RunwaySimulator, endpoint: str, model: str
+) -> None:
+    body = minimal(ENDPOINTS[endpoint][model])
+    client = strict_client(unlimited.base_url)
+    resource = getattr(client, endpoint)
+
+    created = resource.create(**{snake_case(name): value for name, value in body.items()})
+    task = client.tasks.retrieve(created.id)
+
+    # The SDK sent exactly the wire body the contract's required fields make, and read both answers.
+    [sent] = [r.json for r in unlimited.requests if r.method == "POST" and r.path == f"/v1/{endpoint}"][-1:]
+    assert sent == body
+    assert created.estimated_cost.credits > 0
+    assert (task.id, task.status) == (created.id, "PENDING")
+    assert task.estimated_cost.credits == created.estimated_cost.credits
+
+
+def minimal(schema: dict[str, Any]) -> Any:
+    """A sensible value of `schema` with only what it requires: the first of an enum or a union,
+    the least number it allows, a URL of the right kind of file for a media URI."""
+    if "anyOf" in schema:
+        return minimal(schema["anyOf"][0])
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema["type"]
+    if kind == "object":
+        return {name: minimal(schema["properties"][name]) for name in schema.get("required", [])}
+    if kind == "array":
+        return [minimal(schema["items"])]
+    if "media" in schema:
+        return {"image": IMAGE, "video": VIDEO, "audio": "https://example.com/voice.mp3"}[schema["media"]]
+    if kind == "string":
+        return "A calm lake at dawn"
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 1)
+    return False if kind == "boolean" else {}
+
+
+def snake_case(name: str) -> str:
+    """An SDK keyword from a wire name: promptImage -> prompt_image."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda match: "_" + match.group(1).lower(), name)
+
+
+# -- uploads ---------------------------------------------------------------------------------------
+
+
+def test_sdk_uploads_a_file_and_its_runway_uri_makes_a_video(sim: RunwaySimulator, client: RunwayML) -> None:
+    uploaded = client.uploads.create_ephemeral(file=("frame.png", PICTURE, "image/png"), file_metadata='{"take": 1}')
+
+    created = client.image_to_video.create(
+        model="gen4_turbo", prompt_image=uploaded.uri, prompt_text="A calm lake", ratio="1280:720", duration=5
+    )
+
+    assert uploaded.uri.startswith("runway://")
+    assert client.tasks.retrieve(created.id).status == "PENDING"
+    [stored] = [upload for upload in sim.uploads if upload.runway_uri == uploaded.uri]
+    assert (stored.filename, stored.size, stored.content_type) == ("frame.png", len(PICTURE), "image/png")
+
+
+def test_sdk_uploads_a_file_from_a_path(sim: RunwaySimulator, client: RunwayML, tmp_path: Path) -> None:
+    clip = tmp_path / "take.mp4"
+    clip.write_bytes(SAMPLE_VIDEO.read_bytes())
+
+    uploaded = client.uploads.create_ephemeral(file=clip)
+    created = client.video_to_video.create(model="aleph2", video_uri=uploaded.uri, prompt_text="Make it snow")
+
+    assert client.tasks.retrieve(created.id).id == created.id
+    [stored] = [upload for upload in sim.uploads if upload.runway_uri == uploaded.uri]
+    assert (stored.filename, stored.size) == ("take.mp4", len(SAMPLE_VIDEO.read_bytes()))
+
+
+def test_sdk_refuses_a_runway_uri_the_simulator_never_handed_out(client: RunwayML) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        client.image_to_video.create(
+            model="gen4_turbo", prompt_image="runway://uploads/acf9ba3d-a513-42c9-a646-96e8bc97c691", ratio="1280:720"
+        )
+
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert [issue["path"] for issue in body["issues"]] == [["promptImage"]]
