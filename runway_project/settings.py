@@ -83,9 +83,10 @@ MIDDLEWARE = [
     "runway_project.timezones.TimeZoneMiddleware",
 ]
 
-# The largest request body: the largest image Runway takes and room for the form's fields.
-# Larger ones are refused with a 413 page before they are read (runway_project/uploads.py).
-REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=4 * 1024 * 1024 + 256 * 1024)
+# The largest request body: the largest clip the form takes (videos/clips.py, 64 MB) and room for
+# the form's fields. Larger ones are refused with a 413 page before they are read
+# (runway_project/uploads.py).
+REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=64 * 1000 * 1000 + 256 * 1024)
 
 ROOT_URLCONF = "runway_project.urls"
 
@@ -313,6 +314,8 @@ RUNWAY_API_BASE_URL = env("RUNWAY_API_BASE_URL", default="https://api.dev.runway
 RUNWAY_API_VERSION = env("RUNWAY_API_VERSION", default="2024-11-06")
 RUNWAY_TEXT_MODEL = env("RUNWAY_TEXT_MODEL", default="gen4.5")
 RUNWAY_IMAGE_MODEL = env("RUNWAY_IMAGE_MODEL", default="gen4_turbo")
+RUNWAY_VIDEO_MODEL = env("RUNWAY_VIDEO_MODEL", default="aleph2")
+RUNWAY_UPSCALE_MODEL = env("RUNWAY_UPSCALE_MODEL", default="magnific_video_upscaler_creative")
 RUNWAY_POLL_INTERVAL = env.int("RUNWAY_POLL_INTERVAL", default=10)
 # Two limits, one for each place a job waits. RUNWAY_MAX_QUEUE_WAIT: seconds from its creation in
 # which it may be sent to Runway (it waits for a free worker, or for Runway to take creates again

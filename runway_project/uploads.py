@@ -1,5 +1,5 @@
 """A cap on the size of a request's body, enforced before any of it is read: an upload larger
-than the largest image Runway takes is refused with a clear page (HTTP 413) while it is still on
+than the largest clip the form takes is refused with a clear page (HTTP 413) while it is still on
 the wire, not after the server has stored it. Django's own limits cover the rest: the fields
 without files (DATA_UPLOAD_MAX_MEMORY_SIZE) and the file fields' count."""
 
@@ -7,13 +7,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-from videos.catalog import IMAGE_MAX_BYTES
-
 
 def too_large_message() -> str:
-    return (
-        f"The upload is larger than {IMAGE_MAX_BYTES / 1e6:.1f} MB, the largest image Runway takes. Nothing was saved."
-    )
+    limit = settings.REQUEST_MAX_BYTES / 1e6
+    return f"The upload is larger than {limit:.0f} MB, the most this site takes in one request. Nothing was saved."
 
 
 class RequestSizeLimitMiddleware:

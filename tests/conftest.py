@@ -1,10 +1,14 @@
 import base64
 import io
 import json
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import imageio_ffmpeg  # type: ignore[import-untyped]
 import pytest
 import redis
 from celery import current_app
@@ -108,6 +112,21 @@ def picture(kind: str = "PNG", size: tuple[int, int] = (64, 36)) -> bytes:
 
 
 PNG = picture("PNG")
+
+
+def clip(seconds: float = 2.0, *, container: str = "mp4", large: bool = False) -> bytes:
+    """A real video file that ffmpeg reads, made by ffmpeg: tiny, or (`large`) over 5 MB of noise,
+    too large for a data URI, so that it goes through Runway's uploads."""
+    if large:
+        source, codec = f"color=c=gray:s=320x240:d={seconds}:r=15,noise=alls=80:allf=t+u", ["-qp", "2"]
+    else:
+        source, codec = f"testsrc=size=96x64:rate=5:duration={seconds}", []
+    encoder = ["-c:v", "libvpx"] if container == "webm" else ["-c:v", "libx264", "-preset", "ultrafast", *codec]
+    with tempfile.TemporaryDirectory() as folder:
+        out = f"{folder}/clip.{container}"
+        command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", source, *encoder]
+        subprocess.run([*command, "-pix_fmt", "yuv420p", out], check=True, timeout=60)  # noqa: S603
+        return Path(out).read_bytes()
 
 
 @pytest.fixture

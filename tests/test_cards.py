@@ -151,6 +151,7 @@ def test_a_card_goes_from_its_place_in_line_to_done_and_then_shows_what_a_reload
         "Download “A lighthouse in a storm”",
         "Re-run “A lighthouse in a storm”",
         "Re-run, new seed “A lighthouse in a storm”",
+        "Upscale · at most 500 credits “A lighthouse in a storm”",  # 5 s at the ceiling: no published price
         "Edit & re-run “A lighthouse in a storm”",
         "Delete “A lighthouse in a storm”",
         "",  # the video

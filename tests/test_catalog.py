@@ -5,7 +5,7 @@ import io
 import pytest
 
 from videos import catalog
-from videos.catalog import IMAGE_TO_VIDEO, TEXT_TO_VIDEO
+from videos.catalog import IMAGE_TO_VIDEO, TEXT_TO_VIDEO, VIDEO_TO_VIDEO
 
 GEN4_RATIOS = {"1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"}
 VEO_RATIOS = {"1280:720", "720:1280", "1080:1920", "1920:1080"}
@@ -78,9 +78,33 @@ def test_an_unknown_model_on_image_to_video_points_at_the_list():
 
 
 def test_a_model_that_only_edits_clips_says_so():
-    assert check(model="aleph2")["model"] == (
-        "Aleph 2.0 edits a video clip, which this form does not send yet: choose another model."
+    assert check(model="aleph2")["model"] == "Aleph 2.0 edits a clip: add one, or choose another model."
+
+
+def test_a_clip_goes_to_video_to_video_with_a_model_that_edits_one():
+    clip = {"endpoint": VIDEO_TO_VIDEO, "has_video": True, "ratio": None, "duration": None, "seed": None}
+    assert check(**clip, model="aleph2") == {}
+    assert check(**clip, model="gen4.5") == {
+        "model": "Gen-4.5 cannot edit a clip: remove the clip, or choose a model that edits one."
+    }
+    assert check(**clip, model="aleph2", has_image=True) == {
+        "image": "Give a clip to edit or an image to start from, not both."
+    }
+    assert check(**{**clip, "duration": 5}, model="seedance2") == {}
+    assert check(**{**clip, "duration": 5}, model="aleph2") == {
+        "duration": "Aleph 2.0 takes no duration when it edits a clip."
+    }
+    assert check(model="gen4.5", has_video=True) == {"video": "Only a video-to-video request takes a clip."}
+
+
+def test_the_input_decides_the_endpoint():
+    assert catalog.VideoRequest(prompt="x").endpoint == TEXT_TO_VIDEO
+    assert catalog.VideoRequest(prompt="x", image_url="https://example.com/a.png").endpoint == IMAGE_TO_VIDEO
+    assert catalog.VideoRequest(prompt="x", video=io.BytesIO(b"clip")).endpoint == VIDEO_TO_VIDEO
+    resolved = catalog.VideoRequest(prompt="x", video=io.BytesIO(b"clip")).resolved(
+        text_model="gen4.5", image_model="gen4_turbo"
     )
+    assert (resolved.model, resolved.ratio, resolved.duration) == ("aleph2", None, None)
 
 
 def test_gen4_turbo_without_an_image_says_it_needs_one_and_names_those_that_start_from_text():
@@ -99,16 +123,17 @@ def test_an_unknown_endpoint_is_rejected():
     assert set(problems) == {"endpoint"}
 
 
-def test_models_lists_each_model_once_every_model_runway_generates_video_with_from_text_or_an_image():
-    assert len(catalog.MODELS) == len(set(catalog.MODELS)) == 25
-    assert {"gen4.5", "gen4_turbo", "veo3.1", "kling3.0_pro", "seedance2", "wan3_prime"} <= set(catalog.MODELS)
-    assert "aleph2" not in catalog.MODELS  # video to video only
+def test_models_lists_each_model_once_every_model_runway_makes_video_with():
+    assert len(catalog.MODELS) == len(set(catalog.MODELS)) == 26
+    assert {"gen4.5", "gen4_turbo", "aleph2", "veo3.1", "kling3.0_pro", "seedance2", "wan3_prime"} <= set(
+        catalog.MODELS
+    )
 
 
 def test_the_model_menu_groups_every_model_by_its_maker():
     groups = dict(catalog.models_by_maker())
     assert [m for models in groups.values() for m, _ in models] == list(catalog.MODELS)
-    assert groups["Runway"] == [("gen4.5", "Gen-4.5"), ("gen4_turbo", "Gen-4 Turbo")]
+    assert groups["Runway"] == [("gen4.5", "Gen-4.5"), ("gen4_turbo", "Gen-4 Turbo"), ("aleph2", "Aleph 2.0")]
     assert ("seedance2", "Seedance 2.0") in groups["ByteDance"]
 
 
@@ -435,6 +460,7 @@ def test_every_offer_accepts_its_own_defaults():
             duration=offer.default_duration,
             seed=1 if offer.accepts_seed else None,
             has_image=endpoint == IMAGE_TO_VIDEO,
+            has_video=endpoint in (VIDEO_TO_VIDEO, catalog.VIDEO_UPSCALE),
         )
         assert problems == {}, (model, endpoint)
 

@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from tests.conftest import MP4, PNG
+from tests.conftest import MP4, PNG, clip
 from videos import catalog
 from videos.models import CreditBalance, Status, VideoGeneration
 
@@ -334,4 +334,39 @@ def test_the_estimate_is_printed_even_when_the_budget_refuses_the_job(broker, se
     with pytest.raises(CommandError, match="This video would cost about 96 credits"):
         call_command("generate_video", "Waves", "--duration", "8", stdout=io.StringIO(), stderr=err)
     assert err.getvalue().startswith("Estimate: 96 credits (US$0.96) for Gen-4.5, 8 s")
+    assert VideoGeneration.objects.count() == 0
+
+
+@responses.activate
+def test_a_clip_is_edited_inline_with_its_estimate_at_most_the_ceiling_per_second(no_sleep, tmp_path, media):
+    path = tmp_path / "holiday.mp4"
+    path.write_bytes(clip(2.0))
+    responses.post(f"{BASE}/v1/video_to_video", json={"id": "t-1", "estimatedCost": {"credits": 40}})
+    responses.get(
+        TASK_URL,
+        json={"id": "t-1", "status": "SUCCEEDED", "output": ["https://cdn.test/v.mp4"], "cost": {"credits": 40}},
+    )
+    responses.get("https://cdn.test/v.mp4", body=MP4)
+    err = io.StringIO()
+
+    call_command("generate_video", "Make it snow", "--video", str(path), "--inline", stdout=io.StringIO(), stderr=err)
+
+    assert err.getvalue().splitlines() == [
+        "Estimate: at most 200 credits (US$2.00) for Aleph 2.0, 2 s (Runway's own figure is recorded when it accepts "
+        "the request)",
+        "Cost: 40 credits (US$0.40)",
+    ]
+    job = VideoGeneration.objects.get()
+    sent = json.loads(responses.calls[0].request.body)
+    assert (job.endpoint, job.model, sent["model"]) == ("video_to_video", "aleph2", "aleph2")
+    assert sent["videoUri"].startswith("data:video/mp4;base64,") and sent["promptText"] == "Make it snow"
+
+
+def test_a_clip_that_is_not_one_is_refused_like_the_form(broker, tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_bytes(b"hello" * 200)
+    with pytest.raises(CommandError, match="video: The file is not an MP4, QuickTime"):
+        run("Make it snow", "--video", str(path))
+    with pytest.raises(CommandError, match="No clip file at"):
+        run("Make it snow", "--video", str(tmp_path / "missing.mp4"))
     assert VideoGeneration.objects.count() == 0

@@ -302,11 +302,11 @@ def test_an_image_over_the_limit_is_refused_before_anything_is_uploaded(logged_i
     posts: list[str] = []
     page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
     open_advanced(page)
-    too_large = PNG + b"\0" * (20_000_000 - len(PNG))  # 20 MB, a PNG by its first bytes
+    too_large = PNG + b"\0" * (25_000_000 - len(PNG))  # 25 MB, a PNG by its first bytes
 
     page.set_input_files("#id_image", files=[{"name": "huge.png", "mimeType": "image/png", "buffer": too_large}])
 
-    expect(page.locator("#image-errors")).to_have_text("The image is 20.0 MB; Runway takes at most 3.9 MB.")
+    expect(page.locator("#image-errors")).to_have_text("The image is 25.0 MB; images of up to 20 MB can be used.")
     assert page.eval_on_selector("#id_image", "input => input.files.length") == 0  # not sent with the form
     expect(page.locator("#image-preview")).to_be_hidden()
     page.set_input_files("#id_image", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}])

@@ -58,7 +58,7 @@ BAD_INPUTS = {
             "image": SimpleUploadedFile("big.png", PNG + b"\x00" * catalog.IMAGE_MAX_BYTES, "image/png"),
         },
         "image",
-        "Runway takes at most",
+        "images of up to 20 MB can be used",
     ),
     "plain_http_image_url": (
         lambda: {"prompt": "Waves", "image_url": "http://images.test/frame.png"},

@@ -8,10 +8,10 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.conftest import PNG, picture
+from tests.conftest import MP4, PNG, clip, picture
 from videos import catalog
 from videos.models import SpendEntry, Status, VideoGeneration
-from videos.services import steps
+from videos.services import inputs, steps
 
 pytestmark = pytest.mark.django_db
 DASHBOARD = "/videos/"
@@ -103,7 +103,7 @@ def test_edit_and_re_run_fills_the_form_with_the_jobs_settings_and_image(alice, 
     assert '<option value="832:1104" selected>832:1104</option>' in content
     assert '<option value="3" selected>3 s</option>' in content
     assert re.search(r'<input[^>]*name="seed"[^>]*value="7"', content)
-    assert f'<input type="checkbox" name="from_generation" value="{job.pk}" checked>' in content
+    assert f'<input type="checkbox" name="from_generation" value="{job.pk}" data-kind="image" checked>' in content
     assert f'<img src="/videos/{job.pk}/image"' in content
     assert '<details class="advanced" open>' in content
 
@@ -293,3 +293,135 @@ def test_edit_and_re_run_keeps_a_models_own_settings(alice, make_job):
 
     assert re.search(r'<option value="hailuo3" selected>', content)
     assert re.search(r'<option value="2k" selected>', content)
+
+
+# --- a clip to edit: video to video -------------------------------------------------------------
+
+
+def clip_upload(data: bytes | None = None, name: str = "holiday.mp4") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, clip(2.0) if data is None else data, content_type="video/mp4")
+
+
+def test_a_clip_makes_an_edit_of_it_with_the_default_model_reserved_by_its_length(alice, media, broker):
+    response = alice.post(DASHBOARD, {"prompt": "Make it snow", "video": clip_upload()})
+
+    assert response.status_code == 302
+    job = VideoGeneration.objects.get()
+    assert (job.endpoint, job.model, job.clip_seconds, job.params) == (
+        "video_to_video",
+        "aleph2",
+        2.0,
+        {"seed": job.seed},
+    )
+    assert job.clip.name.startswith("inputs/") and job.clip.name.endswith(".mp4") and "holiday" not in job.clip.name
+    # Aleph has no published price: reserved at the ceiling for each second of the clip.
+    assert SpendEntry.objects.get(generation_number=job.pk).credits == 2 * 100
+    page = alice.get(f"/videos/{job.pk}/").content.decode()
+    assert f'src="/videos/{job.pk}/clip"' in page and "from a clip" in page
+    served = alice.get(f"/videos/{job.pk}/clip")
+    assert served["Content-Type"] == "video/mp4"
+
+
+def test_a_clip_with_a_model_that_takes_its_own_duration(alice, media, broker):
+    response = alice.post(DASHBOARD, {"prompt": "Dance", "model": "seedance2", "duration": "6", "video": clip_upload()})
+
+    assert response.status_code == 302
+    job = VideoGeneration.objects.get()
+    assert (job.model, job.duration) == ("seedance2", 6)
+    assert SpendEntry.objects.get(generation_number=job.pk).credits == 6 * 100
+
+
+@pytest.mark.parametrize(("form", "field", "words"), [
+    ({"video": "not a video"}, "video", "not an MP4, QuickTime (.mov) or WebM video"),
+    ({"video": "image"}, "image", "Give a clip to edit or an image to start from, not both."),
+    ({"model": "gen4.5"}, "model", "Gen-4.5 cannot edit a clip"),
+    ({"ratio": "16:9"}, "ratio", "Aleph 2.0 takes no ratio when it edits a clip."),
+])  # fmt: skip
+def test_a_clip_request_that_cannot_be_sent_is_refused_next_to_its_field(alice, media, broker, form, field, words):
+    data = {"prompt": "Make it snow", "video": clip_upload(), **form}
+    if form.get("video") == "not a video":
+        data["video"] = clip_upload(PNG, "sneaky.mp4")
+    elif form.get("video") == "image":
+        data.update(video=clip_upload(), image=png_upload())
+
+    response = alice.post(DASHBOARD, data)
+
+    assert response.status_code == 400
+    assert words in field_errors(response.content.decode(), field)
+    assert VideoGeneration.objects.count() == 0
+
+
+def test_re_run_of_an_edit_sends_the_stored_clip_again(alice, media, broker, make_job):
+    source = make_job(
+        status=Status.SUCCEEDED, endpoint="video_to_video", model="aleph2", ratio=None, duration=None, seed=5,
+        clip=ContentFile(clip(2.0), name="clip.mp4"), clip_seconds=2.0,
+    )  # fmt: skip
+
+    answer = alice.post(f"/videos/{source.pk}/rerun/")
+
+    assert answer.status_code in (200, 302)
+    copy = VideoGeneration.objects.exclude(pk=source.pk).get()
+    assert (copy.endpoint, copy.model, copy.seed, copy.clip_seconds) == ("video_to_video", "aleph2", 5, 2.0)
+    assert copy.clip.name != source.clip.name
+    assert copy.clip.read() == source.clip.read()
+
+
+def test_edit_and_re_run_of_an_edit_offers_its_clip_again(alice, media, broker, make_job):
+    source = make_job(
+        status=Status.SUCCEEDED, endpoint="video_to_video", model="aleph2", ratio=None, duration=None, seed=5,
+        clip=ContentFile(clip(2.0), name="clip.mp4"), clip_seconds=2.0,
+    )  # fmt: skip
+    form = alice.get(f"{DASHBOARD}?from={source.pk}").content.decode()
+    assert f"Edit the clip of video #{source.pk} again (2.0 s;" in form
+
+    response = alice.post(DASHBOARD, {"prompt": "Now with rain", "model": "aleph2", "from_generation": source.pk})
+
+    assert response.status_code == 302
+    copy = VideoGeneration.objects.exclude(pk=source.pk).get()
+    assert (copy.prompt, copy.endpoint, copy.clip_seconds) == ("Now with rain", "video_to_video", 2.0)
+
+
+# --- upscaling a finished video -----------------------------------------------------------------
+
+
+def done_job(make_job, stored_video, **fields):
+    return make_job(status=Status.SUCCEEDED, progress=100, video_file=stored_video, duration=2, **fields)
+
+
+def test_a_finished_card_offers_to_upscale_it_with_its_price_first(alice, make_job, media, stored_video):
+    job = done_job(make_job, stored_video)
+
+    page = alice.get(DASHBOARD).content.decode()
+
+    # Magnific has no published price: at most the ceiling, for each second of the video.
+    assert f'action="/videos/{job.pk}/upscale/"' in page
+    assert "Upscale · at most 200 credits" in page
+    running = make_job(status=Status.RUNNING)
+    assert f'action="/videos/{running.pk}/upscale/"' not in alice.get(DASHBOARD).content.decode()
+
+
+def test_upscale_makes_a_new_job_from_our_copy_linked_to_the_original(alice, make_job, media, broker, stored_video):
+    source = done_job(make_job, stored_video, prompt="A lighthouse")
+
+    response = alice.post(f"/videos/{source.pk}/upscale/")
+
+    upscaled = VideoGeneration.objects.exclude(pk=source.pk).get()
+    assert response.status_code == 302 and response["Location"] == f"/videos/{upscaled.pk}/"
+    assert (upscaled.endpoint, upscaled.model, upscaled.source_id) == (
+        "video_upscale", "magnific_video_upscaler_creative", source.pk
+    )  # fmt: skip
+    assert upscaled.clip.read() == MP4 and upscaled.clip_seconds == 3.0  # the stored copy, measured
+    assert upscaled.prompt == "A lighthouse"  # its label; an upscaler is sent no prompt
+    payload = steps.generation_payload(generation=upscaled)
+    assert payload == {"model": "magnific_video_upscaler_creative", "videoUri": inputs.data_uri(MP4, "video/mp4")}
+    assert SpendEntry.objects.get(generation_number=upscaled.pk).credits == 3 * 100
+    detail = alice.get(f"/videos/{upscaled.pk}/").content.decode()
+    assert f'upscaled from <a href="/videos/{source.pk}/">video #{source.pk}</a>' in detail
+
+
+def test_only_a_finished_video_of_ones_own_can_be_upscaled(alice, make_job, other_user, media, stored_video):
+    failed = make_job(status=Status.FAILED)
+    assert alice.post(f"/videos/{failed.pk}/upscale/").status_code == 302
+    theirs = done_job(make_job, stored_video, owner=other_user)
+    assert alice.post(f"/videos/{theirs.pk}/upscale/").status_code == 404
+    assert VideoGeneration.objects.count() == 2

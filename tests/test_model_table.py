@@ -93,6 +93,15 @@ def _sdk_frames(schema: dict[str, Any]) -> tuple[str, ...]:
     return tuple(_enum(position)) if position else ("first",)
 
 
+def test_the_upscaler_agrees_with_the_sdk_and_takes_no_prompt():
+    offer = OFFERS[("magnific_video_upscaler_creative", model_table.VIDEO_UPSCALE)]
+    schema = SDK[model_table.VIDEO_UPSCALE]["magnific_video_upscaler_creative"]
+    assert offer.video_field in schema["required"]
+    assert sorted(offer.resolutions) == sorted(_enum(schema["properties"]["resolution"]))
+    assert "promptText" not in schema["properties"] and not offer.accepts_prompt
+    assert set(schema["required"]) == {"model", offer.video_field}
+
+
 def test_the_published_prices_are_the_only_ones():
     priced = {offer.model: (offer.price, offer.price_silent) for offer in OFFERS.values() if offer.price is not None}
     assert priced == {"gen4.5": (12, None), "gen4_turbo": (5, None), "veo3.1": (40, 20), "veo3.1_fast": (15, 10)}

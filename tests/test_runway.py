@@ -302,7 +302,7 @@ def test_create_returns_runways_estimate(mocked, client):
 
 
 @pytest.mark.parametrize(
-    "cost", [None, 60, "60", {}, {"credits": "60"}, {"credits": -1}, {"credits": True}, {"credits": 1.5}, [60]]
+    "cost", [None, 60, "60", {}, {"credits": "60"}, {"credits": -1}, {"credits": True}, {"credits": -0.5}, [60]]
 )
 def test_a_missing_or_malformed_estimate_on_create_is_none_and_logged(mocked, client, caplog, cost):
     body = {"id": TASK_ID} if cost is None else {"id": TASK_ID, "estimatedCost": cost}
@@ -311,6 +311,18 @@ def test_a_missing_or_malformed_estimate_on_create_is_none_and_logged(mocked, cl
         created = client.create_video(endpoint="text_to_video", payload=text_payload())
     assert created == runway.CreatedTask(id=TASK_ID, estimated_credits=None)
     assert f"Runway task {TASK_ID}: estimatedCost.credits missing or malformed" in caplog.text
+
+
+def test_a_fractional_estimate_is_rounded_up_as_runwayml_524_allows_one(mocked, client):
+    mocked.post(TEXT_URL, json={"id": TASK_ID, "estimatedCost": {"credits": 60.2}})
+    assert client.create_video(endpoint="text_to_video", payload=text_payload()).estimated_credits == 61
+
+
+def test_a_fractional_cost_is_malformed_a_cost_is_whole_credits(mocked, client, caplog):
+    mocked.get(TASK_URL, json={"id": TASK_ID, "status": "SUCCEEDED", "output": [], "cost": {"credits": 12.5}})
+    with caplog.at_level(logging.WARNING, logger="videos.runway"):
+        assert client.get_task(TASK_ID).cost_credits is None
+    assert "cost.credits missing or malformed" in caplog.text
 
 
 def test_a_whole_float_of_credits_is_read_as_credits(mocked, client):

@@ -45,10 +45,10 @@ def test_an_oversized_upload_through_the_form_answers_413_and_saves_nothing(alic
     assert not VideoGeneration.objects.exists()
 
 
-def test_an_image_just_over_runways_limit_is_refused_by_the_form(alice):
+def test_an_image_just_over_the_limit_is_refused_by_the_form(alice):
     response = post_image(alice, "big.png", PNG + b"\0" * (IMAGE_MAX_BYTES + 1 - len(PNG)))
     assert response.status_code == 400
-    assert "Runway takes at most" in response.content.decode()
+    assert "images of up to 20 MB can be used" in response.content.decode()
     assert not VideoGeneration.objects.exists()
 
 

@@ -87,7 +87,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # needs no exact total on every load (the filters' counts say what matters).
     list_per_page = 50
     show_full_result_count = False
-    actions = ("poll_now", "cancel", "delete_selected")
+    actions = ("poll_now", "cancel", "upscale", "delete_selected")
     readonly_fields = (
         "endpoint",
         "model",
@@ -95,6 +95,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "duration",
         "seed",
         "params",
+        "source",
         "runway_task_id",
         "status",
         "progress",
@@ -119,8 +120,8 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "updated_at",
     )
     fieldsets = (
-        (None, {"fields": ("owner", "prompt", "image", "image_url")}),
-        ("Request", {"fields": ("endpoint", "model", "ratio", "duration", "seed", "params")}),
+        (None, {"fields": ("owner", "prompt", "image", "image_url", "clip", "clip_seconds")}),
+        ("Request", {"fields": ("endpoint", "model", "ratio", "duration", "seed", "params", "source")}),
         (
             "Runway",
             {
@@ -190,7 +191,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_readonly_fields(self, request: HttpRequest, obj: VideoGeneration | None = None) -> tuple[str, ...]:
         # The request itself is what was paid for: staff can read it, not rewrite it.
-        return (*self.readonly_fields, "owner", "prompt", "image", "image_url")
+        return (*self.readonly_fields, "owner", "prompt", "image", "image_url", "clip", "clip_seconds")
 
     def delete_model(self, request: HttpRequest, obj: VideoGeneration) -> None:
         # Through the service, so our files go too and the task is deleted at Runway (by the worker:
@@ -265,6 +266,10 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.action(description="Cancel")
     def cancel(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
         self._apply(request, queryset, actions.generation_cancel, "cancelled")
+
+    @admin.action(description="Upscale (a new video from each one's stored copy, billed to its owner)")
+    def upscale(self, request: HttpRequest, queryset: QuerySet[VideoGeneration]) -> None:
+        self._apply(request, queryset, actions.generation_upscale, "sent to be upscaled")
 
     def _apply(
         self,

@@ -19,11 +19,15 @@ from videos.model_table import IMAGE_TO_VIDEO as IMAGE_TO_VIDEO
 from videos.model_table import MAKERS
 from videos.model_table import OFFERS as TABLE
 from videos.model_table import TEXT_TO_VIDEO as TEXT_TO_VIDEO
+from videos.model_table import VIDEO_TO_VIDEO as VIDEO_TO_VIDEO
+from videos.model_table import VIDEO_UPSCALE as VIDEO_UPSCALE
 from videos.model_table import Offer as Offer
 
-# The endpoints the product sends its jobs to, the input deciding which: an image → image_to_video,
-# none → text_to_video.
-ENDPOINTS = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO)
+# The endpoints the form sends its jobs to, the input deciding which: a clip → video_to_video, an
+# image → image_to_video, neither → text_to_video. A finished video's Upscale action sends its own
+# copy to video_upscale.
+FORM_ENDPOINTS = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO, VIDEO_TO_VIDEO)
+ENDPOINTS = (*FORM_ENDPOINTS, VIDEO_UPSCALE)
 
 # The states of a task at Runway, as they appear on the wire. Runway may add others.
 PENDING = "PENDING"
@@ -52,12 +56,15 @@ NEGATIVE_PROMPT_MAX = 1000
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 IMAGE_URL_MAX_LENGTH = 2048
-IMAGE_DATA_URI_MAX_LENGTH = 5 * 1024 * 1024
-# The largest file that still fits in a data URI once base64 has grown it by a third.
-IMAGE_MAX_BYTES = (IMAGE_DATA_URI_MAX_LENGTH - 64) * 3 // 4
+# The longest data URI Runway takes for an image or a clip (runway-api.md, the SDK's docstrings);
+# a larger file goes through Runway's uploads (services/inputs.py).
+DATA_URI_MAX_LENGTH = 5 * 1024 * 1024
+# Ours: far above any photo a model needs, far below what Runway's uploads take (200 MB).
+IMAGE_MAX_BYTES = 20 * 1000 * 1000
 
 OFFERS = {key: offer for key, offer in TABLE.items() if key[1] in ENDPOINTS}
-MODELS = tuple(dict.fromkeys(model for model, _ in OFFERS))
+# The form's models (an upscaler is chosen by the Upscale action, not in the form).
+MODELS = tuple(dict.fromkeys(model for model, endpoint in OFFERS if endpoint in FORM_ENDPOINTS))
 ALL_RATIOS = tuple(dict.fromkeys(ratio for offer in OFFERS.values() for ratio in offer.ratios))
 ALL_RESOLUTIONS = tuple(dict.fromkeys(r for offer in OFFERS.values() for r in offer.resolutions))
 ALL_DURATIONS = tuple(sorted({duration for offer in OFFERS.values() for duration in offer.durations}))
@@ -92,10 +99,16 @@ def price_for(
     return Price(offer.price, known=True)
 
 
-def estimated_credits(offer: Offer, *, duration: int | None, price: Price) -> int:
-    """What a video costs at `price`: per second of its duration (the model's longest when it takes
-    none, or leaves it to Runway), rounded up to whole credits."""
-    seconds = duration if duration is not None else max(offer.durations, default=DEFAULT_DURATION)
+def estimated_credits(offer: Offer, *, duration: int | None, price: Price, clip_seconds: float | None = None) -> int:
+    """What a video costs at `price`: per second of its duration; without one, per second of the clip
+    it edits, or of the model's longest video (what Runway bills a default or "auto" at); rounded up
+    to whole credits."""
+    if duration is not None:
+        seconds: float = duration
+    elif clip_seconds is not None:
+        seconds = math.ceil(clip_seconds)
+    else:
+        seconds = max(offer.durations, default=DEFAULT_DURATION)
     return math.ceil(price.per_second * seconds)
 
 
@@ -155,6 +168,8 @@ class VideoRequest:
     seed: int | None = None
     image: IO[bytes] | None = field(default=None, compare=False)
     image_url: str = ""
+    video: IO[bytes] | None = field(default=None, compare=False)
+    upscale: bool = False  # the video is to be upscaled, not edited
     resolution: str | None = None
     audio: bool | None = None
     negative_prompt: str = ""
@@ -164,15 +179,37 @@ class VideoRequest:
         return self.image is not None or bool(self.image_url)
 
     @property
+    def has_video(self) -> bool:
+        return self.video is not None
+
+    @property
     def endpoint(self) -> str:
+        if self.has_video:
+            return VIDEO_UPSCALE if self.upscale else VIDEO_TO_VIDEO
         return IMAGE_TO_VIDEO if self.has_image else TEXT_TO_VIDEO
 
-    def resolved(self, *, text_model: str, image_model: str) -> "VideoRequest":
+    def resolved(
+        self,
+        *,
+        text_model: str,
+        image_model: str,
+        video_model: str = "aleph2",
+        upscale_model: str = "magnific_video_upscaler_creative",
+    ) -> "VideoRequest":
         """The same request with the default model (by endpoint), ratio and duration filled in."""
-        model = self.model or (image_model if self.has_image else text_model)
+        defaults = {
+            TEXT_TO_VIDEO: text_model,
+            IMAGE_TO_VIDEO: image_model,
+            VIDEO_TO_VIDEO: video_model,
+            VIDEO_UPSCALE: upscale_model,
+        }
+        model = self.model or defaults[self.endpoint]
         offer = offer_for(model=model, endpoint=self.endpoint)
         if offer is None:
             return replace(self, model=model)  # check_request() says why
+        if self.has_video:
+            # A clip's edit keeps the clip's own length and shape unless asked otherwise.
+            return replace(self, model=model)
         duration = self.duration if self.duration is not None else offer.default_duration
         return replace(self, model=model, ratio=self.ratio or offer.default_ratio, duration=duration)
 
@@ -202,6 +239,7 @@ def check_request(request: VideoRequest) -> dict[str, str]:
         duration=request.duration,
         seed=request.seed,
         has_image=request.has_image,
+        has_video=request.has_video,
         resolution=request.resolution,
         audio=request.audio,
         negative_prompt=request.negative_prompt or None,
@@ -222,6 +260,7 @@ def check_fields(
     duration: object,
     seed: object,
     has_image: bool,
+    has_video: bool = False,
     resolution: object = None,
     audio: object = None,
     negative_prompt: object = None,
@@ -245,7 +284,7 @@ def check_fields(
         "seed": seed_problem(offer, seed),
         "audio": audio_problem(offer, audio),
         "negative_prompt": negative_prompt_problem(offer, negative_prompt),
-        "image": image_presence_problem(endpoint, has_image),
+        **input_problems(endpoint, has_image=has_image, has_video=has_video),
     }
     return {name: message for name, message in found.items() if message}
 
@@ -258,17 +297,22 @@ def _unknown_model_problem(model: str, endpoint: str) -> str:
     """Why `model` cannot serve `endpoint`, in the words of what it does take."""
     takes = {e for (m, e) in TABLE if m == model}
     label = label_for(model)
-    if IMAGE_TO_VIDEO in takes and endpoint == TEXT_TO_VIDEO:
+    if not takes:
+        return f"There is no model {model!r}: choose one of the models the form lists."
+    if endpoint == VIDEO_TO_VIDEO:
+        return f"{label} cannot edit a clip: remove the clip, or choose a model that edits one."
+    if takes == {VIDEO_TO_VIDEO}:
+        return f"{label} edits a clip: add one, or choose another model."
+    if endpoint == TEXT_TO_VIDEO:
         return f"{label} needs an image to start from: add one, or choose a model that starts from text alone."
-    if TEXT_TO_VIDEO in takes:
-        return f"{label} cannot start from an image: remove the image, or choose another model."
-    if takes:
-        return f"{label} edits a video clip, which this form does not send yet: choose another model."
-    return f"There is no model {model!r}: choose one of the models the form lists."
+    return f"{label} cannot start from an image: remove the image, or choose another model."
 
 
 def prompt_problem(offer: Offer, prompt_text: object) -> str | None:
-    """None (no prompt) is fine where the model does not need one; an empty or blank one never is."""
+    """None (no prompt) is fine where the model does not need one; an empty or blank one never is.
+    A model that takes no prompt (an upscaler) is sent none: the job's description is only its label."""
+    if not offer.accepts_prompt:
+        return None
     if prompt_text is not None and not isinstance(prompt_text, str):
         return "The description must be text."
     if prompt_text is None or not prompt_text.strip():
@@ -306,7 +350,7 @@ def ratio_problem(offer: Offer, ratio: object) -> str | None:
 
 
 def _from_image(offer: Offer) -> str:
-    return " from an image" if offer.endpoint == IMAGE_TO_VIDEO else ""
+    return {IMAGE_TO_VIDEO: " from an image", VIDEO_TO_VIDEO: " when it edits a clip"}.get(offer.endpoint, "")
 
 
 def resolution_problem(offer: Offer, resolution: object) -> str | None:
@@ -366,12 +410,20 @@ def _is_whole_number(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def image_presence_problem(endpoint: str, has_image: bool) -> str | None:
+def input_problems(endpoint: str, *, has_image: bool, has_video: bool) -> dict[str, str | None]:
+    """What is wrong with the request's image and clip for `endpoint`, by field."""
+    if endpoint in (VIDEO_TO_VIDEO, VIDEO_UPSCALE):
+        return {
+            "video": None if has_video else "A clip is required to edit a video.",
+            "image": "Give a clip to edit or an image to start from, not both." if has_image else None,
+        }
+    if has_video:
+        return {"video": "Only a video-to-video request takes a clip."}
     if endpoint == IMAGE_TO_VIDEO and not has_image:
-        return "An image is required to make a video from an image."
+        return {"image": "An image is required to make a video from an image."}
     if endpoint == TEXT_TO_VIDEO and has_image:
-        return "A text-to-video request takes no image."
-    return None
+        return {"image": "A text-to-video request takes no image."}
+    return {}
 
 
 def image_url_problem(url: str) -> str | None:
@@ -416,14 +468,14 @@ NOT_AN_IMAGE = "The file is not a JPEG, PNG or WebP image."
 
 def image_too_large(megabytes: str) -> str:
     """What an image over IMAGE_MAX_BYTES is told, its size given in MB ("20.0")."""
-    return f"The image is {megabytes} MB; Runway takes at most {IMAGE_MAX_BYTES / 1e6:.1f} MB."
+    return f"The image is {megabytes} MB; images of up to {IMAGE_MAX_BYTES / 1e6:.0f} MB can be used."
 
 
 def model_problems() -> dict[str, dict[str, str]]:
     """For each endpoint, what each model that does not serve it is told (the form's script shows it
     as soon as such a model is chosen, in the words the server would answer with)."""
-    missing = [(model, endpoint) for endpoint in ENDPOINTS for model in MODELS if (model, endpoint) not in OFFERS]
-    problems: dict[str, dict[str, str]] = {endpoint: {} for endpoint in ENDPOINTS}
+    missing = [(model, endpoint) for endpoint in FORM_ENDPOINTS for model in MODELS if (model, endpoint) not in OFFERS]
+    problems: dict[str, dict[str, str]] = {endpoint: {} for endpoint in FORM_ENDPOINTS}
     for model, endpoint in missing:
         problems[endpoint][model] = _unknown_model_problem(model, endpoint)
     return problems
@@ -433,7 +485,8 @@ def models_by_maker() -> list[tuple[str, list[tuple[str, str]]]]:
     """The form's model menu: each maker's models (model id, label), in the table's order."""
     groups: dict[str, dict[str, str]] = {maker: {} for maker in MAKERS}
     for offer in OFFERS.values():
-        groups[offer.maker][offer.model] = offer.label
+        if offer.endpoint in FORM_ENDPOINTS:
+            groups[offer.maker][offer.model] = offer.label
     return [(maker, list(models.items())) for maker, models in groups.items() if models]
 
 
@@ -442,6 +495,8 @@ def offers_for_pickers(*, prices: Mapping[str, float], ceiling: float) -> dict[s
     second (with sound and without) at `prices` (the operator's) or, for want of one, at `ceiling`."""
     table: dict[str, dict[str, dict[str, object]]] = {}
     for (model, endpoint), offer in OFFERS.items():
+        if endpoint not in FORM_ENDPOINTS:
+            continue
         price = price_for(offer, prices=prices, ceiling=ceiling)
         table.setdefault(model, {})[endpoint] = {
             "label": offer.label,

@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import User
 from django.core.files import File
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from videos import catalog
@@ -58,6 +59,8 @@ class GenerationForm(forms.Form):
     # No maxlength, as for the prompt: the catalog refuses a long one with its length.
     negative_prompt = forms.CharField(required=False, label="Avoid (negative prompt)")
     image = forms.FileField(required=False, label="First frame (JPEG, PNG or WebP)")
+    # A clip makes the request an edit of it (video to video); checked by videos/clips.py.
+    video = forms.FileField(required=False, label="…or a clip to edit (MP4, MOV or WebM)")
     image_url = forms.CharField(
         required=False, label="…or an image URL (https)", max_length=catalog.IMAGE_URL_MAX_LENGTH
     )
@@ -78,21 +81,22 @@ class GenerationForm(forms.Form):
         if pk is None:
             self.reused = None
             return None
-        # Only the user's own job's image: anyone else's answers as if it did not exist.
+        # Only the user's own job's image or clip: anyone else's answers as if it did not exist.
         found = (
-            VideoGeneration.objects.visible().filter(owner=self.owner, pk=pk).exclude(image="").first()
+            VideoGeneration.objects.visible().filter(owner=self.owner, pk=pk).exclude(image="", clip="").first()
             if self.owner is not None
             else None
         )
         # A file gone from storage is as unavailable as a job gone (and must not fail the request).
-        self.reused = found if found is not None and found.image.storage.exists(found.image.name) else None
+        stored = (found.image or found.clip) if found is not None else None
+        self.reused = found if stored and stored.storage.exists(stored.name) else None
         return pk
 
     def clean(self) -> dict[str, object]:
         cleaned = super().clean() or {}
         if cleaned.get("from_generation") and self.reused is None:
             # Said next to the image field, where the user can choose a file instead.
-            self.add_error("image", "The earlier video's image is no longer available: choose a file.")
+            self.add_error("image", "The earlier video's image or clip is no longer available: choose a file.")
         if cleaned.get("image") and cleaned.get("image_url"):
             self.add_error("image_url", "Give an image file or an image URL, not both.")
         return cleaned
@@ -102,10 +106,10 @@ class GenerationForm(forms.Form):
 
         A new file or URL wins over a reused image. The caller closes the request's image."""
         data = self.cleaned_data
-        image = data["image"] or None
-        if image is None and not data["image_url"] and self.reused is not None:
-            stored = self.reused.image
-            image = File(stored.open("rb"), name=stored.name.rsplit("/", 1)[-1])
+        image, video = data["image"] or None, data["video"] or None
+        if image is None and video is None and not data["image_url"] and self.reused is not None:
+            reused = _opened(self.reused.image or self.reused.clip)
+            image, video = (reused, None) if self.reused.image else (None, reused)
         return catalog.VideoRequest(
             prompt=data["prompt"],
             model=data["model"] or None,
@@ -114,10 +118,16 @@ class GenerationForm(forms.Form):
             seed=data["seed"],
             image=image,
             image_url=data["image_url"],
+            video=video,
             resolution=data["resolution"] or None,
             audio=data["audio"],
             negative_prompt=data["negative_prompt"],
         )
+
+
+def _opened(stored: FieldFile) -> "File[Any]":
+    """A stored image or clip of an earlier job, open to be sent again."""
+    return File(stored.open("rb"), name=str(stored.name).rsplit("/", 1)[-1])
 
 
 def generation_form_initial(generation: VideoGeneration) -> dict[str, object]:
@@ -132,7 +142,7 @@ def generation_form_initial(generation: VideoGeneration) -> dict[str, object]:
         "audio": "" if generation.audio is None else ("on" if generation.audio else "off"),
         "negative_prompt": generation.negative_prompt,
         "image_url": generation.image_url,
-        "from_generation": generation.pk if generation.image else None,
+        "from_generation": generation.pk if generation.image or generation.clip else None,
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 TEXT_TO_VIDEO = "text_to_video"
 IMAGE_TO_VIDEO = "image_to_video"
 VIDEO_TO_VIDEO = "video_to_video"
+VIDEO_UPSCALE = "video_upscale"
 GENERATION_ENDPOINTS = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO, VIDEO_TO_VIDEO)
 
 Frame = Literal["first", "last"]
@@ -41,13 +42,14 @@ class Offer:
     durations_stated: bool = True  # False: the SDK says only `int`, the seconds are the maker's
     duration_required: bool = False
     duration_auto: bool = False  # also takes "auto": the model chooses (billed at its longest)
-    prompt_required: bool = False  # [promptText]
+    accepts_prompt: bool = True  # [promptText]
+    prompt_required: bool = False
     prompt_max: int | None = None  # in UTF-16 code units, where the SDK states a limit
     accepts_seed: bool = False  # [seed]
     accepts_audio: bool = False  # [audio]: with sound (the default) or without
     accepts_negative_prompt: bool = False  # [negativePrompt]
     frames: tuple[Frame, ...] = ()  # image_to_video: the positions its [promptImage] takes
-    video_field: str = ""  # video_to_video: the wire's name of the clip to edit
+    video_field: str = ""  # video_to_video, video_upscale: the wire's name of the clip
     price: float | None = None  # credits per second, where Runway publishes it
     price_silent: float | None = None  # the same without audio, where it differs
     good_for: str = ""  # one line for the README and the form
@@ -148,6 +150,7 @@ BYTEDANCE = "ByteDance"
 XAI = "xAI"
 ALIBABA = "Alibaba"
 HAPPYHORSE = "HappyHorse"
+MAGNIFIC = "Magnific"
 
 
 def _both(model: str, label: str, maker: str, *, good_for: str, **fields: Any) -> list[Offer]:
@@ -527,12 +530,28 @@ def _others() -> list[Offer]:
     ]
 
 
+def _upscalers() -> list[Offer]:
+    # Runway's enhance_frame_rate (a new frame rate, not more pixels) is not offered yet.
+    return [
+        Offer(
+            "magnific_video_upscaler_creative",
+            "Magnific Creative Upscaler",
+            MAGNIFIC,
+            VIDEO_UPSCALE,
+            video_field="videoUri",
+            accepts_prompt=False,
+            resolutions=("720p", "1k", "2k", "4k"),
+            good_for="Upscales a finished video, up to 4K, adding detail.",
+        )
+    ]
+
+
 def _offers() -> dict[tuple[str, str], Offer]:
-    rows = [*_runway(), *_google(), *_kling(), *_minimax(), *_bytedance(), *_others()]
+    rows = [*_runway(), *_google(), *_kling(), *_minimax(), *_bytedance(), *_others(), *_upscalers()]
     table = {(offer.model, offer.endpoint): offer for offer in rows}
     assert len(table) == len(rows), "a model is in the table twice for one endpoint"
     return table
 
 
 OFFERS = _offers()
-MAKERS = (RUNWAY, GOOGLE, KLING, MINIMAX, BYTEDANCE, XAI, ALIBABA, HAPPYHORSE)
+MAKERS = (RUNWAY, GOOGLE, KLING, MINIMAX, BYTEDANCE, XAI, ALIBABA, HAPPYHORSE, MAGNIFIC)

@@ -211,6 +211,14 @@ class VideoGeneration(models.Model):
     )
     image = models.FileField(upload_to="inputs/%Y/%m/", blank=True)
     image_url = models.URLField(max_length=catalog.IMAGE_URL_MAX_LENGTH, blank=True)
+    # The clip a video-to-video job edits (checked by videos/clips.py), kept so a re-run can send it
+    # again long after Runway's copy of an upload has expired; its length prices the edit.
+    clip = models.FileField(upload_to="inputs/%Y/%m/", blank=True)
+    clip_seconds = models.FloatField(null=True, blank=True, help_text="The clip's length, as ffmpeg read it.")
+    # The job this one was made from by its Upscale action (its stored copy is this job's clip).
+    source = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="derived", editable=False
+    )
     request_token = models.UUIDField(
         null=True, blank=True, editable=False, help_text="The form's one-time token: a re-post makes no second job."
     )
@@ -397,7 +405,12 @@ class VideoGeneration(models.Model):
 
     @property
     def source_label(self) -> str:
-        return "from an image" if self.endpoint == catalog.IMAGE_TO_VIDEO else "from text"
+        labels = {
+            catalog.IMAGE_TO_VIDEO: "from an image",
+            catalog.VIDEO_TO_VIDEO: "from a clip",
+            catalog.VIDEO_UPSCALE: "upscaled",
+        }
+        return labels.get(self.endpoint, "from text")
 
     @property
     def image_url_host(self) -> str:

@@ -90,15 +90,22 @@ class UsedCredits:
 
 
 def build_payload(
-    *, model: str, prompt_text: str, params: dict[str, Any], prompt_image: str | None = None
+    *,
+    model: str,
+    prompt_text: str,
+    params: dict[str, Any],
+    prompt_image: str | None = None,
+    media: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The camelCase body of a create request: the model, the prompt and image where given, and the
-    job's settings (`params`, already named as Runway names them)."""
+    """The camelCase body of a create request: the model, the prompt and image where given, other
+    media by their field's name (a clip's `videoUri` or `promptVideo`), and the job's settings
+    (`params`, already named as Runway names them)."""
     payload: dict[str, Any] = {"model": model}
     if prompt_text:
         payload["promptText"] = prompt_text
     if prompt_image:
         payload["promptImage"] = prompt_image
+    payload.update(media or {})
     payload.update(params)
     return payload
 
@@ -150,6 +157,40 @@ class RunwayClient:
                 may_have_created=True,
             )
         return CreatedTask(id=task_id, estimated_credits=credits_in(body, "estimatedCost", task_id=task_id))
+
+    def upload_ephemeral(self, *, filename: str, data: bytes, content_type: str) -> str:
+        """Put a file in Runway's ephemeral storage (POST /v1/uploads, then the file to the URL it
+        names); return the runway:// URI that stands for it in a create for 24 hours.
+
+        Nothing is billed for an upload, so a failed one may be tried again; every error it raises
+        says no task was created.
+        """
+        try:
+            body = self._request("POST", "/v1/uploads", json={"filename": filename, "type": "ephemeral"})
+        except RunwayError as exc:
+            raise RunwayError(
+                exc.message, permanent=exc.permanent, status=exc.status, retry_after=exc.retry_after
+            ) from None
+        upload_url, fields, uri = _upload_slot(body)
+        try:
+            # Not the session: the storage host (S3's, at Runway) gets no API key, and no redirect is followed.
+            response = requests.post(
+                upload_url,
+                data=fields,
+                files={"file": (filename, data, content_type)},
+                timeout=UPLOAD_TIMEOUT,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise RunwayError(f"Could not upload the input to Runway ({_describe(exc)})", permanent=False) from None
+        if not 200 <= response.status_code < 300:
+            raise RunwayError(
+                f"Runway's storage refused the upload (HTTP {response.status_code})",
+                permanent=False,
+                status=response.status_code,
+            )
+        logger.info("Runway upload %s: %d bytes stored", uri, len(data))
+        return uri
 
     def get_task(self, task_id: str) -> TaskState:
         return _task_state(self._request("GET", f"/v1/tasks/{task_id}"), task_id)
@@ -221,6 +262,21 @@ class RunwayClient:
             ) from None
 
 
+UPLOAD_TIMEOUT = (5.0, 120.0)  # (connect, read) seconds: the storage answers once the whole file is in
+
+
+def _upload_slot(body: Any) -> tuple[str, dict[str, str], str]:
+    """Where POST /v1/uploads says to send the file, with which form fields, and the URI it will have."""
+    url = body.get("uploadUrl") if isinstance(body, dict) else None
+    fields = body.get("fields") if isinstance(body, dict) else None
+    uri = body.get("runwayUri") if isinstance(body, dict) else None
+    fields_ok = isinstance(fields, dict) and all(isinstance(v, str) for v in fields.values())
+    if not (isinstance(url, str) and url.startswith(("https://", "http://")) and fields_ok and isinstance(uri, str)):
+        raise RunwayError("Runway's answer to an upload had no usable upload URL", permanent=False)
+    assert isinstance(fields, dict)
+    return url, fields, uri
+
+
 def _used_credits(result: Any) -> list[UsedCredits]:
     """One day of Runway's usage answer; a line that is not a model and a whole number is left out (logged)."""
     try:
@@ -260,12 +316,15 @@ def _task_state(body: Any, task_id: str) -> TaskState:
 
 
 def credits_in(body: dict[str, Any], key: str, *, task_id: str) -> int | None:
-    """`body[key]["credits"]` as a whole number of credits, 0 or more; None (and a warning for staff)
-    when it is missing or malformed, so that the caller keeps the estimate it had."""
+    """`body[key]["credits"]` as a whole number of credits, 0 or more (an estimate rounded up); None
+    (and a warning for staff) when it is missing or malformed, so that the caller keeps the estimate it had."""
     value = body.get(key)
     credits = value.get("credits") if isinstance(value, dict) else None
-    if isinstance(credits, float) and credits.is_integer():
-        credits = int(credits)
+    # An estimate may be fractional (runwayml 5.24): rounded up, so what is held back is never less.
+    # A cost is a whole number; a whole float is read as one.
+    readable = isinstance(credits, float) and credits >= 0 and math.isfinite(credits)
+    if readable and (credits.is_integer() or key == "estimatedCost"):  # type: ignore[union-attr]
+        credits = math.ceil(credits)  # type: ignore[arg-type]
     if isinstance(credits, int) and not isinstance(credits, bool) and credits >= 0:
         return credits
     logger.warning(

@@ -16,4 +16,6 @@ urlpatterns = [
     path("<int:pk>/video.mp4", views.video_file, name="file"),
     path("<int:pk>/poster.jpg", views.poster, name="poster"),
     path("<int:pk>/image", views.input_image, name="input_image"),
+    path("<int:pk>/clip", views.input_clip, name="input_clip"),
+    path("<int:pk>/upscale/", views.upscale, name="upscale"),
 ]

@@ -84,7 +84,9 @@ def _form_from(request: AuthenticatedRequest) -> GenerationForm:
     except (ValueError, Http404):
         return GenerationForm(owner=request.user)  # not a job of theirs: a plain form, as if no `from`
     return GenerationForm(
-        initial=generation_form_initial(source), owner=request.user, reused=source if source.image else None
+        initial=generation_form_initial(source),
+        owner=request.user,
+        reused=source if source.image or source.clip else None,
     )
 
 
@@ -173,6 +175,7 @@ def _pickers() -> dict[str, object]:
         "defaults": {
             catalog.TEXT_TO_VIDEO: settings.RUNWAY_TEXT_MODEL,
             catalog.IMAGE_TO_VIDEO: settings.RUNWAY_IMAGE_MODEL,
+            catalog.VIDEO_TO_VIDEO: settings.RUNWAY_VIDEO_MODEL,
         },
         "free": settings.RUNWAY_SIMULATED,
         "modelProblems": catalog.model_problems(),
@@ -277,6 +280,19 @@ def rerun(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     )
 
 
+@login_required
+@require_POST
+def upscale(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    generation = _own_generation(request, pk)
+    token = _one_time_token(request)
+    return _start_again(
+        request,
+        generation,
+        lambda: actions.generation_upscale(generation_id=generation.pk, request_token=token),
+        "Upscaling it: a new video, made from this one.",
+    )
+
+
 def _one_time_token(request: HttpRequest) -> uuid.UUID | None:
     """The button's one-time token (templatetags/one_time.py): posted twice, it makes one job."""
     try:
@@ -355,6 +371,26 @@ def input_image(request: AuthenticatedRequest, pk: int) -> HttpResponseBase:
         request,
         file=generation.image,
         content_type=IMAGE_CONTENT_TYPES[extension],
+        filename=serving.download_name(generation.prompt, generation.pk, extension),
+    )
+
+
+# What an input clip is served as, by the extension videos/clips.py stored it under.
+CLIP_CONTENT_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime", "webm": "video/webm"}
+
+
+@login_required
+@require_GET
+def input_clip(request: AuthenticatedRequest, pk: int) -> HttpResponseBase:
+    """The clip a video-to-video job edited, as the user uploaded it; for its owner and staff."""
+    generation = _viewable_generation(request, pk)
+    extension = str(generation.clip.name).rsplit(".", 1)[-1].lower()
+    if extension not in CLIP_CONTENT_TYPES:
+        raise Http404("This video has no stored clip.")
+    return serving.file_serve(
+        request,
+        file=generation.clip,
+        content_type=CLIP_CONTENT_TYPES[extension],
         filename=serving.download_name(generation.prompt, generation.pk, extension),
     )
 

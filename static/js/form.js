@@ -215,9 +215,28 @@
     const promptHelp = document.getElementById("prompt-help");
     const reuse = form.querySelector("input[name=from_generation][type=checkbox]");
     const recount = promptCounter();
+    const clip = form.querySelector("#id_video");
+    // The chosen clip's length, read by the browser from its metadata: what an edit is billed by.
+    let clipSeconds = 0;
+    if (clip) {
+      clip.addEventListener("change", function () {
+        clipSeconds = 0;
+        const file = clip.files[0];
+        if (!file) return;
+        if (reuse) reuse.checked = false; // a new clip replaces the earlier video's
+        const probe = document.createElement("video");
+        probe.preload = "metadata";
+        const done = function () { URL.revokeObjectURL(probe.src); update(); };
+        probe.addEventListener("loadedmetadata", function () { clipSeconds = probe.duration || 0; done(); });
+        probe.addEventListener("error", done);
+        probe.src = URL.createObjectURL(file);
+      });
+    }
+    const reusing = function (kind) { return Boolean(reuse && reuse.checked && reuse.dataset.kind === kind); };
+    const hasClip = function () { return Boolean(clip && clip.files.length > 0) || reusing("clip"); };
     const hasImage = function () {
       return form.querySelector("#id_image").files.length > 0 || form.querySelector("#id_image_url").value.trim() !== "" ||
-        Boolean(reuse && reuse.checked);
+        reusing("image");
     };
     const fill = function (select, values, label) {
       const keep = select.value;
@@ -232,7 +251,7 @@
       wrapper.querySelectorAll("input, select, textarea").forEach(function (control) { control.disabled = !taken; });
     };
     const update = function () {
-      const endpoint = hasImage() ? "image_to_video" : "text_to_video";
+      const endpoint = hasClip() ? "video_to_video" : hasImage() ? "image_to_video" : "text_to_video";
       const chosen = model.value || defaults[endpoint];
       const its = offers[chosen] || {};
       // A model that cannot serve this input says so at once, in the server's words; its pickers and
@@ -240,7 +259,7 @@
       const problem = its[endpoint] ? "" : (modelProblems[endpoint] || {})[chosen] || "";
       fieldProblem("model", problem);
       model.setAttribute("aria-invalid", problem ? "true" : "false");
-      const offer = its[endpoint] || its.image_to_video || its.text_to_video;
+      const offer = its[endpoint] || its.image_to_video || its.text_to_video || its.video_to_video;
       if (!offer) return;
       fill(ratio, offer.ratios, function (r) { return r; });
       fill(resolution, offer.resolutions, function (r) { return r; });
@@ -254,7 +273,8 @@
       prompt.dataset.max = offer.promptMax;
       if (promptHelp) promptHelp.textContent = offer.promptRequired ? "" : "Optional for " + offer.label + ".";
       recount();
-      showCost(offer, Number(duration.value) || offer.defaultDuration || Math.max(5, ...offer.durations));
+      const seconds = Number(duration.value) || (endpoint === "video_to_video" ? Math.ceil(clipSeconds) : offer.defaultDuration);
+      showCost(offer, seconds || Math.max(5, ...offer.durations));
     };
     // What the chosen model and duration cost at Runway's published prices (the server's table), or
     // at most, for a model with no published price (reserved at the ceiling).
@@ -267,7 +287,7 @@
       button.textContent = free ? "Generate for free" : "Generate · " + bound + credits.toLocaleString("en-US") + " credits";
     };
     ["change", "input"].forEach(function (name) { form.addEventListener(name, function (event) {
-      if (["id_model", "id_image", "id_image_url", "id_duration", "id_audio"].includes(event.target.id) ||
+      if (["id_model", "id_image", "id_image_url", "id_video", "id_duration", "id_audio"].includes(event.target.id) ||
           event.target.name === "from_generation") update();
     }); });
     update();

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from videos.catalog import VideoRequest
@@ -122,7 +123,8 @@ def generation_rerun(
         raise GenerationError("This video has not ended yet.")
     if source.owner is None:
         raise GenerationError("This video's user was deleted.")
-    image = _stored_image(source)
+    image = _stored_file(source.image, "image")
+    clip = _stored_file(source.clip, "clip")
     request = VideoRequest(
         prompt=source.prompt,
         model=source.model,
@@ -131,6 +133,7 @@ def generation_rerun(
         seed=None if new_seed else source.seed,
         image=image,
         image_url=source.image_url,
+        video=clip,
         resolution=source.resolution or None,
         audio=source.audio,
         negative_prompt=source.negative_prompt,
@@ -138,21 +141,40 @@ def generation_rerun(
     try:
         return generation_create(owner=source.owner, request=request, request_token=request_token)
     finally:
-        if image is not None:
-            image.close()
+        for opened in (image, clip):
+            if opened is not None:
+                opened.close()
 
 
-def _stored_image(source: VideoGeneration) -> "File[Any] | None":
-    """The image a job started from, to send again; a clear refusal when the stored file is gone."""
-    if not source.image:
+def generation_upscale(*, generation_id: int, request_token: uuid.UUID | None = None) -> VideoGeneration:
+    """Make a new job that upscales a finished video from our own copy (RUNWAY_UPSCALE_MODEL),
+    linked to it; checked, priced and limited as any other. A `request_token` already used by the
+    owner returns that job instead."""
+    source = VideoGeneration.objects.get(pk=generation_id)
+    if source.status != Status.SUCCEEDED or not source.video_file:
+        raise GenerationError("Only a finished video whose copy is stored here can be upscaled.")
+    if source.owner is None:
+        raise GenerationError("This video's user was deleted.")
+    video = _stored_file(source.video_file, "video")
+    request = VideoRequest(prompt=source.prompt, model=settings.RUNWAY_UPSCALE_MODEL, video=video, upscale=True)
+    try:
+        return generation_create(owner=source.owner, request=request, request_token=request_token, source=source)
+    finally:
+        if video is not None:
+            video.close()
+
+
+def _stored_file(stored: FieldFile, what: str) -> "File[Any] | None":
+    """The image or clip a job started from, to send again; a clear refusal when it is gone."""
+    if not stored:
         return None
     try:
-        opened = source.image.open("rb")
+        opened = stored.open("rb")
     except OSError:  # FileNotFoundError on disk, or the bucket's own error
         raise GenerationError(
-            "The image this video started from is no longer stored: use Edit & re-run to choose another."
+            f"The {what} this video started from is no longer stored: use Edit & re-run to choose another."
         ) from None
-    return File(opened, name=source.image.name.rsplit("/", 1)[-1])
+    return File(opened, name=str(stored.name).rsplit("/", 1)[-1])
 
 
 def generation_poll_now(*, generation_id: int, now: datetime | None = None) -> NextStep:

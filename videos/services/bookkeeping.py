@@ -122,8 +122,8 @@ def enqueue_on_commit(next_step: NextStep) -> None:
 
 
 def stored_files(row: VideoGeneration) -> list[str]:
-    """The names in our storage of the job's files: its video, poster and input image."""
-    return [name for name in (row.video_file.name, row.poster.name, row.image.name) if name]
+    """The names in our storage of the job's files: its video, poster, input image and clip."""
+    return [name for name in (row.video_file.name, row.poster.name, row.image.name, row.clip.name) if name]
 
 
 def stored_files_delete(names: Iterable[str]) -> None:

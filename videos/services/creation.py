@@ -3,7 +3,7 @@
 import logging
 import secrets
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import NoReturn
 
@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from videos import catalog
 from videos.catalog import VideoRequest
+from videos.clips import Clip, ClipProblem, checked_clip
 from videos.images import ImageProblem, image_stored_name
 from videos.models import Status, Step, VideoGeneration
 from videos.services import ledger
@@ -31,18 +32,25 @@ def generation_create(
     request: VideoRequest,
     request_token: uuid.UUID | None = None,
     enqueue: bool = True,
+    source: VideoGeneration | None = None,
 ) -> VideoGeneration:
-    """Check a request, store it, and (after commit) hand it to the worker.
+    """Check a request, store it, and (after commit) hand it to the worker. `source` is the job an
+    upscale is made from.
 
     Raises ValidationError with messages per field (or under NON_FIELD_ERRORS for the per-user
     limits); nothing is stored or sent then. A `request_token` already used by this owner
     returns that earlier job instead of making a second one.
     """
-    request = request.resolved(text_model=settings.RUNWAY_TEXT_MODEL, image_model=settings.RUNWAY_IMAGE_MODEL)
+    request = request.resolved(
+        text_model=settings.RUNWAY_TEXT_MODEL,
+        image_model=settings.RUNWAY_IMAGE_MODEL,
+        video_model=settings.RUNWAY_VIDEO_MODEL,
+        upscale_model=settings.RUNWAY_UPSCALE_MODEL,
+    )
     problems = catalog.check_request(request)
     if problems:
         raise ValidationError(problems)
-    image_name = _decoded_image_name(request)
+    inputs = _Inputs(_decoded_image_name(request), _checked_clip(request))
     try:
         with transaction.atomic():
             # Lock the owner's row, so that two requests at once cannot both pass the counts below.
@@ -51,8 +59,8 @@ def generation_create(
                 twin = VideoGeneration.objects.filter(owner=owner, request_token=request_token).first()
                 if twin is not None:
                     return twin  # the same form posted again: no second job
-            _check_limits(owner, request)
-            generation = _store(owner, request, request_token, image_name)
+            _check_limits(owner, request, inputs)
+            generation = _store(owner, request, request_token, inputs, source)
             if not generation.is_final:
                 ledger.spend_reserve(generation=generation)
             if enqueue and not generation.is_final:
@@ -66,6 +74,28 @@ def generation_create(
     return generation
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """A request's files, once checked: the name to store its image under, and its clip."""
+
+    image_name: str
+    clip: Clip | None
+
+    @property
+    def clip_seconds(self) -> float | None:
+        return self.clip.seconds if self.clip is not None else None
+
+
+def _checked_clip(request: VideoRequest) -> Clip | None:
+    """The request's clip to edit, once ffmpeg has read it (None without one)."""
+    if request.video is None:
+        return None
+    try:
+        return checked_clip(request.video)
+    except ClipProblem as exc:
+        raise ValidationError({"video": [str(exc)]}) from None
+
+
 def _decoded_image_name(request: VideoRequest) -> str:
     """The name to store the request's image under, once Pillow has decoded it ("" without one)."""
     if request.image is None:
@@ -76,7 +106,7 @@ def _decoded_image_name(request: VideoRequest) -> str:
         raise ValidationError({"image": [str(exc)]}) from None
 
 
-def _check_limits(owner: User, request: VideoRequest) -> None:
+def _check_limits(owner: User, request: VideoRequest, inputs: _Inputs) -> None:
     """Refuse a new job past the owner's limits; call with the owner's row locked.
 
     The daily count and the month's spend come from the spend ledger, which deleting jobs does
@@ -99,17 +129,21 @@ def _check_limits(owner: User, request: VideoRequest) -> None:
             f"You have made {daily_limit} videos in the last 24 hours, the most allowed. "
             f"You can make another after {free_at:%Y-%m-%d %H:%M} UTC."
         )
-    _check_budget(owner, request, now)
+    _check_budget(owner, request, inputs, now)
 
 
-def _check_budget(owner: User, request: VideoRequest, now: datetime) -> None:
+def _check_budget(owner: User, request: VideoRequest, inputs: _Inputs, now: datetime) -> None:
     """Refuse a job whose estimate does not fit in what is left of the owner's monthly budget."""
     budget = ledger.monthly_budget(user_id=owner.pk)
     resets = f"{ledger.next_month_start(now):%Y-%m-%d} 00:00 UTC"
     if budget <= 0:
         _refuse("Your monthly budget is 0 credits, so you cannot generate videos. Ask staff to set a budget for you.")
     estimate = ledger.catalog_estimate(
-        model=request.model or "", duration=request.duration, endpoint=request.endpoint, audio=request.audio
+        model=request.model or "",
+        duration=request.duration,
+        endpoint=request.endpoint,
+        audio=request.audio,
+        clip_seconds=inputs.clip_seconds,
     )
     spent = ledger.spent_this_month(user_id=owner.pk, now=now)
     left = max(0, budget - spent)
@@ -125,7 +159,13 @@ def _refuse(message: str) -> NoReturn:
     raise ValidationError({NON_FIELD_ERRORS: [message]})
 
 
-def _store(owner: User, request: VideoRequest, request_token: uuid.UUID | None, image_name: str) -> VideoGeneration:
+def _store(
+    owner: User,
+    request: VideoRequest,
+    request_token: uuid.UUID | None,
+    inputs: _Inputs,
+    source: VideoGeneration | None,
+) -> VideoGeneration:
     """Save a checked, resolved request as a new job (failed at once when there is no API key)."""
     offer = catalog.offer_for(model=request.model or "", endpoint=request.endpoint)
     assert offer is not None and request.model is not None
@@ -141,10 +181,14 @@ def _store(owner: User, request: VideoRequest, request_token: uuid.UUID | None, 
         params=request.params,
         image_url=request.image_url,
         request_token=request_token,
+        source=source,
         next_check_at=timezone.now(),
     )
     if request.image is not None:
-        generation.image.save(image_name, request.image, save=False)
+        generation.image.save(inputs.image_name, request.image, save=False)
+    if request.video is not None and inputs.clip is not None:
+        generation.clip.save(inputs.clip.name, request.video, save=False)
+        generation.clip_seconds = inputs.clip.seconds
     if not settings.RUNWAY_API_KEY:
         finish(generation, Status.FAILED, message=NO_API_KEY_MESSAGE)
     generation.save()

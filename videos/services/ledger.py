@@ -24,7 +24,12 @@ NOT_SENT_NOTE = "Never sent to Runway (it waited past RUNWAY_MAX_QUEUE_WAIT): no
 
 
 def catalog_estimate(
-    *, model: str, duration: int | None, endpoint: str = catalog.TEXT_TO_VIDEO, audio: bool | None = None
+    *,
+    model: str,
+    duration: int | None,
+    endpoint: str = catalog.TEXT_TO_VIDEO,
+    audio: bool | None = None,
+    clip_seconds: float | None = None,
 ) -> int:
     """Our estimate of a job's cost from the model table's price (videos/catalog.py), the operator's
     (RUNWAY_PRICES), or the ceiling it is reserved at (RUNWAY_PRICE_CEILING); 0 for a model the
@@ -32,7 +37,9 @@ def catalog_estimate(
     offer = catalog.offer_for(model=model, endpoint=endpoint)
     if offer is None:
         return 0
-    return catalog.estimated_credits(offer, duration=duration, price=price(offer, audio=audio))
+    return catalog.estimated_credits(
+        offer, duration=duration, price=price(offer, audio=audio), clip_seconds=clip_seconds
+    )
 
 
 def price(offer: catalog.Offer, *, audio: bool | None = None) -> catalog.Price:
@@ -53,7 +60,11 @@ def dollars_text(credits: int) -> str:
 
 def generation_estimate_credits(*, generation: VideoGeneration) -> int:
     return catalog_estimate(
-        model=generation.model, duration=generation.duration, endpoint=generation.endpoint, audio=generation.audio
+        model=generation.model,
+        duration=generation.duration,
+        endpoint=generation.endpoint,
+        audio=generation.audio,
+        clip_seconds=generation.clip_seconds,
     )
 
 

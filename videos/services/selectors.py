@@ -142,6 +142,20 @@ class CardState:
     queue_position: int | None
     version: str
     cost_reason: str = ""
+    upscale_price: str = ""  # what its Upscale button says it costs; "" where there is none
+
+
+def generation_upscale_price(*, generation: VideoGeneration) -> str:
+    """What upscaling a finished video would cost, as its Upscale button says it ("about 60 credits",
+    or "at most ..." for an upscaler without a published price); "" when it cannot be upscaled."""
+    offer = catalog.offer_for(model=settings.RUNWAY_UPSCALE_MODEL, endpoint=catalog.VIDEO_UPSCALE)
+    if offer is None or generation.status != Status.SUCCEEDED or not generation.video_file:
+        return ""
+    seconds = generation.duration or generation.clip_seconds or catalog.DEFAULT_DURATION
+    estimate = ledger.catalog_estimate(
+        model=offer.model, duration=None, endpoint=offer.endpoint, clip_seconds=float(seconds)
+    )
+    return f"{'about' if ledger.price(offer).known else 'at most'} {estimate:,} credits"
 
 
 def generation_card_state(*, generation: VideoGeneration) -> CardState:
@@ -163,8 +177,9 @@ def generation_card_state(*, generation: VideoGeneration) -> CardState:
         position,
         reason,
     )
-    version = hashlib.blake2s(repr(shown).encode(), digest_size=6).hexdigest()
-    return CardState(queue_position=position, version=version, cost_reason=reason)
+    upscale = generation_upscale_price(generation=generation)
+    version = hashlib.blake2s(repr((*shown, upscale)).encode(), digest_size=6).hexdigest()
+    return CardState(queue_position=position, version=version, cost_reason=reason, upscale_price=upscale)
 
 
 # Why a job that ended without a video cost nothing, by how it ended.

@@ -7,7 +7,6 @@ or stale message changes nothing. Until the step ends only its holder writes to 
 takes the step away instead), and the step returns the one after it, which the task enqueues.
 """
 
-import base64
 import logging
 import random
 import tempfile
@@ -26,8 +25,8 @@ from videos import catalog
 from videos.catalog import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED
 from videos.models import Status, Step, VideoGeneration
 from videos.posters import PosterBusy, PosterError, poster_from_video
-from videos.runway import RunwayError, TaskState, build_payload, download_output, get_client
-from videos.services import ledger
+from videos.runway import RunwayClient, RunwayError, TaskState, build_payload, download_output, get_client
+from videos.services import inputs, ledger
 from videos.services.bookkeeping import (
     NextStep,
     backoff,
@@ -152,13 +151,16 @@ def _submit(row: VideoGeneration) -> NextStep | None:
         return None
     try:
         payload = generation_payload(generation=row)
-    except OSError as exc:  # the stored input image could not be read; nothing was sent
+    except OSError as exc:  # the stored input image or clip could not be read; nothing was sent
         with locked_row(row.pk) as current:
             if current.step == claimed:
-                finish(current, Status.FAILED, message="The input image could not be read.", error=str(exc))
+                what = "clip" if current.clip else "image"
+                finish(current, Status.FAILED, message=f"The input {what} could not be read.", error=str(exc))
                 current.save()
                 ledger.spend_settle(generation=current, charged=0, note="Nothing was sent to Runway.")
         return None
+    except RunwayError as exc:  # an input's upload failed: no create was sent, so it may be tried again
+        return _submit_failed(row.pk, claimed, exc)
     try:
         created = get_client().create_video(endpoint=row.endpoint, payload=payload)
     except RunwayError as exc:
@@ -223,24 +225,17 @@ def submission_record(
     return cancel_at_runway(current)
 
 
-def generation_payload(*, generation: VideoGeneration) -> dict[str, object]:
-    """The body of the job's create request; reads its input image, if any (OSError when it is gone)."""
+def generation_payload(*, generation: VideoGeneration, client: RunwayClient | None = None) -> dict[str, object]:
+    """The body of the job's create request. Reads its stored image or clip, if any (OSError when
+    it is gone), and uploads one too large to send inline (RunwayError when that fails)."""
+    offer = catalog.offer_for(model=generation.model, endpoint=generation.endpoint)
     return build_payload(
         model=generation.model,
-        prompt_text=generation.prompt,
+        # An upscaler takes no prompt: the job keeps its source's description as its label only.
+        prompt_text=generation.prompt if offer is None or offer.accepts_prompt else "",
         params=generation.params,
-        prompt_image=_prompt_image(generation),
+        media=inputs.generation_media(generation, client or get_client()),
     )
-
-
-def _prompt_image(row: VideoGeneration) -> str | None:
-    if row.image_url:
-        return row.image_url
-    if not row.image:
-        return None
-    with row.image.open("rb") as f:
-        data = f.read()
-    return f"data:{catalog.image_type(data[:16])};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _submit_failed(generation_id: int, claimed: int, exc: RunwayError) -> NextStep | None:

@@ -3,9 +3,10 @@ the dashboard makes one (the same service), owned by a user whose dashboard then
 
 import argparse
 import logging
+import math
 from pathlib import Path
 from time import monotonic, sleep
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,7 +15,7 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.utils.timesince import timesince
 
-from videos import catalog
+from videos import catalog, clips
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
 from videos.services import account, creation, ledger, queue, selectors, steps
@@ -47,6 +48,9 @@ class Command(BaseCommand):
             help="What the video shows (optional with --credits, and with --image for a model that needs none).",
         )
         parser.add_argument("--image", help="A JPEG/PNG/WebP file or an https URL: make the video from this image.")
+        parser.add_argument(
+            "--video", help="An MP4, MOV or WebM clip: edit it (video to video) as the prompt describes."
+        )
         parser.add_argument("--model", choices=catalog.MODELS, help="Runway model (default from settings).")
         parser.add_argument("--ratio", help=f"Width:height (default {catalog.DEFAULT_RATIO}).")
         parser.add_argument("--duration", type=int, help=f"Seconds (default {catalog.DEFAULT_DURATION}).")
@@ -79,11 +83,12 @@ class Command(BaseCommand):
             products_log.setLevel(level)
 
     def _generate(self, options: dict[str, Any]) -> None:
-        if options["prompt"] is None and not options["credits"] and not options["image"]:
+        has_input = bool(options["image"] or options["video"])
+        if options["prompt"] is None and not options["credits"] and not has_input:
             raise CommandError("Give a PROMPT for the video (or --credits to see the credit balance).")
         if options["credits"]:
             self._print_credits()
-        if options["prompt"] is None and not options["image"]:
+        if options["prompt"] is None and not has_input:
             return
         generation = self._create(options)
         self.stdout.write(str(generation.pk))
@@ -100,6 +105,7 @@ class Command(BaseCommand):
         """The job the options ask for, made through the same service as the form's."""
         owner = self._owner(options["user"])
         image, image_url = _image(options["image"])
+        video = _file(options["video"], "clip")
         request = VideoRequest(
             prompt=options["prompt"] or "",
             model=options["model"],
@@ -108,6 +114,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             image=image,
             image_url=image_url,
+            video=video,
             resolution=options["resolution"],
             audio=options["audio"],
             negative_prompt=options["negative_prompt"],
@@ -122,20 +129,31 @@ class Command(BaseCommand):
             )
             raise CommandError(problems) from None
         finally:
-            if image is not None:
-                image.close()
+            for opened in (image, video):
+                if opened is not None:
+                    opened.close()
 
     def _print_estimate(self, request: VideoRequest) -> None:
         """What the video will cost at the published prices, before anything is sent (on stderr:
         stdout stays the job's number, then where its video is)."""
-        resolved = request.resolved(text_model=settings.RUNWAY_TEXT_MODEL, image_model=settings.RUNWAY_IMAGE_MODEL)
+        resolved = request.resolved(
+            text_model=settings.RUNWAY_TEXT_MODEL,
+            image_model=settings.RUNWAY_IMAGE_MODEL,
+            video_model=settings.RUNWAY_VIDEO_MODEL,
+        )
         offer = catalog.offer_for(model=resolved.model or "", endpoint=resolved.endpoint)
-        if offer is None:
+        clip_seconds = _clip_seconds(resolved.video)
+        if offer is None or (resolved.video is not None and clip_seconds is None):
             return  # the request check says what is wrong with it
         estimate = ledger.catalog_estimate(
-            model=offer.model, duration=resolved.duration, endpoint=offer.endpoint, audio=resolved.audio
+            model=offer.model,
+            duration=resolved.duration,
+            endpoint=offer.endpoint,
+            audio=resolved.audio,
+            clip_seconds=clip_seconds,
         )
-        seconds = f", {resolved.duration} s" if resolved.duration else ""
+        length = resolved.duration or (math.ceil(clip_seconds) if clip_seconds else None)
+        seconds = f", {length} s" if length else ""
         bound = "" if ledger.price(offer, audio=resolved.audio).known else "at most "
         self._note(
             f"Estimate: {bound}{ledger.credits_text(estimate)} for {offer.label}{seconds} "
@@ -279,14 +297,28 @@ def _no_worker_hint() -> str:
 
 def _image(given: str | None) -> "tuple[File[Any] | None, str]":
     """The --image option as a file to upload, or as a URL for Runway to fetch."""
-    if not given:
-        return None, ""
-    if "://" in given:
+    if given and "://" in given:
         return None, given
+    return _file(given, "image"), ""
+
+
+def _file(given: str | None, what: str) -> "File[Any] | None":
+    if not given:
+        return None
     path = Path(given)
     if not path.is_file():
-        raise CommandError(f"No image file at {path}.")
-    return File(path.open("rb"), name=path.name), ""
+        raise CommandError(f"No {what} file at {path}.")
+    return File(path.open("rb"), name=path.name)
+
+
+def _clip_seconds(video: "IO[bytes] | None") -> float | None:
+    """The clip's length, for the estimate; None without a clip or for one that is not (the service says why)."""
+    if video is None:
+        return None
+    try:
+        return clips.checked_clip(video).seconds
+    except clips.ClipProblem:
+        return None
 
 
 def _where(generation: VideoGeneration) -> str:

@@ -1,0 +1,101 @@
+"""Editing a clip, end to end: the form, a real Celery worker, the database and the Runway
+simulator over HTTP, which judges each create by Runway's own contract (the SDK's types). A small
+clip goes inline; one too large for a data URI is uploaded to the simulator's storage first and sent
+as its runway:// URI; either way one create, and our own copy of the result."""
+
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from runway_simulator import RunwaySimulator
+from tests.conftest import clip
+from tests.stack import Worker, running_worker
+from videos.models import Status, VideoGeneration
+from videos.services import inputs
+
+pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[RunwaySimulator]:
+    with RunwaySimulator(task_seconds=2.0, api_key=settings.RUNWAY_API_KEY) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, simulator) -> Iterator[Worker]:
+    with running_worker(django_db_blocker, simulator, max_wait=60) as worker:
+        yield worker
+
+
+def creates(simulator: RunwaySimulator) -> list[dict]:
+    return [r.json for r in simulator.requests if r.method == "POST" and r.path == "/v1/video_to_video"]
+
+
+def post_clip(client, data: bytes, **fields) -> VideoGeneration:
+    upload = SimpleUploadedFile("holiday.mp4", data, content_type="video/mp4")
+    response = client.post("/videos/", {"prompt": "Make it snow", "video": upload, **fields})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return VideoGeneration.objects.latest("pk")
+
+
+def test_a_small_clip_is_edited_inline_into_a_video_of_our_own(client, user, worker, simulator):
+    client.force_login(user)
+    before = len(creates(simulator))
+    data = clip(2.0)
+
+    job = worker.wait_for(post_clip(client, data).pk, lambda job: job.is_settled, seconds=40)  # poster made too
+
+    assert job.status == Status.SUCCEEDED, job.message or job.last_error
+    sent = creates(simulator)[before:]
+    assert len(sent) == 1
+    assert sent[0]["model"] == "aleph2" and sent[0]["videoUri"].startswith("data:video/mp4;base64,")
+    assert job.video_file and job.poster  # our copy, and its poster
+    assert client.get(f"/videos/{job.pk}/status/").json()["status"] == "succeeded"
+
+
+def test_a_clip_too_large_for_a_data_uri_goes_through_an_upload(client, user, worker, simulator):
+    client.force_login(user)
+    before, uploads_before = len(creates(simulator)), len(simulator.uploads)
+    data = clip(3.0, large=True)
+    assert len(data) > 5 * 1024 * 1024
+
+    job = worker.wait_for(post_clip(client, data, model="seedance2", duration="5").pk, seconds=60)
+
+    assert job.status == Status.SUCCEEDED, job.message or job.last_error
+    [upload] = simulator.uploads[uploads_before:]
+    assert (upload.size, upload.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    [sent] = creates(simulator)[before:]
+    assert sent["promptVideo"] == upload.runway_uri and sent["duration"] == 5
+
+    # Re-run uploads the stored clip afresh (an upload lasts 24 hours at Runway; the job keeps the file).
+    client.post(f"/videos/{job.pk}/rerun/")
+    again = worker.wait_for(VideoGeneration.objects.latest("pk").pk, seconds=60)
+    assert again.pk != job.pk and again.status == Status.SUCCEEDED, again.last_error
+    [second] = simulator.uploads[uploads_before + 1 :]
+    assert second.sha256 == upload.sha256 and second.runway_uri != upload.runway_uri
+    assert len(creates(simulator)) - before == 2
+
+
+def test_a_finished_video_is_upscaled_from_our_copy_into_a_new_one(client, user, worker, simulator):
+    client.force_login(user)
+    client.post("/videos/", {"prompt": "A lighthouse in a storm"})
+    original = worker.wait_for(VideoGeneration.objects.latest("pk").pk, seconds=40)
+    assert original.status == Status.SUCCEEDED, original.last_error
+    before = [r for r in simulator.requests if r.path == "/v1/video_upscale"]
+
+    response = client.post(f"/videos/{original.pk}/upscale/")
+
+    upscaled = worker.wait_for(VideoGeneration.objects.latest("pk").pk, seconds=40)
+    assert response.status_code == 302 and upscaled.pk != original.pk
+    assert upscaled.status == Status.SUCCEEDED, upscaled.message or upscaled.last_error
+    [sent] = [r.json for r in simulator.requests if r.path == "/v1/video_upscale"][len(before) :]
+    with original.video_file.open("rb") as ours:
+        assert sent == {
+            "model": "magnific_video_upscaler_creative",
+            "videoUri": inputs.data_uri(ours.read(), "video/mp4"),
+        }
+    assert upscaled.source_id == original.pk and upscaled.video_file
