@@ -227,10 +227,11 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        # blob: for the preview of an image the user picks, which the form's script shows from
-        # the file itself before anything is uploaded (URL.createObjectURL).
+        # blob: for the preview of an image the user picks, and for reading a chosen clip's length
+        # (the price of an edit), which the form's script does from the file itself before anything
+        # is uploaded (URL.createObjectURL).
         "img-src": [*_media_sources, "blob:"],
-        "media-src": _media_sources,
+        "media-src": [*_media_sources, "blob:"],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],

@@ -124,7 +124,7 @@ def test_an_unknown_endpoint_is_rejected():
 
 
 def test_models_lists_each_model_once_every_model_runway_makes_video_with():
-    assert len(catalog.MODELS) == len(set(catalog.MODELS)) == 26
+    assert len(catalog.MODELS) == len(set(catalog.MODELS)) == 27  # and the upscaler, chosen by its button
     assert {"gen4.5", "gen4_turbo", "aleph2", "veo3.1", "kling3.0_pro", "seedance2", "wan3_prime"} <= set(
         catalog.MODELS
     )
@@ -133,7 +133,12 @@ def test_models_lists_each_model_once_every_model_runway_makes_video_with():
 def test_the_model_menu_groups_every_model_by_its_maker():
     groups = dict(catalog.models_by_maker())
     assert [m for models in groups.values() for m, _ in models] == list(catalog.MODELS)
-    assert groups["Runway"] == [("gen4.5", "Gen-4.5"), ("gen4_turbo", "Gen-4 Turbo"), ("aleph2", "Aleph 2.0")]
+    assert groups["Runway"] == [
+        ("gen4.5", "Gen-4.5"),
+        ("gen4_turbo", "Gen-4 Turbo"),
+        ("aleph2", "Aleph 2.0"),
+        ("act_two", "Act-Two"),
+    ]
     assert ("seedance2", "Seedance 2.0") in groups["ByteDance"]
 
 
@@ -459,8 +464,9 @@ def test_every_offer_accepts_its_own_defaults():
             ratio=offer.default_ratio,
             duration=offer.default_duration,
             seed=1 if offer.accepts_seed else None,
-            has_image=endpoint == IMAGE_TO_VIDEO,
+            has_image=endpoint in (IMAGE_TO_VIDEO, catalog.CHARACTER_PERFORMANCE),
             has_video=endpoint in (VIDEO_TO_VIDEO, catalog.VIDEO_UPSCALE),
+            has_performance=endpoint == catalog.CHARACTER_PERFORMANCE,
         )
         assert problems == {}, (model, endpoint)
 
@@ -615,6 +621,29 @@ def test_the_ceiling_is_above_every_published_price():
 def test_an_image_url_runway_cannot_fetch_is_refused_on_the_form(url, words):
     problem = catalog.image_url_problem(url)
     assert problem is not None and words in problem
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.1/a.png",  # a URL parser's short form of 127.0.0.1
+        "https://0177.0.0.1/a.png",  # octal
+        "https://2130706433/a.png",  # one number
+        "https://0x7f.1/a.png",  # hex
+        "https://%31%32%37.0.0.1/a.png",  # percent-encoded
+        "https://\uff11\uff12\uff17.0.0.1/a.png",  # full-width digits
+        "https://10.0.0.1./a.png",  # a trailing dot
+    ],
+)
+def test_every_spelling_of_an_ip_address_is_refused_as_runway_refuses_it(url):
+    assert catalog.image_url_problem(url) == "The image URL must use a domain name, not an IP address."
+
+
+@pytest.mark.parametrize(
+    "url", ["https://localhost./a.png", "https://example.com:99999/a.png", "https://a b.com/a.png"]
+)
+def test_localhost_with_a_dot_a_port_that_is_none_or_a_space_are_refused(url):
+    assert catalog.image_url_problem(url) is not None
 
 
 def test_an_image_url_on_a_public_domain_is_accepted():

@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from playwright.sync_api import Page, expect
 
-from tests.conftest import PNG
+from tests.conftest import PNG, clip
 from tests.test_browser import PASSWORD, browser, logged_in, page, watch_for_problems  # noqa: F401 (fixtures)
 from videos.models import Status, VideoGeneration
 
@@ -275,6 +275,42 @@ def test_the_form_shows_only_the_chosen_models_fields_its_limit_and_its_price(lo
     assert (job.model, job.endpoint) == ("seedance2_5", "text_to_video")
     # Hailuo's resolution, hidden with Seedance, is not sent; the sound, which Seedance has too, is kept.
     assert "resolution" not in job.params and job.params["audio"] is False
+
+
+def test_a_clip_or_a_performance_decides_the_endpoint_and_its_price_counts_the_clips_seconds(logged_in, broker):
+    page = logged_in
+    open_advanced(page)
+    fields = {
+        name: page.locator(f".field-{name}") for name in ("ratio", "duration", "body_control", "expression_intensity")
+    }
+
+    page.set_input_files("#id_video", files=[{"name": "holiday.mp4", "mimeType": "video/mp4", "buffer": clip(3.0)}])
+    # Aleph 2.0 by default: no published price, at most the ceiling for each of the clip's 3 seconds.
+    expect(page.locator("#estimate")).to_contain_text("Estimated cost: at most 300 credits")
+    expect(fields["ratio"]).to_be_hidden()
+    expect(fields["duration"]).to_be_hidden()
+    page.select_option("#id_model", "gen4.5")
+    expect(page.locator("#model-errors")).to_have_text(
+        "Gen-4.5 cannot edit a clip: remove the clip, or choose a model that edits one."
+    )
+    page.select_option("#id_model", "")
+
+    page.set_input_files("#id_performance", files=[{"name": "me.mp4", "mimeType": "video/mp4", "buffer": clip(2.0)}])
+    expect(fields["body_control"]).to_be_visible()  # Act-Two, driving the clip as its character
+    expect(fields["expression_intensity"]).to_be_visible()
+    expect(fields["ratio"]).to_be_visible()
+    expect(page.locator("#estimate")).to_contain_text("Estimated cost: at most 200 credits")
+    expect(page.locator("#prompt-help")).to_have_text(
+        "Act-Two takes no description: it names the video in your history."
+    )
+    page.select_option("#id_body_control", "on")
+    page.get_by_label("Describe your video").fill("Me as the captain")
+    page.get_by_role("button", name=GENERATE).click()
+
+    expect(page.locator(".generation").first.locator(".prompt")).to_have_text("Me as the captain")
+    job = VideoGeneration.objects.get()
+    assert (job.endpoint, job.model, job.params["bodyControl"]) == ("character_performance", "act_two", True)
+    assert (job.clip_seconds, job.performance_seconds) == (3.0, 2.0)
 
 
 def test_the_servers_messages_go_once_the_field_they_are_about_is_changed(logged_in, broker):

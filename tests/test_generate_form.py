@@ -425,3 +425,70 @@ def test_only_a_finished_video_of_ones_own_can_be_upscaled(alice, make_job, othe
     theirs = done_job(make_job, stored_video, owner=other_user)
     assert alice.post(f"/videos/{theirs.pk}/upscale/").status_code == 404
     assert VideoGeneration.objects.count() == 2
+
+
+# --- a character driven by a performance: Act-Two ---------------------------------------------------
+
+
+def test_a_performance_drives_the_character_image_with_act_two(alice, media, broker):
+    form = {
+        "prompt": "The captain speaks",
+        "image": png_upload(),
+        "performance": clip_upload(name="me.mp4"),
+        "body_control": "on",
+        "expression_intensity": "4",
+        "ratio": "960:960",
+    }
+    response = alice.post(DASHBOARD, form)
+
+    assert response.status_code == 302, response.content.decode()[:500]
+    job = VideoGeneration.objects.get()
+    assert (job.endpoint, job.model, job.performance_seconds) == ("character_performance", "act_two", 2.0)
+    assert job.params == {"ratio": "960:960", "seed": job.seed, "bodyControl": True, "expressionIntensity": 4}
+    assert SpendEntry.objects.get(generation_number=job.pk).credits == 2 * 100  # by the performance's seconds
+    payload = steps.generation_payload(generation=job)
+    with job.image.open("rb") as image, job.performance.open("rb") as performance:
+        assert payload["character"] == {"type": "image", "uri": inputs.data_uri(image.read(), "image/png")}
+        assert payload["reference"] == {"type": "video", "uri": inputs.data_uri(performance.read(), "video/mp4")}
+    assert "promptText" not in payload  # Act-Two takes none: the description is the history's label
+    assert payload["model"] == "act_two" and payload["bodyControl"] is True
+
+
+def test_a_character_may_be_a_clip(alice, media, broker):
+    response = alice.post(DASHBOARD, {"prompt": "", "video": clip_upload(), "performance": clip_upload(name="me.mp4")})
+
+    assert response.status_code == 302
+    job = VideoGeneration.objects.get()
+    assert steps.generation_payload(generation=job)["character"]["type"] == "video"
+
+
+@pytest.mark.parametrize(("form", "field", "words"), [
+    ({}, "image", "Give the character to drive: an image or a clip of them."),
+    ({"image": True, "video": True}, "video", "The character is an image or a clip, not both."),
+    ({"image": True, "model": "gen4.5"}, "model", "Gen-4.5 cannot drive a character"),
+    ({"image": True, "expression_intensity": "9"}, "expression_intensity", "Select a valid choice"),
+    ({"image": True, "duration": "5"}, "duration", "Act-Two takes no duration."),
+])  # fmt: skip
+def test_a_performance_that_cannot_be_sent_is_refused_next_to_its_field(alice, media, broker, form, field, words):
+    data = {
+        "prompt": "x",
+        "performance": clip_upload(name="me.mp4"),
+        **{k: v for k, v in form.items() if v is not True},
+    }
+    if form.get("image"):
+        data["image"] = png_upload()
+    if form.get("video"):
+        data["video"] = clip_upload()
+
+    response = alice.post(DASHBOARD, data)
+
+    assert response.status_code == 400
+    assert words in field_errors(response.content.decode(), field)
+    assert VideoGeneration.objects.count() == 0
+
+
+def test_act_two_without_a_performance_says_so_as_the_model_is_chosen(alice):
+    problems = _pickers(alice.get(DASHBOARD).content.decode())["modelProblems"]
+    assert problems["image_to_video"]["act_two"] == (
+        "Act-Two drives a character with a performance clip: add one, or choose another model."
+    )

@@ -109,9 +109,14 @@ def csp_of(**env: str) -> dict[str, list[str]]:
 def test_videos_and_posters_may_come_from_the_s3_bucket_the_app_redirects_to():
     policy = csp_of(AWS_STORAGE_BUCKET_NAME="videos", AWS_S3_ENDPOINT_URL="https://minio.example.com")
 
-    assert policy["media-src"] == ["'self'", "https://minio.example.com", "https://*.minio.example.com"]
-    assert policy["img-src"] == [*policy["media-src"], "blob:"]  # blob: for the form's image preview
+    # blob: for the form's image preview, and for reading a chosen clip's length in the page.
+    assert policy["media-src"] == ["'self'", "https://minio.example.com", "https://*.minio.example.com", "blob:"]
+    assert policy["img-src"] == policy["media-src"]
     assert policy["script-src"] == ["'self'"]
-    assert csp_of(AWS_STORAGE_BUCKET_NAME="videos")["media-src"] == ["'self'", "https://*.amazonaws.com"]
-    assert csp_of()["media-src"] == ["'self'"]
-    assert csp_of(CSP_MEDIA_SOURCES="https://cdn.example.com")["media-src"] == ["'self'", "https://cdn.example.com"]
+    assert csp_of(AWS_STORAGE_BUCKET_NAME="videos")["media-src"] == ["'self'", "https://*.amazonaws.com", "blob:"]
+    assert csp_of()["media-src"] == ["'self'", "blob:"]
+    assert csp_of(CSP_MEDIA_SOURCES="https://cdn.example.com")["media-src"] == [
+        "'self'",
+        "https://cdn.example.com",
+        "blob:",
+    ]

@@ -287,6 +287,7 @@ def test_the_form_carries_the_model_table_for_its_pickers(alice, settings):
         "text_to_video": "gen4.5",
         "image_to_video": "gen4_turbo",
         "video_to_video": "aleph2",
+        "character_performance": "act_two",
     }
     assert pickers["offers"]["gen4.5"]["text_to_video"]["ratios"] == ["1280:720", "720:1280"]
     assert pickers["offers"]["veo3.1"]["text_to_video"]["durations"] == [4, 6, 8]

@@ -102,6 +102,21 @@ def test_the_upscaler_agrees_with_the_sdk_and_takes_no_prompt():
     assert set(schema["required"]) == {"model", offer.video_field}
 
 
+def test_act_two_agrees_with_the_sdk():
+    offer = OFFERS[("act_two", model_table.CHARACTER_PERFORMANCE)]
+    schema = SDK[model_table.CHARACTER_PERFORMANCE]["act_two"]
+    fields = schema["properties"]
+    assert set(schema["required"]) == {"model", "character", "reference"}
+    assert sorted(offer.ratios) == sorted(_enum(fields["ratio"])) and not offer.ratio_required
+    assert offer.expression_intensities == tuple(
+        range(fields["expressionIntensity"]["minimum"], fields["expressionIntensity"]["maximum"] + 1)
+    )
+    assert offer.accepts_body_control == ("bodyControl" in fields)
+    assert offer.accepts_seed == ("seed" in fields)
+    assert not offer.accepts_prompt and "promptText" not in fields
+    assert [branch["properties"]["type"]["enum"] for branch in fields["character"]["anyOf"]] == [["image"], ["video"]]
+
+
 def test_the_published_prices_are_the_only_ones():
     priced = {offer.model: (offer.price, offer.price_silent) for offer in OFFERS.values() if offer.price is not None}
     assert priced == {"gen4.5": (12, None), "gen4_turbo": (5, None), "veo3.1": (40, 20), "veo3.1_fast": (15, 10)}

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from runway_simulator import RunwaySimulator
-from tests.conftest import clip
+from tests.conftest import PNG, clip
 from tests.stack import Worker, running_worker
 from videos.models import Status, VideoGeneration
 from videos.services import inputs
@@ -99,3 +99,23 @@ def test_a_finished_video_is_upscaled_from_our_copy_into_a_new_one(client, user,
             "videoUri": inputs.data_uri(ours.read(), "video/mp4"),
         }
     assert upscaled.source_id == original.pk and upscaled.video_file
+
+
+def test_a_performance_drives_a_character_image_into_a_video(client, user, worker, simulator):
+    client.force_login(user)
+    before = [r for r in simulator.requests if r.path == "/v1/character_performance"]
+    performance = SimpleUploadedFile("me.mp4", clip(2.0), content_type="video/mp4")
+    image = SimpleUploadedFile("captain.png", PNG, content_type="image/png")
+
+    response = client.post(
+        "/videos/", {"prompt": "The captain", "image": image, "performance": performance, "body_control": "on"}
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = worker.wait_for(VideoGeneration.objects.latest("pk").pk, lambda job: job.is_settled, seconds=40)
+    assert job.status == Status.SUCCEEDED, job.message or job.last_error
+    [sent] = [r.json for r in simulator.requests if r.path == "/v1/character_performance"][len(before) :]
+    assert sent["model"] == "act_two" and sent["bodyControl"] is True and "promptText" not in sent
+    assert sent["character"]["type"] == "image" and sent["character"]["uri"].startswith("data:image/png;base64,")
+    assert sent["reference"]["type"] == "video" and sent["reference"]["uri"].startswith("data:video/mp4;base64,")
+    assert job.video_file and job.poster

@@ -1,18 +1,21 @@
-"""Runway's API as this project knows it: the one table of models (which endpoint takes which
-model, with which ratios and durations), the rules a request must pass, and a task's states.
+"""Runway's API as this project knows it: the rules a request must pass, read from the one table
+of models (model_table.py), the prices, and a task's states.
 
-A change at Runway is a change here. The form, the management command, the services and the
-simulator all check requests with these functions, one per rule. Nothing here imports Django, so
-the simulator (`runway_simulator/`) shares it.
+A change at Runway is a change in the table, or a rule here. The form, the management command and
+the services all check requests with these functions, one per rule. Nothing here imports Django.
+The simulator (`runway_simulator/`) has its own statement of Runway's contract, from the SDK's
+types, so that a wrong rule here is caught by it rather than shared with it.
 """
 
-import ipaddress
 import math
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import IO, TypeGuard
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+from videos.model_table import CHARACTER_PERFORMANCE as CHARACTER_PERFORMANCE
 from videos.model_table import DEFAULT_DURATION as DEFAULT_DURATION
 from videos.model_table import DEFAULT_RATIO as DEFAULT_RATIO
 from videos.model_table import IMAGE_TO_VIDEO as IMAGE_TO_VIDEO
@@ -23,10 +26,11 @@ from videos.model_table import VIDEO_TO_VIDEO as VIDEO_TO_VIDEO
 from videos.model_table import VIDEO_UPSCALE as VIDEO_UPSCALE
 from videos.model_table import Offer as Offer
 
-# The endpoints the form sends its jobs to, the input deciding which: a clip → video_to_video, an
-# image → image_to_video, neither → text_to_video. A finished video's Upscale action sends its own
-# copy to video_upscale.
-FORM_ENDPOINTS = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO, VIDEO_TO_VIDEO)
+# The endpoints the form sends its jobs to, the input deciding which: a performance clip →
+# character_performance (the image or clip is then the character it drives), a clip →
+# video_to_video, an image → image_to_video, none → text_to_video. A finished video's Upscale
+# action sends its own copy to video_upscale.
+FORM_ENDPOINTS = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO, VIDEO_TO_VIDEO, CHARACTER_PERFORMANCE)
 ENDPOINTS = (*FORM_ENDPOINTS, VIDEO_UPSCALE)
 
 # The states of a task at Runway, as they appear on the wire. Runway may add others.
@@ -170,9 +174,12 @@ class VideoRequest:
     image_url: str = ""
     video: IO[bytes] | None = field(default=None, compare=False)
     upscale: bool = False  # the video is to be upscaled, not edited
+    performance: IO[bytes] | None = field(default=None, compare=False)  # a clip that drives the character
     resolution: str | None = None
     audio: bool | None = None
     negative_prompt: str = ""
+    body_control: bool | None = None
+    expression_intensity: int | None = None
 
     @property
     def has_image(self) -> bool:
@@ -183,7 +190,13 @@ class VideoRequest:
         return self.video is not None
 
     @property
+    def has_performance(self) -> bool:
+        return self.performance is not None
+
+    @property
     def endpoint(self) -> str:
+        if self.has_performance:
+            return CHARACTER_PERFORMANCE
         if self.has_video:
             return VIDEO_UPSCALE if self.upscale else VIDEO_TO_VIDEO
         return IMAGE_TO_VIDEO if self.has_image else TEXT_TO_VIDEO
@@ -202,13 +215,14 @@ class VideoRequest:
             IMAGE_TO_VIDEO: image_model,
             VIDEO_TO_VIDEO: video_model,
             VIDEO_UPSCALE: upscale_model,
+            CHARACTER_PERFORMANCE: "act_two",
         }
         model = self.model or defaults[self.endpoint]
         offer = offer_for(model=model, endpoint=self.endpoint)
         if offer is None:
             return replace(self, model=model)  # check_request() says why
-        if self.has_video:
-            # A clip's edit keeps the clip's own length and shape unless asked otherwise.
+        if self.has_video or self.has_performance:
+            # An edit or a performance keeps its clip's own length and shape unless asked otherwise.
             return replace(self, model=model)
         duration = self.duration if self.duration is not None else offer.default_duration
         return replace(self, model=model, ratio=self.ratio or offer.default_ratio, duration=duration)
@@ -223,6 +237,8 @@ class VideoRequest:
             "seed": self.seed,
             "audio": self.audio,
             "negativePrompt": self.negative_prompt or None,
+            "bodyControl": self.body_control,
+            "expressionIntensity": self.expression_intensity,
         }
         return {name: value for name, value in found.items() if value is not None}
 
@@ -243,6 +259,9 @@ def check_request(request: VideoRequest) -> dict[str, str]:
         resolution=request.resolution,
         audio=request.audio,
         negative_prompt=request.negative_prompt or None,
+        has_performance=request.has_performance,
+        body_control=request.body_control,
+        expression_intensity=request.expression_intensity,
     )
     if request.image_url:
         problems.update(_problem("image_url", image_url_problem(request.image_url)))
@@ -264,6 +283,9 @@ def check_fields(
     resolution: object = None,
     audio: object = None,
     negative_prompt: object = None,
+    has_performance: bool = False,
+    body_control: object = None,
+    expression_intensity: object = None,
 ) -> dict[str, str]:
     """The problems with a request's fields as {field: message}; empty when they may be sent.
 
@@ -284,7 +306,9 @@ def check_fields(
         "seed": seed_problem(offer, seed),
         "audio": audio_problem(offer, audio),
         "negative_prompt": negative_prompt_problem(offer, negative_prompt),
-        **input_problems(endpoint, has_image=has_image, has_video=has_video),
+        "body_control": body_control_problem(offer, body_control),
+        "expression_intensity": expression_intensity_problem(offer, expression_intensity),
+        **input_problems(endpoint, has_image=has_image, has_video=has_video, has_performance=has_performance),
     }
     return {name: message for name, message in found.items() if message}
 
@@ -299,6 +323,10 @@ def _unknown_model_problem(model: str, endpoint: str) -> str:
     label = label_for(model)
     if not takes:
         return f"There is no model {model!r}: choose one of the models the form lists."
+    if endpoint == CHARACTER_PERFORMANCE:
+        return f"{label} cannot drive a character: remove the performance clip, or choose Act-Two."
+    if takes == {CHARACTER_PERFORMANCE}:
+        return f"{label} drives a character with a performance clip: add one, or choose another model."
     if endpoint == VIDEO_TO_VIDEO:
         return f"{label} cannot edit a clip: remove the clip, or choose a model that edits one."
     if takes == {VIDEO_TO_VIDEO}:
@@ -350,7 +378,8 @@ def ratio_problem(offer: Offer, ratio: object) -> str | None:
 
 
 def _from_image(offer: Offer) -> str:
-    return {IMAGE_TO_VIDEO: " from an image", VIDEO_TO_VIDEO: " when it edits a clip"}.get(offer.endpoint, "")
+    wheres = {IMAGE_TO_VIDEO: " from an image", VIDEO_TO_VIDEO: " when it edits a clip"}
+    return wheres.get(offer.endpoint, "")
 
 
 def resolution_problem(offer: Offer, resolution: object) -> str | None:
@@ -410,8 +439,14 @@ def _is_whole_number(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def input_problems(endpoint: str, *, has_image: bool, has_video: bool) -> dict[str, str | None]:
-    """What is wrong with the request's image and clip for `endpoint`, by field."""
+def input_problems(
+    endpoint: str, *, has_image: bool, has_video: bool, has_performance: bool = False
+) -> dict[str, str | None]:
+    """What is wrong with the request's image, clip and performance for `endpoint`, by field."""
+    if endpoint == CHARACTER_PERFORMANCE:
+        return _performance_problems(has_image=has_image, has_video=has_video, has_performance=has_performance)
+    if has_performance:
+        return {"performance": "Only a character performance (Act-Two) takes a performance clip."}
     if endpoint in (VIDEO_TO_VIDEO, VIDEO_UPSCALE):
         return {
             "video": None if has_video else "A clip is required to edit a video.",
@@ -426,24 +461,69 @@ def input_problems(endpoint: str, *, has_image: bool, has_video: bool) -> dict[s
     return {}
 
 
+def _performance_problems(*, has_image: bool, has_video: bool, has_performance: bool) -> dict[str, str | None]:
+    if not has_performance:
+        return {"performance": "A performance clip is required to drive a character."}
+    if has_image and has_video:
+        return {"video": "The character is an image or a clip, not both."}
+    if not (has_image or has_video):
+        return {"image": "Give the character to drive: an image or a clip of them."}
+    return {}
+
+
+def body_control_problem(offer: Offer, body_control: object) -> str | None:
+    if body_control is None:
+        return None
+    if not offer.accepts_body_control:
+        return f"{offer.label} has no choice of body control."
+    return None if isinstance(body_control, bool) else "Body control is on or off."
+
+
+def expression_intensity_problem(offer: Offer, intensity: object) -> str | None:
+    if intensity is None:
+        return None
+    if not offer.expression_intensities:
+        return f"{offer.label} takes no expression intensity."
+    if _is_whole_number(intensity) and intensity in offer.expression_intensities:
+        return None
+    low, high = offer.expression_intensities[0], offer.expression_intensities[-1]
+    return f"The expression intensity is a whole number from {low} to {high}."
+
+
 def image_url_problem(url: str) -> str | None:
     """Runway's rules for an image URL: HTTPS, at most 2,048 characters, and a public domain name
-    (not an IP address, nor localhost, which Runway's servers could only reach on themselves)."""
+    (not an IP address in any spelling a URL parser reads as one, nor localhost, which Runway's
+    servers could only reach on themselves)."""
     if not url.startswith("https://"):
         return "The image URL must start with https://."
     if len(url) > IMAGE_URL_MAX_LENGTH:
         return f"The image URL is longer than {IMAGE_URL_MAX_LENGTH} characters."
     try:
-        host = urlsplit(url).hostname or ""
+        if _NOT_IN_URLS.search(url):
+            raise ValueError(url)
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not one
     except ValueError:
         return "The image URL is not a valid URL."
+    return _host_problem(parts.hostname or "")
+
+
+# Characters no valid URL carries as they are, and that parsers read differently (a backslash is a
+# slash to browsers, not to Python).
+_NOT_IN_URLS = re.compile(r"[\x00-\x20\x7f\\]")
+# A last label a URL parser reads as a number, so the host as an IPv4 address (WHATWG URL's "ends
+# in a number"): 127.1, 0177.0.0.1, 2130706433, 0x7f.1 all reach 127.0.0.1.
+_NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)")
+
+
+def _host_problem(raw_host: str) -> str | None:
+    # As a URL parser compares it: percent-decoded, full-width forms folded, lower case, without
+    # the trailing dot of a fully qualified name ("localhost." is localhost).
+    host = unicodedata.normalize("NFKC", unquote(raw_host)).lower()
+    host = host.replace("\u3002", ".").replace("\uff0e", ".").replace("\uff61", ".").rstrip(".")
     if not host:
         return "The image URL has no host."
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
+    if ":" in host or _NUMERIC_LABEL.fullmatch(host.rsplit(".", 1)[-1]):
         return "The image URL must use a domain name, not an IP address."
     if host == "localhost" or host.endswith(".localhost") or "." not in host:
         return "The image URL must use a public domain name: Runway cannot fetch it otherwise."
@@ -506,7 +586,10 @@ def offers_for_pickers(*, prices: Mapping[str, float], ceiling: float) -> dict[s
             "seed": offer.accepts_seed,
             "audio": offer.accepts_audio,
             "negativePrompt": offer.accepts_negative_prompt,
+            "bodyControl": offer.accepts_body_control,
+            "expressionIntensities": list(offer.expression_intensities),
             "promptRequired": offer.prompt_required,
+            "promptSent": offer.accepts_prompt,
             "promptMax": prompt_limit(offer),
             "defaultRatio": offer.default_ratio,
             "defaultDuration": offer.default_duration,

@@ -61,6 +61,22 @@ class GenerationForm(forms.Form):
     image = forms.FileField(required=False, label="First frame (JPEG, PNG or WebP)")
     # A clip makes the request an edit of it (video to video); checked by videos/clips.py.
     video = forms.FileField(required=False, label="…or a clip to edit (MP4, MOV or WebM)")
+    # A performance makes the request Act-Two's: the image or clip above is the character it drives.
+    performance = forms.FileField(required=False, label="A performance to drive the character (a clip of a face)")
+    body_control = forms.TypedChoiceField(
+        required=False,
+        label="Body",
+        coerce=lambda value: value == "on",
+        empty_value=None,
+        choices=[("", "Default"), ("on", "The body follows the performance"), ("off", "The face only")],
+    )
+    expression_intensity = forms.TypedChoiceField(
+        required=False,
+        label="Expression intensity",
+        coerce=int,
+        empty_value=None,
+        choices=[("", "Default"), *((str(i), str(i)) for i in range(1, 6))],
+    )
     image_url = forms.CharField(
         required=False, label="…or an image URL (https)", max_length=catalog.IMAGE_URL_MAX_LENGTH
     )
@@ -104,30 +120,47 @@ class GenerationForm(forms.Form):
     def to_request(self) -> catalog.VideoRequest:
         """The valid form's request; an empty choice means the default.
 
-        A new file or URL wins over a reused image. The caller closes the request's image."""
+        A new file or URL wins over a reused image or clip. The caller closes the request's files."""
         data = self.cleaned_data
-        image, video = data["image"] or None, data["video"] or None
-        if image is None and video is None and not data["image_url"] and self.reused is not None:
-            reused = _opened(self.reused.image or self.reused.clip)
-            image, video = (reused, None) if self.reused.image else (None, reused)
+        image, video = self._files(_given(data["image"]), _given(data["video"]))
         return catalog.VideoRequest(
             prompt=data["prompt"],
-            model=data["model"] or None,
-            ratio=data["ratio"] or None,
+            model=_given(data["model"]),
+            ratio=_given(data["ratio"]),
             duration=data["duration"],
             seed=data["seed"],
             image=image,
             image_url=data["image_url"],
             video=video,
-            resolution=data["resolution"] or None,
+            performance=_given(data["performance"]),
+            resolution=_given(data["resolution"]),
             audio=data["audio"],
             negative_prompt=data["negative_prompt"],
+            body_control=data["body_control"],
+            expression_intensity=data["expression_intensity"],
         )
+
+    def _files(self, image: Any, video: Any) -> tuple[Any, Any]:
+        """The image and clip to send: those given, or else the earlier job's (Edit & re-run)."""
+        if image is not None or video is not None or self.cleaned_data["image_url"] or self.reused is None:
+            return image, video
+        reused = _opened(self.reused.image or self.reused.clip)
+        return (reused, None) if self.reused.image else (None, reused)
+
+
+def _given(value: Any) -> Any:
+    """A field's value, or None for an empty one: an empty choice is "the default"."""
+    return value or None
 
 
 def _opened(stored: FieldFile) -> "File[Any]":
     """A stored image or clip of an earlier job, open to be sent again."""
     return File(stored.open("rb"), name=str(stored.name).rsplit("/", 1)[-1])
+
+
+def _on_off(value: object) -> str:
+    """A yes-or-no setting as the form's choice names it ("" for the model's default)."""
+    return {True: "on", False: "off"}.get(value, "") if isinstance(value, bool) else ""
 
 
 def generation_form_initial(generation: VideoGeneration) -> dict[str, object]:
@@ -139,8 +172,10 @@ def generation_form_initial(generation: VideoGeneration) -> dict[str, object]:
         "duration": generation.duration,
         "seed": generation.seed,
         "resolution": generation.resolution,
-        "audio": "" if generation.audio is None else ("on" if generation.audio else "off"),
+        "audio": _on_off(generation.audio),
         "negative_prompt": generation.negative_prompt,
+        "body_control": _on_off(generation.params.get("bodyControl")),
+        "expression_intensity": generation.params.get("expressionIntensity"),
         "image_url": generation.image_url,
         "from_generation": generation.pk if generation.image or generation.clip else None,
     }

@@ -18,6 +18,7 @@ TEXT_TO_VIDEO = "text_to_video"
 IMAGE_TO_VIDEO = "image_to_video"
 VIDEO_TO_VIDEO = "video_to_video"
 VIDEO_UPSCALE = "video_upscale"
+CHARACTER_PERFORMANCE = "character_performance"
 GENERATION_ENDPOINTS = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO, VIDEO_TO_VIDEO)
 
 Frame = Literal["first", "last"]
@@ -48,6 +49,8 @@ class Offer:
     accepts_seed: bool = False  # [seed]
     accepts_audio: bool = False  # [audio]: with sound (the default) or without
     accepts_negative_prompt: bool = False  # [negativePrompt]
+    accepts_body_control: bool = False  # character_performance: [bodyControl], the body follows too
+    expression_intensities: tuple[int, ...] = ()  # character_performance: [expressionIntensity]
     frames: tuple[Frame, ...] = ()  # image_to_video: the positions its [promptImage] takes
     video_field: str = ""  # video_to_video, video_upscale: the wire's name of the clip
     price: float | None = None  # credits per second, where Runway publishes it
@@ -82,6 +85,7 @@ class Offer:
 # -- the ratios, by family, as the SDK lists them ---------------------------------------------------
 
 GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
+ACT_TWO_RATIOS = ("1280:720", "720:1280", "960:960", "1104:832", "832:1104", "1584:672")
 GEN45_IMAGE_RATIOS = ("1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672")
 VEO_RATIOS = ("1280:720", "720:1280", "1080:1920", "1920:1080")
 KLING_STANDARD_RATIOS = ("1280:720", "720:1280", "960:960")
@@ -217,6 +221,18 @@ def _runway() -> list[Offer]:
             video_field="videoUri",
             accepts_seed=True,
             good_for="Edits a clip: restyle, relight, add or remove things, new angles.",
+        ),
+        Offer(
+            "act_two",
+            "Act-Two",
+            RUNWAY,
+            CHARACTER_PERFORMANCE,
+            ratios=ACT_TWO_RATIOS,
+            accepts_prompt=False,
+            accepts_seed=True,
+            accepts_body_control=True,
+            expression_intensities=tuple(range(1, 6)),
+            good_for="Drives a character (an image or a clip) with a performance clip: face and body.",
         ),
     ]
 

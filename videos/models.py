@@ -215,6 +215,11 @@ class VideoGeneration(models.Model):
     # again long after Runway's copy of an upload has expired; its length prices the edit.
     clip = models.FileField(upload_to="inputs/%Y/%m/", blank=True)
     clip_seconds = models.FloatField(null=True, blank=True, help_text="The clip's length, as ffmpeg read it.")
+    # Act-Two's performance clip (face and body), which drives the character (the image or the clip).
+    performance = models.FileField(upload_to="inputs/%Y/%m/", blank=True)
+    performance_seconds = models.FloatField(
+        null=True, blank=True, help_text="The performance's length, as ffmpeg read it: what Act-Two is billed by."
+    )
     # The job this one was made from by its Upscale action (its stored copy is this job's clip).
     source = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="derived", editable=False
@@ -409,6 +414,7 @@ class VideoGeneration(models.Model):
             catalog.IMAGE_TO_VIDEO: "from an image",
             catalog.VIDEO_TO_VIDEO: "from a clip",
             catalog.VIDEO_UPSCALE: "upscaled",
+            catalog.CHARACTER_PERFORMANCE: "a character driven by a performance",
         }
         return labels.get(self.endpoint, "from text")
 

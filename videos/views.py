@@ -176,6 +176,7 @@ def _pickers() -> dict[str, object]:
             catalog.TEXT_TO_VIDEO: settings.RUNWAY_TEXT_MODEL,
             catalog.IMAGE_TO_VIDEO: settings.RUNWAY_IMAGE_MODEL,
             catalog.VIDEO_TO_VIDEO: settings.RUNWAY_VIDEO_MODEL,
+            catalog.CHARACTER_PERFORMANCE: "act_two",
         },
         "free": settings.RUNWAY_SIMULATED,
         "modelProblems": catalog.model_problems(),

@@ -216,23 +216,27 @@
     const reuse = form.querySelector("input[name=from_generation][type=checkbox]");
     const recount = promptCounter();
     const clip = form.querySelector("#id_video");
-    // The chosen clip's length, read by the browser from its metadata: what an edit is billed by.
-    let clipSeconds = 0;
-    if (clip) {
-      clip.addEventListener("change", function () {
-        clipSeconds = 0;
-        const file = clip.files[0];
+    const performance = form.querySelector("#id_performance");
+    // A chosen clip's length, read by the browser from its metadata: what an edit (or, for a
+    // performance, Act-Two) is billed by.
+    const seconds = new Map();
+    [clip, performance].forEach(function (input) {
+      if (!input) return;
+      input.addEventListener("change", function () {
+        seconds.delete(input);
+        const file = input.files[0];
         if (!file) return;
-        if (reuse) reuse.checked = false; // a new clip replaces the earlier video's
+        if (input === clip && reuse) reuse.checked = false; // a new clip replaces the earlier video's
         const probe = document.createElement("video");
         probe.preload = "metadata";
         const done = function () { URL.revokeObjectURL(probe.src); update(); };
-        probe.addEventListener("loadedmetadata", function () { clipSeconds = probe.duration || 0; done(); });
+        probe.addEventListener("loadedmetadata", function () { seconds.set(input, probe.duration || 0); done(); });
         probe.addEventListener("error", done);
         probe.src = URL.createObjectURL(file);
       });
-    }
+    });
     const reusing = function (kind) { return Boolean(reuse && reuse.checked && reuse.dataset.kind === kind); };
+    const hasPerformance = function () { return Boolean(performance && performance.files.length > 0); };
     const hasClip = function () { return Boolean(clip && clip.files.length > 0) || reusing("clip"); };
     const hasImage = function () {
       return form.querySelector("#id_image").files.length > 0 || form.querySelector("#id_image_url").value.trim() !== "" ||
@@ -251,7 +255,8 @@
       wrapper.querySelectorAll("input, select, textarea").forEach(function (control) { control.disabled = !taken; });
     };
     const update = function () {
-      const endpoint = hasClip() ? "video_to_video" : hasImage() ? "image_to_video" : "text_to_video";
+      const endpoint = hasPerformance() ? "character_performance" : hasClip() ? "video_to_video" :
+        hasImage() ? "image_to_video" : "text_to_video";
       const chosen = model.value || defaults[endpoint];
       const its = offers[chosen] || {};
       // A model that cannot serve this input says so at once, in the server's words; its pickers and
@@ -259,7 +264,8 @@
       const problem = its[endpoint] ? "" : (modelProblems[endpoint] || {})[chosen] || "";
       fieldProblem("model", problem);
       model.setAttribute("aria-invalid", problem ? "true" : "false");
-      const offer = its[endpoint] || its.image_to_video || its.text_to_video || its.video_to_video;
+      const offer = its[endpoint] || its.image_to_video || its.text_to_video || its.video_to_video ||
+        its.character_performance;
       if (!offer) return;
       fill(ratio, offer.ratios, function (r) { return r; });
       fill(resolution, offer.resolutions, function (r) { return r; });
@@ -270,11 +276,18 @@
       show("seed", offer.seed);
       show("audio", offer.audio);
       show("negative_prompt", offer.negativePrompt);
+      show("body_control", offer.bodyControl);
+      show("expression_intensity", offer.expressionIntensities.length > 0);
       prompt.dataset.max = offer.promptMax;
-      if (promptHelp) promptHelp.textContent = offer.promptRequired ? "" : "Optional for " + offer.label + ".";
+      if (promptHelp) {
+        promptHelp.textContent = !offer.promptSent ? offer.label + " takes no description: it names the video in your history." :
+          offer.promptRequired ? "" : "Optional for " + offer.label + ".";
+      }
       recount();
-      const seconds = Number(duration.value) || (endpoint === "video_to_video" ? Math.ceil(clipSeconds) : offer.defaultDuration);
-      showCost(offer, seconds || Math.max(5, ...offer.durations));
+      const measured = endpoint === "character_performance" ? seconds.get(performance) :
+        endpoint === "video_to_video" ? seconds.get(clip) : 0;
+      const billed = Number(duration.value) || Math.ceil(measured || 0) || offer.defaultDuration;
+      showCost(offer, billed || Math.max(5, ...offer.durations));
     };
     // What the chosen model and duration cost at Runway's published prices (the server's table), or
     // at most, for a model with no published price (reserved at the ceiling).
@@ -287,7 +300,8 @@
       button.textContent = free ? "Generate for free" : "Generate · " + bound + credits.toLocaleString("en-US") + " credits";
     };
     ["change", "input"].forEach(function (name) { form.addEventListener(name, function (event) {
-      if (["id_model", "id_image", "id_image_url", "id_video", "id_duration", "id_audio"].includes(event.target.id) ||
+      const followed = ["id_model", "id_image", "id_image_url", "id_video", "id_performance", "id_duration", "id_audio"];
+      if (followed.includes(event.target.id) ||
           event.target.name === "from_generation") update();
     }); });
     update();

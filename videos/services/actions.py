@@ -125,6 +125,7 @@ def generation_rerun(
         raise GenerationError("This video's user was deleted.")
     image = _stored_file(source.image, "image")
     clip = _stored_file(source.clip, "clip")
+    performance = _stored_file(source.performance, "performance")
     request = VideoRequest(
         prompt=source.prompt,
         model=source.model,
@@ -134,14 +135,17 @@ def generation_rerun(
         image=image,
         image_url=source.image_url,
         video=clip,
+        performance=performance,
         resolution=source.resolution or None,
         audio=source.audio,
         negative_prompt=source.negative_prompt,
+        body_control=source.params.get("bodyControl"),
+        expression_intensity=source.params.get("expressionIntensity"),
     )
     try:
         return generation_create(owner=source.owner, request=request, request_token=request_token)
     finally:
-        for opened in (image, clip):
+        for opened in (image, clip, performance):
             if opened is not None:
                 opened.close()
 

@@ -122,8 +122,9 @@ def enqueue_on_commit(next_step: NextStep) -> None:
 
 
 def stored_files(row: VideoGeneration) -> list[str]:
-    """The names in our storage of the job's files: its video, poster, input image and clip."""
-    return [name for name in (row.video_file.name, row.poster.name, row.image.name, row.clip.name) if name]
+    """The names in our storage of the job's files: its video, poster, input image, clip and performance."""
+    files = (row.video_file, row.poster, row.image, row.clip, row.performance)
+    return [file.name for file in files if file.name]
 
 
 def stored_files_delete(names: Iterable[str]) -> None:

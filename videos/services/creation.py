@@ -5,7 +5,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import IO, NoReturn
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -50,7 +50,11 @@ def generation_create(
     problems = catalog.check_request(request)
     if problems:
         raise ValidationError(problems)
-    inputs = _Inputs(_decoded_image_name(request), _checked_clip(request))
+    inputs = _Inputs(
+        _decoded_image_name(request),
+        _checked_clip(request.video, "video"),
+        _checked_clip(request.performance, "performance"),
+    )
     try:
         with transaction.atomic():
             # Lock the owner's row, so that two requests at once cannot both pass the counts below.
@@ -76,24 +80,27 @@ def generation_create(
 
 @dataclass(frozen=True)
 class _Inputs:
-    """A request's files, once checked: the name to store its image under, and its clip."""
+    """A request's files, once checked: the name to store its image under, its clip, its performance."""
 
     image_name: str
     clip: Clip | None
+    performance: Clip | None
 
     @property
     def clip_seconds(self) -> float | None:
-        return self.clip.seconds if self.clip is not None else None
+        """What the job is billed by when it has no duration: its performance, else its clip."""
+        billed = self.performance or self.clip
+        return billed.seconds if billed is not None else None
 
 
-def _checked_clip(request: VideoRequest) -> Clip | None:
-    """The request's clip to edit, once ffmpeg has read it (None without one)."""
-    if request.video is None:
+def _checked_clip(video: IO[bytes] | None, field: str) -> Clip | None:
+    """A request's clip (to edit, or of a character, or a performance) once ffmpeg has read it."""
+    if video is None:
         return None
     try:
-        return checked_clip(request.video)
+        return checked_clip(video)
     except ClipProblem as exc:
-        raise ValidationError({"video": [str(exc)]}) from None
+        raise ValidationError({field: [str(exc)]}) from None
 
 
 def _decoded_image_name(request: VideoRequest) -> str:
@@ -189,6 +196,9 @@ def _store(
     if request.video is not None and inputs.clip is not None:
         generation.clip.save(inputs.clip.name, request.video, save=False)
         generation.clip_seconds = inputs.clip.seconds
+    if request.performance is not None and inputs.performance is not None:
+        generation.performance.save(inputs.performance.name, request.performance, save=False)
+        generation.performance_seconds = inputs.performance.seconds
     if not settings.RUNWAY_API_KEY:
         finish(generation, Status.FAILED, message=NO_API_KEY_MESSAGE)
     generation.save()

@@ -32,10 +32,13 @@ def media_uri(client: RunwayClient, *, data: bytes, content_type: str, filename:
 
 
 def generation_media(generation: VideoGeneration, client: RunwayClient) -> dict[str, Any]:
-    """The media fields of a job's create: promptImage, or the clip under its model's field name.
+    """The media fields of a job's create: promptImage, or the clip under its model's field name,
+    or (Act-Two) the character and the performance that drives it.
 
     Reads the stored files (OSError when one is gone); RunwayError when an upload fails.
     """
+    if generation.endpoint == catalog.CHARACTER_PERFORMANCE:
+        return _performance_media(generation, client)
     if generation.image_url:
         return {"promptImage": generation.image_url}
     if generation.image:
@@ -55,6 +58,25 @@ def generation_media(generation: VideoGeneration, client: RunwayClient) -> dict[
         )
         return {field: uri}
     return {}
+
+
+def _performance_media(generation: VideoGeneration, client: RunwayClient) -> dict[str, Any]:
+    """Act-Two's character (an image, by URL or stored, or a clip) and its reference performance."""
+    if generation.image_url:
+        character = {"type": "image", "uri": generation.image_url}
+    elif generation.image:
+        character = {"type": "image", "uri": _stored_uri(client, generation.image, image=True)}
+    else:
+        character = {"type": "video", "uri": _stored_uri(client, generation.clip, image=False)}
+    reference = {"type": "video", "uri": _stored_uri(client, generation.performance, image=False)}
+    return {"character": character, "reference": reference}
+
+
+def _stored_uri(client: RunwayClient, stored: Any, *, image: bool) -> str:
+    with stored.open("rb") as f:
+        data = f.read()
+    kind = (catalog.image_type(data[:16]) or "application/octet-stream") if image else _clip_type(stored.name)
+    return media_uri(client, data=data, content_type=kind, filename=_name(stored))
 
 
 def _name(file: Any) -> str:

@@ -64,7 +64,7 @@ def generation_estimate_credits(*, generation: VideoGeneration) -> int:
         duration=generation.duration,
         endpoint=generation.endpoint,
         audio=generation.audio,
-        clip_seconds=generation.clip_seconds,
+        clip_seconds=generation.performance_seconds or generation.clip_seconds,
     )
 
 
