@@ -313,6 +313,28 @@ def test_a_clip_or_a_performance_decides_the_endpoint_and_its_price_counts_the_c
     assert (job.clip_seconds, job.performance_seconds) == (3.0, 2.0)
 
 
+def test_a_last_frame_is_offered_with_an_image_for_the_models_that_take_one(logged_in, broker):
+    page = logged_in
+    open_advanced(page)
+    last = page.locator(".field-last_image")
+    page.select_option("#id_model", "veo3.1")
+    expect(last).to_be_hidden()  # no first frame yet
+
+    page.set_input_files("#id_image", files=[{"name": "dawn.png", "mimeType": "image/png", "buffer": PNG}])
+    expect(last).to_be_visible()
+    page.select_option("#id_model", "gen4_turbo")
+    expect(last).to_be_hidden()
+    page.select_option("#id_model", "kling3.0_pro")
+    expect(last).to_be_visible()
+    page.set_input_files("#id_last_image", files=[{"name": "dusk.png", "mimeType": "image/png", "buffer": PNG}])
+    page.get_by_label("Describe your video").fill("Dawn to dusk")
+    page.get_by_role("button", name=GENERATE).click()
+
+    expect(page.locator(".generation").first.locator(".prompt")).to_have_text("Dawn to dusk")
+    job = VideoGeneration.objects.get()
+    assert (job.model, job.endpoint) == ("kling3.0_pro", "image_to_video") and job.last_image
+
+
 def test_the_servers_messages_go_once_the_field_they_are_about_is_changed(logged_in, broker):
     page = logged_in
     prompt = page.get_by_label("Describe your video")

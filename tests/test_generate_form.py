@@ -492,3 +492,41 @@ def test_act_two_without_a_performance_says_so_as_the_model_is_chosen(alice):
     assert problems["image_to_video"]["act_two"] == (
         "Act-Two drives a character with a performance clip: add one, or choose another model."
     )
+
+
+# --- a first and a last frame -----------------------------------------------------------------------
+
+
+def test_a_first_and_a_last_frame_go_to_a_model_that_takes_both(alice, media, broker):
+    last = SimpleUploadedFile("end.jpg", picture("JPEG"), content_type="image/jpeg")
+    response = alice.post(
+        DASHBOARD, {"prompt": "Dawn to dusk", "model": "veo3.1", "image": png_upload(), "last_image": last}
+    )
+
+    assert response.status_code == 302
+    job = VideoGeneration.objects.get()
+    assert job.last_image.name.endswith(".jpg") and "end" not in job.last_image.name
+    with job.image.open("rb") as first, job.last_image.open("rb") as final:
+        frames = [
+            {"uri": inputs.data_uri(first.read(), "image/png"), "position": "first"},
+            {"uri": inputs.data_uri(final.read(), "image/jpeg"), "position": "last"},
+        ]
+    assert steps.generation_payload(generation=job)["promptImage"] == frames
+
+
+@pytest.mark.parametrize(("form", "words"), [
+    ({"model": "gen4_turbo", "image": True}, "Gen-4 Turbo takes no last frame: only a first one."),
+    ({"model": "veo3.1"}, "A last frame needs a first frame: add an image to start from."),
+    ({"model": "veo3.1", "image": True, "last": b"not an image"}, "not a JPEG, PNG or WebP image"),
+])  # fmt: skip
+def test_a_last_frame_that_cannot_be_sent_is_refused_next_to_it(alice, media, broker, form, words):
+    data = {"prompt": "Dawn", "model": form["model"]}
+    data["last_image"] = SimpleUploadedFile("end.png", form.get("last", PNG), content_type="image/png")
+    if form.get("image"):
+        data["image"] = png_upload()
+
+    response = alice.post(DASHBOARD, data)
+
+    assert response.status_code == 400
+    assert words in field_errors(response.content.decode(), "last_image")
+    assert VideoGeneration.objects.count() == 0

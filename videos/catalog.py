@@ -175,6 +175,7 @@ class VideoRequest:
     video: IO[bytes] | None = field(default=None, compare=False)
     upscale: bool = False  # the video is to be upscaled, not edited
     performance: IO[bytes] | None = field(default=None, compare=False)  # a clip that drives the character
+    last_image: IO[bytes] | None = field(default=None, compare=False)  # the last frame, where the model takes one
     resolution: str | None = None
     audio: bool | None = None
     negative_prompt: str = ""
@@ -267,7 +268,19 @@ def check_request(request: VideoRequest) -> dict[str, str]:
         problems.update(_problem("image_url", image_url_problem(request.image_url)))
     if request.image is not None:
         problems.update(_problem("image", image_file_problem(request.image)))
+    if request.last_image is not None:
+        problems.update(_problem("last_image", last_frame_problem(request)))
     return problems
+
+
+def last_frame_problem(request: VideoRequest) -> str | None:
+    """A last frame goes with a first frame, to a model that takes one, and is an image Runway takes."""
+    if request.endpoint != IMAGE_TO_VIDEO:
+        return "A last frame needs a first frame: add an image to start from."
+    offer = offer_for(model=request.model or "", endpoint=request.endpoint)
+    if offer is not None and not offer.takes_last_frame:
+        return f"{offer.label} takes no last frame: only a first one."
+    return image_file_problem(request.last_image) if request.last_image is not None else None
 
 
 def check_fields(
@@ -587,6 +600,7 @@ def offers_for_pickers(*, prices: Mapping[str, float], ceiling: float) -> dict[s
             "audio": offer.accepts_audio,
             "negativePrompt": offer.accepts_negative_prompt,
             "bodyControl": offer.accepts_body_control,
+            "lastFrame": offer.takes_last_frame,
             "expressionIntensities": list(offer.expression_intensities),
             "promptRequired": offer.prompt_required,
             "promptSent": offer.accepts_prompt,

@@ -59,6 +59,7 @@ class GenerationForm(forms.Form):
     # No maxlength, as for the prompt: the catalog refuses a long one with its length.
     negative_prompt = forms.CharField(required=False, label="Avoid (negative prompt)")
     image = forms.FileField(required=False, label="First frame (JPEG, PNG or WebP)")
+    last_image = forms.FileField(required=False, label="Last frame (for the models that take one)")
     # A clip makes the request an edit of it (video to video); checked by videos/clips.py.
     video = forms.FileField(required=False, label="…or a clip to edit (MP4, MOV or WebM)")
     # A performance makes the request Act-Two's: the image or clip above is the character it drives.
@@ -133,6 +134,7 @@ class GenerationForm(forms.Form):
             image_url=data["image_url"],
             video=video,
             performance=_given(data["performance"]),
+            last_image=_given(data["last_image"]),
             resolution=_given(data["resolution"]),
             audio=data["audio"],
             negative_prompt=data["negative_prompt"],

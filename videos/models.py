@@ -210,6 +210,8 @@ class VideoGeneration(models.Model):
         "model takes one) so a re-run can reproduce it.",
     )
     image = models.FileField(upload_to="inputs/%Y/%m/", blank=True)
+    # The video's last frame, for the models that take one (videos/model_table.py's `frames`).
+    last_image = models.FileField(upload_to="inputs/%Y/%m/", blank=True)
     image_url = models.URLField(max_length=catalog.IMAGE_URL_MAX_LENGTH, blank=True)
     # The clip a video-to-video job edits (checked by videos/clips.py), kept so a re-run can send it
     # again long after Runway's copy of an upload has expired; its length prices the edit.

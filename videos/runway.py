@@ -322,15 +322,19 @@ def credits_in(body: dict[str, Any], key: str, *, task_id: str) -> int | None:
     credits = value.get("credits") if isinstance(value, dict) else None
     # An estimate may be fractional (runwayml 5.24): rounded up, so what is held back is never less.
     # A cost is a whole number; a whole float is read as one.
-    readable = isinstance(credits, float) and credits >= 0 and math.isfinite(credits)
-    if readable and (credits.is_integer() or key == "estimatedCost"):  # type: ignore[union-attr]
-        credits = math.ceil(credits)  # type: ignore[arg-type]
+    if isinstance(credits, float) and _whole_or_estimate(credits, estimate=key == "estimatedCost"):
+        credits = math.ceil(credits)
     if isinstance(credits, int) and not isinstance(credits, bool) and credits >= 0:
         return credits
     logger.warning(
         "Runway task %s: %s.credits missing or malformed (%s); keeping the estimate", task_id, key, _clip(repr(value))
     )
     return None
+
+
+def _whole_or_estimate(credits: float, *, estimate: bool) -> bool:
+    """Whether a float of credits is read as credits: a whole one, or any estimate, not below 0."""
+    return math.isfinite(credits) and credits >= 0 and (credits.is_integer() or estimate)
 
 
 def _urls(output: Any) -> list[str]:

@@ -277,6 +277,7 @@
       show("audio", offer.audio);
       show("negative_prompt", offer.negativePrompt);
       show("body_control", offer.bodyControl);
+      show("last_image", offer.lastFrame && endpoint === "image_to_video");
       show("expression_intensity", offer.expressionIntensities.length > 0);
       prompt.dataset.max = offer.promptMax;
       if (promptHelp) {

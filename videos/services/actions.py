@@ -126,6 +126,7 @@ def generation_rerun(
     image = _stored_file(source.image, "image")
     clip = _stored_file(source.clip, "clip")
     performance = _stored_file(source.performance, "performance")
+    last_image = _stored_file(source.last_image, "last frame")
     request = VideoRequest(
         prompt=source.prompt,
         model=source.model,
@@ -136,6 +137,7 @@ def generation_rerun(
         image_url=source.image_url,
         video=clip,
         performance=performance,
+        last_image=last_image,
         resolution=source.resolution or None,
         audio=source.audio,
         negative_prompt=source.negative_prompt,
@@ -145,7 +147,7 @@ def generation_rerun(
     try:
         return generation_create(owner=source.owner, request=request, request_token=request_token)
     finally:
-        for opened in (image, clip, performance):
+        for opened in (image, clip, performance, last_image):
             if opened is not None:
                 opened.close()
 

@@ -122,8 +122,8 @@ def enqueue_on_commit(next_step: NextStep) -> None:
 
 
 def stored_files(row: VideoGeneration) -> list[str]:
-    """The names in our storage of the job's files: its video, poster, input image, clip and performance."""
-    files = (row.video_file, row.poster, row.image, row.clip, row.performance)
+    """The names in our storage of the job's files: its video, poster, input images, clip and performance."""
+    files = (row.video_file, row.poster, row.image, row.last_image, row.clip, row.performance)
     return [file.name for file in files if file.name]
 
 

@@ -51,7 +51,8 @@ def generation_create(
     if problems:
         raise ValidationError(problems)
     inputs = _Inputs(
-        _decoded_image_name(request),
+        _decoded_image_name(request.image, "image"),
+        _decoded_image_name(request.last_image, "last_image"),
         _checked_clip(request.video, "video"),
         _checked_clip(request.performance, "performance"),
     )
@@ -83,6 +84,7 @@ class _Inputs:
     """A request's files, once checked: the name to store its image under, its clip, its performance."""
 
     image_name: str
+    last_image_name: str
     clip: Clip | None
     performance: Clip | None
 
@@ -103,14 +105,14 @@ def _checked_clip(video: IO[bytes] | None, field: str) -> Clip | None:
         raise ValidationError({field: [str(exc)]}) from None
 
 
-def _decoded_image_name(request: VideoRequest) -> str:
-    """The name to store the request's image under, once Pillow has decoded it ("" without one)."""
-    if request.image is None:
+def _decoded_image_name(image: IO[bytes] | None, field: str) -> str:
+    """The name to store a request's image under, once Pillow has decoded it ("" without one)."""
+    if image is None:
         return ""
     try:
-        return image_stored_name(request.image)
+        return image_stored_name(image)
     except ImageProblem as exc:
-        raise ValidationError({"image": [str(exc)]}) from None
+        raise ValidationError({field: [str(exc)]}) from None
 
 
 def _check_limits(owner: User, request: VideoRequest, inputs: _Inputs) -> None:
@@ -193,6 +195,8 @@ def _store(
     )
     if request.image is not None:
         generation.image.save(inputs.image_name, request.image, save=False)
+    if request.last_image is not None:
+        generation.last_image.save(inputs.last_image_name, request.last_image, save=False)
     if request.video is not None and inputs.clip is not None:
         generation.clip.save(inputs.clip.name, request.video, save=False)
         generation.clip_seconds = inputs.clip.seconds

@@ -41,22 +41,17 @@ def generation_media(generation: VideoGeneration, client: RunwayClient) -> dict[
         return _performance_media(generation, client)
     if generation.image_url:
         return {"promptImage": generation.image_url}
+    if generation.image and generation.last_image:
+        first = _stored_uri(client, generation.image, image=True)
+        last = _stored_uri(client, generation.last_image, image=True)
+        return {"promptImage": [{"uri": first, "position": "first"}, {"uri": last, "position": "last"}]}
     if generation.image:
-        with generation.image.open("rb") as f:
-            data = f.read()
-        content_type = catalog.image_type(data[:16]) or "application/octet-stream"
-        return {
-            "promptImage": media_uri(client, data=data, content_type=content_type, filename=_name(generation.image))
-        }
+        return {"promptImage": _stored_uri(client, generation.image, image=True)}
     if generation.clip:
         offer = catalog.offer_for(model=generation.model, endpoint=generation.endpoint)
-        field = offer.video_field if offer is not None else "videoUri"
-        with generation.clip.open("rb") as f:
-            data = f.read()
-        uri = media_uri(
-            client, data=data, content_type=_clip_type(generation.clip.name), filename=_name(generation.clip)
-        )
-        return {field: uri}
+        return {
+            offer.video_field if offer is not None else "videoUri": _stored_uri(client, generation.clip, image=False)
+        }
     return {}
 
 

@@ -1,7 +1,8 @@
-"""Editing a clip, end to end: the form, a real Celery worker, the database and the Runway
-simulator over HTTP, which judges each create by Runway's own contract (the SDK's types). A small
-clip goes inline; one too large for a data URI is uploaded to the simulator's storage first and sent
-as its runway:// URI; either way one create, and our own copy of the result."""
+"""Every kind of input, end to end: the form, a real Celery worker, the database and the Runway
+simulator over HTTP, which judges each create by Runway's own contract (the SDK's types). A clip
+to edit, small (inline) or too large for a data URI (uploaded to the simulator's storage first and
+sent as its runway:// URI); a finished video upscaled; a character driven by a performance; a
+first and a last frame. Each makes one create, and our own copy of the result."""
 
 import hashlib
 from collections.abc import Iterator
@@ -119,3 +120,19 @@ def test_a_performance_drives_a_character_image_into_a_video(client, user, worke
     assert sent["character"]["type"] == "image" and sent["character"]["uri"].startswith("data:image/png;base64,")
     assert sent["reference"]["type"] == "video" and sent["reference"]["uri"].startswith("data:video/mp4;base64,")
     assert job.video_file and job.poster
+
+
+def test_a_first_and_a_last_frame_make_a_veo_video(client, user, worker, simulator):
+    client.force_login(user)
+    first = SimpleUploadedFile("dawn.png", PNG, content_type="image/png")
+    last = SimpleUploadedFile("dusk.png", PNG, content_type="image/png")
+
+    response = client.post(
+        "/videos/", {"prompt": "Dawn to dusk", "model": "veo3.1", "image": first, "last_image": last}
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = worker.wait_for(VideoGeneration.objects.latest("pk").pk, seconds=40)
+    assert job.status == Status.SUCCEEDED, job.message or job.last_error
+    sent = [r.json for r in simulator.requests if r.path == "/v1/image_to_video"][-1]
+    assert [frame["position"] for frame in sent["promptImage"]] == ["first", "last"]
