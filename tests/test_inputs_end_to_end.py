@@ -5,6 +5,7 @@ sent as its runway:// URI); a finished video upscaled; a character driven by a p
 first and a last frame. Each makes one create, and our own copy of the result."""
 
 import hashlib
+import io
 from collections.abc import Iterator
 
 import pytest
@@ -14,8 +15,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from runway_simulator import RunwaySimulator
 from tests.conftest import PNG, clip
 from tests.stack import Worker, running_worker
+from videos.catalog import VideoRequest
+from videos.model_table import CHARACTER_PERFORMANCE, IMAGE_TO_VIDEO, OFFERS, VIDEO_TO_VIDEO, VIDEO_UPSCALE, Offer
 from videos.models import Status, VideoGeneration
-from videos.services import inputs
+from videos.services import creation, inputs
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -136,3 +139,43 @@ def test_a_first_and_a_last_frame_make_a_veo_video(client, user, worker, simulat
     assert job.status == Status.SUCCEEDED, job.message or job.last_error
     sent = [r.json for r in simulator.requests if r.path == "/v1/image_to_video"][-1]
     assert [frame["position"] for frame in sent["promptImage"]] == ["first", "last"]
+
+
+def _request_for(offer: Offer, performance_clip: bytes) -> VideoRequest:
+    """The simplest request the table says `offer` takes: its needed inputs, and its defaults."""
+    image = io.BytesIO(PNG) if offer.endpoint in (IMAGE_TO_VIDEO, CHARACTER_PERFORMANCE) else None
+    video = io.BytesIO(performance_clip) if offer.endpoint in (VIDEO_TO_VIDEO, VIDEO_UPSCALE) else None
+    performance = io.BytesIO(performance_clip) if offer.endpoint == CHARACTER_PERFORMANCE else None
+    return VideoRequest(
+        prompt=f"A test of {offer.label}",
+        model=offer.model,
+        image=image,
+        video=video,
+        upscale=offer.endpoint == VIDEO_UPSCALE,
+        performance=performance,
+    )
+
+
+def test_a_job_of_every_model_on_every_endpoint_goes_through_the_worker_and_the_simulator_to_done(
+    user, worker, simulator, settings
+):
+    # Every row of the table, as the product sends it, against the simulator's own contract (the SDK's).
+    settings.RUNWAY_MAX_ACTIVE_PER_USER = settings.RUNWAY_DAILY_LIMIT_PER_USER = 1000
+    settings.RUNWAY_MONTHLY_BUDGET_PER_USER = 10_000_000
+    rows = sorted(OFFERS)
+    data = clip(2.0)
+    jobs = {}
+    for key in rows:
+        jobs[key] = creation.generation_create(owner=user, request=_request_for(OFFERS[key], data)).pk
+
+    done = {key: worker.wait_for(pk, seconds=120) for key, pk in jobs.items()}
+
+    failed = {
+        f"{m} on {e}": job.last_error or job.message for (m, e), job in done.items() if job.status != Status.SUCCEEDED
+    }
+    assert failed == {}
+    assert len(done) == len(OFFERS) >= 63
+    assert {job.runway_task_id for job in done.values()}.isdisjoint({""})
+    creates = [r for r in simulator.requests if r.method == "POST" and isinstance(r.json, dict) and "model" in r.json]
+    sent = {(r.json["model"], r.path.removeprefix("/v1/")) for r in creates}
+    assert set(rows) <= sent
