@@ -530,3 +530,13 @@ def test_a_last_frame_that_cannot_be_sent_is_refused_next_to_it(alice, media, br
     assert response.status_code == 400
     assert words in field_errors(response.content.decode(), "last_image")
     assert VideoGeneration.objects.count() == 0
+
+
+def test_a_last_frame_goes_with_a_first_frame_given_by_its_url(alice, media, broker):
+    last = SimpleUploadedFile("end.png", PNG, content_type="image/png")
+    url = "https://images.example.com/dawn.png"
+    response = alice.post(DASHBOARD, {"prompt": "Dawn", "model": "veo3.1", "image_url": url, "last_image": last})
+
+    assert response.status_code == 302
+    frames = steps.generation_payload(generation=VideoGeneration.objects.get())["promptImage"]
+    assert frames == [{"uri": url, "position": "first"}, {"uri": inputs.data_uri(PNG, "image/png"), "position": "last"}]

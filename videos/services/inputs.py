@@ -39,20 +39,22 @@ def generation_media(generation: VideoGeneration, client: RunwayClient) -> dict[
     """
     if generation.endpoint == catalog.CHARACTER_PERFORMANCE:
         return _performance_media(generation, client)
-    if generation.image_url:
-        return {"promptImage": generation.image_url}
-    if generation.image and generation.last_image:
-        first = _stored_uri(client, generation.image, image=True)
-        last = _stored_uri(client, generation.last_image, image=True)
-        return {"promptImage": [{"uri": first, "position": "first"}, {"uri": last, "position": "last"}]}
-    if generation.image:
-        return {"promptImage": _stored_uri(client, generation.image, image=True)}
+    if generation.image_url or generation.image:
+        return {"promptImage": _frames(generation, client)}
     if generation.clip:
         offer = catalog.offer_for(model=generation.model, endpoint=generation.endpoint)
-        return {
-            offer.video_field if offer is not None else "videoUri": _stored_uri(client, generation.clip, image=False)
-        }
+        field = offer.video_field if offer is not None else "videoUri"
+        return {field: _stored_uri(client, generation.clip, image=False)}
     return {}
+
+
+def _frames(generation: VideoGeneration, client: RunwayClient) -> str | list[dict[str, str]]:
+    """promptImage: the first frame (a URL as given, or the stored image), or it and the last frame."""
+    first = generation.image_url or _stored_uri(client, generation.image, image=True)
+    if not generation.last_image:
+        return first
+    last = _stored_uri(client, generation.last_image, image=True)
+    return [{"uri": first, "position": "first"}, {"uri": last, "position": "last"}]
 
 
 def _performance_media(generation: VideoGeneration, client: RunwayClient) -> dict[str, Any]:
