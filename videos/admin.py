@@ -69,7 +69,7 @@ class ModelFilter(admin.SimpleListFilter):
     parameter_name = "model"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(model, catalog.label_for(model)) for model in catalog.MODELS]
+        return [(model, catalog.label_for(model)) for model in catalog.ALL_MODELS]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(model=self.value()) if self.value() else queryset

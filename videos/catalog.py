@@ -69,6 +69,8 @@ IMAGE_MAX_BYTES = 20 * 1000 * 1000
 OFFERS = {key: offer for key, offer in TABLE.items() if key[1] in ENDPOINTS}
 # The form's models (an upscaler is chosen by the Upscale action, not in the form).
 MODELS = tuple(dict.fromkeys(model for model, endpoint in OFFERS if endpoint in FORM_ENDPOINTS))
+# Every model a job may have, the upscaler's too: what the history and the admin filter by.
+ALL_MODELS = tuple(dict.fromkeys(model for model, _ in OFFERS))
 ALL_RATIOS = tuple(dict.fromkeys(ratio for offer in OFFERS.values() for ratio in offer.ratios))
 ALL_RESOLUTIONS = tuple(dict.fromkeys(r for offer in OFFERS.values() for r in offer.resolutions))
 ALL_DURATIONS = tuple(sorted({duration for offer in OFFERS.values() for duration in offer.durations}))

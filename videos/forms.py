@@ -195,7 +195,7 @@ class HistoryFilterForm(forms.Form):
     model = forms.ChoiceField(
         required=False,
         label="Model",
-        choices=[("", "All models"), *((m, catalog.label_for(m)) for m in catalog.MODELS)],
+        choices=[("", "All models"), *((m, catalog.label_for(m)) for m in catalog.ALL_MODELS)],
     )
     status = forms.ChoiceField(required=False, choices=selectors.HISTORY_FILTERS, widget=forms.HiddenInput)
     when = forms.ChoiceField(
