@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     # The Content-Security-Policy header (its middleware below); the app adds the library's checks.
     "csp",
     "videos",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -316,6 +317,8 @@ RUNWAY_API_VERSION = env("RUNWAY_API_VERSION", default="2024-11-06")
 RUNWAY_TEXT_MODEL = env("RUNWAY_TEXT_MODEL", default="gen4.5")
 RUNWAY_IMAGE_MODEL = env("RUNWAY_IMAGE_MODEL", default="gen4_turbo")
 RUNWAY_VIDEO_MODEL = env("RUNWAY_VIDEO_MODEL", default="aleph2")
+# Local development only: lets a webhook reach a private, loopback or link-local address (api/addresses.py).
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
 RUNWAY_UPSCALE_MODEL = env("RUNWAY_UPSCALE_MODEL", default="magnific_video_upscaler_creative")
 RUNWAY_POLL_INTERVAL = env.int("RUNWAY_POLL_INTERVAL", default=10)
 # Two limits, one for each place a job waits. RUNWAY_MAX_QUEUE_WAIT: seconds from its creation in
