@@ -71,6 +71,7 @@ urlpatterns = [
     path("accounts/", include(account_urls)),
     path("admin/", admin.site.urls),
     path("videos/", include("videos.urls")),
+    path("keys/", include("api.urls")),
     # Monitors and load balancers probe it over plain HTTP: settings.SECURE_REDIRECT_EXEMPT.
     path("healthz", healthz, name="healthz"),
 ]

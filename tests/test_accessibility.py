@@ -181,6 +181,21 @@ def test_the_dashboard_passes_empty_and_with_form_errors(visit, user):
     assert not visit.problems, "\n".join(visit.problems)
 
 
+def test_the_api_keys_page_passes_empty_with_a_new_key_and_with_errors(visit, user):
+    log_in(visit, user)
+    page = visit.open("/keys/")
+    visit.check("api keys, none")
+    page.get_by_label("What it is for").fill("nightly batch")
+    page.get_by_role("button", name="Make a key").click()
+    expect(page.locator("#new-key code")).to_be_visible()
+    visit.check("api keys, a new one shown")
+    page.get_by_label("Webhook URL (optional)").fill("https://127.1/hook")
+    page.get_by_role("button", name="Make a key").click()
+    expect(page.locator("#webhook_url-errors li")).to_be_visible()
+    visit.check("api keys, a refused webhook")
+    assert not visit.problems, "\n".join(visit.problems)
+
+
 def test_the_dashboard_and_detail_pages_pass_in_every_job_state(visit, user, stored_video):
     jobs = jobs_in_every_state(user, stored_video)
     log_in(visit, user)

@@ -132,3 +132,42 @@ def test_staff_see_keys_by_their_prefix_and_revoke_them(admin_client, user):
     assert admin_client.get("/admin/api/apikey/add/").status_code == 403
     admin_client.post("/admin/api/apikey/", {"action": "revoke", "_selected_action": [made.api_key.pk]})
     assert services.api_key_authenticate(made.key) is None
+
+
+# --- the owner's page ----------------------------------------------------------------------------
+
+
+def test_the_page_makes_a_key_shows_it_once_and_lists_it_by_its_prefix(alice, user):
+    made_page = alice.post("/keys/", {"name": "nightly batch"})
+
+    row = ApiKey.objects.get()
+    content = made_page.content.decode()
+    key = content.split("<code>")[1].split("</code>")[0]
+    assert services.api_key_authenticate(key) == row and row.user == user and row.name == "nightly batch"
+    assert "no-store" in made_page["Cache-Control"]
+    again = alice.get("/keys/").content.decode()
+    assert key not in again and f"{row.prefix}…" in again and "nightly batch" in again
+
+
+def test_a_private_webhook_is_refused_next_to_its_field_and_no_key_is_made(alice):
+    response = alice.post("/keys/", {"name": "x", "webhook_url": "https://127.1/hook"})
+
+    assert response.status_code == 400
+    assert "private, loopback or link-local" in response.content.decode()
+    assert not ApiKey.objects.exists()
+
+
+def test_an_owner_revokes_their_key_and_nobody_elses(alice, user, other_user):
+    mine = services.api_key_create(user=user)
+    theirs = services.api_key_create(user=other_user)
+
+    assert alice.post(f"/keys/{theirs.api_key.pk}/revoke/").status_code == 404
+    assert alice.post(f"/keys/{mine.api_key.pk}/revoke/").status_code == 302
+
+    assert services.api_key_authenticate(mine.key) is None
+    assert services.api_key_authenticate(theirs.key) is not None
+    assert "revoked" in alice.get("/keys/").content.decode()
+
+
+def test_the_page_is_for_logged_in_users(client):
+    assert client.get("/keys/").status_code == 302
