@@ -1,6 +1,8 @@
 """An API key of ours: for one user, named, stored as its hash, revocable; with the webhook its
 jobs' endings are delivered to (issue 23's webhooks), if any."""
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -45,3 +47,45 @@ class ApiKey(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+
+
+class ApiCreate(models.Model):
+    """A job made through the API: by which key, with which Idempotency-Key, from which body.
+
+    What makes a repeated create answer the first task (api/services.py): the same Idempotency-Key
+    within a day, or an official SDK's own retry (`x-stainless-retry-count` of 1 or more) of the
+    same body from the same key within minutes.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="creates")
+    generation = models.OneToOneField("videos.VideoGeneration", on_delete=models.CASCADE, related_name="api_create")
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the endpoint and the request's JSON body.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["api_key", "-created_at"])]
+        verbose_name = "API create"
+
+    def __str__(self) -> str:
+        return f"Video #{self.generation_id} through {self.api_key.prefix}…"
+
+
+class ApiUpload(models.Model):
+    """A file sent to POST /v1/uploads, as Runway's ephemeral uploads: its `runway://` URI works
+    in a create of the same user's keys until it expires, and the file is then deleted."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="uploads")
+    filename = models.CharField(max_length=255)
+    file = models.FileField(upload_to="uploads/%Y/%m/", blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    arrived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API upload"
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.id})"

@@ -5,7 +5,7 @@ import logging
 import sys
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.template.loader import render_to_string
 from django.views.defaults import server_error as django_server_error
 
@@ -22,9 +22,16 @@ def one_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def database_unavailable() -> HttpResponse:
-    """The 503 page. Rendered without the request, so it needs nothing from the database (no user, no session)."""
-    response = HttpResponse(render_to_string("503.html"), status=503)
+def database_unavailable(request: HttpRequest | None = None) -> HttpResponse:
+    """The 503 page (for the API under /v1/, Runway's JSON error). Rendered without the request's
+    user or session, so it needs nothing from the database."""
+    if request is not None and request.path.startswith("/v1/"):
+        response: HttpResponse = JsonResponse(
+            {"error": "The service is unavailable for a moment (its database cannot be reached). Try again shortly."},
+            status=503,
+        )
+    else:
+        response = HttpResponse(render_to_string("503.html"), status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
@@ -43,12 +50,12 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, DATABASE_DOWN):
             return None
         logger.error("Database unavailable during %s %s: %s", request.method, request.path, one_line(exception))
-        return database_unavailable()
+        return database_unavailable(request)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: the 503 page for a database outage met outside a view (e.g. in a middleware), else Django's 500."""
     if isinstance(sys.exc_info()[1], DATABASE_DOWN):
-        return database_unavailable()
+        return database_unavailable(request)
     response: HttpResponseServerError = django_server_error(request)
     return response

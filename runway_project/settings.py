@@ -128,6 +128,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # Keep each process's connection open between requests and tasks (checked before reuse): opening
 # one per request or task step costs more than the step itself (docs/PERFORMANCE.md).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# Django's cache: today only the API's per-key rate limit counts in it. The default is each process's
+# own memory (a limit per process); redis://host:6379/1 shares the count between processes.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -319,6 +322,10 @@ RUNWAY_IMAGE_MODEL = env("RUNWAY_IMAGE_MODEL", default="gen4_turbo")
 RUNWAY_VIDEO_MODEL = env("RUNWAY_VIDEO_MODEL", default="aleph2")
 # Local development only: lets a webhook reach a private, loopback or link-local address (api/addresses.py).
 WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Runway's API served to scripts (api/): how long a task's output link works (Runway's: 24-48 h),
+# and how many requests one key may make a minute (counted in the cache, CACHE_URL).
+API_OUTPUT_LINK_SECONDS = env.int("API_OUTPUT_LINK_SECONDS", default=24 * 3600)
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 RUNWAY_UPSCALE_MODEL = env("RUNWAY_UPSCALE_MODEL", default="magnific_video_upscaler_creative")
 RUNWAY_POLL_INTERVAL = env.int("RUNWAY_POLL_INTERVAL", default=10)
 # Two limits, one for each place a job waits. RUNWAY_MAX_QUEUE_WAIT: seconds from its creation in
@@ -478,6 +485,12 @@ RUNWAY_USAGE_CHECK_HOUR = env.int("RUNWAY_USAGE_CHECK_HOUR", default=1)
 CELERY_BEAT_SCHEDULE["reconcile-usage"] = {
     "task": "videos.tasks.reconcile_usage",
     "schedule": crontab(hour=RUNWAY_USAGE_CHECK_HOUR, minute=10),
+    "options": {"expires": 3600},
+}
+# The API's uploads (POST /v1/uploads) are deleted a day after they were made.
+CELERY_BEAT_SCHEDULE["expire-api-uploads"] = {
+    "task": "api.tasks.expire_uploads",
+    "schedule": 3600,
     "options": {"expires": 3600},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env(

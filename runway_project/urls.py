@@ -72,6 +72,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("videos/", include("videos.urls")),
     path("keys/", include("api.urls")),
+    # Runway's API, served to scripts with our keys (api/v1.py).
+    path("v1/", include("api.v1_urls")),
     # Monitors and load balancers probe it over plain HTTP: settings.SECURE_REDIRECT_EXEMPT.
     path("healthz", healthz, name="healthz"),
 ]

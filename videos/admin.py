@@ -79,9 +79,9 @@ class ModelFilter(admin.SimpleListFilter):
 class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # Few columns, so that the prompt has room on a 1280-pixel screen; the rest is on each job's page.
     list_display = ("id", "owner", "short_prompt", "model_name", "status_label", "cost", "created_at")
-    list_filter = ("status", WorkFilter, ModelFilter, "endpoint", "created_at")
+    list_filter = ("status", WorkFilter, ModelFilter, "endpoint", "origin", "created_at")
     date_hierarchy = "created_at"
-    search_fields = ("prompt", "runway_task_id")
+    search_fields = ("prompt", "runway_task_id", "=public_id")
     list_select_related = ("owner",)
     # Fifty rows render in about half the time of Django's hundred, and a page of thousands of jobs
     # needs no exact total on every load (the filters' counts say what matters).
@@ -89,6 +89,8 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     show_full_result_count = False
     actions = ("poll_now", "cancel", "upscale", "delete_selected")
     readonly_fields = (
+        "public_id",
+        "origin",
         "endpoint",
         "model",
         "ratio",
@@ -121,7 +123,10 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     fieldsets = (
         (None, {"fields": ("owner", "prompt", "image", "image_url", "clip", "clip_seconds")}),
-        ("Request", {"fields": ("endpoint", "model", "ratio", "duration", "seed", "params", "source")}),
+        (
+            "Request",
+            {"fields": ("origin", "public_id", "endpoint", "model", "ratio", "duration", "seed", "params", "source")},
+        ),
         (
             "Runway",
             {

@@ -7,6 +7,7 @@ per-user budgets staff set (UserBudget).
 """
 
 import enum
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -182,8 +183,22 @@ class GenerationQuerySet(models.QuerySet["VideoGeneration"]):
         return self.overdue(now, polls=LONG_OVERDUE_POLLS)
 
 
+class Origin(models.TextChoices):
+    """Where a job was asked for."""
+
+    WEB = "web", "Web"
+    API = "api", "API"
+    SHELL = "shell", "Command line"
+
+
 class VideoGeneration(models.Model):
     """One user request for a video, and everything Runway told us about it."""
+
+    # The job's id outside the product: what the API answers as a task's id (never Runway's).
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    origin = models.CharField(
+        max_length=8, choices=Origin.choices, default=Origin.WEB, editable=False, help_text="Where it was asked for."
+    )
 
     # Kept (owner emptied) when the user is deleted: the worker still has to stop the job's task at
     # Runway and remove its files before the row goes (services/actions.user_generations_remove).

@@ -1,6 +1,7 @@
 """Making a job: check the request, apply the per-user limits, store it, and hand it to the worker."""
 
 import logging
+import math
 import secrets
 import uuid
 from dataclasses import dataclass, replace
@@ -17,7 +18,7 @@ from videos import catalog
 from videos.catalog import VideoRequest
 from videos.clips import Clip, ClipProblem, checked_clip
 from videos.images import ImageProblem, image_stored_name
-from videos.models import Status, Step, VideoGeneration
+from videos.models import Origin, Status, Step, VideoGeneration
 from videos.services import ledger
 from videos.services.bookkeeping import NextStep, enqueue_on_commit, finish
 
@@ -33,13 +34,14 @@ def generation_create(
     request_token: uuid.UUID | None = None,
     enqueue: bool = True,
     source: VideoGeneration | None = None,
+    origin: Origin = Origin.WEB,
 ) -> VideoGeneration:
     """Check a request, store it, and (after commit) hand it to the worker. `source` is the job an
-    upscale is made from.
+    upscale is made from; `origin` says where it was asked for.
 
-    Raises ValidationError with messages per field (or under NON_FIELD_ERRORS for the per-user
-    limits); nothing is stored or sent then. A `request_token` already used by this owner
-    returns that earlier job instead of making a second one.
+    Raises ValidationError with messages per field, or LimitReached (a ValidationError, under
+    NON_FIELD_ERRORS) for the per-user limits; nothing is stored or sent then. A `request_token`
+    already used by this owner returns that earlier job instead of making a second one.
     """
     request = request.resolved(
         text_model=settings.RUNWAY_TEXT_MODEL,
@@ -65,7 +67,7 @@ def generation_create(
                 if twin is not None:
                     return twin  # the same form posted again: no second job
             _check_limits(owner, request, inputs)
-            generation = _store(owner, request, request_token, inputs, source)
+            generation = _store(owner, request, request_token, inputs, source, origin)
             if not generation.is_final:
                 ledger.spend_reserve(generation=generation)
             if enqueue and not generation.is_final:
@@ -125,18 +127,22 @@ def _check_limits(owner: User, request: VideoRequest, inputs: _Inputs) -> None:
     if VideoGeneration.objects.filter(owner=owner).active().count() >= active_limit:
         _refuse(
             f"You already have {active_limit} video{'s' if active_limit != 1 else ''} in progress. "
-            "Wait for one to finish, or cancel one, before starting another."
+            "Wait for one to finish, or cancel one, before starting another.",
+            retry_after=settings.RUNWAY_POLL_INTERVAL,
         )
     now = timezone.now()
     recent = ledger.generations_since(user_id=owner.pk, start=now - timedelta(days=1))
     daily_limit = settings.RUNWAY_DAILY_LIMIT_PER_USER
     if len(recent) >= daily_limit:
         if daily_limit <= 0:
-            _refuse("Generating videos is turned off (the daily limit is 0).")
+            _refuse(
+                "Generating videos is turned off (the daily limit is 0).", retry_after=timedelta(days=1).total_seconds()
+            )
         free_at = recent[len(recent) - daily_limit] + timedelta(days=1)
         _refuse(
             f"You have made {daily_limit} videos in the last 24 hours, the most allowed. "
-            f"You can make another after {free_at:%Y-%m-%d %H:%M} UTC."
+            f"You can make another after {free_at:%Y-%m-%d %H:%M} UTC.",
+            retry_after=(free_at - now).total_seconds(),
         )
     _check_budget(owner, request, inputs, now)
 
@@ -144,9 +150,14 @@ def _check_limits(owner: User, request: VideoRequest, inputs: _Inputs) -> None:
 def _check_budget(owner: User, request: VideoRequest, inputs: _Inputs, now: datetime) -> None:
     """Refuse a job whose estimate does not fit in what is left of the owner's monthly budget."""
     budget = ledger.monthly_budget(user_id=owner.pk)
-    resets = f"{ledger.next_month_start(now):%Y-%m-%d} 00:00 UTC"
+    resets_at = ledger.next_month_start(now)
+    resets = f"{resets_at:%Y-%m-%d} 00:00 UTC"
+    until_reset = (resets_at - now).total_seconds()
     if budget <= 0:
-        _refuse("Your monthly budget is 0 credits, so you cannot generate videos. Ask staff to set a budget for you.")
+        _refuse(
+            "Your monthly budget is 0 credits, so you cannot generate videos. Ask staff to set a budget for you.",
+            retry_after=until_reset,
+        )
     estimate = ledger.catalog_estimate(
         model=request.model or "",
         duration=request.duration,
@@ -160,12 +171,22 @@ def _check_budget(owner: User, request: VideoRequest, inputs: _Inputs, now: date
         _refuse(
             f"This video would cost about {ledger.credits_text(estimate)}, and {ledger.credits_text(left)} of your "
             f"monthly budget of {ledger.credits_text(budget)} is left. It resets on {resets}; a shorter video "
-            "or a cheaper model may fit."
+            "or a cheaper model may fit.",
+            retry_after=until_reset,
         )
 
 
-def _refuse(message: str) -> NoReturn:
-    raise ValidationError({NON_FIELD_ERRORS: [message]})
+class LimitReached(ValidationError):
+    """A per-user limit refuses the job: the message says which, and `retry_after` is how many
+    seconds until it may pass (the API's Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__({NON_FIELD_ERRORS: [message]})
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+def _refuse(message: str, *, retry_after: float) -> NoReturn:
+    raise LimitReached(message, retry_after=retry_after)
 
 
 def _store(
@@ -174,6 +195,7 @@ def _store(
     request_token: uuid.UUID | None,
     inputs: _Inputs,
     source: VideoGeneration | None,
+    origin: Origin,
 ) -> VideoGeneration:
     """Save a checked, resolved request as a new job (failed at once when there is no API key)."""
     offer = catalog.offer_for(model=request.model or "", endpoint=request.endpoint)
@@ -191,6 +213,7 @@ def _store(
         image_url=request.image_url,
         request_token=request_token,
         source=source,
+        origin=origin,
         next_check_at=timezone.now(),
     )
     if request.image is not None:

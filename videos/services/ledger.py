@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 
 from videos import catalog
 from videos.models import SpendEntry, SpendKind, UserBudget, VideoGeneration
@@ -192,3 +193,9 @@ def generations_since(*, user_id: int, start: datetime) -> list[datetime]:
     """When each of the user's jobs made since `start` was made, oldest first, from the ledger."""
     reserved = SpendEntry.objects.of(user_id).generations().since(start)
     return list(reserved.order_by("job_created_at").values_list("job_created_at", flat=True))
+
+
+def generations_by_model_since(*, user_id: int, start: datetime) -> dict[str, int]:
+    """How many of the user's jobs of each model were made since `start`, from the ledger."""
+    reserved = SpendEntry.objects.of(user_id).generations().since(start).order_by()
+    return dict(reserved.values("model").annotate(count=Count("pk")).values_list("model", "count"))

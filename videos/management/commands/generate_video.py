@@ -17,7 +17,7 @@ from django.utils.timesince import timesince
 
 from videos import catalog, clips
 from videos.catalog import VideoRequest
-from videos.models import Status, VideoGeneration
+from videos.models import Origin, Status, VideoGeneration
 from videos.services import account, creation, ledger, queue, selectors, steps
 
 WATCH_INTERVAL = 1.0
@@ -121,7 +121,9 @@ class Command(BaseCommand):
         )
         self._print_estimate(request)
         try:
-            return creation.generation_create(owner=owner, request=request, enqueue=not options["inline"])
+            return creation.generation_create(
+                owner=owner, request=request, enqueue=not options["inline"], origin=Origin.SHELL
+            )
         except ValidationError as exc:
             problems = " ".join(
                 " ".join(msgs) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(msgs)}"
