@@ -61,6 +61,8 @@ class ApiCreate(models.Model):
     generation = models.OneToOneField("videos.VideoGeneration", on_delete=models.CASCADE, related_name="api_create")
     idempotency_key = models.CharField(max_length=255, blank=True)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the endpoint and the request's JSON body.")
+    # Where the script reached us (scheme and host): the webhook's output links start with it.
+    base_url = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -89,3 +91,58 @@ class ApiUpload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.id})"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Being delivered"
+    DELIVERED = "delivered", "Delivered"
+    GAVE_UP = "gave_up", "Gave up"
+
+
+class WebhookDelivery(models.Model):
+    """One job's ending, to be posted to the webhook of the key that made it (api/webhooks.py):
+    the exact body signed, its attempts, and when the next one is due."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey("videos.JobEvent", on_delete=models.SET_NULL, null=True, related_name="deliveries")
+    generation_number = models.PositiveBigIntegerField()
+    url = models.URLField(max_length=2048)
+    body = models.TextField(help_text="The JSON posted, byte for byte as signed.")
+    state = models.CharField(max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+        constraints = [models.UniqueConstraint(fields=["event", "api_key"], name="one_delivery_per_event_and_key")]
+
+    def __str__(self) -> str:
+        return f"Video #{self.generation_number} to {self.url} ({self.state})"
+
+    @property
+    def message_id(self) -> str:
+        """The `webhook-id` header: the same on every attempt, so the receiver can drop a repeat."""
+        return f"msg_{self.id.hex}"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery, and what the receiver answered."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    answer = models.CharField(max_length=300, blank=True, help_text="The start of the receiver's answer.")
+    error = models.CharField(max_length=300, blank=True)
+    seconds = models.FloatField()
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.status_code or self.error} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -61,6 +61,7 @@ def api_task_create(
     raw_body: bytes,
     idempotency_key: str = "",
     retry_count: int = 0,
+    base_url: str = "",
 ) -> VideoGeneration:
     """The job a create asks for (made now, or the one this request repeats).
 
@@ -77,7 +78,11 @@ def api_task_create(
             return earlier
         generation = _made(api_key, endpoint, body)
         ApiCreate.objects.create(
-            api_key=api_key, generation=generation, idempotency_key=idempotency_key, fingerprint=digest
+            api_key=api_key,
+            generation=generation,
+            idempotency_key=idempotency_key,
+            fingerprint=digest,
+            base_url=base_url[:300],
         )
     logger.info("API create through %s made video #%s", api_key.prefix, generation.pk)
     return generation

@@ -118,6 +118,7 @@ def create(request: HttpRequest, api_key: ApiKey, endpoint: str) -> HttpResponse
             raw_body=raw,
             idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
             retry_count=_retry_count(request),
+            base_url=_base_url(request),
         )
     except InvalidRequest as exc:
         return answers.error(400, str(exc), issues=exc.issues)

@@ -1,4 +1,5 @@
-"""The owner's "API keys" page: their keys by prefix, a new one shown once, revoking one."""
+"""The owner's "API keys" page: their keys by prefix, a new one shown once, revoking one, and the
+last deliveries to their webhooks with each attempt's answer."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,8 +11,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from api import services
 from api.forms import ApiKeyForm
-from api.models import ApiKey
+from api.models import ApiKey, WebhookDelivery
 from videos.views import AuthenticatedRequest
+
+DELIVERIES_SHOWN = 20
 
 
 @login_required
@@ -34,8 +37,14 @@ def keys_page(request: AuthenticatedRequest) -> HttpResponse:
         else:
             form = ApiKeyForm()
     keys = ApiKey.objects.filter(user=request.user).order_by("-created_at")
+    deliveries = (
+        WebhookDelivery.objects.filter(api_key__user=request.user)
+        .select_related("api_key")
+        .prefetch_related("attempt_log")[:DELIVERIES_SHOWN]
+    )
     status = 400 if form.errors else 200
-    return render(request, "api/keys.html", {"form": form, "keys": keys, "made": made}, status=status)
+    context = {"form": form, "keys": keys, "made": made, "deliveries": deliveries}
+    return render(request, "api/keys.html", context, status=status)
 
 
 @login_required

@@ -326,6 +326,9 @@ WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", 
 # and how many requests one key may make a minute (counted in the cache, CACHE_URL).
 API_OUTPUT_LINK_SECONDS = env.int("API_OUTPUT_LINK_SECONDS", default=24 * 3600)
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+# Threads of each worker process that post webhooks: apart from the pool that polls Runway, so a
+# slow receiver never holds a polling slot.
+WEBHOOK_THREADS = env.int("WEBHOOK_THREADS", default=4)
 RUNWAY_UPSCALE_MODEL = env("RUNWAY_UPSCALE_MODEL", default="magnific_video_upscaler_creative")
 RUNWAY_POLL_INTERVAL = env.int("RUNWAY_POLL_INTERVAL", default=10)
 # Two limits, one for each place a job waits. RUNWAY_MAX_QUEUE_WAIT: seconds from its creation in
@@ -486,6 +489,12 @@ CELERY_BEAT_SCHEDULE["reconcile-usage"] = {
     "task": "videos.tasks.reconcile_usage",
     "schedule": crontab(hour=RUNWAY_USAGE_CHECK_HOUR, minute=10),
     "options": {"expires": 3600},
+}
+# Webhook deliveries a lost signal or message missed are made up for (api/webhooks.py).
+CELERY_BEAT_SCHEDULE["webhooks-catch-up"] = {
+    "task": "api.tasks.webhooks_catch_up",
+    "schedule": 30,
+    "options": {"expires": 30},
 }
 # The API's uploads (POST /v1/uploads) are deleted a day after they were made.
 CELERY_BEAT_SCHEDULE["expire-api-uploads"] = {

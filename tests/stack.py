@@ -256,7 +256,7 @@ def production_environment(
 
 
 def stack_environment(
-    simulator: RunwaySimulator, *, max_wait: int, db_url: str, broker: StackBroker | None = None
+    simulator: RunwaySimulator, *, max_wait: int, db_url: str, broker: StackBroker | None = None, **more: str
 ) -> dict[str, str]:
     """Production settings (DEBUG off) pointed at the test database, broker queue and simulator."""
     broker = broker or session_broker()
@@ -268,6 +268,7 @@ def stack_environment(
         poll_interval=POLL_INTERVAL,
         max_wait=max_wait,
         LOG_LEVEL="DEBUG",
+        **more,
     )
 
 
@@ -283,13 +284,14 @@ class Worker(CeleryWorker):
         concurrency: int | None = None,
         broker: StackBroker | None = None,
         takes_over: bool = False,
+        **more: str,
     ) -> None:
         """With `takes_over`, it starts on the messages the queue holds (a deploy's next worker);
-        otherwise the queue is emptied first, of an earlier test's messages."""
+        otherwise the queue is emptied first, of an earlier test's messages. `more` adds settings."""
         self.broker = broker or session_broker()
         if not takes_over:
             self.broker.forget()
-        env = stack_environment(simulator, max_wait=max_wait, db_url=db_url, broker=self.broker)
+        env = stack_environment(simulator, max_wait=max_wait, db_url=db_url, broker=self.broker, **more)
         super().__init__(env, log_dir=LOG_DIR, concurrency=concurrency)
 
     def stop(self, *, grace: float = 30.0) -> None:
@@ -340,10 +342,12 @@ def broker_messages(*, forget: bool = False) -> list[Message]:
 
 
 @contextmanager
-def running_worker(django_db_blocker: Any, simulator: RunwaySimulator, *, max_wait: int) -> Iterator[Worker]:
+def running_worker(
+    django_db_blocker: Any, simulator: RunwaySimulator, *, max_wait: int, **more: str
+) -> Iterator[Worker]:
     """A worker for a module's stack tests, stopped when the module is done."""
     with django_db_blocker.unblock():
-        worker = Worker(simulator, max_wait=max_wait, db_url=database_url())
+        worker = Worker(simulator, max_wait=max_wait, db_url=database_url(), **more)
     try:
         yield worker
     finally:

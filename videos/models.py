@@ -10,15 +10,18 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q, Subquery, Sum
 from django.urls import reverse
 from django.utils import timezone
 
 from videos import catalog
+from videos.events import job_ended
 
 
 class Status(models.TextChoices):
@@ -306,9 +309,31 @@ class VideoGeneration(models.Model):
     def __str__(self) -> str:
         return f"Video #{self.pk} ({self.status})"
 
+    # Set by move_to() when the job ends, until the write that saves the ending records it.
+    ending_unrecorded = False
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.ending_unrecorded:
+            super().save(*args, **kwargs)
+            return
+        with transaction.atomic():  # the ending and its event are written together, or neither
+            super().save(*args, **kwargs)
+            self.record_ending()
+
     def get_absolute_url(self) -> str:
         """Its own page (the admin's "View on site": staff may read anyone's)."""
         return reverse("videos:detail", args=[self.pk])
+
+    def record_ending(self) -> None:
+        """Write the JobEvent of the ending move_to() made, in the caller's transaction (call it right
+        after the write that saved the final status); once that commits, `job_ended` is sent with it."""
+        if not self.ending_unrecorded:
+            return
+        self.ending_unrecorded = False
+        event = JobEvent.objects.create(
+            generation=self, generation_number=self.pk, owner_id=self.owner_id, status=self.status
+        )
+        transaction.on_commit(partial(job_ended.send, sender=JobEvent, event=event), robust=True)
 
     @property
     def is_final(self) -> bool:
@@ -351,9 +376,12 @@ class VideoGeneration(models.Model):
         return None
 
     def move_to(self, status: Status) -> None:
-        """Set a new status if TRANSITIONS allows the move; nothing is saved."""
+        """Set a new status if TRANSITIONS allows the move; nothing is saved. A move that ends the
+        job is recorded as a JobEvent by the write that saves it (save(), or save_claimed())."""
         if status != self.status and (self.status, status) not in ALLOWED_MOVES:
             raise InvalidTransition(f"Video #{self.pk} cannot go from {self.status} to {status}.")
+        if status in FINAL_STATUSES and self.status not in FINAL_STATUSES:
+            self.ending_unrecorded = True
         self.status = status
 
     @property
@@ -443,6 +471,30 @@ class VideoGeneration(models.Model):
             return urlsplit(self.image_url).hostname or ""
         except ValueError:
             return ""
+
+
+class JobEvent(models.Model):
+    """A job's ending, written in the same transaction as its final status: the one place that
+    knows a job ended, whichever of the worker's steps, the sweep, a cancel or creation ended it.
+
+    Once the write commits, the `job_ended` signal (videos/events.py) is sent with the event: the
+    API's webhooks (api/webhooks.py) listen there, and make up later for a signal a process did
+    not live to send, from these rows.
+    """
+
+    generation = models.ForeignKey(
+        VideoGeneration, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    generation_number = models.PositiveBigIntegerField(help_text="The job's id, kept when the job is deleted.")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Video #{self.generation_number} ended {self.status}"
 
 
 class CreditBalance(models.Model):

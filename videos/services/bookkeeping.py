@@ -64,11 +64,19 @@ def locked_row(generation_id: int) -> Iterator[VideoGeneration]:
 def save_claimed(row: VideoGeneration, claimed_step: int, fields: tuple[str, ...]) -> bool:
     """Write `fields` of a job whose step this worker claimed; False (nothing written) if a cancel took it meanwhile.
 
-    One UPDATE guarded by the step number does what a row lock would, in one statement instead of four.
+    One UPDATE guarded by the step number does what a row lock would, in one statement instead of
+    four; a write that ends the job also records its JobEvent, in the same transaction.
     """
     row.updated_at = timezone.now()
     values = {name: getattr(row, name) for name in (*fields, "updated_at")}
-    return bool(VideoGeneration.objects.filter(pk=row.pk, step=claimed_step).update(**values))
+    guarded = VideoGeneration.objects.filter(pk=row.pk, step=claimed_step)
+    if not row.ending_unrecorded:
+        return bool(guarded.update(**values))
+    with transaction.atomic():  # the ending and its JobEvent are written together, or neither
+        if not guarded.update(**values):
+            return False
+        row.record_ending()
+        return True
 
 
 def schedule(row: VideoGeneration, countdown: float) -> NextStep:
