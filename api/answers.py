@@ -22,7 +22,7 @@ from videos import catalog
 from videos.models import Status, VideoGeneration
 from videos.services import ledger
 
-DOC_URL = "/v1/openapi.json"
+DOC_URL = "/v1/openapi.json"  # this API's document (Runway's own point at its docs)
 TIMED_OUT_CODE = "TIMED_OUT"
 
 _RUNWAY_STATUS = {

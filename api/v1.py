@@ -19,7 +19,7 @@ from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from api import answers, links
+from api import answers, links, openapi
 from api.media import upload_uri
 from api.models import ApiKey
 from api.services import api_key_authenticate
@@ -188,6 +188,11 @@ def output(request: HttpRequest, public_id: Any) -> HttpResponseBase:
         return answers.error(404, "Task not found.")
     name = serving.download_name(generation.prompt, generation.pk, "mp4")
     return serving.file_serve(request, file=generation.video_file, content_type="video/mp4", filename=name)
+
+
+def openapi_document(request: HttpRequest) -> HttpResponse:
+    """GET /v1/openapi.json: this API's OpenAPI 3.1 document (no key needed)."""
+    return JsonResponse(openapi.document())
 
 
 def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:

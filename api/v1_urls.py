@@ -13,5 +13,6 @@ urlpatterns = [
     path("tasks/<str:task_id>", v1.task, name="task"),
     path("organization", v1.organization, name="organization"),
     path("outputs/<uuid:public_id>.mp4", v1.output, name="output"),
+    path("openapi.json", v1.openapi_document, name="openapi"),
     re_path(r"^(?P<rest>.*)$", v1.not_found),
 ]

@@ -3,10 +3,15 @@ own API: the product served by a live server, a real Celery worker, and the Runw
 HTTP behind it. Our server is, to the SDK, Runway: RUNWAYML_BASE_URL=<our site> and a key of ours.
 """
 
+import base64
 import hashlib
+import json
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -18,7 +23,7 @@ import api.tasks_service
 import api.v1
 from api import services
 from runway_simulator import RunwaySimulator
-from tests.conftest import PNG
+from tests.conftest import MP4, PNG
 from tests.stack import Worker, running_worker
 from videos.models import Origin, Status, VideoGeneration
 
@@ -174,3 +179,28 @@ def test_the_sdks_retry_of_a_create_whose_answer_was_lost_makes_no_second_job(
     assert [str(job.public_id) for job in jobs] == [task.id]
     worker.wait_for(jobs[0].pk, seconds=30)
     assert len(creates_at_runway(simulator)) == before + 1
+
+
+def test_runways_node_sdk_works_unchanged_with_our_url_and_key(live_server, key, worker, simulator):
+    """The Node SDK configured as Runway's documentation says (RUNWAYML_BASE_URL, RUNWAYML_API_SECRET)."""
+    env = {
+        **os.environ,
+        "RUNWAYML_BASE_URL": live_server.url,
+        "RUNWAYML_API_SECRET": key,
+        "TEST_PNG_BASE64": base64.b64encode(PNG).decode(),
+    }
+    script = Path(settings.BASE_DIR) / "tests" / "node" / "api_client.mjs"
+    ran = subprocess.run(["node", str(script)], env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert ran.returncode == 0, ran.stderr
+    answer = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert answer["status"] == "SUCCEEDED" and answer["downloaded"] == 200 and answer["size"] == len(MP4)
+    assert answer["uri"].startswith("runway://") and answer["cost"]["credits"] == 25
+    assert answer["refused"]["status"] == 400 and answer["refused"]["issues"][0]["path"] == ["ratio"]
+    assert answer["afterDelete"] == 404
+    [sent] = [c for c in creates_at_runway(simulator, "/v1/image_to_video") if c.get("promptText") == "From Node"]
+    assert base64.b64decode(sent["promptImage"].split(",", 1)[1]) == PNG  # the uploaded frame, sent on by the worker
+    deadline = time.monotonic() + 30
+    while VideoGeneration.objects.filter(public_id=answer["id"]).exists():  # deleted through the worker
+        assert time.monotonic() < deadline, worker.tail()
+        time.sleep(0.2)
