@@ -88,31 +88,31 @@ def _media_properties(offer: Offer) -> dict[str, Any]:
 
 def _body_schema(offer: Offer) -> dict[str, Any]:
     """One model's create body, as the catalog checks it."""
-    properties: dict[str, Any] = {"model": {"const": offer.model}, **_media_properties(offer)}
-    settings_offered = {
-        "promptText": offer.accepts_prompt
-        and {"type": "string", "minLength": 1, "maxLength": offer.prompt_max or 1000},
-        "ratio": bool(offer.ratios) and {"enum": list(offer.ratios)},
-        "duration": bool(offer.durations) and {"enum": list(offer.durations)},
-        "resolution": bool(offer.resolutions) and {"enum": list(offer.resolutions)},
-        "seed": offer.accepts_seed and {"type": "integer", "minimum": 0, "maximum": SEED_MAX},
-        "audio": offer.accepts_audio and {"type": "boolean"},
-        "negativePrompt": offer.accepts_negative_prompt and {"type": "string", "minLength": 1},
-        "bodyControl": offer.accepts_body_control and {"type": "boolean"},
-        "expressionIntensity": bool(offer.expression_intensities) and {"enum": list(offer.expression_intensities)},
-    }
-    properties.update({name: schema for name, schema in settings_offered.items() if schema})
+    properties: dict[str, Any] = {"model": {"const": offer.model}, **_media_properties(offer), **_settings(offer)}
     required = ["model", *(name for name in _MEDIA_REQUIRED[offer.endpoint] if name in properties)]
-    required += [
-        name
-        for name, needed in (
-            ("promptText", offer.prompt_required),
-            ("ratio", offer.ratio_required),
-            ("duration", offer.duration_required),
-        )
-        if needed
-    ]
+    needed = (
+        ("promptText", offer.prompt_required),
+        ("ratio", offer.ratio_required),
+        ("duration", offer.duration_required),
+    )
+    required += [name for name, is_needed in needed if is_needed]
     return {"type": "object", "required": required, "properties": properties, "additionalProperties": False}
+
+
+def _settings(offer: Offer) -> dict[str, Any]:
+    """The settings fields the model takes, with the values the catalog accepts."""
+    rows: tuple[tuple[str, bool, dict[str, Any]], ...] = (
+        ("promptText", offer.accepts_prompt, {"type": "string", "minLength": 1, "maxLength": offer.prompt_max or 1000}),
+        ("ratio", bool(offer.ratios), {"enum": list(offer.ratios)}),
+        ("duration", bool(offer.durations), {"enum": list(offer.durations)}),
+        ("resolution", bool(offer.resolutions), {"enum": list(offer.resolutions)}),
+        ("seed", offer.accepts_seed, {"type": "integer", "minimum": 0, "maximum": SEED_MAX}),
+        ("audio", offer.accepts_audio, {"type": "boolean"}),
+        ("negativePrompt", offer.accepts_negative_prompt, {"type": "string", "minLength": 1}),
+        ("bodyControl", offer.accepts_body_control, {"type": "boolean"}),
+        ("expressionIntensity", bool(offer.expression_intensities), {"enum": list(offer.expression_intensities)}),
+    )
+    return {name: schema for name, offered, schema in rows if offered}
 
 
 _MEDIA_REQUIRED = {

@@ -18,6 +18,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
+from api.services import api_key_create
 from harness.faults import TcpProxy
 from harness.stack import Gunicorn, database_url
 from runway_simulator import ManualClock, RunwaySimulator
@@ -122,6 +123,10 @@ def test_jobs_in_flight_ride_out_a_database_outage_while_pages_answer_503(user, 
         seconds=60,
     )
 
+    key = api_key_create(user=user).key
+    task = f"{web.base_url}/v1/tasks/{VideoGeneration.objects.get(pk=ids[0]).public_id}"
+    script = {"Authorization": f"Bearer {key}", "X-Runway-Version": "2024-11-06", "X-Forwarded-Proto": "https"}
+
     outage.proxy.cut()
     clock.advance(10.0)  # the videos are made at Runway while our database is away
     page = requests.get(dashboard, headers=headers, timeout=10)
@@ -129,6 +134,9 @@ def test_jobs_in_flight_ride_out_a_database_outage_while_pages_answer_503(user, 
     assert page.headers["Retry-After"] == "30"
     assert "The site cannot reach its database right now" in page.text
     assert "Traceback" not in page.text
+    answer = requests.get(task, headers=script, timeout=10)  # the API's own 503, in Runway's shape
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
+    assert "database" in answer.json()["error"] and "Traceback" not in answer.text
     # The outage is felt: polls fail on the database and are tried again later.
     outage.wait("steps retried during the outage", lambda: retries_logged(worker) >= 3, seconds=60)
     outage.proxy.restore()
@@ -142,6 +150,7 @@ def test_jobs_in_flight_ride_out_a_database_outage_while_pages_answer_503(user, 
     assert len(set(VideoGeneration.objects.filter(pk__in=ids).values_list("runway_task_id", flat=True))) == 10
     assert worker.running() and beat.running() and web.running()  # rode it out: no process restarted
     assert requests.get(dashboard, headers=headers, timeout=10).status_code == 200
+    assert requests.get(task, headers=script, timeout=10).json()["status"] == "SUCCEEDED"
 
 
 def test_a_create_answered_while_the_database_is_away_is_recorded_once_it_is_back(user, make_outage):
