@@ -19,7 +19,7 @@ from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from api import answers, links, openapi
+from api import answers, links, openapi, wire
 from api.media import upload_uri
 from api.models import ApiKey
 from api.services import api_key_authenticate
@@ -87,12 +87,17 @@ def _rate_wait(api_key: ApiKey) -> int | None:
 
 
 def _json_body(request: HttpRequest) -> tuple[object, bytes]:
-    """The request's JSON body, and its bytes; InvalidRequest when it is not JSON."""
+    """The request's JSON body, and its bytes; InvalidRequest when it is not JSON, or holds text no
+    database can store."""
     raw = request.read()  # not request.body: a data URI may be larger than DATA_UPLOAD_MAX_MEMORY_SIZE
     try:
-        return json.loads(raw), raw
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest([((), "Invalid JSON in the request body.")]) from None
+    issues = wire.text_issues(body)
+    if issues:
+        raise InvalidRequest(issues)
+    return body, raw
 
 
 def _base_url(request: HttpRequest) -> str:

@@ -62,6 +62,31 @@ class Parsed:
             file.close()
 
 
+def text_issues(value: Any, path: Path = ()) -> list[Issue]:
+    """Strings of a JSON body no database can keep: a NUL character, or half of a surrogate pair
+    (which JSON's \\u escapes can spell); in a key or a value, at any depth."""
+    if isinstance(value, str):
+        return [] if _storable(value) else [(path, "Text may not contain NUL characters or unpaired surrogates.")]
+    if isinstance(value, list):
+        return [issue for index, item in enumerate(value) for issue in text_issues(item, (*path, index))]
+    if isinstance(value, dict):
+        found: list[Issue] = []
+        for key, item in value.items():
+            found += text_issues(key, path) + text_issues(item, (*path, key))
+        return found
+    return []
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def request_from(endpoint: str, body: Any, *, user_id: int) -> Parsed:
     """Read a create's body for `endpoint`; the caller closes what it opened."""
     parsed = Parsed()

@@ -404,6 +404,18 @@ class Stack:
             self.simulator.stop()
 
 
+def wait_until_idle(worker: "Worker", *, seconds: float = 30.0) -> None:
+    """Return once no job has work left for the worker (no step due or running, no deletion
+    pending): a test that ends while the worker still writes its jobs' rows races the test
+    database's flush."""
+    deadline = time.monotonic() + seconds
+    busy = VideoGeneration.objects.with_next_step() | VideoGeneration.objects.filter(status="submitting")
+    while busy.exists() or VideoGeneration.objects.filter(delete_pending=True).exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the worker still had work after {seconds} s\n{worker.tail()}")
+        time.sleep(0.2)
+
+
 def wait_for_jobs(
     stack: Stack, ids: list[int], done: Callable[[VideoGeneration], bool], *, seconds: float
 ) -> list[VideoGeneration]:

@@ -24,7 +24,7 @@ import api.v1
 from api import services
 from runway_simulator import RunwaySimulator
 from tests.conftest import MP4, PNG
-from tests.stack import Worker, running_worker
+from tests.stack import Worker, running_worker, wait_until_idle
 from videos.models import Origin, Status, VideoGeneration
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
@@ -41,6 +41,13 @@ def simulator() -> Iterator[RunwaySimulator]:
 def worker(django_db_setup, django_db_blocker, simulator) -> Iterator[Worker]:
     with running_worker(django_db_blocker, simulator, max_wait=60) as worker:
         yield worker
+
+
+@pytest.fixture(autouse=True)
+def idle_at_the_end(worker):
+    """Each test ends once the worker has finished with its jobs (posters, deletions at Runway)."""
+    yield
+    wait_until_idle(worker)
 
 
 @pytest.fixture(autouse=True)

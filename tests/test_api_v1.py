@@ -555,3 +555,23 @@ def test_uploads_past_a_day_are_deleted_with_their_files(client, key, media):
     assert api_uploads_expire() == 0
     assert api_uploads_expire(now=timezone.now() + timedelta(hours=25)) == 1
     assert not ApiUpload.objects.exists() and not stored.file.storage.exists(name)
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/text_to_video", '{"model": "gen4.5", "promptText": "a\\u0000b", "ratio": "1280:720", "duration": 5}'),
+        (
+            "/v1/text_to_video",
+            '{"model": "gen4.5", "promptText": "half \\ud904 a pair", "ratio": "1280:720", "duration": 5}',
+        ),
+        ("/v1/text_to_video", '{"model": "gen4.5", "promptText": "x", "\\u0000": 1}'),
+        ("/v1/uploads", '{"filename": "a\\u0000.png", "type": "ephemeral"}'),
+    ],
+)
+def test_text_no_database_can_keep_is_refused_with_an_issue(client, key, path, body):
+    """Found by schemathesis on PostgreSQL: a NUL or half a surrogate pair made a 500."""
+    response = post(client, key, path, body)
+    assert response.status_code == 400
+    assert "NUL characters or unpaired surrogates" in response.json()["issues"][0]["message"]
+    assert not VideoGeneration.objects.exists() and not ApiUpload.objects.exists()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from runwayml import RunwayML
 from runwayml.lib import polling
 from standardwebhooks.webhooks import Webhook
@@ -16,7 +17,7 @@ from api import services
 from api.models import DeliveryState, WebhookDelivery
 from runway_simulator import RunwaySimulator
 from tests.receiver import Receiver
-from tests.stack import Worker, running_worker
+from tests.stack import Worker, running_worker, wait_until_idle
 from videos.models import VideoGeneration
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
@@ -40,6 +41,17 @@ def worker(django_db_setup, django_db_blocker, simulator) -> Iterator[Worker]:
         WEBHOOKS_ALLOW_PRIVATE_ADDRESSES="True",
     ) as worker:
         yield worker
+
+
+@pytest.fixture(autouse=True)
+def idle_at_the_end(worker):
+    """Each test ends once the worker has finished with its jobs and no webhook attempt is out."""
+    yield
+    wait_until_idle(worker)
+    deadline = time.monotonic() + 30
+    while WebhookDelivery.objects.filter(claimed_until__gt=timezone.now()).exists():
+        assert time.monotonic() < deadline, worker.tail()
+        time.sleep(0.2)
 
 
 @pytest.fixture(autouse=True)
