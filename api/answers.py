@@ -115,5 +115,8 @@ def error(
     return response
 
 
-def invalid(issues: list[Issue]) -> JsonResponse:
-    return error(400, "Validation of body failed", issues=issues)
+def not_allowed(method: str | None, allowed: tuple[str, ...]) -> JsonResponse:
+    """405, naming the methods the path answers (Allow)."""
+    response = error(405, f"Method {method} not allowed.")
+    response["Allow"] = ", ".join(allowed)
+    return response

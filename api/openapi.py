@@ -8,10 +8,10 @@ from typing import Any
 
 from django.conf import settings
 
+from api import wire
 from videos import catalog
 from videos.model_table import Offer
 
-SEED_MAX = 4_294_967_295
 _URI = {"type": "string", "minLength": 1, "description": "An https:// URL (images only), a data URI, or runway://"}
 _ERROR = {
     "type": "object",
@@ -89,7 +89,7 @@ def _media_properties(offer: Offer) -> dict[str, Any]:
 def _body_schema(offer: Offer) -> dict[str, Any]:
     """One model's create body, as the catalog checks it."""
     properties: dict[str, Any] = {"model": {"const": offer.model}, **_media_properties(offer), **_settings(offer)}
-    required = ["model", *(name for name in _MEDIA_REQUIRED[offer.endpoint] if name in properties)]
+    required = ["model", *(name for name in wire.MEDIA_FIELDS[offer.endpoint] if name in properties)]
     needed = (
         ("promptText", offer.prompt_required),
         ("ratio", offer.ratio_required),
@@ -102,26 +102,25 @@ def _body_schema(offer: Offer) -> dict[str, Any]:
 def _settings(offer: Offer) -> dict[str, Any]:
     """The settings fields the model takes, with the values the catalog accepts."""
     rows: tuple[tuple[str, bool, dict[str, Any]], ...] = (
-        ("promptText", offer.accepts_prompt, {"type": "string", "minLength": 1, "maxLength": offer.prompt_max or 1000}),
+        (
+            "promptText",
+            offer.accepts_prompt,
+            {"type": "string", "minLength": 1, "maxLength": catalog.prompt_limit(offer)},
+        ),
         ("ratio", bool(offer.ratios), {"enum": list(offer.ratios)}),
         ("duration", bool(offer.durations), {"enum": list(offer.durations)}),
         ("resolution", bool(offer.resolutions), {"enum": list(offer.resolutions)}),
-        ("seed", offer.accepts_seed, {"type": "integer", "minimum": 0, "maximum": SEED_MAX}),
+        ("seed", offer.accepts_seed, {"type": "integer", "minimum": 0, "maximum": catalog.SEED_MAX}),
         ("audio", offer.accepts_audio, {"type": "boolean"}),
-        ("negativePrompt", offer.accepts_negative_prompt, {"type": "string", "minLength": 1}),
+        (
+            "negativePrompt",
+            offer.accepts_negative_prompt,
+            {"type": "string", "minLength": 1, "maxLength": catalog.NEGATIVE_PROMPT_MAX},
+        ),
         ("bodyControl", offer.accepts_body_control, {"type": "boolean"}),
         ("expressionIntensity", bool(offer.expression_intensities), {"enum": list(offer.expression_intensities)}),
     )
     return {name: schema for name, offered, schema in rows if offered}
-
-
-_MEDIA_REQUIRED = {
-    catalog.TEXT_TO_VIDEO: (),
-    catalog.IMAGE_TO_VIDEO: ("promptImage",),
-    catalog.VIDEO_TO_VIDEO: ("videoUri", "promptVideo"),
-    catalog.VIDEO_UPSCALE: ("videoUri",),
-    catalog.CHARACTER_PERFORMANCE: ("character", "reference"),
-}
 
 
 def _answers(ok: dict[str, Any], *statuses: int) -> dict[str, Any]:

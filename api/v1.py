@@ -49,9 +49,7 @@ def runway_endpoint(*methods: str) -> Callable[[View], View]:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in methods:
-                refused = answers.error(405, f"Method {request.method} not allowed.")
-                refused["Allow"] = ", ".join(methods)
-                return refused
+                return answers.not_allowed(request.method, methods)
             scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not secret.strip():
                 return answers.error(401, "Missing API key: send Authorization: Bearer <key>.")
@@ -172,9 +170,7 @@ def upload_file(request: HttpRequest, upload_id: Any) -> HttpResponse:
     """The upload URL: a multipart POST of the handed-out fields and the file (no key: the token is
     the credential), answered 204 as an S3 presigned POST is."""
     if request.method != "POST":
-        refused = answers.error(405, f"Method {request.method} not allowed.")
-        refused["Allow"] = "POST"
-        return refused
+        return answers.not_allowed(request.method, ("POST",))
     try:
         api_upload_receive(upload_id=upload_id, token=request.POST.get("token", ""), file=request.FILES.get("file"))
     except UploadRefused as exc:
@@ -185,7 +181,7 @@ def upload_file(request: HttpRequest, upload_id: Any) -> HttpResponse:
 def output(request: HttpRequest, public_id: Any) -> HttpResponseBase:
     """A task's output link: our stored copy, for anyone holding a link that is signed and unexpired."""
     if request.method not in ("GET", "HEAD"):
-        return answers.error(405, f"Method {request.method} not allowed.")
+        return answers.not_allowed(request.method, ("GET", "HEAD"))
     if not links.link_valid(public_id, request.GET.get("expires", ""), request.GET.get("signature", "")):
         return answers.error(403, "This link is invalid or has expired: GET the task again for a new one.")
     generation = VideoGeneration.objects.visible().filter(public_id=public_id, status=Status.SUCCEEDED).first()

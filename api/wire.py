@@ -31,8 +31,9 @@ _SETTINGS = {
     "bodyControl": "body_control",
     "expressionIntensity": "expression_intensity",
 }
-# The media fields of each endpoint (a clip's field is the model's own: videoUri or promptVideo).
-_MEDIA_FIELDS = {
+# The media fields of each endpoint (a clip's field is the model's own: videoUri or promptVideo), each
+# required where the endpoint has it; the OpenAPI document (api/openapi.py) says the same from here.
+MEDIA_FIELDS = {
     catalog.TEXT_TO_VIDEO: (),
     catalog.IMAGE_TO_VIDEO: ("promptImage",),
     catalog.VIDEO_TO_VIDEO: ("videoUri", "promptVideo"),
@@ -97,7 +98,7 @@ def request_from(endpoint: str, body: Any, *, user_id: int) -> Parsed:
     if offer is None:
         return parsed
     for name in body:
-        if name != "model" and name not in _SETTINGS and name not in _MEDIA_FIELDS[endpoint]:
+        if name != "model" and name not in _SETTINGS and name not in MEDIA_FIELDS[endpoint]:
             parsed.issues.append(((name,), f"Unrecognized key: {name!r} is not a field this server takes."))
     parsed.issues.extend(_missing(offer, body))
     fields: dict[str, Any] = {product: body[wire] for wire, product in _SETTINGS.items() if wire in body}
