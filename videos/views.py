@@ -62,7 +62,6 @@ def dashboard(request: AuthenticatedRequest) -> HttpResponse:
     if request.method == "POST":
         generation = _create_from(form, request)
         if generation is not None and _wants_json(request):
-            generation = VideoGeneration.objects.with_cost().get(pk=generation.pk)  # with its reserved cost
             # A new one-time token for the next request made from this page.
             answer = {"id": generation.pk, "html": _card_html(request, generation), "token": str(uuid.uuid4())}
             if queue.queue_unreachable():

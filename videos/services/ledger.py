@@ -12,8 +12,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db import transaction
+from django.db.models import Count, IntegerField, Max, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from videos import catalog
 from videos.models import SpendEntry, SpendKind, UserBudget, VideoGeneration
@@ -69,13 +70,20 @@ def generation_estimate_credits(*, generation: VideoGeneration) -> int:
     )
 
 
-def _append(generation: VideoGeneration, kind: SpendKind, credits: int, *, runway: int | None, note: str) -> bool:
-    """Write one entry; False if the job already has one of this kind (nothing written)."""
-    owner = generation.owner
-    username = owner.get_username() if owner is not None else _username_on_record(generation.pk)
+def _append(
+    generation: VideoGeneration, kind: SpendKind, credits: int, *, runway: int | None, note: str, username: str | None
+) -> None:
+    """Write one entry, unless the job already has one of this kind (then nothing is written).
+
+    One INSERT ... ON CONFLICT DO NOTHING (INSERT OR IGNORE on SQLite), the unique constraint
+    saying which: no savepoint, which a duplicate caught as an IntegrityError would need to leave
+    the caller's transaction usable. `username` is the owner's name as the job's entries keep it
+    (None: the owner's own).
+    """
+    owner = generation.owner if username is None else None
     entry = SpendEntry(
         user_id=generation.owner_id,
-        username=username,
+        username=owner.get_username() if owner is not None else username or "",
         generation=generation,
         generation_number=generation.pk,
         job_created_at=generation.created_at,
@@ -85,54 +93,52 @@ def _append(generation: VideoGeneration, kind: SpendKind, credits: int, *, runwa
         runway_credits=runway,
         note=note[:300],
     )
-    try:
-        with transaction.atomic():  # a savepoint: a duplicate leaves the caller's transaction usable
-            entry.save()
-    except IntegrityError:
-        return False
-    return True
+    SpendEntry.objects.bulk_create([entry], ignore_conflicts=True)
 
 
-def _username_on_record(generation_id: int) -> str:
-    """The owner's name as the job's earlier entries kept it: a job whose user was deleted is
-    still settled by the worker (services/actions.user_generations_remove)."""
-    earlier = SpendEntry.objects.filter(generation_number=generation_id).exclude(username="").first()
-    return earlier.username if earlier is not None else ""
+def _so_far(generation_id: int) -> tuple[int, str | None]:
+    """The job's entries so far: their sum, and the owner's name as they kept it (a job whose user
+    was deleted is still settled by the worker: services/actions.user_generations_remove); None
+    when they kept none."""
+    so_far = SpendEntry.objects.filter(generation_number=generation_id).aggregate(
+        total=Coalesce(Sum("credits"), 0), username=Max("username")
+    )
+    return int(so_far["total"]), so_far["username"] or None
 
 
-def _so_far(generation_id: int) -> int:
-    return SpendEntry.objects.filter(generation_number=generation_id).credits()
-
-
-def spend_reserve(*, generation: VideoGeneration) -> None:
-    """Reserve the job's catalog estimate as it is made; call inside the owner's lock."""
-    _append(generation, SpendKind.RESERVED, generation_estimate_credits(generation=generation), runway=None, note="")
+def spend_reserve(*, generation: VideoGeneration) -> int:
+    """Reserve the job's catalog estimate as it is made; call inside the owner's lock. Returns the
+    credits reserved."""
+    credits = generation_estimate_credits(generation=generation)
+    _append(generation, SpendKind.RESERVED, credits, runway=None, note="", username=None)
+    return credits
 
 
 def spend_estimate(*, generation: VideoGeneration, runway_credits: int | None) -> None:
     """Runway accepted the job's create: its estimate replaces ours (ours stays if it gave none)."""
     with transaction.atomic():
-        reserved = _so_far(generation.pk)
+        reserved, username = _so_far(generation.pk)
         if runway_credits is None:
             note = "Runway's answer had no usable estimatedCost; our estimate stands."
             logger.warning("Generation %s: %s", generation.pk, note)
-            _append(generation, SpendKind.ESTIMATE, 0, runway=None, note=note)
+            _append(generation, SpendKind.ESTIMATE, 0, runway=None, note=note, username=username)
         else:
-            _append(generation, SpendKind.ESTIMATE, runway_credits - reserved, runway=runway_credits, note="")
+            credits = runway_credits - reserved
+            _append(generation, SpendKind.ESTIMATE, credits, runway=runway_credits, note="", username=username)
 
 
 def spend_settle(*, generation: VideoGeneration, charged: int | None, note: str = "") -> None:
     """The job's cost is final: `charged` credits (Runway's figure, or 0 when nothing reached
     Runway), or None to keep the estimate (Runway gave no figure, or was never asked again)."""
     with transaction.atomic():
-        so_far = _so_far(generation.pk)
+        so_far, username = _so_far(generation.pk)
         if charged is None:
             note = note or "Runway gave no final cost; the estimate stands."
-            _append(generation, SpendKind.FINAL, 0, runway=None, note=note)
+            _append(generation, SpendKind.FINAL, 0, runway=None, note=note, username=username)
         else:
             if not note and charged < so_far:
                 note = f"Runway billed {so_far - charged} credits less than estimated."
-            _append(generation, SpendKind.FINAL, charged - so_far, runway=charged, note=note)
+            _append(generation, SpendKind.FINAL, charged - so_far, runway=charged, note=note, username=username)
 
 
 # What a task deleted at Runway before it ended costs, by its status at the delete. Runway (SDK
@@ -187,6 +193,21 @@ def monthly_budget(*, user_id: int) -> int:
 def spent_this_month(*, user_id: int, now: datetime) -> int:
     """Credits of this month's jobs: Runway's estimates of unfinished ones plus what finished ones cost."""
     return SpendEntry.objects.of(user_id).since(month_start(now)).credits()
+
+
+def users_standing(*, day_start: datetime, now: datetime) -> dict[str, Subquery | Coalesce]:
+    """The limits' questions of `monthly_budget`, `spent_this_month` and `generations_since`
+    (from `day_start`) as subqueries, for a query of users to answer in the same read as it locks
+    them: `budget`, `spent` and `made_since` of each user."""
+    entries = SpendEntry.objects.of(OuterRef("pk")).order_by()  # type: ignore[arg-type]
+    made = entries.generations().since(day_start).values("user_id").annotate(n=Count("pk")).values("n")
+    spent = entries.since(month_start(now)).values("user_id").annotate(total=Sum("credits")).values("total")
+    own = UserBudget.objects.filter(user_id=OuterRef("pk")).values("monthly_credits")[:1]
+    return {
+        "budget": Coalesce(Subquery(own), settings.RUNWAY_MONTHLY_BUDGET_PER_USER, output_field=IntegerField()),
+        "spent": Coalesce(Subquery(spent), 0, output_field=IntegerField()),
+        "made_since": Coalesce(Subquery(made), 0, output_field=IntegerField()),
+    }
 
 
 def generations_since(*, user_id: int, start: datetime) -> list[datetime]:
