@@ -27,7 +27,7 @@ from standardwebhooks.webhooks import Webhook
 
 from api import answers, delivery
 from api.models import ApiCreate, DeliveryState, WebhookAttempt, WebhookDelivery
-from videos.models import JobEvent, VideoGeneration
+from videos.models import JobEvent, Origin, VideoGeneration
 from videos.services.queue import task_send
 
 logger = logging.getLogger(__name__)
@@ -76,9 +76,11 @@ def deliveries_for_event(*, event: JobEvent) -> WebhookDelivery | None:
     return found
 
 
-def on_job_ended(sender: object, event: JobEvent, **kwargs: object) -> None:
-    """The `job_ended` receiver (connected in ApiConfig.ready)."""
-    deliveries_for_event(event=event)
+def on_job_ended(sender: object, event: JobEvent, origin: str = Origin.API, **kwargs: object) -> None:
+    """The `job_ended` receiver (connected in ApiConfig.ready): only a job made through the API
+    can have a webhook, so the others cost no query."""
+    if origin == Origin.API:
+        deliveries_for_event(event=event)
 
 
 def _send(found: WebhookDelivery, countdown: float) -> None:

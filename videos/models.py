@@ -333,7 +333,7 @@ class VideoGeneration(models.Model):
         event = JobEvent.objects.create(
             generation=self, generation_number=self.pk, owner_id=self.owner_id, status=self.status
         )
-        transaction.on_commit(partial(job_ended.send, sender=JobEvent, event=event), robust=True)
+        transaction.on_commit(partial(job_ended.send, sender=JobEvent, event=event, origin=self.origin), robust=True)
 
     @property
     def is_final(self) -> bool:
