@@ -1,4 +1,4 @@
-"""How much memory a benchmark's processes and Redis hold."""
+"""How much memory and CPU time a benchmark's processes take, and how much memory Redis holds."""
 
 import contextlib
 import os
@@ -38,6 +38,39 @@ def memory_of(process: Process) -> Memory:
         helpers_rss=sum(_rss(pid) for pid in helpers),
         helpers=len(helpers),
     )
+
+
+@dataclass(frozen=True)
+class CpuTime:
+    """Seconds of CPU (user + system, over all threads) a process tree has used so far."""
+
+    own: float  # the process and its Python descendants
+    helpers: float  # the programs they ran and waited for (ffmpeg), once those have ended
+
+
+def cpu_time_of(process: Process) -> CpuTime:
+    """The CPU time used so far by a process and its Python descendants, and by the helpers they waited for."""
+    own = helpers = 0.0
+    for pid in [process.pid, *_descendants(process.pid)]:
+        if _executable(pid) == PYTHON:
+            fields = _stat_fields(pid)
+            if fields:
+                # utime, stime, cutime, cstime: the 14th to 17th fields, in clock ticks.
+                own += (fields[10] + fields[11]) / _TICKS
+                helpers += (fields[12] + fields[13]) / _TICKS
+    return CpuTime(own=own, helpers=helpers)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[int]:
+    """The fields of /proc/<pid>/stat from the 4th (the parent pid) on, as numbers: [] when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return []
+    return [int(value) for value in text.rsplit(")", 1)[1].split()[1:]]
 
 
 def redis_used_memory(url: str) -> int:

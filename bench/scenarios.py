@@ -29,7 +29,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from bench import LOG_DIR
-from bench.memory import Memory, memory_of, redis_used_memory
+from bench.memory import CpuTime, Memory, cpu_time_of, memory_of, redis_used_memory
 from harness.processes import Process
 from harness.stack import CeleryWorker, Gunicorn
 from runway_simulator import RunwaySimulator
@@ -121,6 +121,12 @@ class InFlight:
     redis_before: int
     redis_peak: int
     calls: "Calls"
+    worker_cpu: CpuTime | None = None  # from ready to the last poster made; None for a run given up on
+
+    @property
+    def cpu_ms_per_job(self) -> float | None:
+        """The worker's own CPU time per job, ffmpeg's posters left out."""
+        return None if self.worker_cpu is None else self.worker_cpu.own * 1000 / self.jobs
 
     @property
     def throughput(self) -> float:
@@ -168,7 +174,9 @@ def in_flight(
     first_request = len(setup.simulator.requests)
     worker = _worker(setup, design)
     gave_up = False
+    cpu = None
     try:
+        cpu_before = cpu_time_of(worker)
         redis_before = redis_used_memory(setup.broker_url)
         started = time.time()
         ids = _create(owners, jobs, prompt=f"in-flight {design.name} {network.name}")
@@ -182,6 +190,8 @@ def in_flight(
             # The thumbnails come after the videos show, as steps of their own.
             _wait_for(VideoGeneration.objects.filter(pk__in=ids, poster_pending=True), worker, deadline=deadline)
             posters_made = time.time() - submitted
+            cpu_after = cpu_time_of(worker)
+            cpu = CpuTime(own=cpu_after.own - cpu_before.own, helpers=cpu_after.helpers - cpu_before.helpers)
         stopped = time.time()
     finally:
         if gave_up:
@@ -210,6 +220,7 @@ def in_flight(
         redis_before=redis_before,
         redis_peak=followed.redis_peak,
         calls=calls,
+        worker_cpu=cpu,
     )
 
 
