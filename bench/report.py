@@ -6,7 +6,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from bench.scenarios import Baseline, InFlight, SlowRunway, StatusLoad, Submissions, percentile
+from videos import posters
 
 MB = 1024 * 1024
 # PostgreSQL's max_connections as installed, which the worker, gunicorn and beat share.
@@ -52,6 +55,7 @@ def _in_flight(r: Results) -> list[str]:
         row("Last create reached Runway after", lambda f: f"{f.last_create_seconds:.1f} s"),
         row("Lag, finished to shown: p50 / p99", lambda f: f"{_p(f.lags, 0.5):.2f} / {_p(f.lags, 0.99):.2f} s"),
         row("Posters all made after", lambda f: "-" if f.posters_seconds is None else f"{f.posters_seconds:.1f} s"),
+        row("Worker CPU per job (with ffmpeg's posters)", _cpu),
         row("Worker peak RSS (PSS)", lambda f: f"{f.worker_peak.rss / MB:.0f} MB ({f.worker_peak.pss / MB:.0f} MB)"),
         row("... over", lambda f: f"{f.worker_peak.processes} process(es), {f.worker_peak.threads} threads"),
         row("... plus ffmpeg helpers", lambda f: f"{f.worker_peak.helpers_rss / MB:.0f} MB"),
@@ -70,6 +74,13 @@ def _in_flight(r: Results) -> list[str]:
             f"**{ours.throughput / baseline.throughput:.0f}×** that."
         )
     return [*lines, ""]
+
+
+def _cpu(flight: InFlight) -> str:
+    if flight.worker_cpu is None or flight.cpu_ms_per_job is None:
+        return "-"
+    with_helpers = (flight.worker_cpu.own + flight.worker_cpu.helpers) * 1000 / flight.jobs
+    return f"{flight.cpu_ms_per_job:.1f} ms ({with_helpers:.1f} ms)"
 
 
 def _done(flight: InFlight) -> str:
@@ -154,6 +165,8 @@ def _field_targets(r: Results) -> list[str]:
         _target(f"{ours.network}: polls per job ≤ T/interval + 2 = {most_polls:g}", f"max {most}", most <= most_polls),
         _target(f"{ours.network}: no two polls of a task < 5 s apart", _gap(ours.calls.shortest_gap),
                 ours.calls.shortest_gap >= 5),
+        _target(f"{ours.network}: worker CPU per job ≤ 30 ms (ffmpeg's posters apart)", _cpu(ours),
+                ours.cpu_ms_per_job is not None and ours.cpu_ms_per_job <= 30),
     ]  # fmt: skip
 
 
@@ -162,11 +175,12 @@ def _resource_targets(r: Results) -> list[str]:
     ours = [f for f in r.in_flight if f.design == "ours"]
     peak = max(f.worker_peak.rss for f in ours)
     connections = max(f.database_connections for f in ours)
-    budget = r.worker_concurrency + 1
+    # The pool's threads, the poller's finishers and poster threads, the main thread and the poller's writer.
+    budget = r.worker_concurrency + settings.WORKER_FINISH_THREADS + posters.AT_ONCE + 2
     return [
         _target("Worker memory ≤ 300 MB (all its processes and threads)", f"{peak / MB:.0f} MB", peak <= 300 * MB),
-        _target(f"Worker database connections ≤ CELERY_WORKER_CONCURRENCY + 1 = {budget}, "
-                f"of PostgreSQL's {POSTGRES_MAX_CONNECTIONS}", str(connections), connections <= budget),
+        _target(f"Worker database connections ≤ CELERY_WORKER_CONCURRENCY + WORKER_FINISH_THREADS + cores + 2 "
+                f"= {budget}, of PostgreSQL's {POSTGRES_MAX_CONNECTIONS}", str(connections), connections <= budget),
     ]  # fmt: skip
 
 

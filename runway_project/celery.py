@@ -39,6 +39,30 @@ def say_which_queue(sender: Any = None, **kwargs: Any) -> None:
     logging.getLogger("videos.worker").info("Taking work from queue %s (%s)", queues, why)
 
 
+@signals.worker_ready.connect
+def start_holding_polls(sender: Any = None, **kwargs: Any) -> None:
+    """In a worker whose tasks run in this process (the threads or solo pool), jobs' polls wait in
+    the worker instead of the broker (videos/services/polling.py). A prefork worker's tasks run in
+    other processes: their polls go through the broker."""
+    from django.conf import settings
+
+    from videos import posters
+    from videos.services import polling
+
+    pool = type(getattr(sender, "pool", None)).__module__
+    if settings.WORKER_POLL_THREADS > 0 and pool in ("celery.concurrency.thread", "celery.concurrency.solo"):
+        polling.poller_start(settings.WORKER_POLL_THREADS, settings.WORKER_FINISH_THREADS, posters.AT_ONCE)
+
+
+@signals.worker_shutdown.connect
+def hand_back_held_polls(**kwargs: Any) -> None:
+    """A worker that stops hands the polls it kept back to the broker, each with the time it had left."""
+    from videos import posters
+    from videos.services import polling
+
+    polling.poller_stop()
+
+
 @signals.task_prerun.connect
 @signals.task_postrun.connect
 def close_old_database_connections(sender: Any = None, **kwargs: Any) -> None:

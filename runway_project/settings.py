@@ -329,6 +329,12 @@ API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 # Threads of each worker process that post webhooks: apart from the pool that polls Runway, so a
 # slow receiver never holds a polling slot.
 WEBHOOK_THREADS = env.int("WEBHOOK_THREADS", default=4)
+# Threads of a worker (threads or solo pool) that poll Runway for the jobs whose polls wait in the
+# worker rather than in the broker (videos/services/polling.py); 0 sends every poll through the broker.
+WORKER_POLL_THREADS = env.int("WORKER_POLL_THREADS", default=64)
+# Threads of such a worker that run the poll step of a job whose poll found more than "still
+# waiting" (the video done: they store it and its poster), each with a database connection.
+WORKER_FINISH_THREADS = env.int("WORKER_FINISH_THREADS", default=8)
 RUNWAY_UPSCALE_MODEL = env("RUNWAY_UPSCALE_MODEL", default="magnific_video_upscaler_creative")
 RUNWAY_POLL_INTERVAL = env.int("RUNWAY_POLL_INTERVAL", default=10)
 # Two limits, one for each place a job waits. RUNWAY_MAX_QUEUE_WAIT: seconds from its creation in

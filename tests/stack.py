@@ -374,10 +374,16 @@ class Stack:
         ).start()
         return self.simulator
 
-    def worker(self, *, takes_over: bool = False) -> Worker:
+    def worker(self, *, takes_over: bool = False, **more: str) -> Worker:
+        """A worker of this stack; `more` adds settings."""
         assert self.simulator is not None
         worker = Worker(
-            self.simulator, max_wait=self.max_wait, db_url=database_url(), broker=self.broker, takes_over=takes_over
+            self.simulator,
+            max_wait=self.max_wait,
+            db_url=database_url(),
+            broker=self.broker,
+            takes_over=takes_over,
+            **more,
         )
         self.processes.append(worker)
         return worker

@@ -152,7 +152,9 @@ def test_jobs_in_flight_survive_a_broker_outage_with_the_same_worker_and_beat(us
     stack = Stack(broker_outage.broker)
     try:
         simulator = stack.start(task_seconds=10.0)
-        worker = stack.worker()
+        # Its polls wait in the broker (as a prefork worker's do), so that the outage takes them:
+        # a worker's poller would keep them through it (tests/test_recovery.py kills one).
+        worker = stack.worker(WORKER_POLL_THREADS="0")
         beat = stack.beat()
         prompts = [f"Scene {i} before the outage" for i in range(8)]
         ids = create_jobs(user, stack, prompts)

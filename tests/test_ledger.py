@@ -78,7 +78,7 @@ def test_a_job_reserves_our_estimate_takes_runways_then_settles_on_what_runway_c
 
     responses.replace(responses.GET, TASK_URL, json=task("SUCCEEDED", output=[OUTPUT], cost={"credits": 48}))
     responses.get(OUTPUT, body=MP4, content_type="video/mp4")
-    job = run_next_step(run_next_step(job))  # the poll that finds it done, then storing the video
+    job = run_next_step(job)  # the poll that finds it done, then storing the video (and its poster)
     assert job.status == Status.SUCCEEDED
     final = SpendEntry.objects.get(generation_number=job.pk, kind=SpendKind.FINAL)
     assert (final.credits, final.runway_credits) == (-22, 48)  # a correction: Runway billed less

@@ -54,15 +54,16 @@ def polls_too_close(simulator: RunwaySimulator) -> dict[str, list[float]]:
     return close
 
 
-def all_scheduled_and_idle(ids: list[int], broker: StackBroker) -> bool:
+def all_scheduled_and_idle(ids: list[int], broker: StackBroker, *, in_broker: bool = True) -> bool:
     """Every job was made at Runway and its next step is scheduled, none due within a second; where
-    the broker shows the worker's countdowns (Redis), each job's next step waits there."""
+    the broker shows the worker's countdowns (Redis) and the polls wait `in_broker`, each job's
+    next step waits there."""
     jobs = list(VideoGeneration.objects.filter(pk__in=ids))
     soon = timezone.now() + timedelta(seconds=1)
     scheduled = len(jobs) == len(ids) and all(
         job.runway_task_id and job.next_check_at and job.next_check_at > soon for job in jobs
     )
-    if not scheduled or not broker.shows_held_messages:
+    if not scheduled or not in_broker or not broker.shows_held_messages:
         return scheduled
     held = {tuple(m.args) for m in broker.messages() if m.task == "videos.tasks.poll"}
     return all((job.pk, job.step) in held for job in jobs)
@@ -74,7 +75,8 @@ def test_jobs_survive_a_killed_worker_and_beat_and_a_broker_that_lost_every_mess
     stack = stack_on_each_broker
     settings.RUNWAY_MAX_ACTIVE_PER_USER = 100
     simulator = stack.start(task_seconds=15.0)
-    crashed = stack.worker()
+    # Its polls wait in the broker, as a prefork worker's do (for polls kept by the worker, see the next test).
+    crashed = stack.worker(WORKER_POLL_THREADS="0")
     beat = stack.beat()
     with stack.broker.sending():
         ids = [
@@ -113,6 +115,33 @@ def test_jobs_survive_a_killed_worker_and_beat_and_a_broker_that_lost_every_mess
     assert len(set(before.values())) == 30
     assert polls_too_close(simulator) == {}
     assert "had lost their task message" in worker.log.read_text(errors="replace")  # the sweep brought them back
+
+
+def test_polls_a_killed_worker_kept_are_sent_again_by_the_sweep(user, stack, settings):
+    """A worker's poller keeps its jobs' polls in the process (videos/services/polling.py): killed,
+    it takes them with it, and the rows, still saying when each poll is due, bring them back."""
+    settings.RUNWAY_MAX_ACTIVE_PER_USER = 100
+    simulator = stack.start(task_seconds=15.0)
+    crashed = stack.worker()
+    beat = stack.beat()
+    ids = [creation.generation_create(owner=user, request=VideoRequest(prompt=f"Kept scene {i}")).pk for i in range(20)]
+    deadline = time.monotonic() + 30
+    while not all_scheduled_and_idle(ids, stack.broker, in_broker=False):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the jobs' polls were never all kept by the worker\n{stack.logs()}")
+        time.sleep(0.1)
+    assert not any(m.task == "videos.tasks.poll" for m in stack.broker.messages())  # none in the broker
+    crashed.kill()
+    beat.kill()
+    stack.clock.advance(15.0)
+    worker = stack.worker(takes_over=True)
+    stack.beat()
+    jobs = wait_for_jobs(stack, ids, lambda job: job.is_final, seconds=90)
+
+    assert [job.status for job in jobs] == [Status.SUCCEEDED] * 20, [(job.pk, job.message) for job in jobs]
+    assert simulator.creates == 20
+    assert polls_too_close(simulator) == {}
+    assert "had lost their task message" in worker.log.read_text(errors="replace")
 
 
 def test_two_workers_share_fifty_jobs_without_a_double_create_or_a_fast_poll(user, stack, settings):

@@ -72,7 +72,7 @@ def test_key_never_appears_in_any_log_record_of_a_whole_flow(user, broker, caplo
         responses.GET, TASK_URL, body=task_answer(TASK_ID, "SUCCEEDED", output=["https://cdn.test/v.mp4"])
     )
     responses.get("https://cdn.test/v.mp4", body=MP4)
-    job = run_step(run_step(job))  # the poll that hears it is done, then storing our copy
+    job = run_step(job)  # the poll that hears it is done, then storing our copy (and its poster)
     assert job.status == Status.SUCCEEDED
 
     # Another job: submitted, then cancelled by its owner; the worker deletes it at Runway.

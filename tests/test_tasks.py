@@ -108,7 +108,7 @@ def test_a_poll_that_finds_the_video_done_makes_storing_it_the_next_step(submitt
 
 
 @responses.activate
-def test_the_poll_task_stores_the_video_at_once_and_leaves_the_poster_for_later(submitted, broker):
+def test_the_poll_task_stores_the_video_and_makes_its_poster_at_once(submitted, broker):
     responses.get(TASK_URL, json=task_answer("SUCCEEDED", output=["https://cdn.test/a.mp4?_jwt=x"]))
     responses.get("https://cdn.test/a.mp4?_jwt=x", body=MP4, content_type="video/mp4")
     first_step = submitted.step
@@ -121,22 +121,15 @@ def test_the_poll_task_stores_the_video_at_once_and_leaves_the_poster_for_later(
         assert stored.read() == MP4
     assert job.progress == 100
     assert job.finished_at is not None
-    assert job.step == first_step + 2  # two steps, each claimed on its own
-    # The output host is not Runway's API: it never gets the key.
-    assert "Authorization" not in responses.calls[1].request.headers
-
-    # The video shows at once; its thumbnail is the next step, due now, at the back of the queue.
-    assert not job.poster and job.poster_pending
-    [queued] = broker.tasks()
-    assert (queued.name, queued.args, queued.eta) == ("videos.tasks.make_poster", [job.pk, job.step], None)
-    broker.clear()
-    job = run_step(job)
+    # Then the poster, a step of its own too: three steps, each claimed on its own, no message between.
+    assert job.step == first_step + 3
     with job.poster.open("rb") as poster:
         assert poster.read()[:2] == b"\xff\xd8"  # a JPEG frame for the history's thumbnail
     assert not job.poster_pending
-    assert job.status == Status.SUCCEEDED
     assert broker.tasks() == []
-    assert len(responses.calls) == 2  # making the poster asks Runway nothing
+    # The output host is not Runway's API: it never gets the key; making the poster asks Runway nothing.
+    assert "Authorization" not in responses.calls[1].request.headers
+    assert len(responses.calls) == 2
 
 
 @responses.activate
@@ -147,9 +140,10 @@ def test_a_store_step_of_its_own_keeps_the_video(make_job, broker):
 
     job = run_step(job)
 
-    assert (job.status, job.video_pending, job.poster_pending) == (Status.SUCCEEDED, False, True)
+    assert (job.status, job.video_pending, job.poster_pending) == (Status.SUCCEEDED, False, False)
+    assert job.poster  # made right after, in the same process
     assert [c.request.url for c in responses.calls] == [MADE]
-    assert [t.name for t in broker.tasks()] == ["videos.tasks.make_poster"]
+    assert broker.tasks() == []
 
 
 @responses.activate
@@ -675,7 +669,7 @@ def test_a_video_whose_poster_cannot_be_made_is_still_kept(submitted, broker, mo
 
     monkeypatch.setattr(steps, "poster_from_video", no_poster)
     succeeded_at_runway()
-    job = run_step(run_step(submitted))
+    job = run_step(submitted)  # the poll, the store, and the poster that fails
     assert job.status == Status.SUCCEEDED
     assert job.video_file
     assert not job.poster
@@ -706,18 +700,19 @@ def test_a_poster_made_for_a_job_deleted_meanwhile_is_removed(submitted, broker,
     from django.core.files.storage import default_storage
 
     succeeded_at_runway()
-    job = run_step(submitted)
     made = []
     real_save = default_storage.save
 
     def save_then_delete_the_job(name, content, **kwargs):
         made.append(real_save(name, content, **kwargs))
-        VideoGeneration.objects.filter(pk=job.pk).delete()
+        if name.startswith("posters/"):
+            VideoGeneration.objects.filter(pk=submitted.pk).delete()
         return made[-1]
 
     monkeypatch.setattr(default_storage, "save", save_then_delete_the_job)
-    tasks.make_poster.apply(args=[job.pk, job.step], throw=True)
-    assert made and not default_storage.exists(made[0])
+    tasks.poll.apply(args=[submitted.pk, submitted.step], throw=True)  # the poll, the store, the poster
+    [video, poster] = made
+    assert poster.startswith("posters/") and not default_storage.exists(poster)
 
 
 @responses.activate

@@ -25,7 +25,8 @@ NICENESS = 10  # added to ffmpeg's: it runs when more urgent work leaves the CPU
 # ffmpeg processes a worker process runs at once. Its pool has dozens of threads (they mostly wait
 # on Runway); one ffmpeg per thread would take ~45 MB each and a core each for nothing. A poster
 # that finds them all busy raises PosterBusy at once rather than hold a thread that polls need.
-_RUNNING = threading.BoundedSemaphore(os.cpu_count() or 1)
+AT_ONCE = os.cpu_count() or 1
+_RUNNING = threading.BoundedSemaphore(AT_ONCE)
 
 
 class PosterError(Exception):

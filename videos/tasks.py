@@ -5,7 +5,7 @@ videos/services/steps.py)."""
 
 import logging
 from datetime import datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from celery import Task, shared_task
 from django.conf import settings
@@ -56,14 +56,19 @@ def _strayed_in(task: Task, *args: object) -> bool:  # type: ignore[type-arg]
 def _step_task(step: Step) -> Task:  # type: ignore[type-arg]
     """The task that runs `step` of a job, registered as videos.tasks.<step>."""
 
-    def run(self: Task, generation_id: int, step_number: int) -> None:  # type: ignore[type-arg]
+    def run(self: Task, generation_id: int, step_number: int, answer: dict[str, Any] | None = None) -> None:  # type: ignore[type-arg]
         try:
             if not _strayed_in(self, generation_id, step_number):
-                steps.step_run_and_enqueue_next(step=step, generation_id=generation_id, number=step_number)
+                steps.step_run_and_enqueue_next(
+                    step=step, generation_id=generation_id, number=step_number, answer=answer
+                )
         except DATABASE_DOWN as exc:
             _retry_after_outage(self, exc, generation_id, max_retries=OUTAGE_RETRIES)
 
-    run.__doc__ = f"Run the {step.value} step of a job, if it is still the job's step number `step_number`."
+    run.__doc__ = (
+        f"Run the {step.value} step of a job, if it is still the job's step number `step_number`; a poll"
+        " with Runway's `answer` already (a worker's poller asked) applies it instead of asking again."
+    )
     return shared_task(name=task_name(step), bind=True, ignore_result=True)(run)
 
 

@@ -4,9 +4,10 @@ scheduling and enqueuing its next step, and removing its stored files."""
 import random
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -21,12 +22,19 @@ BACKOFF_CAP = 120.0
 
 @dataclass(frozen=True)
 class NextStep:
-    """Which step a job wants next, the step number that step must claim, and in how many seconds."""
+    """Which step a job wants next, the step number that step must claim, and in how many seconds.
+
+    For a poll, also what a worker that keeps it needs to run it without reading the row
+    (videos/services/polling.py): the task at Runway, the job's status and its deadline there.
+    """
 
     generation_id: int
     step: Step
     number: int
     countdown: float
+    task_id: str = field(default="", compare=False)
+    status: str = field(default="", compare=False)
+    deadline: datetime | None = field(default=None, compare=False)
 
 
 def finish(
@@ -84,7 +92,9 @@ def schedule(row: VideoGeneration, countdown: float) -> NextStep:
     row.next_check_at = timezone.now() + timedelta(seconds=countdown)
     step = row.next_step
     assert step is not None, f"Video #{row.pk} ({row.status}) has no next step to schedule"
-    return NextStep(row.pk, step, row.step, countdown)
+    if step != Step.POLL:
+        return NextStep(row.pk, step, row.step, countdown)
+    return NextStep(row.pk, step, row.step, countdown, row.runway_task_id, row.status, runway_deadline(row))
 
 
 def send_deadline(row: VideoGeneration) -> datetime:
@@ -110,15 +120,17 @@ def task_name(step: Step) -> str:
     return f"videos.tasks.{step.value}"
 
 
-def enqueue(next_step: NextStep, *, despite_pause: bool = False) -> bool:
+def enqueue(next_step: NextStep, *, despite_pause: bool = False, answer: dict[str, Any] | None = None) -> bool:
     """Send the step's task message, to run after its countdown; False if the broker could not take
-    it (the row still says the step is due, so the sweep sends it once the broker is back).
+    it (the row still says the step is due, so the sweep sends it once the broker is back). A poll
+    may carry Runway's `answer` already (videos/services/polling.py).
 
     By the task's name: the tasks call the services, so the services do not import the tasks.
     """
+    extra = () if answer is None else (answer,)
     return task_send(
         task_name(next_step.step),
-        args=(next_step.generation_id, next_step.number),
+        args=(next_step.generation_id, next_step.number, *extra),
         countdown=next_step.countdown,
         despite_pause=despite_pause,
     )

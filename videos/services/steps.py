@@ -12,6 +12,7 @@ import random
 import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.files import File
@@ -22,11 +23,11 @@ from django.utils import timezone
 
 from runway_project.errors import DATABASE_DOWN
 from videos import catalog
-from videos.catalog import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, THROTTLED
+from videos.catalog import CANCELLED, FAILED, RUNNING, SUCCEEDED
 from videos.models import Status, Step, VideoGeneration
 from videos.posters import PosterBusy, PosterError, poster_from_video
 from videos.runway import RunwayClient, RunwayError, TaskState, build_payload, download_output, get_client
-from videos.services import inputs, ledger
+from videos.services import inputs, ledger, polling
 from videos.services.bookkeeping import (
     NextStep,
     backoff,
@@ -60,11 +61,12 @@ UNCONFIRMED_MESSAGE = (
 )
 # Steps that run in the same process right after the step that made them due, instead of queueing
 # behind every other job's work: storing the video follows the poll that found it done, while
-# Runway's link is fresh and its user waits. (It is still a step of its own, claimed, retried and
-# recovered on its own.) The poster, which can wait, goes to the back of the queue.
-_FOLLOWS_AT_ONCE = frozenset({Step.STORE_VIDEO})
-# Runway's states of a task that has not ended, and ours for each.
-_WAITING = {PENDING: Status.PENDING, THROTTLED: Status.THROTTLED, RUNNING: Status.RUNNING}
+# Runway's link is fresh and its user waits, and the poster follows the stored video (a broker
+# message more per job would cost more than the poster's own work, ffmpeg aside) unless the
+# process's poller takes it (its poster threads, so that ffmpeg never holds up a store). Each is
+# still a step of its own, claimed, retried and recovered on its own: a poster that finds ffmpeg
+# busy comes back through the broker a few seconds later.
+_FOLLOWS_AT_ONCE = frozenset({Step.STORE_VIDEO, Step.MAKE_POSTER})
 # What a submit, and a step that asked Runway or stored the video, may change.
 _SUBMIT_FIELDS = ("runway_task_id", "submitted_at", "error_count", "status", "next_check_at")
 _RUNWAY_FIELDS = (
@@ -85,27 +87,59 @@ _RUNWAY_FIELDS = (
 )
 
 
-def step_run(*, step: Step | None, generation_id: int, number: int) -> NextStep | None:
+def step_run(
+    *, step: Step | None, generation_id: int, number: int, answer: dict[str, Any] | None = None
+) -> NextStep | None:
     """Run one step of a job if it is still the job's next step, numbered `number` (None: whichever
-    step the job waits for).
+    step the job waits for). A poll given Runway's `answer` (a TaskState's fields, from a worker's
+    poller: videos/services/polling.py) applies it instead of asking Runway again.
 
     Returns the step after it (None when the worker has nothing more to do for the job, or when
     another message already ran this step).
     """
+    return _run_claimed(_claim(step, generation_id, number), answer, None)
+
+
+def step_run_and_enqueue_next(
+    *,
+    step: Step | None,
+    generation_id: int,
+    number: int,
+    answer: dict[str, Any] | None = None,
+    video: IO[bytes] | None = None,
+) -> None:
+    """Run one step, then hand the next one on: kept by this process's poller if it takes it (a
+    poll, or a poster due now: videos/services/polling.py), run here if it follows at once, or
+    else sent to the broker. `video` is the finished video, if the poller downloaded it already
+    with Runway's `answer`: the store step keeps it instead of downloading it again."""
     claimed = _claim(step, generation_id, number)
+    next_step = _run_claimed(claimed, answer, video)
+    while next_step is not None and not polling.hold(next_step):
+        if claimed is None or not _follows_at_once(next_step):
+            enqueue(next_step)
+            return
+        # The row in memory is as this step wrote it: claiming the next step needs no read (a cancel
+        # meanwhile moved the step number on, and the claim finds nothing).
+        row = claimed[0]
+        claimed = (row, next_step.step) if _take(row, next_step.step) else None
+        next_step = _run_claimed(claimed, None, video)
+
+
+def _follows_at_once(next_step: NextStep) -> bool:
+    return next_step.countdown == 0 and next_step.step in _FOLLOWS_AT_ONCE
+
+
+def _run_claimed(
+    claimed: tuple[VideoGeneration, Step] | None, answer: dict[str, Any] | None, video: IO[bytes] | None
+) -> NextStep | None:
     if claimed is None:
         return None
     row, step = claimed
+    if step == Step.POLL and answer is not None:
+        return _poll(row, TaskState(**answer))
+    if step == Step.STORE_VIDEO and video is not None:
+        return _store_video(row, video)
     return _RUNNERS[step](row)
-
-
-def step_run_and_enqueue_next(*, step: Step | None, generation_id: int, number: int) -> None:
-    """Run one step, then hand the next one to the worker (or run it here, if it follows at once)."""
-    next_step = step_run(step=step, generation_id=generation_id, number=number)
-    while next_step is not None and next_step.countdown == 0 and next_step.step in _FOLLOWS_AT_ONCE:
-        next_step = step_run(step=next_step.step, generation_id=generation_id, number=next_step.number)
-    if next_step is not None:
-        enqueue(next_step)
 
 
 def _claim(step: Step | None, generation_id: int, number: int) -> tuple[VideoGeneration, Step] | None:
@@ -172,6 +206,7 @@ def _submit(row: VideoGeneration) -> NextStep | None:
     try:
         return submission_record(
             generation_id=row.pk,
+            row=row,
             claimed=claimed,
             runway_task_id=task_id,
             submitted_at=submitted_at,
@@ -195,12 +230,15 @@ def submission_record(
     runway_task_id: str,
     submitted_at: datetime,
     estimated_credits: int | None = None,
+    row: VideoGeneration | None = None,
 ) -> NextStep | None:
     """Write on the job the task Runway created for its submit step `claimed`, with Runway's
     estimate in the spend ledger, and schedule its first poll; if the job ended meanwhile, stop that
     task at Runway. Raises the database's error when it cannot be written (the caller keeps the
-    task id and tries again)."""
-    row = VideoGeneration.objects.get(pk=generation_id)
+    task id and tries again). `row` is the job as the submit step claimed it, if the caller has it
+    (the write is guarded by the step number, so a cancel meanwhile still wins)."""
+    if row is None:
+        row = VideoGeneration.objects.get(pk=generation_id)
     if row.step == claimed and row.status == Status.SUBMITTING:
         row.runway_task_id = runway_task_id
         row.submitted_at = submitted_at
@@ -296,11 +334,12 @@ def _settle_unsent(row: VideoGeneration, exc: RunwayError) -> None:
 # --- Poll and store the video ---------------------------------------------------------------
 
 
-def _poll(row: VideoGeneration) -> NextStep | None:
-    """Ask Runway how the task is doing and note it; once it succeeded, store the video next."""
+def _poll(row: VideoGeneration, known: TaskState | None = None) -> NextStep | None:
+    """Ask Runway how the task is doing (unless its answer is `known`) and note it; once it
+    succeeded, store the video next."""
     claimed = row.step
     try:
-        state = get_client().get_task(row.runway_task_id)
+        state = known or get_client().get_task(row.runway_task_id)
         if state.status == SUCCEEDED and not state.output:
             raise RunwayError("Runway said the video succeeded but gave no output", permanent=False)
     except RunwayError as exc:
@@ -328,8 +367,8 @@ def _apply_state(row: VideoGeneration, state: TaskState) -> float:
         finish(row, Status.FAILED, message=failure_message(state.failure_code), failure_code=state.failure_code)
     elif state.status == CANCELLED:
         finish(row, Status.CANCELLED, message="The video was cancelled at Runway.")
-    elif state.status in _WAITING:
-        row.move_to(_WAITING[state.status])
+    elif state.status in polling.WAITING:
+        row.move_to(polling.WAITING[state.status])
         if state.status == RUNNING and state.progress is not None:
             row.progress = max(0, min(99, round(state.progress * 100)))
     else:
@@ -339,12 +378,13 @@ def _apply_state(row: VideoGeneration, state: TaskState) -> float:
     return float(settings.RUNWAY_POLL_INTERVAL)
 
 
-def _store_video(row: VideoGeneration) -> NextStep | None:
-    """Keep our own copy of the finished video; only then is the job done."""
+def _store_video(row: VideoGeneration, video: IO[bytes] | None = None) -> NextStep | None:
+    """Keep our own copy of the finished video (`video`, if it was downloaded already); only then is
+    the job done."""
     claimed = row.step
     row.video_pending = False
     try:
-        stored = video_store(generation=row, url=row.output_url)
+        stored = video_store(generation=row, url=row.output_url, video=video)
     except RunwayError as exc:
         # A link that stopped working is renewed by the next poll: each answer of Runway's has a new one.
         countdown = _note_error(row, exc, prefix="Runway made the video, but it could not be kept: ")
@@ -355,13 +395,28 @@ def _store_video(row: VideoGeneration) -> NextStep | None:
     return _end_step(row, claimed, 0.0, stored=stored)
 
 
-def video_store(*, generation: VideoGeneration, url: str) -> str:
-    """Download a finished video into our storage; return its name there."""
-    with tempfile.TemporaryFile() as buffer:
-        download_output(url, buffer, max_bytes=settings.RUNWAY_MAX_VIDEO_BYTES)
-        buffer.seek(0)
-        name = f"videos/{timezone.now():%Y/%m}/{generation.pk}-{generation.runway_task_id}.mp4"
+def video_store(*, generation: VideoGeneration, url: str, video: IO[bytes] | None = None) -> str:
+    """Download a finished video into our storage (or keep `video`, downloaded from `url` already);
+    return its name there."""
+    name = f"videos/{timezone.now():%Y/%m}/{generation.pk}-{generation.runway_task_id}.mp4"
+    if video is not None:
+        video.seek(0)
+        return default_storage.save(name, File(video))
+    with video_download(url) as buffer:
         return default_storage.save(name, File(buffer))
+
+
+def video_download(url: str) -> IO[bytes]:
+    """A finished video from Runway's link, in a temporary file read from its start (closing it
+    deletes it); RunwayError when it cannot be had (a link that stopped working, too large, not an MP4)."""
+    buffer = tempfile.TemporaryFile()
+    try:
+        download_output(url, buffer, max_bytes=settings.RUNWAY_MAX_VIDEO_BYTES)
+    except BaseException:
+        buffer.close()
+        raise
+    buffer.seek(0)
+    return buffer
 
 
 def _note_error(row: VideoGeneration, exc: RunwayError, *, prefix: str = "") -> float:
