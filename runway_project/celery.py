@@ -57,7 +57,6 @@ def start_holding_polls(sender: Any = None, **kwargs: Any) -> None:
 @signals.worker_shutdown.connect
 def hand_back_held_polls(**kwargs: Any) -> None:
     """A worker that stops hands the polls it kept back to the broker, each with the time it had left."""
-    from videos import posters
     from videos.services import polling
 
     polling.poller_stop()
