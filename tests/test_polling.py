@@ -254,7 +254,7 @@ def test_a_started_poller_polls_each_job_every_interval_until_it_ends(settings, 
 
 def test_a_poster_due_now_goes_to_a_poster_thread_and_a_stopping_poller_sends_the_waiting_ones(broker):
     drawn: list[int] = []
-    poller = polling.Poller(threads=1, posters=1, make_poster=lambda step: drawn.append(step.generation_id))
+    poller = polling.Poller(threads=1, posters=1, make_poster=lambda step, row: drawn.append(step.generation_id))
     assert not poller.hold_poster(NextStep(1, Step.MAKE_POSTER, 4, 0))  # not started
     poller.start()
     try:
@@ -281,7 +281,7 @@ def test_a_poster_due_now_goes_to_a_poster_thread_and_a_stopping_poller_sends_th
 def test_only_a_poster_due_now_is_taken(monkeypatch):
     poller = polling.Poller(threads=1)
     taken: list[NextStep] = []
-    monkeypatch.setattr(poller, "hold_poster", lambda step: taken.append(step) or True)
+    monkeypatch.setattr(poller, "hold_poster", lambda step, row: taken.append(step) or True)
     monkeypatch.setattr(polling, "_poller", poller)
     assert not polling.hold(NextStep(1, Step.MAKE_POSTER, 4, 3.0))  # after PosterBusy: through the broker
     assert polling.hold(NextStep(1, Step.MAKE_POSTER, 4, 0))
@@ -299,3 +299,24 @@ def test_a_video_the_http_thread_could_not_fetch_is_left_to_the_store_step(at_ru
     assert polling._download(held(job), state) is None
     assert polling._download(held(job), replace(state, status="RUNNING")) is None
     assert len(responses.calls) == 1  # only the task that succeeded is fetched
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_video_fetched_with_its_poll_is_kept_by_the_poll_step_in_its_own_write(at_runway, broker, media):
+    [job] = at_runway(1)
+    output = "https://cdn.test/a.mp4"
+    responses.get(output, body=MP4, content_type="video/mp4")
+    state = TaskState(id=job.runway_task_id, status="SUCCEEDED", output=[output], cost_credits=50)
+    answer = polling.Answer(held(job), state, video=polling._download(held(job), state))
+    number = job.step
+
+    polling._run_poll_step(answer)
+
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED
+    assert job.video_file and job.poster
+    # Two steps claimed, the poll (which kept the video) and the poster: no store step of its own.
+    assert job.step == number + 2
+    assert len(responses.calls) == 1  # downloaded once, with the poll
+    assert broker.tasks() == []

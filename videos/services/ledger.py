@@ -116,7 +116,7 @@ def spend_reserve(*, generation: VideoGeneration) -> int:
 
 def spend_estimate(*, generation: VideoGeneration, runway_credits: int | None) -> None:
     """Runway accepted the job's create: its estimate replaces ours (ours stays if it gave none)."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # no savepoint: nothing here is undone alone
         reserved, username = _so_far(generation.pk)
         if runway_credits is None:
             note = "Runway's answer had no usable estimatedCost; our estimate stands."
@@ -130,7 +130,7 @@ def spend_estimate(*, generation: VideoGeneration, runway_credits: int | None) -
 def spend_settle(*, generation: VideoGeneration, charged: int | None, note: str = "") -> None:
     """The job's cost is final: `charged` credits (Runway's figure, or 0 when nothing reached
     Runway), or None to keep the estimate (Runway gave no figure, or was never asked again)."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         so_far, username = _so_far(generation.pk)
         if charged is None:
             note = note or "Runway gave no final cost; the estimate stands."

@@ -184,7 +184,7 @@ class Poller:
         finishers: int = 2,
         finish: Callable[[Answer], None] = hand_back,
         posters: int = 1,
-        make_poster: Callable[[NextStep], object] = enqueue,
+        make_poster: Callable[[NextStep, VideoGeneration | None], object] = lambda step, _: enqueue(step),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.clock = clock
@@ -202,7 +202,7 @@ class Poller:
         self._executor: ThreadPoolExecutor | None = None
         self._to_finish: queue.SimpleQueue[Answer | None] = queue.SimpleQueue()
         self._finishing: list[threading.Thread] = []
-        self._to_draw: queue.SimpleQueue[NextStep | None] = queue.SimpleQueue()
+        self._to_draw: queue.SimpleQueue[tuple[NextStep, VideoGeneration | None] | None] = queue.SimpleQueue()
         self._drawing: list[threading.Thread] = []
         self._timer = threading.Thread(target=self._schedule_loop, name="poll-timer", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="poll-writer", daemon=True)
@@ -240,12 +240,13 @@ class Poller:
             self._wake.notify()
         return True
 
-    def hold_poster(self, next_step: NextStep) -> bool:
-        """Make a poster due now on a poster thread; False when this poller is not running."""
+    def hold_poster(self, next_step: NextStep, row: VideoGeneration | None = None) -> bool:
+        """Make a poster due now on a poster thread (from `row`, the job as its step before wrote
+        it, when given); False when this poller is not running."""
         with self._wake:
             if not self._running or not self._drawing:
                 return False
-        self._to_draw.put(next_step)
+        self._to_draw.put((next_step, row))
         return True
 
     def stop(self, *, wait: float = 10.0) -> int:
@@ -367,10 +368,11 @@ class Poller:
         connection.close()  # this thread's own
 
     def _poster_loop(self) -> None:
-        while (next_step := self._to_draw.get()) is not None:
+        while (item := self._to_draw.get()) is not None:
             close_old_connections()
+            next_step, row = item
             try:
-                self.make_poster(next_step)
+                self.make_poster(next_step, row)
             except Exception:  # noqa: BLE001 (its row still says the poster is due: the sweep sends it)
                 logger.exception("Generation %s: making the poster failed", next_step.generation_id)
             finally:
@@ -383,11 +385,11 @@ class Poller:
         waiting = []
         while True:
             try:
-                next_step = self._to_draw.get_nowait()
+                item = self._to_draw.get_nowait()
             except queue.Empty:
                 break
-            if next_step is not None:
-                waiting.append(next_step)
+            if item is not None:
+                waiting.append(item[0])
         for _ in self._drawing:
             self._to_draw.put(None)
         for thread in self._drawing:
@@ -460,19 +462,21 @@ def _run_poll_step(answer: Answer) -> None:
     )
 
 
-def _run_poster_step(next_step: NextStep) -> None:
+def _run_poster_step(next_step: NextStep, row: VideoGeneration | None) -> None:
     from videos.services import steps
 
-    steps.step_run_and_enqueue_next(step=next_step.step, generation_id=next_step.generation_id, number=next_step.number)
+    steps.step_run_and_enqueue_next(
+        step=next_step.step, generation_id=next_step.generation_id, number=next_step.number, row=row
+    )
 
 
-def hold(next_step: NextStep) -> bool:
+def hold(next_step: NextStep, row: VideoGeneration | None = None) -> bool:
     """Keep a job's next poll, or a poster due now, in this process, if it runs a poller; False
-    when the caller must run or send it."""
+    when the caller must run or send it. `row` is the job as the step before wrote it, if known."""
     if _poller is None:
         return False
     if next_step.step == Step.MAKE_POSTER and next_step.countdown == 0:
-        return _poller.hold_poster(next_step)
+        return _poller.hold_poster(next_step, row)
     if next_step.step != Step.POLL or not next_step.task_id or next_step.deadline is None:
         return False
     held = Held(

@@ -107,14 +107,16 @@ def step_run_and_enqueue_next(
     number: int,
     answer: dict[str, Any] | None = None,
     video: IO[bytes] | None = None,
+    row: VideoGeneration | None = None,
 ) -> None:
     """Run one step, then hand the next one on: kept by this process's poller if it takes it (a
     poll, or a poster due now: videos/services/polling.py), run here if it follows at once, or
     else sent to the broker. `video` is the finished video, if the poller downloaded it already
-    with Runway's `answer`: the store step keeps it instead of downloading it again."""
-    claimed = _claim(step, generation_id, number)
+    with Runway's `answer`: the poll keeps it at once, in its own write. `row` is the job as the
+    step before wrote it, if the caller has it (the claim then needs no read)."""
+    claimed = _claim(step, generation_id, number, row)
     next_step = _run_claimed(claimed, answer, video)
-    while next_step is not None and not polling.hold(next_step):
+    while next_step is not None and not polling.hold(next_step, claimed[0] if claimed else None):
         if claimed is None or not _follows_at_once(next_step):
             enqueue(next_step)
             return
@@ -136,18 +138,24 @@ def _run_claimed(
         return None
     row, step = claimed
     if step == Step.POLL and answer is not None:
-        return _poll(row, TaskState(**answer))
+        return _poll(row, TaskState(**answer), video)
     if step == Step.STORE_VIDEO and video is not None:
         return _store_video(row, video)
     return _RUNNERS[step](row)
 
 
-def _claim(step: Step | None, generation_id: int, number: int) -> tuple[VideoGeneration, Step] | None:
-    """The row, now held by this step, and the step; None if the step is not the job's to run now."""
-    try:
-        row: VideoGeneration | None = VideoGeneration.objects.get(pk=generation_id, step=number)
-    except VideoGeneration.DoesNotExist:
-        row = None  # deleted, or the step was taken: a stale message
+def _claim(
+    step: Step | None, generation_id: int, number: int, known: VideoGeneration | None = None
+) -> tuple[VideoGeneration, Step] | None:
+    """The row, now held by this step, and the step; None if the step is not the job's to run now.
+    A `known` row (as the step before wrote it) is claimed without reading it again: the claim's
+    write is guarded by the step number, which a cancel or delete meanwhile moved on."""
+    row: VideoGeneration | None = known
+    if row is None or row.pk != generation_id or row.step != number:
+        try:
+            row = VideoGeneration.objects.get(pk=generation_id, step=number)
+        except VideoGeneration.DoesNotExist:
+            row = None  # deleted, or the step was taken: a stale message
     due = row.next_step if row is not None else None
     if row is None or due is None or step not in (None, due):
         logger.info("Generation %s: %s step %s is stale, skipping", generation_id, step or "its", number)
@@ -334,9 +342,9 @@ def _settle_unsent(row: VideoGeneration, exc: RunwayError) -> None:
 # --- Poll and store the video ---------------------------------------------------------------
 
 
-def _poll(row: VideoGeneration, known: TaskState | None = None) -> NextStep | None:
+def _poll(row: VideoGeneration, known: TaskState | None = None, video: IO[bytes] | None = None) -> NextStep | None:
     """Ask Runway how the task is doing (unless its answer is `known`) and note it; once it
-    succeeded, store the video next."""
+    succeeded, store the video next, or at once, in the same write, when its `video` is here already."""
     claimed = row.step
     try:
         state = known or get_client().get_task(row.runway_task_id)
@@ -352,6 +360,8 @@ def _poll(row: VideoGeneration, known: TaskState | None = None) -> NextStep | No
         if state.status in (SUCCEEDED, FAILED, CANCELLED):
             # Runway's task has ended, whatever becomes of our copy of the video: its cost is final.
             ledger.spend_settle(generation=row, charged=state.cost_credits)
+        if row.video_pending and video is not None:
+            return _store_video(row, video)  # the store step's work, without a claim and a write of its own
     return _end_step(row, claimed, countdown)
 
 
@@ -409,7 +419,7 @@ def video_store(*, generation: VideoGeneration, url: str, video: IO[bytes] | Non
 def video_download(url: str) -> IO[bytes]:
     """A finished video from Runway's link, in a temporary file read from its start (closing it
     deletes it); RunwayError when it cannot be had (a link that stopped working, too large, not an MP4)."""
-    buffer = tempfile.TemporaryFile()
+    buffer = tempfile.TemporaryFile()  # noqa: SIM115 (returned open: the caller closes it)
     try:
         download_output(url, buffer, max_bytes=settings.RUNWAY_MAX_VIDEO_BYTES)
     except BaseException:
