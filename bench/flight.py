@@ -1,0 +1,92 @@
+"""`python -m bench.flight`: one in-flight run of benchmark 1 (the README's worker, Runway far away),
+for the figures of issue 24 without the whole of `make bench`.
+
+    .venv/bin/python -m bench.flight --jobs 300              # 250 ms per Runway call, 30 s jobs, 5 s polls
+    .venv/bin/python -m bench.flight --jobs 1000 --latency 0.1
+
+Prints the worker's CPU per job (its own threads, and ffmpeg's apart), when the jobs showed done
+and their posters were made, creates and polls per job, the lag from Runway finishing to the page
+showing it, and the worker's database connections and memory. Like `make bench`, it needs
+PostgreSQL and Redis on their local ports (BENCH_DATABASE_URL, BENCH_BROKER_URL) and makes a
+database of its own, dropped at the end.
+"""
+
+import argparse
+import logging
+import os
+import shutil
+import statistics
+import tempfile
+
+import django
+
+from runway_simulator import RunwaySimulator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.flight", description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--task-seconds", type=float, default=30.0)
+    parser.add_argument("--latency", type=float, default=0.25, help="seconds per Runway answer (%(default)s)")
+    parser.add_argument("--poll-interval", type=int, default=5)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://127.0.0.1:5432/postgres")
+    )
+    parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14"))
+    args = parser.parse_args()
+    from bench.__main__ import _configure
+
+    media = tempfile.mkdtemp(prefix="runway-flight-media-")
+    with RunwaySimulator(task_seconds=args.task_seconds, daily_limit=10**9) as simulator:
+        _configure(args, simulator.base_url, media)
+        django.setup()
+        logging.getLogger("videos").setLevel(logging.WARNING)
+        from django.db import connection
+        from django.test.utils import setup_databases, teardown_databases
+
+        connection.settings_dict["TEST"]["NAME"] = "bench_flight"
+        databases = setup_databases(verbosity=0, interactive=False)
+        try:
+            _run(args, simulator)
+        finally:
+            teardown_databases(databases, verbosity=0)
+            shutil.rmtree(media, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> None:
+    from django.conf import settings
+    from django.contrib.auth.models import User
+
+    from bench import scenarios
+    from harness.stack import database_url
+
+    setup = scenarios.Setup(
+        simulator=simulator,
+        env={**os.environ, "DATABASE_URL": database_url()},
+        broker_url=settings.CELERY_BROKER_URL,
+        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+        poll_interval=args.poll_interval,
+        gunicorn_workers=1,
+    )
+    owners = User.objects.bulk_create(User(username=f"flight{n}") for n in range(10))
+    network = scenarios.Network(f"{args.latency * 1000:g} ms", args.latency, args.latency, 2e6)
+    flight = scenarios.in_flight(setup, owners=owners, jobs=args.jobs, timeout=600, network=network)
+    lags = sorted(flight.lags)
+    cpu = flight.worker_cpu
+    print(f"{flight.jobs} jobs, {args.latency * 1000:g} ms per Runway call: {flight.statuses}")
+    if cpu is not None and flight.cpu_ms_per_job is not None:
+        print(f"worker CPU per job: {flight.cpu_ms_per_job:.1f} ms, ffmpeg's {cpu.helpers * 1000 / flight.jobs:.1f} ms")
+    posters = f"{flight.posters_seconds:.1f} s" if flight.posters_seconds is not None else "not all"
+    print(f"all done {flight.all_done_seconds:.1f} s after the last submission; posters {posters}")
+    print(f"last create {flight.last_create_seconds:.1f} s after it")
+    calls = flight.calls
+    print(
+        f"creates per job {calls.creates_per_job}; polls per job max {max(calls.polls)}, "
+        f"mean {statistics.mean(calls.polls):.2f}; shortest gap {calls.shortest_gap:.2f} s"
+    )
+    print(f"lag p50 {scenarios.percentile(lags, 0.5):.2f} s, p99 {scenarios.percentile(lags, 0.99):.2f} s")
+    print(f"database connections {flight.database_connections}; memory {flight.worker_peak.rss / 2**20:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
