@@ -28,6 +28,13 @@ def running(job: VideoGeneration, progress: float = 0.4) -> polling.Answer:
     return polling.Answer(held(job), TaskState(id=job.runway_task_id, status="RUNNING", progress=progress))
 
 
+def succeeded(job: VideoGeneration) -> TaskState:
+    """Runway's answer that the job's task succeeded, its video served at the output URL (responses)."""
+    output = "https://cdn.test/a.mp4"
+    responses.get(output, body=MP4, content_type="video/mp4")
+    return TaskState(id=job.runway_task_id, status="SUCCEEDED", output=[output], cost_credits=50)
+
+
 @pytest.fixture
 def at_runway(make_job):
     """Jobs Runway accepted a moment ago, waiting for their first poll."""
@@ -88,9 +95,8 @@ def test_a_job_cancelled_while_its_poll_was_out_is_let_go(at_runway, broker):
 @responses.activate
 def test_a_finished_task_goes_to_the_poll_step_with_its_answer_and_is_not_asked_again(at_runway, broker, media):
     [job] = at_runway(1)
-    output = "https://cdn.test/a.mp4"
-    state = TaskState(id=job.runway_task_id, status="SUCCEEDED", output=[output], cost_credits=50)
-    responses.get(output, body=MP4, content_type="video/mp4")
+    state = succeeded(job)
+    output = state.output[0]
     answer = polling.Answer(held(job), state)
 
     assert polling.polls_record([answer], now=timezone.now()) == ([], [answer])
@@ -108,9 +114,8 @@ def test_a_finished_task_goes_to_the_poll_step_with_its_answer_and_is_not_asked_
 @responses.activate
 def test_an_answer_a_finisher_could_not_take_goes_through_the_broker(at_runway, broker, media):
     [job] = at_runway(1)
-    output = "https://cdn.test/a.mp4"
-    state = TaskState(id=job.runway_task_id, status="SUCCEEDED", output=[output], cost_credits=50)
-    responses.get(output, body=MP4, content_type="video/mp4")
+    state = succeeded(job)
+    output = state.output[0]
 
     polling.hand_back(polling.Answer(held(job), state))
 
@@ -305,9 +310,7 @@ def test_a_video_the_http_thread_could_not_fetch_is_left_to_the_store_step(at_ru
 @responses.activate
 def test_a_video_fetched_with_its_poll_is_kept_by_the_poll_step_in_its_own_write(at_runway, broker, media):
     [job] = at_runway(1)
-    output = "https://cdn.test/a.mp4"
-    responses.get(output, body=MP4, content_type="video/mp4")
-    state = TaskState(id=job.runway_task_id, status="SUCCEEDED", output=[output], cost_credits=50)
+    state = succeeded(job)
     answer = polling.Answer(held(job), state, video=polling._download(held(job), state))
     number = job.step
 
