@@ -933,3 +933,26 @@ def test_a_download_that_outlasts_its_total_time_is_a_temporary_error(tmp_path):
 
     assert not caught.value.permanent
     assert "took longer than 0 s" in str(caught.value)
+
+
+def test_downloads_keep_their_connection_carry_no_key_and_take_the_proxy_for_their_host(monkeypatch, tmp_path):
+    """A thread's downloads share one session: the next video comes over the same connection, no
+    Authorization header goes to the output host, and the environment's proxy settings apply per
+    host (read once each: NO_PROXY still exempts a host)."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setattr(runway, "_per_thread", threading.local())  # this test's own sessions
+    with RunwaySimulator() as sim:
+        task = "0b5c5f4e-0000-4000-8000-000000000000"
+        for name in ("first.mp4", "second.mp4"):
+            with (tmp_path / name).open("wb") as destination:
+                assert runway.download_output(sim.output_url(task), destination, max_bytes=10**9) > 0
+        downloads = [request for request in sim.requests if request.path.startswith("/_sim/outputs/")]
+    session = runway._per_thread.downloads
+    assert "Authorization" not in session.headers
+    assert [request.headers.get("Authorization") for request in downloads] == [None, None]
+    pools = session.get_adapter("http://").poolmanager.pools
+    [pool] = [pools[key] for key in pools]  # a RecentlyUsedContainer: its keys, then each pool
+    assert pool.num_connections == 1  # the second video came over the first one's connection
+    assert runway._download_session("https://cdn.test/a.mp4").proxies["https"] == "http://proxy.test:3128"
+    assert runway._download_session("http://127.0.0.1:1/a.mp4").proxies == {}

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -354,7 +355,7 @@ def download_output(
 ) -> int:
     """Stream a finished task's MP4 from its signed URL into `destination`; return its size.
 
-    A plain request, not the client's session: the output host gets no API key. `timeout` bounds
+    Not the client's session: the output host gets no API key. `timeout` bounds
     the connection and each read; `total_seconds` the whole download, since the worker's thread
     pool cannot stop a step that overruns Celery's time limits, and a server trickling one byte a
     minute would otherwise hold a thread for good.
@@ -362,7 +363,7 @@ def download_output(
     written, head = 0, b""
     deadline = time.monotonic() + total_seconds
     try:
-        with requests.get(url, stream=True, timeout=timeout) as response:
+        with _download_session(url).get(url, stream=True, timeout=timeout) as response:
             if response.status_code in (401, 403, 404, 410):
                 raise RunwayError(
                     f"Runway's link to the video no longer works ({response.status_code})", permanent=False
@@ -391,6 +392,27 @@ def download_output(
 
 
 _per_thread = threading.local()
+
+
+def _download_session(url: str) -> requests.Session:
+    """This thread's session for Runway's output links: no API key, its connections kept for the
+    next video, and the environment's proxy settings for the link's host read once, as the client
+    reads them (a new session per download scanned the environment and opened a connection each time)."""
+    session: requests.Session | None = getattr(_per_thread, "downloads", None)
+    if session is None:
+        session = _per_thread.downloads = requests.Session()
+        session.trust_env = False
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            session.verify = ca_bundle
+        _per_thread.download_proxies = {}
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    proxies: dict[str, dict[str, str]] = _per_thread.download_proxies
+    if origin not in proxies:
+        proxies[origin] = requests.utils.get_environ_proxies(url)
+    session.proxies = proxies[origin]
+    return session
 
 
 def get_client() -> RunwayClient:
