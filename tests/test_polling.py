@@ -183,6 +183,24 @@ def test_a_poll_step_hands_its_next_poll_to_the_poller_not_the_broker(at_runway,
 
 
 @pytest.mark.django_db
+def test_a_jobs_next_poll_is_due_an_interval_after_runway_answered_its_last(at_runway, broker):
+    """Not after the answer was written: our write's wait would add up, poll after poll, and a video
+    that ended would be noticed later each time. Not after it was asked either: Runway may read a
+    request at any moment until it answers, so the next could reach it less than an interval later."""
+    first, second = at_runway(2)
+    now = [107.3]  # the answers are written well after they came back
+    poller = polling.Poller(threads=1, clock=lambda: now[0])
+    poller._running = True
+    poller._asking = 2
+    poller._answers.put(replace(running(first), answered=100.0))
+    poller._answers.put(replace(running(second), answered=104.5))
+
+    poller.flush()
+
+    assert sorted((due, kept.generation_id) for due, _, kept in poller._heap) == [(110.0, first.pk), (114.5, second.pk)]
+
+
+@pytest.mark.django_db
 def test_a_stopping_poller_hands_its_jobs_back_with_the_time_they_had_left(at_runway, broker):
     first, second = at_runway(2)
     now = [50.0]
@@ -281,6 +299,44 @@ def test_a_poster_due_now_goes_to_a_poster_thread_and_a_stopping_poller_sends_th
     assert waiting._posters_back() == 1
     [message] = broker.tasks()
     assert (message.name, message.args) == ("videos.tasks.make_poster", [3, 4])
+
+
+@pytest.mark.django_db
+def test_a_poster_waits_while_a_finished_video_waits_to_be_shown(at_runway, broker):
+    """When many videos end at once, the steps that show them come before the posters of those shown."""
+    [job] = at_runway(1)
+    release = threading.Event()
+    events: list[str] = []
+
+    def finish(answer: polling.Answer) -> None:
+        events.append("finishing")
+        assert release.wait(10)
+        events.append("finished")
+
+    poller = polling.Poller(
+        threads=1, finishers=1, finish=finish, posters=1, make_poster=lambda *_: events.append("poster")
+    )
+    poller.start()
+    try:
+        poller._finish_soon(polling.Answer(held(job), TaskState(id=job.runway_task_id, status="SUCCEEDED")))
+        deadline = time.monotonic() + 10
+        while events != ["finishing"]:
+            assert time.monotonic() < deadline, "the finisher never took the answer"
+            time.sleep(0.01)
+        assert poller.hold_poster(NextStep(99, Step.MAKE_POSTER, 4, 0))
+        while not poller._to_draw.empty():
+            assert time.monotonic() < deadline, "the poster thread never took its step"
+            time.sleep(0.01)
+        time.sleep(0.3)  # the poster thread holds its step: it must not make it meanwhile
+        assert events == ["finishing"]
+        release.set()
+        while events[-1:] != ["poster"]:
+            assert time.monotonic() < deadline, "the poster was never made"
+            time.sleep(0.01)
+    finally:
+        release.set()
+        poller.stop()
+    assert events == ["finishing", "finished", "poster"]
 
 
 def test_only_a_poster_due_now_is_taken(monkeypatch):

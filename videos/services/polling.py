@@ -47,6 +47,8 @@ WAITING = {PENDING: Status.PENDING, THROTTLED: Status.THROTTLED, RUNNING: Status
 FLUSH_EVERY = 0.1
 # The most polls one UPDATE writes.
 BATCH = 200
+# The longest a poster waits for the finisher threads to have nothing to do (see Poller._calm_wait).
+POSTER_YIELDS_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,15 @@ class Answer:
     state: TaskState | None
     error: RunwayError | None = None
     video: IO[bytes] | None = None
+    answered: float = 0.0  # when Runway's answer came back, on the poller's clock
+
+    @property
+    def next_due(self) -> float:
+        """When the job's next poll is due: an interval after Runway answered this one. Not after it
+        was asked (Runway may have read it at any moment until it answered, and then the next
+        poll could reach it less than an interval later), nor after the answer was written (our
+        own delays would add up, poll after poll)."""
+        return self.answered + float(settings.RUNWAY_POLL_INTERVAL)
 
     def close(self) -> None:
         if self.video is not None:
@@ -91,8 +102,9 @@ def waiting_status(answer: Answer, now: datetime) -> Status | None:
 
 def polls_record(answers: list[Answer], *, now: datetime) -> tuple[list[Held], list[Answer]]:
     """Write the answers that say their tasks are still waiting, in one UPDATE guarded by each job's
-    step number. Returns the jobs to keep polling (those written), each with its new step number and
-    status, and the answers the poll step must handle itself (see `waiting_status`)."""
+    step number. Returns the jobs to keep polling (those written), each with its new step number,
+    status and next poll's time (an interval after Runway answered), and the answers the poll step
+    must handle itself (see `waiting_status`)."""
     waiting: list[tuple[Answer, Status]] = []
     others: list[Answer] = []
     for answer in answers:
@@ -105,7 +117,7 @@ def polls_record(answers: list[Answer], *, now: datetime) -> tuple[list[Held], l
         return [], others
     written = _write(waiting, now=now)
     again = [
-        replace(answer.held, number=answer.held.number + 1, status=status)
+        replace(answer.held, number=answer.held.number + 1, status=status, due=answer.next_due)
         for answer, status in waiting
         if answer.held.generation_id in written
     ]
@@ -201,6 +213,8 @@ class Poller:
         self._running = False
         self._executor: ThreadPoolExecutor | None = None
         self._to_finish: queue.SimpleQueue[Answer | None] = queue.SimpleQueue()
+        self._unfinished = 0  # answers handed to the finishers and not finished yet
+        self._calm = threading.Condition()
         self._finishing: list[threading.Thread] = []
         self._to_draw: queue.SimpleQueue[tuple[NextStep, VideoGeneration | None] | None] = queue.SimpleQueue()
         self._drawing: list[threading.Thread] = []
@@ -256,6 +270,8 @@ class Poller:
         with self._wake:
             self._running = False
             self._wake.notify_all()
+        with self._calm:
+            self._calm.notify_all()  # a poster waiting for the finishers goes on
         if self._executor is not None:  # started
             self._timer.join(timeout=wait)
             self._executor.shutdown(wait=True)  # the polls out at Runway come back
@@ -315,7 +331,8 @@ class Poller:
     def _ask(self, held: Held) -> None:
         try:
             state = get_client().get_task(held.task_id)
-            answer = Answer(held, state, video=_download(held, state))
+            answered = self.clock()
+            answer = Answer(held, state, video=_download(held, state), answered=answered)
         except RunwayError as exc:
             answer = Answer(held, None, exc)
         except Exception as exc:  # noqa: BLE001 (a poll must never be dropped: its step takes it up)
@@ -350,25 +367,42 @@ class Poller:
                 self._asking -= len(answers)
         for answer in others:
             self._finish_soon(answer)
-        due = self.clock() + settings.RUNWAY_POLL_INTERVAL
         with self._wake:
             for held in again:
-                self._push(replace(held, due=due))
+                self._push(held)
             self._wake.notify()
 
     def _finish_soon(self, answer: Answer) -> None:
         if not self._finishing or answer.error is not None:
             hand_back(answer)  # not started (tests), or an error: the step asks again later
             return
+        with self._calm:
+            self._unfinished += 1
         self._to_finish.put(answer)
 
     def _finish_loop(self) -> None:
         while (answer := self._to_finish.get()) is not None:
-            self._finish_one(answer)
+            try:
+                self._finish_one(answer)
+            finally:
+                with self._calm:
+                    self._unfinished -= 1
+                    if not self._unfinished:
+                        self._calm.notify_all()
         connection.close()  # this thread's own
+
+    def _calm_wait(self) -> None:
+        """Wait until no answer waits for a finisher (for POSTER_YIELDS_SECONDS at most): a poster
+        comes after a video shown, and when many videos end at once, ffmpeg's runs and the poster
+        steps' own work would otherwise hold up the steps that show them."""
+        deadline = time.monotonic() + POSTER_YIELDS_SECONDS
+        with self._calm:
+            while self._unfinished and self._running and (left := deadline - time.monotonic()) > 0:
+                self._calm.wait(left)
 
     def _poster_loop(self) -> None:
         while (item := self._to_draw.get()) is not None:
+            self._calm_wait()
             close_old_connections()
             next_step, row = item
             try:
