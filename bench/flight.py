@@ -85,7 +85,26 @@ def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> None:
         f"mean {statistics.mean(calls.polls):.2f}; shortest gap {calls.shortest_gap:.2f} s"
     )
     print(f"lag p50 {scenarios.percentile(lags, 0.5):.2f} s, p99 {scenarios.percentile(lags, 0.99):.2f} s")
+    noticed = sorted(_noticed(simulator, flight.first_request))
+    print(
+        f"  of which the poll that saw the end came after it: p50 {scenarios.percentile(noticed, 0.5):.2f} s, "
+        f"p99 {scenarios.percentile(noticed, 0.99):.2f} s"
+    )
     print(f"database connections {flight.database_connections}; memory {flight.worker_peak.rss / 2**20:.0f} MB")
+
+
+def _noticed(simulator: RunwaySimulator, first_request: int) -> list[float]:
+    """Per task: from its end at the simulator to the poll that saw it (its last), on the simulator's clock."""
+    last_poll: dict[str, float] = {}
+    for request in simulator.requests[first_request:]:
+        if request.method == "GET" and request.path.startswith("/v1/tasks/"):
+            last_poll[request.path.removeprefix("/v1/tasks/")] = request.at
+    noticed = []
+    for task_id, at in last_poll.items():
+        ends_at = simulator.ends_at(task_id)
+        if ends_at is not None:
+            noticed.append(at - ends_at)
+    return noticed
 
 
 if __name__ == "__main__":

@@ -122,6 +122,7 @@ class InFlight:
     redis_peak: int
     calls: "Calls"
     worker_cpu: CpuTime | None = None  # from ready to the last poster made; None for a run given up on
+    first_request: int = 0  # the simulator's first request of the run
 
     @property
     def cpu_ms_per_job(self) -> float | None:
@@ -221,6 +222,7 @@ def in_flight(
         redis_peak=followed.redis_peak,
         calls=calls,
         worker_cpu=cpu,
+        first_request=first_request,
     )
 
 
