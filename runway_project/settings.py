@@ -331,7 +331,9 @@ API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 WEBHOOK_THREADS = env.int("WEBHOOK_THREADS", default=4)
 # Threads of a worker (threads or solo pool) that poll Runway for the jobs whose polls wait in the
 # worker rather than in the broker (videos/services/polling.py); 0 sends every poll through the broker.
-WORKER_POLL_THREADS = env.int("WORKER_POLL_THREADS", default=64)
+# Made as needed, up to this many: polls out at once are about the jobs held x Runway's answer time
+# / the interval, plus the downloads; 64 were all busy at 1,000 jobs, 5 s and 250 ms.
+WORKER_POLL_THREADS = env.int("WORKER_POLL_THREADS", default=128)
 # Threads of such a worker that run the poll step of a job whose poll found more than "still
 # waiting" (the video done: they store it and its poster), each with a database connection.
 WORKER_FINISH_THREADS = env.int("WORKER_FINISH_THREADS", default=8)
