@@ -28,6 +28,7 @@ from standardwebhooks.webhooks import Webhook
 from api import answers, delivery
 from api.models import ApiCreate, DeliveryState, WebhookAttempt, WebhookDelivery
 from videos.models import JobEvent, Origin, VideoGeneration
+from videos.services.bookkeeping import connection_release
 from videos.services.queue import task_send
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def delivery_attempt(*, delivery_id: str, now: datetime | None = None) -> Webhoo
     if not due.filter(claim).update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS)):
         return None  # not due, ended, or another thread holds it
     found = WebhookDelivery.objects.select_related("api_key").get(pk=delivery_id)
+    connection_release()  # while the receiver answers (up to its timeouts)
     answer = delivery.post(
         found.url,
         found.body,

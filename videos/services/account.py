@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from videos.models import CreditBalance
 from videos.runway import RunwayError, get_client
+from videos.services.bookkeeping import connection_release
 from videos.services.queue import task_send
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ def credit_balance_refresh(*, now: datetime | None = None) -> CreditBalance:
     good figure and note why. For the worker and the command line, never a web request."""
     now = now or timezone.now()
     balance = _credit_balance_row()
+    connection_release()  # while Runway answers
     try:
         credits = get_client().get_organization().get("creditBalance")
         if not isinstance(credits, int) or isinstance(credits, bool):

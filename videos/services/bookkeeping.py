@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from videos.models import Status, Step, VideoGeneration
@@ -60,6 +60,14 @@ def finish(
     row.cancel_pending = cancel_at_runway and bool(row.runway_task_id)
     row.video_pending = False
     row.error_count = 0
+
+
+def connection_release() -> None:
+    """Give this thread's database connection back to the pool (DATABASE_POOL_SIZE) while it waits
+    on something else, such as Runway's answer to a create: its next query takes one again. Without
+    a pool, or inside a transaction, it keeps its connection."""
+    if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
+        connection.close()
 
 
 @contextmanager

@@ -31,6 +31,7 @@ from videos.services import inputs, ledger, polling
 from videos.services.bookkeeping import (
     NextStep,
     backoff,
+    connection_release,
     enqueue,
     finish,
     locked_row,
@@ -203,6 +204,7 @@ def _submit(row: VideoGeneration) -> NextStep | None:
         return None
     except RunwayError as exc:  # an input's upload failed: no create was sent, so it may be tried again
         return _submit_failed(row.pk, claimed, exc)
+    connection_release()  # for the quarter second Runway takes to answer
     try:
         created = get_client().create_video(endpoint=row.endpoint, payload=payload)
     except RunwayError as exc:
@@ -346,6 +348,8 @@ def _poll(row: VideoGeneration, known: TaskState | None = None, video: IO[bytes]
     """Ask Runway how the task is doing (unless its answer is `known`) and note it; once it
     succeeded, store the video next, or at once, in the same write, when its `video` is here already."""
     claimed = row.step
+    if known is None:
+        connection_release()  # while Runway answers
     try:
         state = known or get_client().get_task(row.runway_task_id)
         if state.status == SUCCEEDED and not state.output:
@@ -412,6 +416,7 @@ def video_store(*, generation: VideoGeneration, url: str, video: IO[bytes] | Non
     if video is not None:
         video.seek(0)
         return default_storage.save(name, File(video))
+    connection_release()  # while the video downloads
     with video_download(url) as buffer:
         return default_storage.save(name, File(buffer))
 
@@ -509,6 +514,7 @@ def _make_poster(row: VideoGeneration) -> NextStep | None:
     """
     claimed = row.step
     name = ""
+    connection_release()  # while ffmpeg runs
     try:
         with row.video_file.open("rb") as video:
             frame = poster_from_video(video)
@@ -536,6 +542,7 @@ def cancel_at_runway(generation: VideoGeneration, *, look: bool = True) -> NextS
     how the task is: whether Runway refunds a cancelled task depends on its status at the moment it
     is cancelled (ledger.spend_settle_stopped).
     """
+    connection_release()  # while Runway answers
     seen = _last_look(generation) if look else None
     try:
         get_client().delete_task(generation.runway_task_id)  # a task Runway no longer has counts as deleted
