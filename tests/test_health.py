@@ -137,7 +137,9 @@ def test_jobs_overdue_by_two_poll_intervals_are_unhealthy_with_their_count_and_a
     # Late by one interval and a half: the sweep sends it again; not an alarm.
     late(make_job(status=Status.RUNNING, runway_task_id="t-2", step=3), due_seconds_ago=15)
     late(make_job(status=Status.QUEUED), due_seconds_ago=25)
+    # A poster waits its turn after the videos: late only once a lost step would be.
     late(make_job(status=Status.SUCCEEDED, poster_pending=True, step=5), due_seconds_ago=95)
+    late(make_job(status=Status.SUCCEEDED, poster_pending=True, step=5), due_seconds_ago=125)
     # Claimed three minutes ago and never finished: its worker died.
     stuck = make_job(status=Status.SUBMITTING, step=1, next_check_at=None)
     VideoGeneration.objects.filter(pk=stuck.pk).update(updated_at=now - timedelta(seconds=180))

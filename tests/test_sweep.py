@@ -7,7 +7,7 @@ import responses
 from django.utils import timezone
 
 from videos import tasks
-from videos.models import Status, VideoGeneration
+from videos.models import STEP_LOST_AFTER, Status, VideoGeneration
 from videos.services import recovery, steps
 
 BASE = "https://runway.test"
@@ -131,11 +131,21 @@ def test_sweep_reenqueues_a_final_job_that_still_has_to_be_cancelled_at_runway(m
 
 
 def test_sweep_reenqueues_a_lost_poster_step(make_job, broker):
-    overdue_since = overdue(60)
+    overdue_since = overdue(STEP_LOST_AFTER.total_seconds())
     job = make_job(status=Status.SUCCEEDED, poster_pending=True, step=7, next_check_at=overdue_since)
     make_job(status=Status.SUCCEEDED, step=7, next_check_at=overdue_since)  # its poster is made: nothing to do
     assert recovery.generation_sweep() == 1
     assert [t.args for t in broker.tasks()] == [[job.pk, 7]]
+
+
+def test_a_poster_waiting_its_turn_is_not_swept_before_a_lost_step_would_be(make_job, broker, settings):
+    """When a thousand videos end at once, their posters wait in their worker, after the videos: the
+    sweep must not send each of them again an interval later (duplicates that the worker would then
+    have to claim and drop, at the worst moment)."""
+    settings.RUNWAY_POLL_INTERVAL = 5
+    make_job(status=Status.SUCCEEDED, poster_pending=True, step=7, next_check_at=overdue(60))
+    assert recovery.generation_sweep() == 0
+    assert broker.tasks() == []
 
 
 @responses.activate

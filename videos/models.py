@@ -159,10 +159,17 @@ class GenerationQuerySet(models.QuerySet["VideoGeneration"]):
         is gone), or a step claimed more than STEP_LOST_AFTER ago (STORE_STEP_LOST_AFTER for storing
         the video) that never finished (its worker died).
 
+        A poster is late only after STEP_LOST_AFTER: its job is done and shows, and when many videos
+        end at once a worker makes their posters in turn, after the videos (videos/services/polling.py).
+
         The sweep asks with one interval, and puts these back to work; see long_overdue() for the
         operators' alarm.
         """
-        late = Q(next_check_at__lte=now - timedelta(seconds=polls * settings.RUNWAY_POLL_INTERVAL))
+        grace = timedelta(seconds=polls * settings.RUNWAY_POLL_INTERVAL)
+        poster = Q(status=Status.SUCCEEDED, poster_pending=True, cancel_pending=False)
+        late = (~poster & Q(next_check_at__lte=now - grace)) | (
+            poster & Q(next_check_at__lte=now - max(grace, STEP_LOST_AFTER))
+        )
         lost = Q(video_pending=False, updated_at__lte=now - STEP_LOST_AFTER) | Q(
             video_pending=True, updated_at__lte=now - STORE_STEP_LOST_AFTER
         )
