@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--task-seconds", type=float, default=30.0)
     parser.add_argument("--latency", type=float, default=0.25, help="seconds per Runway answer (%(default)s)")
     parser.add_argument("--poll-interval", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes, as on that many machines")
+    parser.add_argument("--kill-after", type=float, default=None, help="kill one worker (-9) this long after")
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://127.0.0.1:5432/postgres")
     )
@@ -70,7 +72,8 @@ def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> None:
     )
     owners = User.objects.bulk_create(User(username=f"flight{n}") for n in range(10))
     network = scenarios.Network(f"{args.latency * 1000:g} ms", args.latency, args.latency, 2e6)
-    flight = scenarios.in_flight(setup, owners=owners, jobs=args.jobs, timeout=600, network=network)
+    design = scenarios.Design(f"{args.workers} worker(s)", workers=args.workers, kill_one_after=args.kill_after)
+    flight = scenarios.in_flight(setup, owners=owners, jobs=args.jobs, timeout=600, network=network, design=design)
     lags = sorted(flight.lags)
     cpu = flight.worker_cpu
     print(f"{flight.jobs} jobs, {args.latency * 1000:g} ms per Runway call: {flight.statuses}")
@@ -90,7 +93,9 @@ def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> None:
         f"  of which the poll that saw the end came after it: p50 {scenarios.percentile(noticed, 0.5):.2f} s, "
         f"p99 {scenarios.percentile(noticed, 0.99):.2f} s"
     )
-    print(f"database connections {flight.database_connections}; memory {flight.worker_peak.rss / 2**20:.0f} MB")
+    memory = ", ".join(f"{peak.rss / 2**20:.0f} MB" for peak in flight.worker_peaks)
+    print(f"database connections {flight.database_connections}; memory {memory}")
+    print(f"creates by each worker {flight.shares}; jobs the sweep put back to work {flight.swept}")
 
 
 def _noticed(simulator: RunwaySimulator, first_request: int) -> list[float]:

@@ -7,6 +7,7 @@ thread of the same process. Child processes get `Setup.env`.
 
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -30,8 +31,7 @@ from django.urls import reverse
 
 from bench import LOG_DIR
 from bench.memory import CpuTime, Memory, cpu_time_of, memory_of, redis_used_memory
-from harness.processes import Process
-from harness.stack import CeleryWorker, Gunicorn
+from harness.stack import CeleryBeat, CeleryWorker, Gunicorn
 from runway_simulator import RunwaySimulator
 from videos.catalog import VideoRequest
 from videos.models import ACTIVE_STATUSES, Status, VideoGeneration
@@ -56,10 +56,14 @@ class Setup:
 
 @dataclass(frozen=True)
 class Design:
-    """A way to run the worker: the settings its environment overrides."""
+    """A way to run the workers: the settings their environment overrides, how many worker processes
+    (each started with the README's command, as on that many machines), and whether one of them is
+    killed (-9) that many seconds after the last submission (beat then runs too, to sweep up)."""
 
     name: str
     env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1
+    kill_one_after: float | None = None
 
 
 # The worker as the README's command starts it: the pool and concurrency of the settings.
@@ -90,6 +94,65 @@ def _worker(setup: Setup, design: Design = OURS, *, include: str = "") -> Celery
     worker = CeleryWorker({**setup.env, **design.env}, log_dir=LOG_DIR, include=include)
     worker.wait_until_ready()
     return worker
+
+
+# How often beat sweeps for lost work in a run that kills a worker (production's default is 60 s).
+SWEEP_SECONDS = 10
+
+
+class Workers:
+    """The worker processes of a design, beat when one of them is to be killed, and what they cost."""
+
+    def __init__(self, setup: Setup, design: Design) -> None:
+        env = {**setup.env, **design.env}
+        self.all = [CeleryWorker(env, log_dir=LOG_DIR) for _ in range(design.workers)]
+        for worker in self.all:
+            worker.wait_until_ready()
+        self.beat = (
+            CeleryBeat({**env, "RUNWAY_SWEEP_INTERVAL": str(SWEEP_SECONDS)}, log_dir=LOG_DIR)
+            if (design.kill_one_after is not None)
+            else None
+        )
+        self.killed: CeleryWorker | None = None
+        self._killed_cpu = CpuTime(own=0.0, helpers=0.0)
+
+    @property
+    def alive(self) -> list[CeleryWorker]:
+        return [worker for worker in self.all if worker is not self.killed]
+
+    def cpu(self) -> CpuTime:
+        """CPU time so far, over every worker (a killed one's until it was killed)."""
+        times = [cpu_time_of(worker) for worker in self.alive] + [self._killed_cpu]
+        return CpuTime(own=sum(t.own for t in times), helpers=sum(t.helpers for t in times))
+
+    def kill_one(self) -> None:
+        worker = self.all[0]
+        self._killed_cpu = cpu_time_of(worker)
+        worker.kill()
+        self.killed = worker
+
+    def memory(self) -> list[Memory]:
+        return [memory_of(worker) for worker in self.alive]
+
+    def tail(self) -> str:
+        return "\n".join(f"{worker.log.name}:\n{worker.tail()}" for worker in self.alive)
+
+    def shares(self) -> list[int]:
+        """Creates each worker sent, from its log (one line per job it submitted)."""
+        return [worker.log.read_text(errors="replace").count(" submitted as Runway task ") for worker in self.all]
+
+    def swept(self) -> int:
+        """Jobs the sweep put back to work (a killed worker's), from the survivors' logs."""
+        lines = "".join(worker.log.read_text(errors="replace") for worker in self.alive)
+        return sum(int(n) for n in re.findall(r"Sweep: (\d+) job\(s\) had lost their task message", lines))
+
+    def stop(self) -> None:
+        for process in (*self.alive, *([self.beat] if self.beat else [])):
+            process.stop()
+
+    def kill(self) -> None:
+        for process in (*self.alive, *([self.beat] if self.beat else [])):
+            process.kill()
 
 
 def _gunicorn(setup: Setup) -> Gunicorn:
@@ -123,6 +186,11 @@ class InFlight:
     calls: "Calls"
     worker_cpu: CpuTime | None = None  # from ready to the last poster made; None for a run given up on
     first_request: int = 0  # the simulator's first request of the run
+    workers: int = 1
+    shares: list[int] = field(default_factory=list)  # creates each worker sent
+    killed_after: float | None = None  # one worker was killed this long after the last submission
+    swept: int = 0  # jobs the sweep put back to work
+    worker_peaks: list[Memory] = field(default_factory=list)  # each worker's
 
     @property
     def cpu_ms_per_job(self) -> float | None:
@@ -169,37 +237,43 @@ def in_flight(
     network: Network = LOOPBACK,
     give_up_after: float | None = None,
 ) -> InFlight:
-    """Submit `jobs` generations at once to a worker run as `design`, with Runway as far away as
+    """Submit `jobs` generations at once to the workers of `design`, with Runway as far away as
     `network` says, and follow them until every one has ended, or for `give_up_after` seconds."""
     network.apply(setup.simulator)
     first_request = len(setup.simulator.requests)
-    worker = _worker(setup, design)
+    workers = Workers(setup, design)
     gave_up = False
     cpu = None
     try:
-        cpu_before = cpu_time_of(worker)
+        cpu_before = workers.cpu()
         redis_before = redis_used_memory(setup.broker_url)
         started = time.time()
         ids = _create(owners, jobs, prompt=f"in-flight {design.name} {network.name}")
         submitted = time.time()
         deadline = time.monotonic() + timeout
-        give_up = time.monotonic() + give_up_after if give_up_after is not None else None
-        followed = _follow(ids, worker, setup.broker_url, deadline=deadline, give_up=give_up)
+        followed = _follow(
+            ids,
+            workers,
+            setup.broker_url,
+            deadline=deadline,
+            give_up=None if give_up_after is None else time.monotonic() + give_up_after,
+            kill_at=None if design.kill_one_after is None else time.monotonic() + design.kill_one_after,
+        )
         gave_up = followed.gave_up
         posters_made = None
         if not gave_up:
             # The thumbnails come after the videos show, as steps of their own.
-            _wait_for(VideoGeneration.objects.filter(pk__in=ids, poster_pending=True), worker, deadline=deadline)
+            _wait_for(VideoGeneration.objects.filter(pk__in=ids, poster_pending=True), workers, deadline=deadline)
             posters_made = time.time() - submitted
-            cpu_after = cpu_time_of(worker)
+            cpu_after = workers.cpu()
             cpu = CpuTime(own=cpu_after.own - cpu_before.own, helpers=cpu_after.helpers - cpu_before.helpers)
         stopped = time.time()
     finally:
         if gave_up:
-            worker.kill()  # a warm shutdown would finish what it holds; the rest is dropped
+            workers.kill()  # a warm shutdown would finish what it holds; the rest is dropped
             _forget_queue(setup.broker_url, setup.queue)
         else:
-            worker.stop()
+            workers.stop()
         LOOPBACK.apply(setup.simulator)
     rows = _ended(ids)
     calls = _calls(setup.simulator, rows, first_request)
@@ -214,7 +288,7 @@ def in_flight(
         last_create_seconds=calls.last_create - submitted,
         posters_seconds=posters_made,
         lags=_lags(setup.simulator, rows),
-        worker_peak=followed.worker_peak,
+        worker_peak=max(followed.worker_peaks, key=lambda memory: memory.rss),
         database_connections=followed.database_connections,
         runway_calls=len(setup.simulator.requests) - first_request,
         calls_per_job=1 + setup.simulator.options.task_seconds / setup.poll_interval + 1,
@@ -223,6 +297,11 @@ def in_flight(
         calls=calls,
         worker_cpu=cpu,
         first_request=first_request,
+        workers=design.workers,
+        shares=workers.shares(),
+        killed_after=design.kill_one_after,
+        swept=workers.swept(),
+        worker_peaks=followed.worker_peaks,
     )
 
 
@@ -240,40 +319,56 @@ def _create(owners: Sequence[User], jobs: int, *, prompt: str, enqueue: bool = T
 
 @dataclass(frozen=True)
 class _Followed:
-    worker_peak: Memory
+    worker_peaks: list[Memory]  # each worker's (the survivors' of a run that killed one)
     database_connections: int
     redis_peak: int
     gave_up: bool
 
 
 def _follow(
-    ids: list[int], worker: Process, broker_url: str, *, deadline: float, give_up: float | None = None
+    ids: list[int],
+    workers: Workers,
+    broker_url: str,
+    *,
+    deadline: float,
+    give_up: float | None = None,
+    kill_at: float | None = None,
 ) -> _Followed:
-    """Wait until every job has ended (or until `give_up`, on time.monotonic()); note the peaks meanwhile.
-
-    The peaks of the worker's own processes and of the helpers it runs (ffmpeg) are each the
-    largest seen, not necessarily at the same moment.
-    """
-    peak = Memory(rss=0, pss=0, processes=0)
+    """Wait until every job has ended (or until `give_up`, on time.monotonic()), killing one worker
+    at `kill_at`; note the peaks meanwhile."""
+    peaks: dict[int, Memory] = {}
     redis_peak = connections = 0
     jobs = VideoGeneration.objects.filter(pk__in=ids)
     while jobs.active().exists():
-        memory = memory_of(worker)
-        if memory.rss > peak.rss:
-            peak = replace(memory, helpers_rss=peak.helpers_rss, helpers=peak.helpers)
-        if memory.helpers_rss > peak.helpers_rss:
-            peak = replace(peak, helpers_rss=memory.helpers_rss, helpers=memory.helpers)
+        if kill_at is not None and workers.killed is None and time.monotonic() >= kill_at:
+            workers.kill_one()
+        for worker, memory in zip(workers.alive, workers.memory(), strict=True):
+            peaks[worker.pid] = _peak(peaks.get(worker.pid), memory)
         redis_peak = max(redis_peak, redis_used_memory(broker_url))
         connections = max(connections, database_connections())
         if give_up is not None and time.monotonic() > give_up:
-            return _Followed(peak, connections, redis_peak, gave_up=True)
+            return _Followed(list(peaks.values()), connections, redis_peak, gave_up=True)
         if time.monotonic() > deadline:
             left = jobs.active().count()
             raise BenchError(
-                f"{left} of {len(ids)} jobs had not ended in time; the worker's log ends:\n{worker.tail()}"
+                f"{left} of {len(ids)} jobs had not ended in time; the workers' logs end:\n{workers.tail()}"
             )
         time.sleep(0.5)
-    return _Followed(peak, connections, redis_peak, gave_up=False)
+    return _Followed(
+        list(peaks.values()) or [Memory(rss=0, pss=0, processes=0)], connections, redis_peak, gave_up=False
+    )
+
+
+def _peak(peak: Memory | None, memory: Memory) -> Memory:
+    """The largest of a worker's own processes, and of the helpers it runs (ffmpeg), each the largest
+    seen, not necessarily at the same moment."""
+    if peak is None:
+        return memory
+    if memory.rss > peak.rss:
+        peak = replace(memory, helpers_rss=peak.helpers_rss, helpers=peak.helpers)
+    if memory.helpers_rss > peak.helpers_rss:
+        peak = replace(peak, helpers_rss=memory.helpers_rss, helpers=memory.helpers)
+    return peak
 
 
 def database_connections() -> int:
@@ -288,10 +383,10 @@ def database_connections() -> int:
     return int(row[0]) if row else 0
 
 
-def _wait_for(unfinished: QuerySet[VideoGeneration], worker: Process, *, deadline: float) -> None:
+def _wait_for(unfinished: QuerySet[VideoGeneration], workers: "Workers", *, deadline: float) -> None:
     while unfinished.exists():
         if time.monotonic() > deadline:
-            raise BenchError(f"{unfinished.count()} jobs were still not done; the worker's log ends:\n{worker.tail()}")
+            raise BenchError(f"{unfinished.count()} jobs were still not done; the workers' logs end:\n{workers.tail()}")
         time.sleep(0.5)
 
 
@@ -441,7 +536,7 @@ def status_under_load(
     network.apply(setup.simulator)
     # The tasks stay at the simulator for the whole load, so the worker polls all of them meanwhile.
     throttle = max(0.0, seconds + 5 - setup.simulator.options.task_seconds)
-    worker = _worker(setup)
+    workers = Workers(setup, OURS)
     server = _gunicorn(setup)
     base_url = server.base_url
     try:
@@ -455,10 +550,10 @@ def status_under_load(
         measured = _load(
             {"mode": "poll", "base_url": base_url, "targets": targets, "seconds": seconds, "interval": interval}
         )
-        _follow(ids, worker, setup.broker_url, deadline=time.monotonic() + timeout)
+        _follow(ids, workers, setup.broker_url, deadline=time.monotonic() + timeout)
     finally:
         server.stop()
-        worker.stop()
+        workers.stop()
         LOOPBACK.apply(setup.simulator)
     return StatusLoad(
         network=network.name,
