@@ -6,7 +6,7 @@ loopback port, with one private bucket, and the settings that point the app's pr
     with s3_bucket(log_dir=Path("var")) as bucket:
         env = {**worker_env, **bucket.env}  # AWS_STORAGE_BUCKET_NAME, AWS_S3_ENDPOINT_URL, ...
         ...  # start workers, gunicorn, with `env`: they keep their files in the bucket
-        bucket.keys()  # every object's key, listed over HTTP as any S3 client would
+        bucket.object_keys()  # every object's key, listed over HTTP as any S3 client would
     # here the server is stopped, and everything it held is gone (moto keeps it in memory)
 
 Processes given the same `bucket.env` (two workers, a web server) share one bucket and no disk,
@@ -79,7 +79,7 @@ class S3Bucket:
             config=CLIENT_CONFIG,
         )
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def object_keys(self, prefix: str = "") -> list[str]:
         """The keys of every object in the bucket (under `prefix`), sorted."""
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
