@@ -3,6 +3,10 @@ environment, and the tests (harness/s3.py) from the bucket they start, so both a
 
 from typing import Any
 
+# django-storages holds a file it reads from the bucket in a temporary file, in memory up to this
+# size and on disk past it; its default (0) would keep a whole video in memory.
+MAX_MEMORY_BYTES = 5 * 1024 * 1024
+
 
 def bucket_storage(
     *,
@@ -25,5 +29,6 @@ def bucket_storage(
             "default_acl": "private",
             "querystring_auth": True,
             "file_overwrite": False,
+            "max_memory_size": MAX_MEMORY_BYTES,
         },
     }
