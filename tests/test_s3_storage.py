@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 
 from harness.s3 import S3Bucket, s3_bucket
 from runway_simulator import RunwaySimulator
@@ -107,6 +108,29 @@ def test_uploaded_inputs_are_objects_in_the_bucket_and_a_rerun_reads_them_back(i
     assert rerun.pk != with_image.pk and rerun.image.name != with_image.image.name
     assert object_bytes(in_bucket, rerun.image.name) == PNG
     assert local_files(settings.MEDIA_ROOT) == []
+
+
+@pytest.mark.django_db
+def test_the_command_uploads_its_image_to_the_bucket_and_names_a_link_that_works(
+    in_bucket, admin_user, monkeypatch, broker, tmp_path
+):
+    image = tmp_path / "me.png"
+    image.write_bytes(PNG)
+    video = default_storage.save("videos/test/done.mp4", ContentFile(MP4))
+
+    def worker_finishes(seconds: float) -> None:  # between two of --wait's looks at the row
+        VideoGeneration.objects.update(status=Status.SUCCEEDED, progress=100, video_file=video)
+
+    monkeypatch.setattr("videos.management.commands.generate_video.sleep", worker_finishes)
+    out = io.StringIO()
+    call_command("generate_video", "A lighthouse", "--image", str(image), "--wait", stdout=out)
+
+    job = VideoGeneration.objects.get()
+    assert object_bytes(in_bucket, job.image.name) == PNG
+    link = out.getvalue().strip().splitlines()[-1].split("succeeded: ", 1)[1]
+    assert link.startswith(f"{in_bucket.endpoint_url}/{in_bucket.name}/{video}?")  # no path on a disk
+    assert in_bucket.secret_key not in out.getvalue()
+    assert requests.get(link, timeout=10).content == MP4
 
 
 # --- Serving from the bucket through our views -----------------------------------------------------
