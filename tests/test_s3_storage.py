@@ -87,6 +87,16 @@ def test_a_finished_video_and_its_poster_are_objects_in_the_bucket(in_bucket, ma
     assert local_files(settings.MEDIA_ROOT) == []
 
 
+def test_a_large_object_read_from_the_bucket_is_held_on_disk_not_in_memory(in_bucket):
+    """What a poster, a re-run or an upscale reads whole (django-storages' default keeps it all in memory)."""
+    data = bytes(range(256)) * (6 * 1024 * 1024 // 256)  # 6 MiB, past MAX_MEMORY_BYTES
+    name = default_storage.save("videos/test/large.mp4", ContentFile(data))
+    with default_storage.open(name, "rb") as handle:
+        assert handle.read(10) == data[:10]
+        assert handle.file._rolled  # the SpooledTemporaryFile went to disk
+        assert handle.read() == data[10:]
+
+
 @pytest.mark.django_db
 def test_uploaded_inputs_are_objects_in_the_bucket_and_a_rerun_reads_them_back(in_bucket, alice):
     response = alice.post("/videos/", {"prompt": "A lighthouse", "image": SimpleUploadedFile("me.png", PNG)})
