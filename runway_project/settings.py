@@ -9,7 +9,7 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from runway_project import installation, local_stack
+from runway_project import installation, local_stack, storage
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -195,19 +195,13 @@ STORAGES: dict[str, dict[str, Any]] = {
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
     STORAGES = {
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": AWS_STORAGE_BUCKET_NAME,
-                "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
-                "region_name": env("AWS_S3_REGION_NAME", default=None),
-                "access_key": env("AWS_ACCESS_KEY_ID", default=None),
-                "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None),
-                "default_acl": "private",
-                "querystring_auth": True,
-                "file_overwrite": False,
-            },
-        },
+        "default": storage.bucket_storage(
+            bucket_name=AWS_STORAGE_BUCKET_NAME,
+            endpoint_url=env("AWS_S3_ENDPOINT_URL", default=None),
+            region_name=env("AWS_S3_REGION_NAME", default=None),
+            access_key=env("AWS_ACCESS_KEY_ID", default=None),
+            secret_key=env("AWS_SECRET_ACCESS_KEY", default=None),
+        ),
         # Static files stay on the app's disk, served by whitenoise as without a bucket.
         "staticfiles": {"BACKEND": STATICFILES_BACKEND},
     }
