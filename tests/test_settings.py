@@ -93,7 +93,7 @@ def test_media_goes_to_a_private_s3_bucket_when_one_is_named(project):
         AWS_S3_ENDPOINT_URL="http://127.0.0.1:9000",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-4:] == ["S3Storage", "videos-bucket", "http://127.0.0.1:9000", "private"]
+    assert result.stdout.split()[-4:] == ["BucketStorage", "videos-bucket", "http://127.0.0.1:9000", "private"]
 
 
 def test_media_stays_in_media_root_by_default(project):

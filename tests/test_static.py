@@ -129,7 +129,7 @@ def test_production_hashes_and_compresses_and_debug_serves_the_sources_as_they_a
 def test_with_an_s3_bucket_static_files_stay_with_whitenoise():
     storages = settings_of(AWS_STORAGE_BUCKET_NAME="videos")
 
-    assert storages["default"]["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert storages["default"]["BACKEND"] == "runway_project.storage.BucketStorage"
     assert storages["staticfiles"]["BACKEND"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
 
 
