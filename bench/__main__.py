@@ -7,6 +7,7 @@ the Redis server of BENCH_BROKER_URL. `--small` runs a quick version of each.
 """
 
 import argparse
+import json
 import logging
 import os
 import platform
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import django
 import redis
@@ -24,14 +26,24 @@ import redis
 from bench import LOG_DIR
 from runway_simulator import RunwaySimulator
 
+if TYPE_CHECKING:  # Django is set up only once the settings are: these are imported after
+    from django.contrib.auth.models import User
+
+    from bench import scenarios
+
+# The headline figures before issue 24 (committed), and this machine's last full run's (saved by it).
+BEFORE = Path(__file__).resolve().parent / "before.json"
+LAST = LOG_DIR / "last.json"
 FULL = {
     "jobs": 1000,
     "task_seconds": 30.0,
     "baseline_finish": 6,
     "browsers": 200,
-    "browser_seconds": 60.0,
+    "browser_seconds": 40.0,
     "post_clients": 10,
-    "post_seconds": 20.0,
+    "post_seconds": 15.0,
+    "create_rounds": 200,
+    "kill_after": 15.0,
 }
 SMALL = {
     "jobs": 20,
@@ -41,12 +53,17 @@ SMALL = {
     "browser_seconds": 5.0,
     "post_clients": 2,
     "post_seconds": 3.0,
+    "create_rounds": 10,
+    "kill_after": 2.0,
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="a quick version of each benchmark")
+    parser.add_argument(
+        "--compare", action="store_true", help="also the designs before: prefork and the blocking baseline (+5 min)"
+    )
     for name, value in FULL.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=None)
     parser.add_argument("--poll-interval", type=int, default=5)
@@ -68,6 +85,7 @@ def main() -> None:
     )
     parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14"))
     args = parser.parse_args()
+    args.started = time.monotonic()
     for name, value in (SMALL if args.small else FULL).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -144,24 +162,109 @@ def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> str:
         User(username=f"bench{n}") for n in range(max(args.browsers, args.post_clients, 1))
     )
     field = scenarios.Network(f"{args.latency * 1000:g} ms", args.latency, args.download_latency, args.download_rate)
-    cycle = args.task_seconds + args.poll_interval
-    flights, baselines, loads = [], [], []
-    for network in (scenarios.LOOPBACK, field):
-        for design in (scenarios.OURS, scenarios.PREFORK):
-            _say(f"1-2. {args.jobs} jobs in flight: {design.name}, {network.name}")
-            # The design before, in the field, would take many minutes: it is followed for two cycles.
-            give_up = 2 * cycle + 30 if design is scenarios.PREFORK and network is field else None
-            flights.append(
-                scenarios.in_flight(
-                    setup,
-                    owners=owners,
-                    jobs=args.jobs,
-                    timeout=10 * cycle + 120,
-                    design=design,
-                    network=network,
-                    give_up_after=give_up,
-                )
+    flights = _flights(args, setup, owners, field)
+    baselines = _designs_before(args, setup, owners, field, flights) if args.compare else []
+    loads = []
+    for network in (field, scenarios.LOOPBACK):
+        _say(f"3. status of each page's jobs: {args.browsers} browsers for {args.browser_seconds:g} s, {network.name}")
+        loads.append(
+            scenarios.status_under_load(
+                setup,
+                owners=owners,
+                jobs=args.jobs,
+                browsers=args.browsers,
+                seconds=args.browser_seconds,
+                interval=2.0,
+                timeout=10 * (args.task_seconds + args.poll_interval) + 120,
+                network=network,
             )
+        )
+    _say(f"4. submissions: {args.post_clients} clients for {args.post_seconds:g} s")
+    posts = scenarios.submissions(setup, owners=owners, clients=args.post_clients, seconds=args.post_seconds)
+    _say(f"5. every page and action with Runway answering in {args.slow_latency:g} s")
+    slow = scenarios.slow_runway(setup, owner=owners[0], latency=args.slow_latency)
+    _say(f"6. what making a job costs: {args.create_rounds} of each")
+    creates = scenarios.create_cost(owners[0], rounds=args.create_rounds)
+    results = report.Results(
+        task_seconds=args.task_seconds,
+        poll_interval=args.poll_interval,
+        worker_concurrency=settings.CELERY_WORKER_CONCURRENCY,
+        in_flight=flights,
+        baselines=baselines,
+        status=loads,
+        submissions=posts,
+        slow_runway=slow,
+        creates=creates,
+        seconds=time.monotonic() - args.started,
+    )
+    before = json.loads(BEFORE.read_text())["figures"]
+    last = json.loads(LAST.read_text()) if LAST.exists() else {}
+    command = shlex.join(["python", "-m", "bench", *sys.argv[1:]])
+    text = report.render(results, machine=_machine(), command=command, before=before, last=last)
+    if not args.small:  # a quick run's figures are not comparable to a full run's
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        LAST.write_text(json.dumps(report.headlines(results), indent=2))
+    return text
+
+
+def _flights(
+    args: argparse.Namespace, setup: "scenarios.Setup", owners: list["User"], field: "scenarios.Network"
+) -> list["scenarios.InFlight"]:
+    """Benchmark 1: the README's worker in the field and on loopback; then two workers sharing one
+    S3 bucket (moto's server) and no disk, as on two machines, and the same with one of them killed."""
+    from bench import scenarios
+    from harness.s3 import s3_bucket
+
+    timeout = 10 * (args.task_seconds + args.poll_interval) + 120
+    flights = []
+
+    def run(design: "scenarios.Design", network: "scenarios.Network") -> None:
+        _say(f"1-2. {args.jobs} jobs in flight: {design.name}, {network.name}")
+        flights.append(
+            scenarios.in_flight(setup, owners=owners, jobs=args.jobs, timeout=timeout, design=design, network=network)
+        )
+
+    run(scenarios.OURS, field)
+    run(scenarios.OURS, scenarios.LOOPBACK)
+    with s3_bucket(log_dir=LOG_DIR) as bucket:
+        run(scenarios.Design("2 workers, S3 bucket", env=bucket.env, workers=2), field)
+        killed = scenarios.Design(
+            f"2 workers, S3 bucket, one killed at {args.kill_after:g} s",
+            env=bucket.env,
+            workers=2,
+            kill_one_after=args.kill_after,
+        )
+        run(killed, field)
+    return flights
+
+
+def _designs_before(
+    args: argparse.Namespace,
+    setup: "scenarios.Setup",
+    owners: list["User"],
+    field: "scenarios.Network",
+    flights: list["scenarios.InFlight"],
+) -> list["scenarios.Baseline"]:
+    """With --compare: the deployment before (prefork, two processes) and the blocking baseline of
+    the original guide, at each distance. The prefork worker in the field is followed for two
+    cycles and its time projected; the baseline until a few jobs end."""
+    from bench import scenarios
+
+    cycle = args.task_seconds + args.poll_interval
+    baselines = []
+    for network in (field, scenarios.LOOPBACK):
+        _say(f"1-2. {args.jobs} jobs in flight: {scenarios.PREFORK.name}, {network.name}")
+        flights.append(
+            scenarios.in_flight(
+                setup,
+                owners=owners,
+                jobs=args.jobs,
+                timeout=10 * cycle + 120,
+                design=scenarios.PREFORK,
+                network=network,
+                give_up_after=2 * cycle + 30 if network is field else None,
+            )
+        )
         _say(f"     blocking baseline, {network.name}, until {args.baseline_finish} end")
         rounds = -(-args.baseline_finish // 2)
         baselines.append(
@@ -174,34 +277,7 @@ def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> str:
                 network=network,
             )
         )
-        _say(f"3. status endpoint: {args.browsers} browsers for {args.browser_seconds:g} s, {network.name}")
-        loads.append(
-            scenarios.status_under_load(
-                setup,
-                owners=owners,
-                jobs=args.jobs,
-                browsers=args.browsers,
-                seconds=args.browser_seconds,
-                interval=2.0,
-                timeout=10 * cycle + 120,
-                network=network,
-            )
-        )
-    _say(f"4. submissions: {args.post_clients} clients for {args.post_seconds:g} s")
-    posts = scenarios.submissions(setup, owners=owners, clients=args.post_clients, seconds=args.post_seconds)
-    _say(f"5. every page and action with Runway answering in {args.slow_latency:g} s")
-    slow = scenarios.slow_runway(setup, owner=owners[0], latency=args.slow_latency)
-    results = report.Results(
-        task_seconds=args.task_seconds,
-        poll_interval=args.poll_interval,
-        worker_concurrency=settings.CELERY_WORKER_CONCURRENCY,
-        in_flight=flights,
-        baselines=baselines,
-        status=loads,
-        submissions=posts,
-        slow_runway=slow,
-    )
-    return report.render(results, machine=_machine(), command=shlex.join(["python", "-m", "bench", *sys.argv[1:]]))
+    return baselines
 
 
 def _machine() -> list[str]:

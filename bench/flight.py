@@ -12,6 +12,7 @@ database of its own, dropped at the end.
 """
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -20,6 +21,8 @@ import tempfile
 
 import django
 
+from bench import LOG_DIR
+from harness.s3 import s3_bucket
 from runway_simulator import RunwaySimulator
 
 
@@ -31,6 +34,7 @@ def main() -> None:
     parser.add_argument("--poll-interval", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help="worker processes, as on that many machines")
     parser.add_argument("--kill-after", type=float, default=None, help="kill one worker (-9) this long after")
+    parser.add_argument("--s3", action="store_true", help="media in a bucket on moto's S3 server, not on disk")
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://127.0.0.1:5432/postgres")
     )
@@ -72,8 +76,12 @@ def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> None:
     )
     owners = User.objects.bulk_create(User(username=f"flight{n}") for n in range(10))
     network = scenarios.Network(f"{args.latency * 1000:g} ms", args.latency, args.latency, 2e6)
-    design = scenarios.Design(f"{args.workers} worker(s)", workers=args.workers, kill_one_after=args.kill_after)
-    flight = scenarios.in_flight(setup, owners=owners, jobs=args.jobs, timeout=600, network=network, design=design)
+    with contextlib.ExitStack() as stack:
+        media = stack.enter_context(s3_bucket(log_dir=LOG_DIR)).env if args.s3 else {}
+        design = scenarios.Design(
+            f"{args.workers} worker(s)", env=media, workers=args.workers, kill_one_after=args.kill_after
+        )
+        flight = scenarios.in_flight(setup, owners=owners, jobs=args.jobs, timeout=600, network=network, design=design)
     lags = sorted(flight.lags)
     cpu = flight.worker_cpu
     print(f"{flight.jobs} jobs, {args.latency * 1000:g} ms per Runway call: {flight.statuses}")

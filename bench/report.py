@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from bench.scenarios import Baseline, InFlight, SlowRunway, StatusLoad, Submissions, percentile
+from bench.scenarios import Baseline, CreateCost, InFlight, SlowRunway, StatusLoad, Submissions, percentile
 from videos import posters
 
 MB = 1024 * 1024
@@ -26,18 +26,119 @@ class Results:
     status: list[StatusLoad]  # at each network
     submissions: Submissions
     slow_runway: SlowRunway
+    creates: CreateCost | None = None
+    seconds: float | None = None  # the whole run's
 
 
-def render(results: Results, *, machine: list[str], command: str) -> str:
+def render(
+    results: Results,
+    *,
+    machine: list[str],
+    command: str,
+    before: dict[str, str] | None = None,
+    last: dict[str, str] | None = None,
+) -> str:
+    """The report; with the headline figures of an earlier run (`before`: issue 24's, `last`: this
+    machine's last full run), a table of them beside this run's first."""
     r = results
     lines = [f"Command: `{command}`", "", *[f"- {line}" for line in machine], ""]
+    lines += headline_table(r, before or {}, last or {})
     lines += _in_flight(r)
     lines += _calls(r)
     lines += _status(r.status)
     lines += _submissions(r.submissions)
     lines += _slow(r.slow_runway)
+    lines += _creates(r.creates)
     lines += _targets(r)
     return "\n".join(lines) + "\n"
+
+
+# The headline figures, by key (bench/before.json and var/bench/last.json use the same keys).
+HEADLINES = {
+    "cpu": "Worker CPU per job, 1 worker (with ffmpeg's)",
+    "done": "All shown done after the last submission, 1 worker",
+    "calls": "Creates / most polls per job; shortest gap between two polls",
+    "lag": "Lag from Runway finishing to shown, p99",
+    "memory": "Worker memory, peak RSS",
+    "connections": "Database connections, peak, 1 worker",
+    "two_shares": "2 workers: creates each sent",
+    "two_cpu": "2 workers: CPU per job",
+    "two_done": "2 workers: all shown done",
+    "killed": "2 workers, one killed: jobs ended well / creates per job / all done",
+    "status_p99": "Status p99, 200 browsers",
+    "status_rate": "Status requests per second",
+    "create_queries": "Queries per create: service / form post",
+    "create_cpu": "CPU per create: service / form post",
+    "bench_minutes": "make bench's own time, minutes",
+}
+
+
+def headlines(r: Results) -> dict[str, str]:
+    """This run's headline figures, as text, by key (HEADLINES)."""
+    figures = _flight_headlines(r)
+    field = next((s for s in r.status if s.network != "loopback"), None)
+    if field is not None:
+        figures["status_p99"] = f"{_p(field.latencies, 0.99) * 1000:,.1f} ms"
+        figures["status_rate"] = f"{field.requests_per_second:.1f}/s"
+    if r.creates is not None:
+        c = r.creates
+        figures["create_queries"] = f"{c.service_queries:g} / {c.form_queries:g}"
+        figures["create_cpu"] = f"{c.service_cpu_ms:.1f} / {c.form_cpu_ms:.1f} ms"
+    if r.seconds is not None:
+        figures["bench_minutes"] = f"{r.seconds / 60:.1f}"
+    return figures
+
+
+def _flight_headlines(r: Results) -> dict[str, str]:
+    figures: dict[str, str] = {}
+    one = next((f for f in r.in_flight if f.network != "loopback" and f.design == "ours"), None)
+    two = next((f for f in r.in_flight if f.workers == 2 and f.killed_after is None), None)
+    killed = next((f for f in r.in_flight if f.killed_after is not None), None)
+    if one is not None:
+        most = max(one.calls.polls, default=0)
+        creates = "/".join(str(n) for n in sorted(one.calls.creates_per_job))
+        figures.update(
+            cpu=_cpu(one),
+            done=f"{one.all_done_seconds:.1f} s",
+            calls=f"{creates} / {most}; {_gap(one.calls.shortest_gap)}",
+            lag=f"{_p(one.lags, 0.99):.2f} s",
+            memory=f"{one.worker_peak.rss / MB:.0f} MB",
+            connections=str(one.database_connections),
+        )
+    if two is not None:
+        figures.update(two_shares=" / ".join(map(str, two.shares)), two_cpu=_cpu(two), two_done=_done(two))
+    if killed is not None:
+        good = killed.statuses.get("succeeded", 0)
+        creates = "/".join(str(n) for n in sorted(killed.calls.creates_per_job))
+        figures["killed"] = f"{good} of {killed.jobs} / {creates} / {killed.all_done_seconds:.1f} s"
+    return figures
+
+
+def headline_table(r: Results, before: dict[str, str], last: dict[str, str]) -> list[str]:
+    now = headlines(r)
+    lines = [
+        "### Then and now",
+        "",
+        "| | before issue 24 | last full run here | this run |",
+        "|---|---|---|---|",
+    ]
+    for key, name in HEADLINES.items():
+        lines.append(f"| {name} | {before.get(key, '-')} | {last.get(key, '-')} | {now.get(key, '-')} |")
+    return [*lines, ""]
+
+
+def _creates(creates: CreateCost | None) -> list[str]:
+    if creates is None:
+        return []
+    return [
+        "### 6. What making a job costs",
+        "",
+        f"- Through the service (the API's and the command's way), median of {creates.rounds}: "
+        f"**{creates.service_queries:g} queries**, {creates.service_cpu_ms:.1f} ms of CPU.",
+        f"- A Generate form post (session, user, form, the card's JSON answer): **{creates.form_queries:g} queries**, "
+        f"{creates.form_cpu_ms:.1f} ms of CPU.",
+        "",
+    ]
 
 
 def _in_flight(r: Results) -> list[str]:
@@ -50,13 +151,16 @@ def _in_flight(r: Results) -> list[str]:
         "|---|" + "---|" * len(flights),
         row("Jobs submitted at once", lambda f: str(f.jobs)),
         row("Jobs ended", lambda f: f"{f.ended} ({_statuses(f.statuses)})" + ("" if f.finished else ", then stopped")),
+        row("Worker processes", _processes),
+        row("Creates each worker sent", lambda f: " / ".join(map(str, f.shares)) or "-"),
+        row("Jobs the sweep put back to work", lambda f: str(f.swept)),
         row("All shown done after the last submission", _done),
         row("Throughput", lambda f: f"{f.throughput:.1f} videos/s"),
         row("Last create reached Runway after", lambda f: f"{f.last_create_seconds:.1f} s"),
         row("Lag, finished to shown: p50 / p99", lambda f: f"{_p(f.lags, 0.5):.2f} / {_p(f.lags, 0.99):.2f} s"),
         row("Posters all made after", lambda f: "-" if f.posters_seconds is None else f"{f.posters_seconds:.1f} s"),
         row("Worker CPU per job (with ffmpeg's posters)", _cpu),
-        row("Worker peak RSS (PSS)", lambda f: f"{f.worker_peak.rss / MB:.0f} MB ({f.worker_peak.pss / MB:.0f} MB)"),
+        row("Worker peak RSS (PSS), each", _peaks),
         row("... over", lambda f: f"{f.worker_peak.processes} process(es), {f.worker_peak.threads} threads"),
         row("... plus ffmpeg helpers", lambda f: f"{f.worker_peak.helpers_rss / MB:.0f} MB"),
         row("Database connections (peak)", lambda f: str(f.database_connections)),
@@ -74,6 +178,16 @@ def _in_flight(r: Results) -> list[str]:
             f"**{ours.throughput / baseline.throughput:.0f}×** that."
         )
     return [*lines, ""]
+
+
+def _processes(flight: InFlight) -> str:
+    killed = "" if flight.killed_after is None else f", one killed (-9) {flight.killed_after:g} s after"
+    return f"{flight.workers}{killed}"
+
+
+def _peaks(flight: InFlight) -> str:
+    peaks = flight.worker_peaks or [flight.worker_peak]
+    return " / ".join(f"{m.rss / MB:.0f} MB ({m.pss / MB:.0f} MB)" for m in peaks)
 
 
 def _cpu(flight: InFlight) -> str:
@@ -147,7 +261,8 @@ def _slow(slow: SlowRunway) -> list[str]:
 
 def _targets(r: Results) -> list[str]:
     header = ["### Targets", "", "| Target | Measured | Met |", "|---|---|---|"]
-    return header + _field_targets(r) + _resource_targets(r) + _page_targets(r) + _loopback_targets(r)
+    rows = _field_targets(r) + _resource_targets(r) + _workers_targets(r) + _page_targets(r) + _create_targets(r)
+    return header + rows + _loopback_targets(r)
 
 
 def _field_targets(r: Results) -> list[str]:
@@ -171,17 +286,71 @@ def _field_targets(r: Results) -> list[str]:
 
 
 def _resource_targets(r: Results) -> list[str]:
-    """What the worker holds: memory and database connections."""
+    """What each worker holds: memory and database connections."""
     ours = [f for f in r.in_flight if f.design == "ours"]
-    peak = max(f.worker_peak.rss for f in ours)
+    peak = max(f.worker_peak.rss for f in r.in_flight if f.finished)
     connections = max(f.database_connections for f in ours)
-    # The pool's threads, the poller's finishers and poster threads, the main thread and the poller's writer.
-    budget = r.worker_concurrency + settings.WORKER_FINISH_THREADS + posters.AT_ONCE + 2
+    budget, rule = connection_budget(r.worker_concurrency)
     return [
-        _target("Worker memory ≤ 300 MB (all its processes and threads)", f"{peak / MB:.0f} MB", peak <= 300 * MB),
-        _target(f"Worker database connections ≤ CELERY_WORKER_CONCURRENCY + WORKER_FINISH_THREADS + cores + 2 "
-                f"= {budget}, of PostgreSQL's {POSTGRES_MAX_CONNECTIONS}", str(connections), connections <= budget),
+        _target("Worker memory ≤ 300 MB each (all its processes and threads)", f"{peak / MB:.0f} MB", peak <= 300 * MB),
+        _target(f"Worker database connections ≤ {rule} = {budget}, of PostgreSQL's {POSTGRES_MAX_CONNECTIONS}",
+                str(connections), connections <= budget),
     ]  # fmt: skip
+
+
+def connection_budget(concurrency: int) -> tuple[int, str]:
+    """The most database connections one worker may hold, and the rule that says so."""
+    if settings.DATABASES["default"].get("OPTIONS", {}).get("pool"):
+        return settings.DATABASE_POOL_SIZE, "DATABASE_POOL_SIZE"
+    # Its pool's threads, the poller's finishers and poster threads, the main thread and the poller's writer.
+    budget = concurrency + settings.WORKER_FINISH_THREADS + posters.AT_ONCE + 2
+    return budget, "CELERY_WORKER_CONCURRENCY + WORKER_FINISH_THREADS + cores + 2"
+
+
+def _workers_targets(r: Results) -> list[str]:
+    """Two workers as on two machines: the load shared, nothing made twice, nothing lost when one dies."""
+    one = next((f for f in r.in_flight if f.network != "loopback" and f.design == "ours"), None)
+    two = next((f for f in r.in_flight if f.workers > 1 and f.killed_after is None), None)
+    killed = next((f for f in r.in_flight if f.killed_after is not None), None)
+    rows = []
+    if two is not None and one is not None and two.cpu_ms_per_job is not None and one.cpu_ms_per_job is not None:
+        shared = len(two.shares) == two.workers and min(two.shares) >= 0.25 * two.jobs
+        rows += [
+            _target("2 workers: each sends a quarter of the creates or more", " / ".join(map(str, two.shares)),
+                    shared),
+            _target("2 workers: exactly 1 create per job", _creates_per_job(two),
+                    set(two.calls.creates_per_job) == {1}),
+            _target(f"2 workers: CPU per job ≤ 1 worker's ({one.cpu_ms_per_job:.1f} ms)", _cpu(two),
+                    two.cpu_ms_per_job <= one.cpu_ms_per_job),
+        ]  # fmt: skip
+    if killed is not None:
+        good = killed.statuses == {"succeeded": killed.jobs}
+        rows += [
+            _target("One of 2 killed: every job succeeds", _statuses(killed.statuses), good),
+            _target("One of 2 killed: exactly 1 create per job", _creates_per_job(killed),
+                    set(killed.calls.creates_per_job) == {1}),
+        ]  # fmt: skip
+    return rows
+
+
+def _create_targets(r: Results) -> list[str]:
+    rows = []
+    if r.creates is not None:
+        c = r.creates
+        queries = max(c.service_queries, c.form_queries)
+        cpu = max(c.service_cpu_ms, c.form_cpu_ms)
+        rows += [
+            _target("A create (service or form post) ≤ 6 queries", f"{c.service_queries:g} / {c.form_queries:g}",
+                    queries <= 6),
+            _target("A create ≤ 10 ms of CPU", f"{c.service_cpu_ms:.1f} / {c.form_cpu_ms:.1f} ms", cpu <= 10),
+        ]  # fmt: skip
+    if r.seconds is not None:
+        rows.append(_target("make bench in under 10 minutes", f"{r.seconds / 60:.1f} min", r.seconds < 600))
+    return rows
+
+
+def _creates_per_job(flight: InFlight) -> str:
+    return ", ".join(f"{jobs} × {n}" for n, jobs in sorted(flight.calls.creates_per_job.items()))
 
 
 def _page_targets(r: Results) -> list[str]:

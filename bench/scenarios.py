@@ -8,12 +8,13 @@ thread of the same process. Child processes get `Setup.env`.
 import json
 import math
 import re
+import statistics
 import subprocess
 import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypedDict
@@ -628,6 +629,59 @@ def submissions(setup: Setup, *, owners: Sequence[User], clients: int, seconds: 
         errors=measured["errors"],
         created=VideoGeneration.objects.filter(pk__in=measured["created"]).count(),
     )
+
+
+# --- 6. What making a job costs ----------------------------------------------------------------
+
+
+@dataclass
+class CreateCost:
+    """Per job made, median over the rounds: database statements (BEGIN and COMMIT left out, as
+    PostgreSQL sends none for them) and CPU milliseconds of this process."""
+
+    rounds: int
+    service_queries: float
+    service_cpu_ms: float
+    form_queries: float
+    form_cpu_ms: float
+
+
+TRANSACTION_CONTROL = re.compile(r"^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE SAVEPOINT)\b", re.IGNORECASE)
+
+
+def create_cost(owner: User, *, rounds: int) -> CreateCost:
+    """A job made `rounds` times through the service (as the API and the command make one) and
+    through the Generate form's post (Django's test client: session, user, form, the card's JSON);
+    their messages go to the run's queue, which nothing consumes here."""
+    client = Client()
+    client.force_login(owner)
+
+    def service() -> None:
+        creation.generation_create(owner=owner, request=VideoRequest(prompt="create cost"))
+
+    def form_post() -> None:
+        data = {"prompt": "create cost", "token": str(uuid.uuid4())}
+        response = client.post(
+            reverse("videos:dashboard"), data, secure=True, headers={"host": "127.0.0.1", "accept": "application/json"}
+        )
+        if response.status_code != 201:
+            raise BenchError(f"the form post answered {response.status_code}")
+
+    service_queries, service_cpu = _per_round(service, rounds)
+    form_queries, form_cpu = _per_round(form_post, rounds)
+    return CreateCost(rounds, service_queries, service_cpu, form_queries, form_cpu)
+
+
+def _per_round(action: Callable[[], object], rounds: int) -> tuple[float, float]:
+    queries, cpu = [], []
+    for _ in range(rounds):
+        connection.queries_log.clear()
+        with CaptureQueriesContext(connection) as captured:
+            started = time.thread_time()
+            action()
+            cpu.append((time.thread_time() - started) * 1000)
+        queries.append(sum(1 for q in captured.captured_queries if not TRANSACTION_CONTROL.match(q["sql"])))
+    return statistics.median(queries), statistics.median(cpu)
 
 
 # --- Helpers ---------------------------------------------------------------------------------------

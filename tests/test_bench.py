@@ -8,10 +8,10 @@ import pytest
 from django.conf import settings
 
 from bench import report, scenarios
+from harness.s3 import s3_bucket
 from harness.stack import database_url
 from runway_simulator import RunwaySimulator
-from tests.stack import stack_environment
-from videos import posters
+from tests.stack import LOG_DIR, stack_environment
 from videos.models import VideoGeneration
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
@@ -61,15 +61,28 @@ def test_the_benchmarks_run_small_and_count_right(setup, owners):
     # CELERY_WORKER_CONCURRENCY), each step on one of them.
     assert flight.worker_peak.processes == 1
     assert flight.worker_peak.threads > 2
-    # Its pool's threads, the poller's finishers, poster threads and writer hold one connection each;
-    # its HTTP threads none.
-    budget = settings.CELERY_WORKER_CONCURRENCY + settings.WORKER_FINISH_THREADS + posters.AT_ONCE + 2
+    # On PostgreSQL its threads share the pool's connections (DATABASE_POOL_SIZE); its HTTP threads hold none.
+    budget, _ = report.connection_budget(settings.CELERY_WORKER_CONCURRENCY)
     assert 1 <= flight.database_connections <= budget or connection_is_sqlite()
     assert flight.worker_cpu is not None and flight.worker_cpu.own > 0
     assert flight.cpu_ms_per_job is not None and flight.cpu_ms_per_job > 0
     made = VideoGeneration.objects.filter(prompt__startswith="in-flight")
     assert all(job.video_file and job.poster for job in made)
     assert setup.simulator.options.latency == 0  # the network is loopback again after the run
+
+    # Two workers, as on two machines sharing one bucket and no disk: both take jobs, none is made twice.
+    with s3_bucket(log_dir=LOG_DIR) as bucket:
+        two = scenarios.in_flight(
+            setup, owners=owners, jobs=8, timeout=120, network=FIELD,
+            design=scenarios.Design("two", env=bucket.env, workers=2),
+        )  # fmt: skip
+        stored = bucket.object_keys()
+    assert two.statuses == {"succeeded": 8}
+    assert two.calls.creates_per_job == {1: 8}
+    assert len(two.shares) == 2 and sum(two.shares) == 8
+    assert len(two.worker_peaks) == 2
+    kept = VideoGeneration.objects.filter(prompt__startswith="in-flight two")
+    assert {name for job in kept for name in (job.video_file.name, job.poster.name)} <= set(stored)
 
     # The design before, followed for a moment only: what ended is counted, the rest dropped.
     before = scenarios.in_flight(
@@ -92,6 +105,11 @@ def test_the_benchmarks_run_small_and_count_right(setup, owners):
     assert posts.errors == []
     assert posts.created == len(posts.latencies) > 0  # every post answered 201 made one job
 
+    creates = scenarios.create_cost(owners[0], rounds=3)
+    assert creates.service_queries == 4  # as tests/test_create_cost.py counts them
+    assert creates.form_queries == 6
+    assert creates.service_cpu_ms > 0 and creates.form_cpu_ms > 0
+
     slow = scenarios.slow_runway(setup, owner=owners[0], latency=30.0)
     assert slow.runway_calls == 0
     assert len(slow.timings) == 12
@@ -102,18 +120,25 @@ def test_the_benchmarks_run_small_and_count_right(setup, owners):
             task_seconds=setup.simulator.options.task_seconds,
             poll_interval=setup.poll_interval,
             worker_concurrency=settings.CELERY_WORKER_CONCURRENCY,
-            in_flight=[flight, before],
+            in_flight=[flight, two, before],
             baselines=[baseline],
             status=[status, replace(status, network="field")],
             submissions=posts,
             slow_runway=slow,
+            creates=creates,
+            seconds=60.0,
         ),
         machine=["this test's machine"],
         command="pytest tests/test_bench.py",
+        before={"cpu": "150 ms"},
     )
-    for heading in ("In-flight scale", "Runway calls per job", "Status endpoint", "Submissions", "Targets"):
+    headings = ("Then and now", "In-flight scale", "Runway calls per job", "Status endpoint", "Submissions",
+                "What making a job costs", "Targets")  # fmt: skip
+    for heading in headings:
         assert heading in text
+    assert "| Worker CPU per job, 1 worker (with ffmpeg's) | 150 ms | - |" in text
     assert "creates 6 job(s) × 1" in text
+    assert "| 2 workers: exactly 1 create per job | 8 × 1 | yes |" in text
     assert settings.RUNWAY_API_KEY not in text
 
 
