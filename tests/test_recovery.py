@@ -14,8 +14,9 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
+from harness.s3 import s3_bucket
 from runway_simulator import RunwaySimulator
-from tests.stack import POLL_INTERVAL, Stack, StackBroker, broker_messages, wait_for_jobs
+from tests.stack import LOG_DIR, POLL_INTERVAL, Stack, StackBroker, broker_messages, wait_for_jobs
 from videos.catalog import VideoRequest
 from videos.models import STEP_LOST_AFTER, Status, VideoGeneration
 from videos.services import actions, creation
@@ -172,6 +173,45 @@ def test_two_workers_share_fifty_jobs_without_a_double_create_or_a_fast_poll(use
     for worker in workers:
         log = worker.log.read_text(errors="replace")
         assert re.search(r"Runway (POST|GET) /v1/\S+ -> 200", log), worker.tail()  # both did steps
+
+
+def test_two_machines_share_the_jobs_and_one_killed_loses_nothing(user, stack, settings, tmp_path):
+    """Two workers as on two machines: one bucket for the media, no disk in common, one broker and
+    one database. Both take jobs; one is killed (-9) while it holds its jobs' polls, and the other,
+    with beat's sweep, finishes every one of them: no job lost, none made twice at Runway, no task
+    polled faster than Runway allows, every file in the bucket and none on either machine's disk."""
+    settings.RUNWAY_MAX_ACTIVE_PER_USER = 100
+    simulator = stack.start(task_seconds=15.0)
+    disks = [tmp_path / "machine-a", tmp_path / "machine-b"]
+    with s3_bucket(log_dir=LOG_DIR) as bucket:
+        workers = []
+        for disk in disks:
+            disk.mkdir()
+            workers.append(stack.worker(MEDIA_ROOT=str(disk), **bucket.env))
+        for worker in workers:
+            worker.wait_until_ready(seconds=30)  # so that neither has the queue to itself at first
+        stack.beat()
+        ids = [
+            creation.generation_create(owner=user, request=VideoRequest(prompt=f"Machine {i}")).pk for i in range(30)
+        ]
+        deadline = time.monotonic() + 60
+        while not all_scheduled_and_idle(ids, stack.broker, in_broker=False):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the jobs were never all made and held\n{stack.logs()}")
+            time.sleep(0.1)
+        shares = [worker.log.read_text(errors="replace").count(" submitted as Runway task ") for worker in workers]
+        assert sum(shares) == 30 and min(shares) > 0, shares  # both machines took jobs
+        workers[0].kill()
+        stack.clock.advance(15.0)
+        jobs = wait_for_jobs(stack, ids, lambda job: job.is_final and not job.poster_pending, seconds=120)
+        stored = set(bucket.object_keys())
+
+    assert [job.status for job in jobs] == [Status.SUCCEEDED] * 30, [(job.pk, job.message) for job in jobs]
+    assert simulator.creates == 30
+    assert polls_too_close(simulator) == {}
+    assert {name for job in jobs for name in (job.video_file.name, job.poster.name)} <= stored
+    assert [path for disk in disks for path in disk.rglob("*") if path.is_file()] == []
+    assert "had lost their task message" in workers[1].log.read_text(errors="replace")  # the sweep brought them back
 
 
 def test_the_sweep_starts_a_job_whose_message_was_lost_before_any_worker_saw_it(user, stack):
