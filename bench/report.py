@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from bench.scenarios import Baseline, CreateCost, InFlight, SlowRunway, StatusLoad, Submissions, percentile
+from runway_project.database import POSTGRESQL
 from videos import posters
 
 MB = 1024 * 1024
@@ -300,7 +301,7 @@ def _resource_targets(r: Results) -> list[str]:
 
 def connection_budget(concurrency: int) -> tuple[int, str]:
     """The most database connections one worker may hold, and the rule that says so."""
-    if settings.DATABASES["default"].get("OPTIONS", {}).get("pool"):
+    if settings.DATABASES["default"]["ENGINE"] == POSTGRESQL and settings.DATABASE_POOL_SIZE > 0:
         return settings.DATABASE_POOL_SIZE, "DATABASE_POOL_SIZE"
     # Its pool's threads, the poller's finishers and poster threads, the main thread and the poller's writer.
     budget = concurrency + settings.WORKER_FINISH_THREADS + posters.AT_ONCE + 2

@@ -12,6 +12,8 @@ from runway_project.parent_watch import stop_with_parent
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "runway_project.settings")
 
+logger = logging.getLogger("videos.worker")
+
 app = Celery("runway_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
@@ -37,6 +39,20 @@ def say_which_queue(sender: Any = None, **kwargs: Any) -> None:
         else "CELERY_QUEUE"
     )
     logging.getLogger("videos.worker").info("Taking work from queue %s (%s)", queues, why)
+
+
+@signals.worker_init.connect
+def pool_database_connections(**kwargs: Any) -> None:
+    """A worker's threads share a pool of DATABASE_POOL_SIZE connections on PostgreSQL
+    (runway_project/database.py), switched on before any of them connects."""
+    from django.conf import settings
+
+    from runway_project.database import connection_pool_enable
+
+    if connection_pool_enable(size=settings.DATABASE_POOL_SIZE, timeout=settings.DATABASE_POOL_TIMEOUT):
+        logger.info(
+            "Database connections: this worker's threads share a pool of at most %s", settings.DATABASE_POOL_SIZE
+        )
 
 
 @signals.worker_ready.connect

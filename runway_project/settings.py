@@ -128,21 +128,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # Keep each process's connection open between requests and tasks (checked before reuse): opening
 # one per request or task step costs more than the step itself (docs/PERFORMANCE.md).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-# On PostgreSQL, each process's threads share a pool of at most this many connections (Django's own
-# pooling, psycopg_pool), taken for a task or request and given back after it, and while a step
-# waits on Runway: a worker's dozens of threads then hold a few connections, not one each, and
-# several workers fit in PostgreSQL's max_connections. 0: a connection per thread, kept
-# CONN_MAX_AGE seconds. A thread waits up to DATABASE_POOL_TIMEOUT seconds for a free connection.
+# On PostgreSQL, a worker's threads share a pool of at most this many connections (Django's own
+# pooling, psycopg_pool, switched on when the worker starts: runway_project/celery.py), taken for a
+# step and given back after it, and while a step waits on Runway: its dozens of threads hold a few
+# connections, not one each, and several workers fit in PostgreSQL's max_connections. A thread
+# waits up to DATABASE_POOL_TIMEOUT seconds for a free one. 0: a connection per thread, kept
+# CONN_MAX_AGE seconds. The web tier keeps one per process (CONN_MAX_AGE): a gunicorn worker has
+# one thread, and a pool would make a page wait out its timeout for a database that is down.
 DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=16)
 DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=10.0)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_SIZE > 0:
-    DATABASES["default"]["OPTIONS"]["pool"] = {
-        "min_size": 1,
-        "max_size": DATABASE_POOL_SIZE,
-        "timeout": DATABASE_POOL_TIMEOUT,
-        "max_idle": 60.0,  # an idle connection beyond the first is closed after a minute
-    }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django gives each back after use
 # Django's cache: today only the API's per-key rate limit counts in it. The default is each process's
 # own memory (a limit per process); redis://host:6379/1 shares the count between processes.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}

@@ -4,37 +4,47 @@ and a step gives its own back while it waits on something else."""
 import threading
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 
-from tests.test_settings import REPO, manage
+from runway_project.database import connection_pool_disable, connection_pool_enable
+from runway_simulator import RunwaySimulator
+from tests.stack import running_worker
 from videos.models import VideoGeneration
 from videos.services.bookkeeping import connection_release
 
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="the pool is PostgreSQL's")
 
 
-def test_on_postgresql_each_process_pools_its_connections():
-    project = REPO
-    code = (
-        "from django.conf import settings as s; d = s.DATABASES['default']; "
-        "print(d['OPTIONS']['pool']['max_size'], d['OPTIONS']['pool']['timeout'], d['CONN_MAX_AGE'])"
-    )
-    url = "postgres://someone@127.0.0.1:5432/runway"
-    result = manage(
-        project, "shell", "-c", code, DEBUG="True", DATABASE_URL=url, DATABASE_POOL_SIZE="7", DATABASE_POOL_TIMEOUT="3"
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-3:] == ["7", "3.0", "0"]  # the pool keeps them, not Django
-
-    without = manage(project, "shell", "-c", "from django.conf import settings as s; "
-                     "d = s.DATABASES['default']; print('pool' in d['OPTIONS'], d['CONN_MAX_AGE'])",
-                     DEBUG="True", DATABASE_URL=url, DATABASE_POOL_SIZE="0")  # fmt: skip
-    assert without.stdout.split()[-2:] == ["False", "60"]
+@pytest.fixture
+def pooled(settings):
+    """This process pools its connections, as a worker does."""
+    kept = settings.DATABASES["default"]["CONN_MAX_AGE"]
+    assert connection_pool_enable(size=8, timeout=5.0)
+    yield
+    connection_pool_disable(conn_max_age=kept)
 
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_a_step_gives_its_connection_back_while_it_waits_and_takes_one_again_after():
+def test_a_worker_pools_its_connections_and_says_so(django_db_blocker):
+    with RunwaySimulator() as simulator, running_worker(django_db_blocker, simulator, max_wait=300) as worker:
+        worker.wait_until_ready(seconds=30)
+        log = worker.log.read_text(errors="replace")
+    assert f"share a pool of at most {settings.DATABASE_POOL_SIZE}" in log
+
+
+def test_without_postgresql_or_with_a_size_of_0_nothing_is_pooled(settings):
+    if connection.vendor == "postgresql":
+        assert not connection_pool_enable(size=0, timeout=5.0)
+    else:
+        assert not connection_pool_enable(size=8, timeout=5.0)
+    assert "pool" not in settings.DATABASES["default"]["OPTIONS"]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_step_gives_its_connection_back_while_it_waits_and_takes_one_again_after(pooled):
     VideoGeneration.objects.count()
     pool = connection.pool
     assert pool is not None
@@ -49,7 +59,7 @@ def test_a_step_gives_its_connection_back_while_it_waits_and_takes_one_again_aft
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_a_connection_in_a_transaction_is_kept():
+def test_a_connection_in_a_transaction_is_kept(pooled):
     with transaction.atomic():
         VideoGeneration.objects.count()
         held = connection.connection
@@ -59,7 +69,7 @@ def test_a_connection_in_a_transaction_is_kept():
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_many_threads_share_the_pools_connections(settings):
+def test_many_threads_share_the_pools_connections(pooled):
     """Forty threads that each query, then wait, hold no more than the pool's connections."""
     size = connection.pool.max_size
     seen: set[int] = set()
