@@ -213,6 +213,7 @@
   const gone = new Set();
   let timer = null; // the page's one timer: the next status check, while any card is live
   let asking = false;
+  let askAgain = false; // seen again while a check was under way (sent while hidden): another at once
   const etags = []; // the last answer's ETag, for each group of STATUS_MAX cards
 
   function liveCards() {
@@ -237,7 +238,8 @@
       }
     } finally {
       asking = false;
-      follow(document.hidden ? HIDDEN_POLL_MS : POLL_MS); // the cards added meanwhile are in the next one
+      follow(askAgain ? 0 : document.hidden ? HIDDEN_POLL_MS : POLL_MS); // cards added meanwhile are in it
+      askAgain = false;
     }
   }
 
@@ -287,13 +289,14 @@
     if (current) paint(current);
   }
 
-  // Seen again: the title loses its news, and the page asks at once, then every 2 s.
+  // Hidden: the next check in 15 s. Seen again: the title loses its news, and the page asks at once,
+  // then every 2 s.
   document.addEventListener("visibilitychange", function () {
-    if (document.hidden) return;
-    document.title = baseTitle;
+    if (!document.hidden) document.title = baseTitle;
+    askAgain = asking && !document.hidden;
     window.clearTimeout(timer);
     timer = null;
-    follow(0);
+    follow(document.hidden ? HIDDEN_POLL_MS : 0);
   });
 
   function watch(card) {
