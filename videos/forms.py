@@ -258,9 +258,8 @@ def _day_start(day: date | None) -> datetime | None:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-# A job's number as the database keeps it (a bigint): anything longer is not one of ours.
+# A job's number as the database keeps it (at most selectors.JOB_NUMBER_MAX, a bigint).
 _JOB_NUMBER = re.compile(r"[1-9][0-9]{0,18}")
-_LARGEST_JOB_NUMBER = 2**63 - 1
 
 
 class StatusQueryForm(forms.Form):
@@ -276,6 +275,6 @@ class StatusQueryForm(forms.Form):
                 f"Ask about at most {selectors.STATUS_IDS_MAX} videos at once, not {len(given)}.", code="too_many"
             )
         for part in given:
-            if not _JOB_NUMBER.fullmatch(part) or int(part) > _LARGEST_JOB_NUMBER:
+            if not _JOB_NUMBER.fullmatch(part) or int(part) > selectors.JOB_NUMBER_MAX:
                 raise forms.ValidationError(f"“{part[:20]}” is not a video's number.", code="invalid")
         return sorted({int(part) for part in given})

@@ -210,6 +210,8 @@ def generation_cost_reason(*, generation: VideoGeneration) -> str:
 # The most jobs one status request may ask about: a page's live cards (a history page holds 10, and
 # cards made in place join them), with room to spare; more would make one request read without bound.
 STATUS_IDS_MAX = 50
+# The largest number a job can have (a bigint): a larger one is no job's, and some databases refuse it.
+JOB_NUMBER_MAX = 2**63 - 1
 # What moves with the clock in a job's status: the page carries these on from when it got them, so they
 # stay out of the answer's tag, and an answer unchanged but for them is "not modified" (304).
 CLOCK_FIELDS = ("elapsed_seconds", "runway_seconds")
@@ -219,7 +221,8 @@ def generation_statuses(*, owner: User, ids: Collection[int], now: datetime | No
     """What the page's status check learns about each job of `ids` that is the owner's and not being
     deleted, as JSON, by number; anyone else's, or a deleted one, is simply not there. One read of the
     jobs (with their costs and places in line) and at most one of the time estimates, however many."""
-    jobs = _with_queue_position(VideoGeneration.objects.visible().filter(owner=owner, pk__in=ids).with_cost())
+    possible = [pk for pk in ids if 0 < pk <= JOB_NUMBER_MAX]
+    jobs = _with_queue_position(VideoGeneration.objects.visible().filter(owner=owner, pk__in=possible).with_cost())
     found = list(jobs.order_by("pk"))
     estimates = generation_estimates(models={job.model for job in found if not job.is_final})
     now = now or timezone.now()
@@ -312,21 +315,27 @@ def generation_estimates(*, models: Collection[str]) -> dict[str, float]:
 
 
 def _median_seconds_at_runway(models: list[str]) -> dict[str, float]:
-    """The median time at Runway of each model's last ESTIMATE_SAMPLE successes (one query, each
-    model's part a LIMIT on the videos_recent_by_model index); a model with none is left out."""
-    recent = Q()
-    for model in models:
-        last = VideoGeneration.objects.filter(
-            model=model, status=Status.SUCCEEDED, finished_at__isnull=False, submitted_at__isnull=False
-        ).order_by("-finished_at")
-        recent |= Q(pk__in=last.values("pk")[:ESTIMATE_SAMPLE])
+    """The median time at Runway of each model's last ESTIMATE_SAMPLE successes; a model with none
+    is left out. One query: a UNION ALL of a part per model, each the rows of a LIMIT on the
+    videos_recent_by_model index (its own subquery, as SQLite takes no LIMIT on a part of a UNION;
+    an OR of the parts would have PostgreSQL read the whole table)."""
+    parts = [
+        VideoGeneration.objects.filter(pk__in=_last_successes(model).values("pk")[:ESTIMATE_SAMPLE])
+        .order_by()
+        .values_list("model", "submitted_at", "finished_at")
+        for model in models
+    ]
     durations: dict[str, list[float]] = {}
-    for model, submitted, finished in VideoGeneration.objects.filter(recent).values_list(
-        "model", "submitted_at", "finished_at"
-    ):
+    for model, submitted, finished in parts[0].union(*parts[1:], all=True):
         if submitted and finished:
             durations.setdefault(model, []).append((finished - submitted).total_seconds())
     return {model: statistics.median(seconds) for model, seconds in durations.items()}
+
+
+def _last_successes(model: str) -> QuerySet[VideoGeneration]:
+    return VideoGeneration.objects.filter(
+        model=model, status=Status.SUCCEEDED, finished_at__isnull=False, submitted_at__isnull=False
+    ).order_by("-finished_at")
 
 
 def _seconds_or_first_guess(seconds: object, model: str) -> float:
