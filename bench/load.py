@@ -3,7 +3,8 @@
 Run by the benchmarks as ``python -m bench.load`` with a JSON plan on stdin; prints JSON results:
 
 - ``{"mode": "poll", ...}``: each browser GETs its path every `interval` seconds for `seconds`,
-  as the dashboard's script polls a video's status.
+  as the dashboard's script asks about its page's live videos: with If-None-Match from the last
+  answer's ETag; a 200 or a 304 ("not modified", counted) is an answer, anything else an error.
 - ``{"mode": "post", ...}``: each client posts the Generate form back to back for `seconds`,
   each time with a new one-time token, as the page's script does.
 
@@ -35,20 +36,26 @@ def _poll(
     base_url: str, session: requests.Session, path: str, *, interval: float, until: float, offset: float
 ) -> dict[str, Any]:
     latencies, errors = [], []
+    not_modified = 0
+    etag = ""
     due = time.monotonic() + offset
     while due < until:
         time.sleep(max(0.0, due - time.monotonic()))
         started = time.perf_counter()
         try:
-            response = session.get(base_url + path, timeout=TIMEOUT)
+            response = session.get(base_url + path, headers={"If-None-Match": etag} if etag else {}, timeout=TIMEOUT)
         except requests.RequestException as exc:
             errors.append(type(exc).__name__)
         else:
             latencies.append(time.perf_counter() - started)
-            if response.status_code != 200:
+            if response.status_code == 200:
+                etag = response.headers.get("ETag", "")
+            elif response.status_code == 304:
+                not_modified += 1
+            else:
                 errors.append(str(response.status_code))
         due += interval
-    return {"latencies": latencies, "errors": errors}
+    return {"latencies": latencies, "errors": errors, "not_modified": not_modified}
 
 
 def _post(base_url: str, session: requests.Session, path: str, *, until: float, prompt: str) -> dict[str, Any]:
@@ -102,10 +109,10 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
         thread.start()
     for thread in threads:
         thread.join()
-    merged: dict[str, list[Any]] = {"latencies": [], "errors": [], "created": []}
+    merged: dict[str, Any] = {"latencies": [], "errors": [], "created": [], "not_modified": 0}
     for result in results:
         for key, values in result.items():
-            merged[key] += values
+            merged[key] += values  # lists joined, counts added
     return merged
 
 

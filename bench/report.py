@@ -231,7 +231,7 @@ def _status(loads: list[StatusLoad]) -> list[str]:
             f"{s.jobs_in_flight} jobs in flight: {len(s.latencies)} requests, {s.requests_per_second:.1f}/s; "
             f"p50 {_p(s.latencies, 0.5) * 1000:.1f} ms, **p99 {_p(s.latencies, 0.99) * 1000:.1f} ms**, max "
             f"{max(s.latencies, default=math.nan) * 1000:.1f} ms; errors {len(s.errors)}{_errors(s.errors)}; "
-            f"queries per request: {_queries(s.queries)}."
+            f"304s {s.not_modified_share:.0%}; queries per request: {_queries(s.queries)}."
         )
     return [*lines, ""]
 

@@ -37,6 +37,7 @@ from runway_simulator import RunwaySimulator
 from videos.catalog import VideoRequest
 from videos.models import ACTIVE_STATUSES, Status, VideoGeneration
 from videos.services import creation
+from videos.views import HISTORY_PAGE_SIZE
 
 
 class BenchError(RuntimeError):
@@ -513,11 +514,16 @@ class StatusLoad:
     jobs_in_flight: int
     latencies: list[float]
     errors: list[str]
-    queries: dict[str, int] = field(default_factory=dict)  # per request, by the job's state
+    queries: dict[str, int] = field(default_factory=dict)  # per request, by the jobs' state
+    not_modified: int = 0  # answers 304: nothing but the clock changed since the browser's last answer
 
     @property
     def requests_per_second(self) -> float:
         return len(self.latencies) / self.seconds
+
+    @property
+    def not_modified_share(self) -> float:
+        return self.not_modified / len(self.latencies) if self.latencies else math.nan
 
 
 def status_under_load(
@@ -531,7 +537,8 @@ def status_under_load(
     timeout: float,
     network: Network = LOOPBACK,
 ) -> StatusLoad:
-    """`browsers` users poll their job's status through gunicorn while the worker follows `jobs` in flight."""
+    """`browsers` users poll their page's status through gunicorn, as the page does (one request for
+    its live jobs, with the last answer's ETag), while the worker follows `jobs` in flight."""
     if browsers > min(jobs, len(owners)):
         raise ValueError("each browser needs an owner and a job of its own")
     network.apply(setup.simulator)
@@ -542,10 +549,10 @@ def status_under_load(
     base_url = server.base_url
     try:
         ids = _create(owners, jobs, prompt=f"[sim:throttle={throttle:.0f}] status load")
-        # _create hands out jobs to owners in turn, so the first `browsers` jobs have different owners.
+        # _create hands out jobs to owners in turn: the nth owner's page is every len(owners)th job.
         targets = [
-            {"cookie": _session_cookie(owner), "path": reverse("videos:status", args=[pk])}
-            for owner, pk in zip(owners, ids[:browsers], strict=False)
+            {"cookie": _session_cookie(owner), "path": _status_path(ids[n :: len(owners)])}
+            for n, owner in enumerate(owners[:browsers])
         ]
         _warm_up(base_url, targets[0]["cookie"], targets[0]["path"], workers=setup.gunicorn_workers)
         measured = _load(
@@ -565,16 +572,22 @@ def status_under_load(
         latencies=measured["latencies"],
         errors=measured["errors"],
         queries=status_queries(owners[0]),
+        not_modified=measured["not_modified"],
     )
 
 
+def _status_path(page: list[int]) -> str:
+    """The page's one status request for the live jobs of a history page (views.HISTORY_PAGE_SIZE)."""
+    return reverse("videos:statuses") + "?ids=" + ",".join(str(pk) for pk in page[:HISTORY_PAGE_SIZE])
+
+
 def status_queries(owner: User) -> dict[str, int]:
-    """Database queries one status request makes: for a job in progress (the first time in a minute,
-    when the time estimate is computed, then with it cached), and for one that ended."""
+    """Database queries one status request of the owner's page makes: for jobs in progress (the first
+    time in a minute, when the time estimate is computed, then with it cached), and for ended ones."""
     client = Client()
     client.force_login(owner)
-    job = VideoGeneration.objects.filter(owner=owner).first()
-    assert job is not None
+    page = list(VideoGeneration.objects.filter(owner=owner).values_list("pk", flat=True)[:HISTORY_PAGE_SIZE])
+    assert page
     cache.clear()
     counts = {}
     for label, state in (
@@ -582,9 +595,9 @@ def status_queries(owner: User) -> dict[str, int]:
         ("in progress", Status.RUNNING),
         ("done", Status.SUCCEEDED),
     ):
-        VideoGeneration.objects.filter(pk=job.pk).update(status=state)
+        VideoGeneration.objects.filter(pk__in=page).update(status=state)
         with CaptureQueriesContext(connection) as queries:
-            response = client.get(reverse("videos:status", args=[job.pk]), secure=True, headers={"host": "127.0.0.1"})
+            response = client.get(_status_path(page), secure=True, headers={"host": "127.0.0.1"})
         if response.status_code != 200:
             raise BenchError(f"the status endpoint answered {response.status_code}")
         counts[label] = len(queries)
@@ -707,6 +720,7 @@ class Measured(TypedDict):
     latencies: list[float]
     errors: list[str]
     created: list[int]
+    not_modified: int  # answers 304
 
 
 def _load(plan: dict[str, object]) -> Measured:

@@ -178,6 +178,7 @@ def _walk_as_the_owner(client: Client, shown: list[VideoGeneration], jobs: dict[
     for job in shown:
         expect(client.get(f"/videos/{job.pk}/"), 200, job.prompt)
         expect(client.get(f"/videos/{job.pk}/status/"), 200, '"status_label"')
+    expect(client.get("/videos/status/", {"ids": ",".join(str(job.pk) for job in shown)}), 200, '"status_label"')
     expect(client.get(f"/videos/{jobs['deleting'].pk}/"), 404)
     done = jobs["done_with_files"]
     expect(client.get(f"/videos/{done.pk}/video.mp4"), 200)

@@ -125,6 +125,7 @@ def test_key_never_appears_in_the_users_pages(client, user, jobs):
     pages = [client.get("/videos/"), client.get("/videos/?page=1")]
     for job in jobs:
         pages += [client.get(f"/videos/{job.pk}/"), client.get(f"/videos/{job.pk}/status/")]
+    pages.append(client.get("/videos/status/", {"ids": ",".join(str(job.pk) for job in jobs)}))
     pages.append(client.post("/videos/", {"prompt": ""}, HTTP_ACCEPT="application/json"))
 
     assert [p.status_code for p in pages] == [200] * (len(pages) - 1) + [400]

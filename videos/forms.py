@@ -1,3 +1,4 @@
+import re
 import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -255,3 +256,25 @@ def _day_start(day: date | None) -> datetime | None:
     if day is None or not 1970 <= day.year <= 9000:
         return None
     return timezone.make_aware(datetime.combine(day, time.min))
+
+
+# A job's number as the database keeps it (at most selectors.JOB_NUMBER_MAX, a bigint).
+_JOB_NUMBER = re.compile(r"[1-9][0-9]{0,18}")
+
+
+class StatusQueryForm(forms.Form):
+    """The jobs one status request asks about: `?ids=3,8,12`, each a job's number, at most
+    selectors.STATUS_IDS_MAX of them (the page asks about its live cards in groups of that many)."""
+
+    ids = forms.CharField()
+
+    def clean_ids(self) -> list[int]:
+        given = self.cleaned_data["ids"].split(",")
+        if len(given) > selectors.STATUS_IDS_MAX:
+            raise forms.ValidationError(
+                f"Ask about at most {selectors.STATUS_IDS_MAX} videos at once, not {len(given)}.", code="too_many"
+            )
+        for part in given:
+            if not _JOB_NUMBER.fullmatch(part) or int(part) > selectors.JOB_NUMBER_MAX:
+                raise forms.ValidationError(f"“{part[:20]}” is not a video's number.", code="invalid")
+        return sorted({int(part) for part in given})

@@ -6,6 +6,7 @@ app_name = "videos"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("account/", views.account, name="account"),
+    path("status/", views.statuses, name="statuses"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/status/", views.status, name="status"),
     path("<int:pk>/card/", views.card, name="card"),

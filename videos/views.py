@@ -13,11 +13,12 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils.cache import get_conditional_response, patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from videos import catalog, serving
-from videos.forms import GenerationForm, HistoryFilterForm, generation_form_initial
+from videos.forms import GenerationForm, HistoryFilterForm, StatusQueryForm, generation_form_initial
 from videos.models import VideoGeneration
 from videos.services import actions, creation, ledger, queue, selectors
 
@@ -134,6 +135,7 @@ def _render_dashboard(request: AuthenticatedRequest, form: GenerationForm) -> Ht
             # The cost and limit of the form's defaults; the script follows the chosen model.
             **_default_offer_context(),
             "pickers": _pickers(),
+            "status_ids_max": selectors.STATUS_IDS_MAX,
         },
         status=400 if form.errors else 200,
     )
@@ -200,13 +202,40 @@ def detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
             raise
         generation = get_object_or_404(VideoGeneration.objects.with_cost(), pk=pk)
     mine = generation.owner_id == request.user.pk
-    return render(request, "videos/detail.html", {"generation": generation, "read_only": not mine})
+    return render(
+        request,
+        "videos/detail.html",
+        {"generation": generation, "read_only": not mine, "status_ids_max": selectors.STATUS_IDS_MAX},
+    )
+
+
+@login_required
+@require_GET
+def statuses(request: AuthenticatedRequest) -> HttpResponse:
+    """The page's one status check for all its live cards (`?ids=3,8,12`): each of the user's jobs
+    asked about (anyone else's, or a deleted one, is simply left out), with an ETag of all but the
+    clock; 304 with no body when the page already has that (static/js/videos.js keeps its data and
+    the time it received it, from which it moves the clock on)."""
+    query = StatusQueryForm(request.GET)
+    if not query.is_valid():
+        return JsonResponse({"errors": query.errors.get_json_data()}, status=400)
+    ids = query.cleaned_data["ids"]
+    found = selectors.generation_statuses(owner=request.user, ids=ids)
+    etag = selectors.generation_statuses_tag(ids=ids, statuses=found)
+    response = get_conditional_response(request, etag=etag) or JsonResponse({"jobs": found})
+    response["ETag"] = etag
+    patch_cache_control(response, private=True, no_cache=True)  # the browser keeps it for the user only, and asks again
+    return response
 
 
 @login_required
 @require_GET
 def status(request: AuthenticatedRequest, pk: int) -> JsonResponse:
-    return JsonResponse(selectors.generation_status(generation=_own_generation(request, pk)))
+    """One job's status, as `statuses` gives it: for scripts and tools that follow a single job."""
+    found = selectors.generation_statuses(owner=request.user, ids=[pk])
+    if not found:
+        raise Http404("No such video.")
+    return JsonResponse(found[0])
 
 
 @login_required

@@ -3,12 +3,19 @@
 // progress bar between status checks, does the list's actions in place, and tells the user.
 (function () {
   "use strict";
-  // How a card follows its job: every 2 s the small status JSON (selectors.generation_status),
-  // which carries a `version` of what the card shows; the card's HTML is fetched only when that
-  // differs from the card's data-version: a handful of times in a job's life. Polling the card
-  // itself with an ETag would need a full render on the server at each check to compute the tag,
-  // and the bar would still need the JSON's progress, elapsed time and estimate to move smoothly.
+  // How the page follows its jobs: one timer for the page and one request for all its live cards
+  // (GET status/?ids=3,8,12, views.statuses), every 2 s while the tab is seen. The answer carries,
+  // per job, a `version` of what its card shows; a card's HTML is fetched only when that differs
+  // from the card's data-version: a handful of times in a job's life. The answer's ETag covers all
+  // but the clock, so an unchanged page gets a 304 with no body and keeps its last data and the time
+  // it received it, from which the bar and the clock move on (paint). A hidden tab asks every 15 s:
+  // what it shows then is only the tab's title and a notification when a job ends (a job takes
+  // minutes, and Runway's progress is read every 5 to 10 s), and it asks at once when seen again.
   const POLL_MS = 2000;
+  const HIDDEN_POLL_MS = 15000;
+  const script = document.currentScript;
+  const STATUS_URL = script.dataset.statusUrl;
+  const STATUS_MAX = Number(script.dataset.statusMax) || 50;
   const PAINT_MS = 500;
   // Where Runway holds the task and its progress moves; before that the card shows its place in line.
   const AT_RUNWAY = ["pending", "throttled", "running"];
@@ -60,9 +67,6 @@
     }
   }
 
-  document.addEventListener("visibilitychange", function () {
-    if (!document.hidden) document.title = baseTitle;
-  });
 
   // "Notify me when videos finish": offered only where the browser can, and has not been answered.
   const notifyButton = document.getElementById("notify-me");
@@ -205,43 +209,105 @@
     return now ? swap(now, html) : card;
   }
 
+  // Cards whose job the server no longer answers for (deleted in another tab): not asked about again.
+  const gone = new Set();
+  let timer = null; // the page's one timer: the next status check, while any card is live
+  let asking = false;
+  let askAgain = false; // seen again while a check was under way (sent while hidden): another at once
+  const etags = []; // the last answer's ETag, for each group of STATUS_MAX cards
+
+  function liveCards() {
+    return Array.from(document.querySelectorAll(".generation")).filter(function (card) {
+      return card.dataset.settled !== "true" && !gone.has(card.id);
+    });
+  }
+
+  // The next check in `delay` ms, unless one is due or under way already, or nothing is live.
+  function follow(delay) {
+    if (timer !== null || asking || !liveCards().length) return;
+    timer = window.setTimeout(check, delay);
+  }
+
+  async function check() {
+    timer = null;
+    const cards = liveCards();
+    asking = true;
+    try {
+      for (let group = 0; group * STATUS_MAX < cards.length; group++) {
+        await askAbout(cards.slice(group * STATUS_MAX, (group + 1) * STATUS_MAX), group);
+      }
+    } finally {
+      asking = false;
+      follow(askAgain ? 0 : document.hidden ? HIDDEN_POLL_MS : POLL_MS); // cards added meanwhile are in it
+      askAgain = false;
+    }
+  }
+
+  // One status request for `cards`; each card then matches its job's version, and is painted.
+  async function askAbout(cards, group) {
+    const headers = { Accept: "application/json" };
+    if (etags[group]) headers["If-None-Match"] = etags[group];
+    try {
+      // "no-store": the browser's cache would turn a 304 into the old answer, received now (its clock wrong).
+      const ids = cards.map(function (card) { return card.dataset.id; }).join(",");
+      const response = await fetch(STATUS_URL + "?ids=" + ids, { headers: headers, cache: "no-store" });
+      if (response.status === 200) {
+        const answer = await response.json();
+        etags[group] = response.headers.get("ETag");
+        learn(cards, answer.jobs, performance.now());
+      } else if (response.status !== 304) {
+        return; // refused or failed: asked again next time
+      }
+      await Promise.all(cards.map(match));
+    } catch (error) {
+      // A dropped request is retried on the next check.
+    }
+  }
+
+  function learn(cards, jobs, at) {
+    const found = new Map(jobs.map(function (job) { return [String(job.id), job]; }));
+    cards.forEach(function (card) {
+      const data = found.get(card.dataset.id);
+      if (!data) {
+        gone.add(card.id); // deleted meanwhile (in another tab): nothing more to follow
+        return;
+      }
+      const state = followed.get(card.id) || {};
+      followed.set(card.id, state);
+      state.data = data;
+      state.at = at;
+    });
+  }
+
+  // The server's card when the job's version differs from the card's (also after a 304, so that a
+  // card whose fetch failed is fetched again); then the bar and clock from the data.
+  async function match(card) {
+    const state = followed.get(card.id);
+    let current = document.getElementById(card.id);
+    if (!state || !state.data || !current) return;
+    if (state.data.version !== current.dataset.version) current = await refresh(current);
+    if (current) paint(current);
+  }
+
+  // Hidden: the next check in 15 s. Seen again: the title loses its news, and the page asks at once,
+  // then every 2 s.
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) document.title = baseTitle;
+    askAgain = asking && !document.hidden;
+    window.clearTimeout(timer);
+    timer = null;
+    follow(document.hidden ? HIDDEN_POLL_MS : 0);
+  });
+
   function watch(card) {
     const id = card.id;
     if (card.dataset.settled === "true" && !followed.has(id)) {
       paint(card); // the bar's width once (the page carries no style attribute: the CSP refuses them)
       return;
     }
-    const state = followed.get(id) || {};
-    followed.set(id, state);
+    if (!followed.has(id)) followed.set(id, {});
     paint(card);
-    if (card.dataset.settled === "true" || state.polling) return;
-    state.polling = true;
-    const tick = async function () {
-      let current = document.getElementById(id);
-      if (!current) return; // deleted
-      try {
-        const response = await fetch(current.dataset.statusUrl, { headers: { Accept: "application/json" } });
-        if (response.status === 404) {
-          state.polling = false; // deleted meanwhile (in another tab): nothing more to follow
-          return;
-        }
-        if (response.ok) {
-          const data = await response.json();
-          state.data = data;
-          state.at = performance.now();
-          current = document.getElementById(id);
-          if (current && data.version !== current.dataset.version) current = await refresh(current);
-          if (current) paint(current);
-        }
-      } catch (error) {
-        // A dropped request is retried on the next tick.
-      }
-      current = document.getElementById(id);
-      // An ended job may still be settling ("Cancelling…" until Runway's task is deleted).
-      if (current && current.dataset.settled !== "true") window.setTimeout(tick, POLL_MS);
-      else state.polling = false;
-    };
-    window.setTimeout(tick, POLL_MS);
+    follow(POLL_MS);
   }
 
   // ---- The account's lines above the form: what was spent, the credit balance ----

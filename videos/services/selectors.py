@@ -2,7 +2,9 @@
 and what each user spends against their limits."""
 
 import hashlib
+import json
 import statistics
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -205,9 +207,40 @@ def generation_cost_reason(*, generation: VideoGeneration) -> str:
     return ""
 
 
-def generation_status(*, generation: VideoGeneration) -> dict[str, Any]:
-    """What the page's status check learns about a job, as JSON."""
-    finished_or_now = generation.finished_at or timezone.now()
+# The most jobs one status request may ask about: a page's live cards (a history page holds 10, and
+# cards made in place join them), with room to spare; more would make one request read without bound.
+STATUS_IDS_MAX = 50
+# The largest number a job can have (a bigint): a larger one is no job's, and some databases refuse it.
+JOB_NUMBER_MAX = 2**63 - 1
+# What moves with the clock in a job's status: the page carries these on from when it got them, so they
+# stay out of the answer's tag, and an answer unchanged but for them is "not modified" (304).
+CLOCK_FIELDS = ("elapsed_seconds", "runway_seconds")
+
+
+def generation_statuses(*, owner: User, ids: Collection[int], now: datetime | None = None) -> list[dict[str, Any]]:
+    """What the page's status check learns about each job of `ids` that is the owner's and not being
+    deleted, as JSON, by number; anyone else's, or a deleted one, is simply not there. One read of the
+    jobs (with their costs and places in line) and at most one of the time estimates, however many."""
+    possible = [pk for pk in ids if 0 < pk <= JOB_NUMBER_MAX]
+    jobs = _with_queue_position(VideoGeneration.objects.visible().filter(owner=owner, pk__in=possible).with_cost())
+    found = list(jobs.order_by("pk"))
+    estimates = generation_estimates(models={job.model for job in found if not job.is_final})
+    now = now or timezone.now()
+    return [_status(job, now=now, estimate=estimates.get(job.model)) for job in found]
+
+
+def generation_statuses_tag(*, ids: Collection[int], statuses: list[dict[str, Any]]) -> str:
+    """The ETag of a status answer: a fingerprint of the jobs asked about and of everything their
+    statuses say except the clock, read from the statuses themselves (nothing is rendered). Weak, as
+    two answers with one tag differ in their clock figures, which the page moves on by itself."""
+    stable = [{key: value is None if key in CLOCK_FIELDS else value for key, value in s.items()} for s in statuses]
+    text = json.dumps([sorted(ids), stable], sort_keys=True)
+    return f'W/"{hashlib.blake2s(text.encode(), digest_size=12).hexdigest()}"'
+
+
+def _status(generation: VideoGeneration, *, now: datetime, estimate: float | None) -> dict[str, Any]:
+    """One job's status, its clock figures as of `now`; `estimate` is what its model takes at Runway."""
+    finished_or_now = generation.finished_at or now
     card = generation_card_state(generation=generation)
     return {
         "id": generation.pk,
@@ -225,25 +258,25 @@ def generation_status(*, generation: VideoGeneration) -> dict[str, Any]:
         "output_url": reverse("videos:file", args=[generation.pk]) if generation.video_file else "",
         "poster_url": reverse("videos:poster", args=[generation.pk]) if generation.poster else "",
         "created_at": generation.created_at.isoformat(),
+        # Seconds since it was made, as of the answer: the page adds the time since it received it.
         "elapsed_seconds": round((finished_or_now - generation.created_at).total_seconds()),
         # The bar and "about M:SS left" count time at Runway, against what the model takes there:
         # how long it has been at Runway, and when Runway's last progress figure was read (both in
         # seconds since Runway accepted it), so that the page can carry that figure on between checks.
-        "estimated_seconds": None if generation.is_final else generation_estimate(model=generation.model),
-        **_time_at_runway(generation),
+        "estimated_seconds": None if generation.is_final else estimate,
+        **_time_at_runway(generation, now),
         "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
         # From the spend ledger, when the job was read with_cost(): the estimate until Runway's final figure.
         "cost": _cost_json(generation),
     }
 
 
-def _time_at_runway(generation: VideoGeneration, now: datetime | None = None) -> dict[str, float | None]:
+def _time_at_runway(generation: VideoGeneration, now: datetime) -> dict[str, float | None]:
     """Seconds since Runway accepted the job (None before, and once it ended), and the same at the
     moment its progress was last read (None without a figure)."""
     submitted = generation.submitted_at
     if submitted is None or generation.is_final:
         return {"runway_seconds": None, "progress_seconds": None}
-    now = now or timezone.now()
     read = generation.updated_at if generation.status == Status.RUNNING and generation.progress > 0 else None
     return {
         "runway_seconds": round(max(0.0, (now - submitted).total_seconds()), 1),
@@ -257,27 +290,55 @@ def _cost_json(generation: VideoGeneration) -> dict[str, Any] | None:
 
 
 def generation_estimate(*, model: str) -> float:
-    """Seconds a job of this model takes at Runway, from Runway accepting its create to our copy of
+    """Seconds a job of this model takes at Runway: see generation_estimates."""
+    return generation_estimates(models=[model])[model]
+
+
+def generation_estimates(*, models: Collection[str]) -> dict[str, float]:
+    """Seconds a job of each model takes at Runway, from Runway accepting its create to our copy of
     the video stored (the wait before it was sent does not count): the median of the last
     ESTIMATE_SAMPLE that succeeded, so that a few slow ones do not move it much; before the first,
     the catalog's first guess (catalog.FIRST_GUESS_SECONDS).
 
-    Remembered for a minute: every open page asks for it with every status check.
+    Remembered for a minute: every open page asks with every status check. The models not remembered
+    are read in one query, whatever their number.
     """
-    key = f"{ESTIMATE_CACHE_KEY}:{model}"
-    cached = cache.get(key)
-    if cached is None:
-        recent = (
-            VideoGeneration.objects.filter(
-                model=model, status=Status.SUCCEEDED, finished_at__isnull=False, submitted_at__isnull=False
-            )
-            .order_by("-finished_at")
-            .values_list("submitted_at", "finished_at")[:ESTIMATE_SAMPLE]
-        )
-        durations = [(finished - submitted).total_seconds() for submitted, finished in recent if finished and submitted]
-        cached = {"seconds": statistics.median(durations) if durations else None}
-        cache.set(key, cached, timeout=60)
-    seconds = cached["seconds"]
+    keys = {model: f"{ESTIMATE_CACHE_KEY}:{model}" for model in models}
+    cached = cache.get_many(list(keys.values()))
+    missing = [model for model, key in keys.items() if key not in cached]
+    if missing:
+        read = _median_seconds_at_runway(missing)
+        fresh = {keys[model]: {"seconds": read.get(model)} for model in missing}
+        cache.set_many(fresh, timeout=60)
+        cached.update(fresh)
+    return {model: _seconds_or_first_guess(cached[key]["seconds"], model) for model, key in keys.items()}
+
+
+def _median_seconds_at_runway(models: list[str]) -> dict[str, float]:
+    """The median time at Runway of each model's last ESTIMATE_SAMPLE successes; a model with none
+    is left out. One query: a UNION ALL of a part per model, each the rows of a LIMIT on the
+    videos_recent_by_model index (its own subquery, as SQLite takes no LIMIT on a part of a UNION;
+    an OR of the parts would have PostgreSQL read the whole table)."""
+    parts = [
+        VideoGeneration.objects.filter(pk__in=_last_successes(model).values("pk")[:ESTIMATE_SAMPLE])
+        .order_by()
+        .values_list("model", "submitted_at", "finished_at")
+        for model in models
+    ]
+    durations: dict[str, list[float]] = {}
+    for model, submitted, finished in parts[0].union(*parts[1:], all=True):
+        if submitted and finished:
+            durations.setdefault(model, []).append((finished - submitted).total_seconds())
+    return {model: statistics.median(seconds) for model, seconds in durations.items()}
+
+
+def _last_successes(model: str) -> QuerySet[VideoGeneration]:
+    return VideoGeneration.objects.filter(
+        model=model, status=Status.SUCCEEDED, finished_at__isnull=False, submitted_at__isnull=False
+    ).order_by("-finished_at")
+
+
+def _seconds_or_first_guess(seconds: object, model: str) -> float:
     return float(seconds) if isinstance(seconds, int | float) else float(catalog.first_guess_seconds(model))
 
 
