@@ -18,6 +18,7 @@ import os
 import shutil
 import statistics
 import tempfile
+from collections.abc import Iterator
 
 import django
 
@@ -35,14 +36,27 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes, as on that many machines")
     parser.add_argument("--kill-after", type=float, default=None, help="kill one worker (-9) this long after")
     parser.add_argument("--s3", action="store_true", help="media in a bucket on moto's S3 server, not on disk")
+    args = parse(parser)
+    with prepared(args, "bench_flight") as simulator:
+        _run(args, simulator)
+
+
+def parse(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The arguments of a single benchmark's command, with where its database and broker are."""
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://127.0.0.1:5432/postgres")
     )
     parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14"))
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+@contextlib.contextmanager
+def prepared(args: argparse.Namespace, database: str) -> Iterator[RunwaySimulator]:
+    """The simulator, production's settings for this process and the ones it starts, and a database
+    of the run's own (`database`, dropped at the end), as `make bench` prepares them."""
     from bench.__main__ import _configure
 
-    media = tempfile.mkdtemp(prefix="runway-flight-media-")
+    media = tempfile.mkdtemp(prefix="runway-bench-one-")
     with RunwaySimulator(task_seconds=args.task_seconds, daily_limit=10**9) as simulator:
         _configure(args, simulator.base_url, media)
         django.setup()
@@ -50,10 +64,10 @@ def main() -> None:
         from django.db import connection
         from django.test.utils import setup_databases, teardown_databases
 
-        connection.settings_dict["TEST"]["NAME"] = "bench_flight"
+        connection.settings_dict["TEST"]["NAME"] = database
         databases = setup_databases(verbosity=0, interactive=False)
         try:
-            _run(args, simulator)
+            yield simulator
         finally:
             teardown_databases(databases, verbosity=0)
             shutil.rmtree(media, ignore_errors=True)

@@ -33,19 +33,30 @@ def _session(cookie_name: str, cookie: str) -> requests.Session:
 
 
 def _poll(
-    base_url: str, session: requests.Session, path: str, *, interval: float, until: float, offset: float
+    base_url: str,
+    session: requests.Session,
+    path: str,
+    *,
+    interval: float,
+    until: float,
+    seconds: float,
+    offset: float,
 ) -> dict[str, Any]:
-    latencies, errors = [], []
+    """GET `path` every `interval` until `until`; each answer's latency, and when it was asked
+    (`at`, seconds from the start of the load, which lasts `seconds`)."""
+    latencies, errors, at = [], [], []
     not_modified = 0
     etag = ""
     due = time.monotonic() + offset
     while due < until:
         time.sleep(max(0.0, due - time.monotonic()))
         started = time.perf_counter()
+        at.append(time.monotonic() - (until - seconds))
         try:
             response = session.get(base_url + path, headers={"If-None-Match": etag} if etag else {}, timeout=TIMEOUT)
         except requests.RequestException as exc:
             errors.append(type(exc).__name__)
+            at.pop()
         else:
             latencies.append(time.perf_counter() - started)
             if response.status_code == 200:
@@ -55,7 +66,7 @@ def _poll(
             else:
                 errors.append(str(response.status_code))
         due += interval
-    return {"latencies": latencies, "errors": errors, "not_modified": not_modified}
+    return {"latencies": latencies, "errors": errors, "not_modified": not_modified, "at": at}
 
 
 def _post(base_url: str, session: requests.Session, path: str, *, until: float, prompt: str) -> dict[str, Any]:
@@ -97,6 +108,7 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
                 target["path"],
                 interval=plan["interval"],
                 until=until,
+                seconds=plan["seconds"],
                 offset=offset,
             )
         else:
@@ -109,7 +121,7 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
         thread.start()
     for thread in threads:
         thread.join()
-    merged: dict[str, Any] = {"latencies": [], "errors": [], "created": [], "not_modified": 0}
+    merged: dict[str, Any] = {"latencies": [], "errors": [], "created": [], "not_modified": 0, "at": []}
     for result in results:
         for key, values in result.items():
             merged[key] += values  # lists joined, counts added

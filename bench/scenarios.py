@@ -516,6 +516,14 @@ class StatusLoad:
     errors: list[str]
     queries: dict[str, int] = field(default_factory=dict)  # per request, by the jobs' state
     not_modified: int = 0  # answers 304: nothing but the clock changed since the browser's last answer
+    at: list[float] = field(default_factory=list)  # when each request was asked, from the load's start
+
+    def p99_by_window(self, seconds: float = 5.0) -> list[tuple[float, float]]:
+        """The p99 latency of the requests asked in each window of `seconds`, by the window's start."""
+        windows: dict[float, list[float]] = defaultdict(list)
+        for at, latency in zip(self.at, self.latencies, strict=True):
+            windows[at // seconds * seconds].append(latency)
+        return [(start, percentile(sorted(values), 0.99)) for start, values in sorted(windows.items())]
 
     @property
     def requests_per_second(self) -> float:
@@ -573,6 +581,7 @@ def status_under_load(
         errors=measured["errors"],
         queries=status_queries(owners[0]),
         not_modified=measured["not_modified"],
+        at=measured["at"],
     )
 
 
@@ -721,6 +730,7 @@ class Measured(TypedDict):
     errors: list[str]
     created: list[int]
     not_modified: int  # answers 304
+    at: list[float]  # when each answered request was asked, in seconds from the load's start
 
 
 def _load(plan: dict[str, object]) -> Measured:
