@@ -175,7 +175,6 @@ def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> str:
                 browsers=args.browsers,
                 seconds=args.browser_seconds,
                 interval=2.0,
-                timeout=10 * (args.task_seconds + args.poll_interval) + 120,
                 network=network,
             )
         )

@@ -53,7 +53,6 @@ def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> None:
         browsers=args.browsers,
         seconds=args.seconds,
         interval=2.0,
-        timeout=600,
         network=network,
     )
     latencies = sorted(load.latencies)

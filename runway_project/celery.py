@@ -56,6 +56,14 @@ def pool_database_connections(**kwargs: Any) -> None:
 
 
 @signals.worker_ready.connect
+def warm_up_storage(**kwargs: Any) -> None:
+    """A bucket's client is made before the first video ends, not by it (runway_project/storage.py)."""
+    from runway_project.storage import storage_warm_up
+
+    storage_warm_up()
+
+
+@signals.worker_ready.connect
 def start_holding_polls(sender: Any = None, **kwargs: Any) -> None:
     """In a worker whose tasks run in this process (the threads or solo pool), jobs' polls wait in
     the worker instead of the broker (videos/services/polling.py). A prefork worker's tasks run in

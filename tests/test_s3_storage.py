@@ -18,11 +18,12 @@ import requests
 import responses
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import default_storage, storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from harness.s3 import S3Bucket, s3_bucket
+from runway_project.storage import storage_warm_up
 from runway_simulator import RunwaySimulator
 from tests.conftest import MP4, PNG, clip, run_next_step
 from tests.stack import LOG_DIR, Worker, running_worker
@@ -119,6 +120,16 @@ def test_a_processs_threads_share_one_boto3_session_each_with_a_resource_of_its_
     assert len(sessions) == 1
     assert len(resources) == 8  # boto3's resources are not thread-safe: one each
     assert len(in_bucket.object_keys("videos/threads/")) == 8
+
+
+def test_a_starting_worker_makes_the_buckets_client_before_any_video_needs_it(in_bucket):
+    storage = storages["default"]
+    assert "_shared_session" not in storage.__dict__  # nothing made yet in this test's storage
+
+    storage_warm_up()
+
+    assert storage.__dict__.get("_shared_session") is not None
+    assert getattr(storage._connections, "connection", None) is not None
 
 
 @pytest.mark.django_db
