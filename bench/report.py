@@ -239,9 +239,7 @@ def _status(loads: list[StatusLoad]) -> list[str]:
         )
         windows = ", ".join(f"{start:g}-{start + 5:g} s: {p99 * 1000:.0f}" for start, p99 in s.p99_by_window())
         if windows:
-            lines.append(
-                f"  - p99 in each 5 s of the load, ms (the worker makes the 1,000 creates in the first): {windows}"
-            )
+            lines.append(f"  - p99 in each 5 s of the load, ms (the worker makes its creates in the first): {windows}")
     return [*lines, ""]
 
 
