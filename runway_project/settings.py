@@ -434,7 +434,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A step spends its time waiting on Runway (100-300 ms a call across the internet, seconds for a
 # download), not computing: one process of threads keeps a thousand jobs moving where one
-# process per core cannot (docs/PERFORMANCE.md). Each thread holds one database connection.
+# process per core cannot (docs/PERFORMANCE.md). On PostgreSQL the threads share the worker's pool
+# of DATABASE_POOL_SIZE connections.
 CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", default="threads")
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=64)
 # A broker that is down or hangs must not hold a web request: connecting, and each answer from
