@@ -239,3 +239,34 @@ def test_a_single_jobs_status_check_shares_the_selector_and_answers_404_for_what
     theirs = make_job(owner=other_user)
     assert alice.get(f"/videos/{theirs.pk}/status/").status_code == 404
     assert alice.get("/videos/99999999999999999999/status/").status_code == 404  # past a bigint
+
+
+def test_the_status_query_made_once_reads_what_its_queryset_reads(user, other_user, make_job, stored_video):
+    """The status request runs its queryset's SQL compiled once per number of ids (selectors._status_rows):
+    for each owner and number of ids it reads the same rows, fields, costs and places in line."""
+    theirs_first = make_job(owner=other_user)  # ahead of all of alice's in the line
+    queued = [make_job(), make_job()]
+    running = make_job(status=Status.RUNNING, progress=40, runway_task_id="t-1", submitted_at=timezone.now())
+    ledger.spend_reserve(generation=running)
+    done = make_job(status=Status.SUCCEEDED, video_file=stored_video, runway_task_id="t-2", finished_at=timezone.now())
+    ledger.spend_reserve(generation=done)
+    ledger.spend_settle(generation=done, charged=50)
+    deleted = make_job(status=Status.FAILED, delete_pending=True)
+    mine = [job.pk for job in (*queued, running, done, deleted)] + [theirs_first.pk, 10**9]
+    fields = [field.attname for field in VideoGeneration._meta.concrete_fields]
+    shown = [*fields, "cost_credits", "cost_final", "queue_position"]
+
+    def read(rows):
+        return [{name: getattr(row, name) for name in shown} for row in rows]
+
+    for owner in (user, other_user, user):  # the second time for alice, the SQL is the one already made
+        for count in (1, 3, len(mine)):
+            ids = sorted(mine[:count])
+            compiled = read(selectors._status_rows(owner_id=owner.pk, ids=ids))
+            assert compiled == read(selectors._status_jobs(owner_id=owner.pk, ids=ids))
+    alices = read(selectors._status_rows(owner_id=user.pk, ids=sorted(mine)))
+    assert [row["id"] for row in alices] == sorted(job.pk for job in (*queued, running, done))
+    by_id = {row["id"]: row for row in alices}
+    assert [by_id[job.pk]["queue_position"] for job in queued] == [2, 3]
+    assert (by_id[running.pk]["cost_credits"], bool(by_id[running.pk]["cost_final"])) == (60, False)
+    assert (by_id[done.pk]["cost_credits"], bool(by_id[done.pk]["cost_final"])) == (50, True)
