@@ -2,6 +2,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import kombu
@@ -53,6 +54,34 @@ def pool_database_connections(**kwargs: Any) -> None:
         logger.info(
             "Database connections: this worker's threads share a pool of at most %s", settings.DATABASE_POOL_SIZE
         )
+
+
+@signals.worker_init.connect
+def yield_the_cpu_to_the_web_tier(**kwargs: Any) -> None:
+    """A worker runs at WORKER_NICENESS (added to its own): on a machine it shares with the web
+    server, a page's answer goes before a step's bookkeeping, which can wait milliseconds. Set in the
+    main thread before the worker starts its others, which inherit it (niceness is a thread's own)."""
+    from django.conf import settings
+
+    if settings.WORKER_NICENESS > 0:
+        niceness = os.nice(settings.WORKER_NICENESS)
+        session = " and its session's" if _lower_own_session(niceness) else ""
+        logger.info("Running at niceness %s%s: the web server on this machine goes first", niceness, session)
+
+
+def _lower_own_session(niceness: int) -> bool:
+    """Linux's autogroups (kernel.sched_autogroup_enabled) share the CPU between sessions first, and
+    niceness orders threads only within one: a worker in a session of its own (a service, `make
+    run`'s) gives its session the same niceness, or the web server in another would gain nothing.
+    False in a session it shares (a terminal's, whose other processes it would slow down with it), or
+    where there are no autogroups. Under systemd, a unit's CPUWeight= does this (README)."""
+    if os.getsid(0) != os.getpid():
+        return False
+    try:
+        Path("/proc/self/autogroup").write_text(f"{niceness}\n")
+    except OSError:
+        return False
+    return True
 
 
 @signals.worker_ready.connect

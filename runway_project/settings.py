@@ -340,6 +340,11 @@ WORKER_POLL_THREADS = env.int("WORKER_POLL_THREADS", default=128)
 # Threads of such a worker that run the poll step of a job whose poll found more than "still
 # waiting" (the video done: they store it and its poster), each with a database connection.
 WORKER_FINISH_THREADS = env.int("WORKER_FINISH_THREADS", default=8)
+# What a worker adds to its niceness when it starts, and to its session's where the session is its own
+# (runway_project/celery.py): on a machine it shares with the web server, a page's answer goes before a
+# worker's step, which can wait milliseconds. Status p99 with 200 browsers while 1,000 jobs start:
+# about 20-40 ms at 10, 360-440 ms at 0 (docs/PERFORMANCE.md). 0: the worker keeps its priority.
+WORKER_NICENESS = env.int("WORKER_NICENESS", default=10)
 RUNWAY_UPSCALE_MODEL = env("RUNWAY_UPSCALE_MODEL", default="magnific_video_upscaler_creative")
 RUNWAY_POLL_INTERVAL = env.int("RUNWAY_POLL_INTERVAL", default=10)
 # Two limits, one for each place a job waits. RUNWAY_MAX_QUEUE_WAIT: seconds from its creation in

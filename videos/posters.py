@@ -97,9 +97,10 @@ def _ffmpeg(path: str, *, width: int, at_seconds: float, deadline: float) -> sub
     except OSError as exc:
         raise PosterError(f"ffmpeg could not be started: {exc}") from exc
     with process:
-        # A thumbnail can wait: polls, the web server and the database come first for the CPU.
+        # A thumbnail can wait: polls, the web server and the database come first for the CPU. Added
+        # to this thread's own (a worker runs at WORKER_NICENESS), at most 19, the lowest there is.
         with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, process.pid, NICENESS)
+            os.setpriority(os.PRIO_PROCESS, process.pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS))
         try:
             stdout, stderr = process.communicate(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired as exc:
