@@ -9,6 +9,7 @@ the Redis server of BENCH_BROKER_URL. `--small` runs a quick version of each.
 import argparse
 import json
 import logging
+import math
 import os
 import platform
 import secrets
@@ -299,7 +300,24 @@ def _machine() -> list[str]:
         f"Machine: {os.cpu_count()} cores ({cpu}), {memory_kib / 1024 / 1024:.0f} GiB RAM, {platform.platform()}",
         f"Python {platform.python_version()}, {database}, Redis {redis_version}, Django {django.get_version()}",
         f"Run at {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        f"This machine's Python: {_reference_loop_seconds():.2f} s of CPU for {REFERENCE_LOOP:,} additions in a"
+        " loop (best of 3; machines of one kind have differed by half from one day to the next: compare CPU"
+        " figures by it)",
     ]
+
+
+REFERENCE_LOOP = 10_000_000
+
+
+def _reference_loop_seconds() -> float:
+    """The CPU time of a fixed piece of pure Python, the best of three: how fast this machine is today."""
+    best = math.inf
+    for _ in range(3):
+        started, total = time.process_time(), 0
+        for number in range(REFERENCE_LOOP):
+            total += number
+        best = min(best, time.process_time() - started)
+    return best
 
 
 def _say(text: str) -> None:
