@@ -149,17 +149,8 @@ def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> str:
     from django.contrib.auth.models import User
 
     from bench import report, scenarios
-    from harness.stack import database_url
 
-    env = {**os.environ, "DATABASE_URL": database_url()}
-    setup = scenarios.Setup(
-        simulator=simulator,
-        env=env,
-        broker_url=settings.CELERY_BROKER_URL,
-        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-        poll_interval=args.poll_interval,
-        gunicorn_workers=args.gunicorn_workers,
-    )
+    setup = scenarios.Setup.here(simulator, poll_interval=args.poll_interval, gunicorn_workers=args.gunicorn_workers)
     owners = User.objects.bulk_create(
         User(username=f"bench{n}") for n in range(max(args.browsers, args.post_clients, 1))
     )

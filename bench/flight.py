@@ -74,20 +74,11 @@ def prepared(args: argparse.Namespace, database: str) -> Iterator[RunwaySimulato
 
 
 def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> None:
-    from django.conf import settings
     from django.contrib.auth.models import User
 
     from bench import scenarios
-    from harness.stack import database_url
 
-    setup = scenarios.Setup(
-        simulator=simulator,
-        env={**os.environ, "DATABASE_URL": database_url()},
-        broker_url=settings.CELERY_BROKER_URL,
-        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-        poll_interval=args.poll_interval,
-        gunicorn_workers=1,
-    )
+    setup = scenarios.Setup.here(simulator, poll_interval=args.poll_interval, gunicorn_workers=1)
     owners = User.objects.bulk_create(User(username=f"flight{n}") for n in range(10))
     network = scenarios.Network(f"{args.latency * 1000:g} ms", args.latency, args.latency, 2e6)
     with contextlib.ExitStack() as stack:

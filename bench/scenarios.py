@@ -7,6 +7,7 @@ thread of the same process. Child processes get `Setup.env`.
 
 import json
 import math
+import os
 import re
 import statistics
 import subprocess
@@ -32,7 +33,7 @@ from django.urls import reverse
 
 from bench import LOG_DIR
 from bench.memory import CpuTime, Memory, cpu_time_of, memory_of, redis_used_memory
-from harness.stack import CeleryBeat, CeleryWorker, Gunicorn
+from harness.stack import CeleryBeat, CeleryWorker, Gunicorn, database_url
 from runway_simulator import RunwaySimulator
 from videos.catalog import VideoRequest
 from videos.models import ACTIVE_STATUSES, Status, VideoGeneration
@@ -54,6 +55,18 @@ class Setup:
     queue: str
     poll_interval: int
     gunicorn_workers: int = 5
+
+    @classmethod
+    def here(cls, simulator: RunwaySimulator, *, poll_interval: int, gunicorn_workers: int) -> "Setup":
+        """This process's: its settings' broker and queue, and its environment pointed at the run's database."""
+        return cls(
+            simulator=simulator,
+            env={**os.environ, "DATABASE_URL": database_url()},
+            broker_url=settings.CELERY_BROKER_URL,
+            queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+            poll_interval=poll_interval,
+            gunicorn_workers=gunicorn_workers,
+        )
 
 
 @dataclass(frozen=True)

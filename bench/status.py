@@ -30,20 +30,11 @@ def main() -> None:
 
 
 def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> None:
-    from django.conf import settings
     from django.contrib.auth.models import User
 
     from bench import scenarios
-    from harness.stack import database_url
 
-    setup = scenarios.Setup(
-        simulator=simulator,
-        env={**os.environ, "DATABASE_URL": database_url()},
-        broker_url=settings.CELERY_BROKER_URL,
-        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-        poll_interval=args.poll_interval,
-        gunicorn_workers=args.gunicorn_workers,
-    )
+    setup = scenarios.Setup.here(simulator, poll_interval=args.poll_interval, gunicorn_workers=args.gunicorn_workers)
     owners = User.objects.bulk_create(User(username=f"status{n}") for n in range(args.browsers))
     network = scenarios.Network(f"{args.latency * 1000:g} ms", args.latency, args.latency, 2e6)
     load = scenarios.status_under_load(
