@@ -1,18 +1,19 @@
 """Making a job: check the request, apply the per-user limits, store it, and hand it to the worker."""
 
+import functools
 import logging
 import math
 import secrets
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any, NoReturn
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -21,7 +22,7 @@ from videos.catalog import VideoRequest
 from videos.clips import Clip, ClipProblem, checked_clip
 from videos.images import ImageProblem, image_stored_name
 from videos.models import Origin, Status, Step, VideoGeneration
-from videos.services import ledger
+from videos.services import ledger, prepared
 from videos.services.bookkeeping import NextStep, enqueue_on_commit, finish
 
 logger = logging.getLogger(__name__)
@@ -139,20 +140,16 @@ def _lock_owner(owner: User, request_token: uuid.UUID | None) -> _Standing:
     Two, not one: PostgreSQL reads a statement's subqueries as of the moment the statement began,
     so figures read in the statement that waited for the lock would miss what the request that
     held it wrote (tests/test_ledger.py runs two at once).
+
+    Both are compiled once per process (videos/services/prepared.py): building them cost a form
+    post more CPU than the rest of the service together.
     """
-    User.objects.select_for_update().filter(pk=owner.pk).values_list("pk").get()
+    if _lock_query(connection.vendor).row([owner.pk]) is None:
+        raise User.DoesNotExist(f"user {owner.pk} is gone")
     now = timezone.now()
-    jobs = VideoGeneration.objects.filter(owner=OuterRef("pk")).order_by()
-    active = jobs.active().values("owner").annotate(n=Count("pk")).values("n")
-    twin = jobs.filter(request_token=request_token).values("pk")[:1] if request_token is not None else None
-    queued = VideoGeneration.objects.visible().filter(status=Status.QUEUED).order_by().values("status")
-    asked: dict[str, Any] = {
-        "active": Coalesce(Subquery(active), 0, output_field=IntegerField()),
-        "twin": Subquery(twin) if twin is not None else Value(None, output_field=IntegerField()),
-        "queued": Coalesce(Subquery(queued.annotate(n=Count("pk")).values("n")), 0, output_field=IntegerField()),
-        **ledger.users_standing(day_start=now - timedelta(days=1), now=now),
-    }
-    row = User.objects.annotate(**asked).values(*asked).get(pk=owner.pk)
+    values = [owner.pk, settings.RUNWAY_MONTHLY_BUDGET_PER_USER, now - timedelta(days=1), ledger.month_start(now)]
+    row = _standing_query(connection.vendor, request_token is not None).row([*values, request_token])
+    assert row is not None  # the row just locked
     return _Standing(
         now=now,
         twin_id=row["twin"],
@@ -162,6 +159,42 @@ def _lock_owner(owner: User, request_token: uuid.UUID | None) -> _Standing:
         spent=row["spent"],
         queued=row["queued"],
     )
+
+
+@functools.cache
+def _lock_query(vendor: str) -> prepared.Prepared:
+    """Lock one user's row (the stand-in: their number)."""
+    return prepared.prepare(User.objects.select_for_update().filter(pk=-1).values_list("pk"), [-1])
+
+
+@functools.cache
+def _standing_query(vendor: str, with_token: bool) -> prepared.Prepared:
+    """`_standing_of`'s SQL on this database (`vendor`), with or without a request token."""
+    # Values no call has: a user's number and a budget below 0, datetimes of 1900, a token of zeros but its last digit.
+    owner_id, budget = -1, -2
+    day_start, month_from = datetime(1900, 1, 1, 0, 0, 0, 1, UTC), datetime(1900, 1, 2, tzinfo=UTC)
+    token = uuid.UUID(int=1) if with_token else None
+    standing = _standing_of(owner_id, budget, day_start, month_from, token)
+    return prepared.prepare(standing, [owner_id, budget, day_start, month_from, *([token] if token else [])])
+
+
+def _standing_of(
+    owner_id: int, budget: int, day_start: datetime, month_from: datetime, token: uuid.UUID | None = None
+) -> QuerySet[User, dict[str, Any]]:
+    """What the limits ask of one owner (`_Standing`), in one query of their row: `budget` is that of a
+    user with none of their own, `token` the request's, if it has one."""
+    jobs = VideoGeneration.objects.filter(owner=OuterRef("pk")).order_by()
+    active = jobs.active().values("owner").annotate(n=Count("pk")).values("n")
+    twin = jobs.filter(request_token=token).values("pk")[:1]
+    queued = VideoGeneration.objects.visible().filter(status=Status.QUEUED).order_by().values("status")
+    asked: dict[str, Any] = {
+        "active": Coalesce(Subquery(active), 0, output_field=IntegerField()),
+        "twin": Subquery(twin) if token is not None else Value(None, output_field=IntegerField()),
+        "queued": Coalesce(Subquery(queued.annotate(n=Count("pk")).values("n")), 0, output_field=IntegerField()),
+        **ledger.users_standing(day_start=day_start, month_from=month_from, budget=budget),
+    }
+    standing: QuerySet[User, dict[str, Any]] = User.objects.annotate(**asked).values(*asked).filter(pk=owner_id)
+    return standing
 
 
 def _check_limits(owner: User, request: VideoRequest, inputs: _Inputs, standing: _Standing) -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, IntegerField, Max, OuterRef, Subquery, Sum
+from django.db.models import Count, IntegerField, Max, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from videos import catalog
@@ -195,16 +195,17 @@ def spent_this_month(*, user_id: int, now: datetime) -> int:
     return SpendEntry.objects.of(user_id).since(month_start(now)).credits()
 
 
-def users_standing(*, day_start: datetime, now: datetime) -> dict[str, Subquery | Coalesce]:
-    """The limits' questions of `monthly_budget`, `spent_this_month` and `generations_since`
-    (from `day_start`) as subqueries, for a query of users to answer in the same read as it locks
-    them: `budget`, `spent` and `made_since` of each user."""
+def users_standing(*, day_start: datetime, month_from: datetime, budget: int) -> dict[str, Subquery | Coalesce]:
+    """The limits' questions of `monthly_budget`, `spent_this_month` (the month that begins at
+    `month_from`) and `generations_since` (from `day_start`) as subqueries, for a query of users to
+    answer in the same read as it locks them: `budget` (`budget` for a user with none of their
+    own), `spent` and `made_since` of each user."""
     entries = SpendEntry.objects.of(OuterRef("pk")).order_by()  # type: ignore[arg-type]
     made = entries.generations().since(day_start).values("user_id").annotate(n=Count("pk")).values("n")
-    spent = entries.since(month_start(now)).values("user_id").annotate(total=Sum("credits")).values("total")
+    spent = entries.since(month_from).values("user_id").annotate(total=Sum("credits")).values("total")
     own = UserBudget.objects.filter(user_id=OuterRef("pk")).values("monthly_credits")[:1]
     return {
-        "budget": Coalesce(Subquery(own), settings.RUNWAY_MONTHLY_BUDGET_PER_USER, output_field=IntegerField()),
+        "budget": Coalesce(Subquery(own), Value(budget), output_field=IntegerField()),
         "spent": Coalesce(Subquery(spent), 0, output_field=IntegerField()),
         "made_since": Coalesce(Subquery(made), 0, output_field=IntegerField()),
     }

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from videos import catalog
 from videos.models import CreditBalance, GenerationQuerySet, SpendEntry, SpendKind, Status, VideoGeneration
-from videos.services import account, ledger
+from videos.services import account, ledger, prepared
 
 ESTIMATE_CACHE_KEY = "runway:seconds-at-runway"
 ESTIMATE_SAMPLE = 20
@@ -236,33 +236,18 @@ def _status_jobs(*, owner_id: int, ids: Collection[int]) -> GenerationQuerySet:
 
 
 def _status_rows(*, owner_id: int, ids: list[int]) -> list[VideoGeneration]:
-    """_status_jobs' rows, by its SQL made once per process and number of ids (_status_sql). Every
-    open page asks every few seconds, and building and compiling that queryset cost more CPU (2.2 ms)
-    than the rest of the request together; the rows are the same (tests/test_statuses.py checks it)."""
-    sql, slots = _status_sql(connection.vendor, len(ids))
-    values = [owner_id, *ids]
-    params = [values[slot] if isinstance(slot, int) else slot.value for slot in slots]
-    return list(VideoGeneration.objects.raw(sql, params))
-
-
-@dataclass(frozen=True)
-class _Fixed:
-    value: Any  # a parameter of the query's own (a status, a flag), the same for every request
+    """_status_jobs' rows, by its SQL made once per process and number of ids. Every open page asks
+    every few seconds, and building and compiling that queryset cost more CPU (2.2 ms) than the rest
+    of the request together; the rows are the same (tests/test_statuses.py checks it)."""
+    query = _status_query(connection.vendor, len(ids))
+    return list(VideoGeneration.objects.raw(query.sql, query.params([owner_id, *ids])))
 
 
 @functools.lru_cache(maxsize=2 * STATUS_IDS_MAX)
-def _status_sql(vendor: str, count: int) -> tuple[str, tuple[int | _Fixed, ...]]:
-    """_status_jobs' SQL for `count` ids on this database (`vendor`), and where each parameter comes
-    from: the index of the request's value (0 the owner, then each id in order), or a fixed one.
-    Compiled with stand-in numbers no real value has (negative), then found in the parameters."""
+def _status_query(vendor: str, count: int) -> prepared.Prepared:
+    """_status_jobs' SQL for `count` ids on this database (`vendor`): the owner, then each id."""
     stand_ins = [-(n + 1) for n in range(count + 1)]
-    query = _status_jobs(owner_id=stand_ins[0], ids=stand_ins[1:]).query
-    sql, params = query.get_compiler(connection=connection).as_sql()
-    slots = tuple(-param - 1 if type(param) is int and param in stand_ins else _Fixed(param) for param in params)
-    found = sorted(slot for slot in slots if isinstance(slot, int))
-    if found != list(range(count + 1)):
-        raise RuntimeError(f"the status query's parameters are not its stand-ins: {params!r}")
-    return sql, slots
+    return prepared.prepare(_status_jobs(owner_id=stand_ins[0], ids=stand_ins[1:]), stand_ins)
 
 
 def generation_statuses_tag(*, ids: Collection[int], statuses: list[dict[str, Any]]) -> str:
