@@ -101,28 +101,34 @@ def _run(args: argparse.Namespace, simulator: RunwaySimulator) -> None:
         f"mean {statistics.mean(calls.polls):.2f}; shortest gap {calls.shortest_gap:.2f} s"
     )
     print(f"lag p50 {scenarios.percentile(lags, 0.5):.2f} s, p99 {scenarios.percentile(lags, 0.99):.2f} s")
-    noticed = sorted(_noticed(simulator, flight.first_request))
-    print(
-        f"  of which the poll that saw the end came after it: p50 {scenarios.percentile(noticed, 0.5):.2f} s, "
-        f"p99 {scenarios.percentile(noticed, 0.99):.2f} s"
-    )
+    noticed, asked = _noticed(simulator, flight.first_request)
+    for what, spans in (("the poll that saw the end came after it", noticed), ("then the download was asked", asked)):
+        spans = sorted(spans)
+        print(f"  {what}: p50 {scenarios.percentile(spans, 0.5):.2f} s, p99 {scenarios.percentile(spans, 0.99):.2f} s")
     memory = ", ".join(f"{peak.rss / 2**20:.0f} MB" for peak in flight.worker_peaks)
     print(f"database connections {flight.database_connections}; memory {memory}")
     print(f"creates by each worker {flight.shares}; jobs the sweep put back to work {flight.swept}")
 
 
-def _noticed(simulator: RunwaySimulator, first_request: int) -> list[float]:
-    """Per task: from its end at the simulator to the poll that saw it (its last), on the simulator's clock."""
+def _noticed(simulator: RunwaySimulator, first_request: int) -> tuple[list[float], list[float]]:
+    """Per task, on the simulator's clock: from its end to the poll that saw it (its last), and from
+    that poll to the download of its video (the rest of the lag is the worker's storing it)."""
     last_poll: dict[str, float] = {}
+    download: dict[str, float] = {}
     for request in simulator.requests[first_request:]:
         if request.method == "GET" and request.path.startswith("/v1/tasks/"):
             last_poll[request.path.removeprefix("/v1/tasks/")] = request.at
-    noticed = []
+        elif request.method == "GET" and request.path.startswith("/_sim/outputs/"):
+            task_id = request.path.split("?")[0].removeprefix("/_sim/outputs/").removesuffix(".mp4")
+            download.setdefault(task_id, request.at)
+    noticed, asked = [], []
     for task_id, at in last_poll.items():
         ends_at = simulator.ends_at(task_id)
         if ends_at is not None:
             noticed.append(at - ends_at)
-    return noticed
+        if task_id in download:
+            asked.append(download[task_id] - at)
+    return noticed, asked
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from videos.models import SpendEntry, Status, UserBudget, VideoGeneration
-from videos.services import creation, ledger, prepared
+from videos.services import bookkeeping, creation, ledger, prepared
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +81,25 @@ def test_each_kind_of_stand_in_goes_in_as_the_database_takes_it(user):
     assert query.row([user.pk, since, token]) == {"pk": job.pk}
     assert query.row([user.pk, job.created_at + timedelta(seconds=1), token]) is None
     assert query.row([user.pk, since, uuid.uuid4()]) is None
+
+
+def test_a_guarded_update_writes_what_the_orms_update_writes(make_job, stored_video):
+    """bookkeeping.update_guarded (SQL made once per set of fields) against QuerySet.update: every
+    kind of field a step writes (text, numbers, datetimes, None, a file, a flag, JSON), each
+    guarded by the step number and, when asked, the status."""
+    names = ("status", "runway_status", "progress", "video_file", "finished_at", "next_check_at", "params", "message")
+    ours, theirs = make_job(status=Status.RUNNING, step=3), make_job(status=Status.RUNNING, step=3)
+    now = timezone.now()
+    for job in (ours, theirs):
+        job.status, job.runway_status, job.progress, job.video_file = Status.SUCCEEDED, "SUCCEEDED", 100, stored_video
+        job.finished_at, job.next_check_at, job.params = now, None, {"ratio": "1280:720", "seed": 7}
+        job.message = "Done: ‘quoted’ and 100%"
+    assert not bookkeeping.update_guarded(ours, names, step=2)  # the step moved on: nothing written
+    assert not bookkeeping.update_guarded(ours, names, step=3, status=Status.PENDING)
+    assert VideoGeneration.objects.get(pk=ours.pk).status == Status.RUNNING
+    assert bookkeeping.update_guarded(ours, names, step=3, status=Status.RUNNING)
+    VideoGeneration.objects.filter(pk=theirs.pk, step=3).update(**{name: getattr(theirs, name) for name in names})
+    written = VideoGeneration.objects.filter(pk__in=[ours.pk, theirs.pk]).order_by("pk").values(*names)
+    assert written[0] == written[1]
+    assert written[0]["video_file"] == stored_video and written[0]["params"]["seed"] == 7
+    assert written[0]["finished_at"] == now and written[0]["next_check_at"] is None

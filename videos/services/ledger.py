@@ -8,16 +8,18 @@ or gives the reservation back when nothing reached Runway. Each kind is written 
 job (a unique constraint), so a step that runs twice cannot charge twice.
 """
 
+import functools
 import logging
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, IntegerField, Max, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from videos import catalog
 from videos.models import SpendEntry, SpendKind, UserBudget, VideoGeneration
+from videos.services import prepared
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +101,17 @@ def _append(
 def _so_far(generation_id: int) -> tuple[int, str | None]:
     """The job's entries so far: their sum, and the owner's name as they kept it (a job whose user
     was deleted is still settled by the worker: services/actions.user_generations_remove); None
-    when they kept none."""
-    so_far = SpendEntry.objects.filter(generation_number=generation_id).aggregate(
-        total=Coalesce(Sum("credits"), 0), username=Max("username")
-    )
-    return int(so_far["total"]), so_far["username"] or None
+    when they kept none. Every create and every end of a job asks, so its SQL is made once."""
+    row = _so_far_query(connection.vendor).row([generation_id])
+    return (0, None) if row is None else (int(row["total"]), row["username"] or None)
+
+
+@functools.cache
+def _so_far_query(vendor: str) -> prepared.Prepared:
+    number = 2**63 - 1  # the stand-in: the largest the column takes, which no job reaches
+    entries = SpendEntry.objects.filter(generation_number=number).order_by().values("generation_number")
+    totals = entries.annotate(total=Sum("credits"), username=Max("username")).values("total", "username")
+    return prepared.prepare(totals, [number])
 
 
 def spend_reserve(*, generation: VideoGeneration) -> int:

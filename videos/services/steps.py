@@ -7,6 +7,7 @@ or stale message changes nothing. Until the step ends only its holder writes to 
 takes the step away instead), and the step returns the one after it, which the task enqueues.
 """
 
+import functools
 import logging
 import random
 import tempfile
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from runway_project.errors import DATABASE_DOWN
@@ -27,7 +28,7 @@ from videos.catalog import CANCELLED, FAILED, RUNNING, SUCCEEDED
 from videos.models import Status, Step, VideoGeneration
 from videos.posters import PosterBusy, PosterError, poster_from_video
 from videos.runway import RunwayClient, RunwayError, TaskState, build_payload, download_output, get_client
-from videos.services import inputs, ledger, polling
+from videos.services import inputs, ledger, polling, prepared
 from videos.services.bookkeeping import (
     NextStep,
     backoff,
@@ -41,6 +42,7 @@ from videos.services.bookkeeping import (
     send_deadline,
     stored_files,
     stored_files_delete,
+    update_guarded,
 )
 from videos.services.queue import task_send
 
@@ -153,10 +155,7 @@ def _claim(
     write is guarded by the step number, which a cancel or delete meanwhile moved on."""
     row: VideoGeneration | None = known
     if row is None or row.pk != generation_id or row.step != number:
-        try:
-            row = VideoGeneration.objects.get(pk=generation_id, step=number)
-        except VideoGeneration.DoesNotExist:
-            row = None  # deleted, or the step was taken: a stale message
+        row = _row_at(generation_id, number)  # None: deleted, or the step was taken (a stale message)
     due = row.next_step if row is not None else None
     if row is None or due is None or step not in (None, due):
         logger.info("Generation %s: %s step %s is stale, skipping", generation_id, step or "its", number)
@@ -165,6 +164,20 @@ def _claim(
         logger.info("Generation %s: %s step %s was claimed elsewhere", generation_id, due, number)
         return None
     return row, due
+
+
+def _row_at(generation_id: int, number: int) -> VideoGeneration | None:
+    """The job, if its step number is still `number`: read by every step, so its SQL is made once."""
+    query = _row_query(connection.vendor)
+    return next(iter(VideoGeneration.objects.raw(query.sql, query.params([generation_id, number]))), None)
+
+
+@functools.cache
+def _row_query(vendor: str) -> prepared.Prepared:
+    # Stand-ins no job has: a negative number, and the largest step number the column takes (a
+    # negative one would make Django find the query empty before it is written).
+    number = 2**31 - 1
+    return prepared.prepare(VideoGeneration.objects.filter(pk=-1, step=number), [-1, number])
 
 
 def _take(row: VideoGeneration, step: Step) -> bool:
@@ -178,8 +191,7 @@ def _take(row: VideoGeneration, step: Step) -> bool:
         row.poll_count += 1
         fields.append("poll_count")
     row.step, row.next_check_at, row.updated_at = number + 1, None, timezone.now()
-    values = {name: getattr(row, name) for name in fields}
-    return bool(VideoGeneration.objects.filter(pk=row.pk, step=number, status=was).update(**values))
+    return update_guarded(row, tuple(fields), step=number, status=was)
 
 
 # --- Submit ---------------------------------------------------------------------------------
