@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from tests.conftest import MP4
 from videos.catalog import VideoRequest
-from videos.models import Status, Step, VideoGeneration
+from videos.models import STEP_LOST_AFTER, Status, Step, VideoGeneration
 from videos.runway import RunwayError, TaskState
 from videos.services import actions, creation, polling, steps
 from videos.services.bookkeeping import NextStep, runway_deadline
@@ -379,3 +379,31 @@ def test_a_video_fetched_with_its_poll_is_kept_by_the_poll_step_in_its_own_write
     assert job.step == number + 2
     assert len(responses.calls) == 1  # downloaded once, with the poll
     assert broker.tasks() == []
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_an_answer_a_finisher_will_handle_is_in_hand_and_the_sweep_leaves_it_alone(at_runway, broker):
+    """A final answer waiting for this worker's finishers marks its job as a claimed step is marked
+    (no next_check_at): the sweep does not send its poll again an interval later (a second GET and
+    download while the finishers are behind), only once a claimed step would count as lost."""
+    waiting, cancelled = at_runway(2, next_check_at=timezone.now())
+    answers = [polling.Answer(held(job), succeeded(job)) for job in (waiting, cancelled)]
+    actions.generation_cancel(generation_id=cancelled.pk)
+    cancelled.refresh_from_db()
+    poller = polling.Poller(threads=1, finishers=1)
+    poller._finishing = [threading.Thread(target=lambda: None)]  # as if started: this flush is the only one
+    for answer in answers:
+        poller._answers.put(answer)
+
+    poller.flush()
+
+    waiting.refresh_from_db()
+    assert waiting.next_check_at is None
+    assert waiting.step == 1 and waiting.status == Status.PENDING  # the finisher's step claims it
+    assert VideoGeneration.objects.get(pk=cancelled.pk).next_check_at == cancelled.next_check_at  # not ours now
+    assert [poller._to_finish.get_nowait().held.generation_id for _ in range(2)] == [waiting.pk, cancelled.pk]
+    soon = waiting.updated_at + timedelta(seconds=3 * 10)  # three poll intervals later
+    assert not VideoGeneration.objects.overdue(soon).filter(pk=waiting.pk).exists()
+    lost = waiting.updated_at + STEP_LOST_AFTER + timedelta(seconds=1)
+    assert VideoGeneration.objects.overdue(lost).filter(pk=waiting.pk).exists()

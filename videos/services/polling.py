@@ -14,13 +14,16 @@ run the step (the database away), sends the poll step through the broker instead
 
 The row stays the truth. Each write is guarded by the step number, so a cancel or delete that took
 the step meanwhile wins and the poller lets the job go; each write also moves `next_check_at` on,
-so the sweep leaves a held job alone while its worker lives. A worker that stops hands every job
+so the sweep leaves a held job alone while its worker lives, and an answer handed to a finisher
+marks its job as a claimed step is marked (polls_in_hand). A worker that stops hands every job
 it holds back to the broker with the time left (Poller.stop); one that is killed leaves its jobs
 overdue, and the sweep sends their polls again (videos/services/recovery.py).
 """
 
+import functools
 import heapq
 import logging
+import operator
 import queue
 import threading
 import time
@@ -32,6 +35,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
+from django.db.models import Q
 from django.utils import timezone
 
 from videos.catalog import PENDING, RUNNING, SUCCEEDED, THROTTLED
@@ -122,6 +126,22 @@ def polls_record(answers: list[Answer], *, now: datetime) -> tuple[list[Held], l
         if answer.held.generation_id in written
     ]
     return again, others
+
+
+def polls_in_hand(answers: list[Answer], *, now: datetime) -> None:
+    """Mark each job whose answer a finisher thread of this worker will handle as a claimed step is
+    marked (no next_check_at, updated now), in one UPDATE guarded by each job's step number.
+
+    Its next poll was due when Runway answered; left so, a busy worker whose finishers are behind
+    (the videos of a burst ending together, on a worker that just took over a dead one's jobs)
+    would see the sweep send that poll again once it was an interval late: a second GET that
+    reaches Runway under 5 s after this one, and a second download. A claimed step is the sweep's
+    only after STEP_LOST_AFTER (its worker died), and so is an answer in hand.
+    """
+    if not answers:
+        return
+    held_now = functools.reduce(operator.or_, (Q(pk=a.held.generation_id, step=a.held.number) for a in answers))
+    VideoGeneration.objects.filter(held_now).update(next_check_at=None, updated_at=now)
 
 
 def hand_back(answer: Answer) -> None:
@@ -360,8 +380,11 @@ class Poller:
                 break
         if not answers:
             return
+        now = timezone.now()
         try:
-            again, others = polls_record(answers, now=timezone.now())
+            again, others = polls_record(answers, now=now)
+            if self._finishing:
+                polls_in_hand([answer for answer in others if answer.error is None], now=now)
         finally:
             with self._wake:
                 self._asking -= len(answers)
