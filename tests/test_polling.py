@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import responses
+from django.db import DatabaseError
 from django.utils import timezone
 
 from tests.conftest import MP4
@@ -407,3 +408,22 @@ def test_an_answer_a_finisher_will_handle_is_in_hand_and_the_sweep_leaves_it_alo
     assert not VideoGeneration.objects.overdue(soon).filter(pk=waiting.pk).exists()
     lost = waiting.updated_at + STEP_LOST_AFTER + timedelta(seconds=1)
     assert VideoGeneration.objects.overdue(lost).filter(pk=waiting.pk).exists()
+
+
+@pytest.mark.django_db
+def test_an_answer_that_cannot_be_marked_in_hand_still_goes_to_a_finisher(at_runway, broker, monkeypatch):
+    """The database away as the answers come back: the finishers still get them (one that cannot run
+    its step hands it to the broker, which tries again), rather than the writer dropping them."""
+    [job] = at_runway(1)
+
+    def database_away(answers, *, now):
+        raise DatabaseError("connection refused")
+
+    monkeypatch.setattr(polling, "polls_in_hand", database_away)
+    poller = polling.Poller(threads=1, finishers=1)
+    poller._finishing = [threading.Thread(target=lambda: None)]  # as if started: this flush is the only one
+    poller._answers.put(polling.Answer(held(job), TaskState(id=job.runway_task_id, status="SUCCEEDED")))
+
+    poller.flush()
+
+    assert poller._to_finish.get_nowait().held.generation_id == job.pk

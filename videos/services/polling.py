@@ -383,11 +383,15 @@ class Poller:
         now = timezone.now()
         try:
             again, others = polls_record(answers, now=now)
-            if self._finishing:
-                polls_in_hand([answer for answer in others if answer.error is None], now=now)
         finally:
             with self._wake:
                 self._asking -= len(answers)
+        if self._finishing:
+            try:
+                polls_in_hand([answer for answer in others if answer.error is None], now=now)
+            except DatabaseError as exc:  # the finishers go on: one that cannot run its step hands it to the broker
+                logger.warning("%s answer(s) could not be marked in hand: %s", len(others), exc)
+                close_old_connections()
         for answer in others:
             self._finish_soon(answer)
         with self._wake:
