@@ -51,9 +51,11 @@ class Prepared:
 def prepare(queryset: QuerySet[Any], stand_ins: Sequence[int | datetime | uuid.UUID]) -> Prepared:
     """`queryset`'s SQL on the current database, built with `stand_ins` in place of a call's values.
 
-    Each stand-in must be a value no call has (a negative number, a datetime of 1900, a UUID of
-    zeros but its last digit) and must reach the parameters: one that does not, or that the
-    compiler wrote into the SQL itself, is an error here rather than a wrong row later.
+    Each stand-in must be a value no call has (a negative number, or, for a column of positive
+    numbers, the largest it takes, since Django finds a lookup outside a column's range empty and
+    writes no SQL; a datetime of 1900; a UUID of zeros but its last digit) and must reach the
+    parameters: one that does not, or that the compiler wrote into the SQL itself, is an error here
+    rather than a wrong row later.
     """
     sql, params = queryset.query.get_compiler(connection=connection).as_sql()
     forms = _forms(stand_ins)
