@@ -7,6 +7,7 @@ from typing import Any
 
 import kombu
 from celery import Celery, signals
+from celery.worker.consumer import Consumer
 from django.db import close_old_connections
 
 from runway_project.parent_watch import stop_with_parent
@@ -15,8 +16,24 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "runway_project.settings")
 
 logger = logging.getLogger("videos.worker")
 
+
+class WorkerConsumer(Consumer):
+    """Celery's consumer without its event heartbeat (the `worker-heartbeat` event every 2 s, for
+    monitors such as Flower, which nothing here reads).
+
+    That heartbeat publishes from the consumer's own event loop, retrying the broker's connection
+    with no limit. With Redis killed, the loop then sat in that retry and never handled the lost
+    connection: a worker that "never noticed" its broker was gone (a thread dump in CI showed it,
+    in tests/test_deploys.py's Redis outage). Without it, the loop sees the loss and reconnects.
+    """
+
+    class Blueprint(Consumer.Blueprint):  # type: ignore[misc,valid-type]
+        default_steps = [step for step in Consumer.Blueprint.default_steps if not step.endswith(":Heart")]
+
+
 app = Celery("runway_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.worker_consumer = f"{__name__}:WorkerConsumer"
 app.autodiscover_tasks()
 
 
