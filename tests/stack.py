@@ -422,6 +422,15 @@ def wait_until_idle(worker: "Worker", *, seconds: float = 30.0) -> None:
         time.sleep(0.2)
 
 
+def wait_until(condition: Callable[[], bool], *, seconds: float, stack: "Stack", what: str) -> None:
+    """Return once `condition()` holds, polling with a deadline."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {seconds} s\n{stack.logs()}")
+        time.sleep(0.1)
+
+
 def wait_for_jobs(
     stack: Stack, ids: list[int], done: Callable[[VideoGeneration], bool], *, seconds: float
 ) -> list[VideoGeneration]:

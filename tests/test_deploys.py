@@ -5,7 +5,6 @@ jobs in flight. Either way every job ends, and no video is paid for twice.
 """
 
 import re
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from tests.stack import (
     session_broker,
     stack_broker,
     wait_for_jobs,
+    wait_until,
 )
 from videos.catalog import VideoRequest
 from videos.models import Status, VideoGeneration
@@ -99,15 +99,6 @@ def made_and_waiting(job: VideoGeneration) -> bool:
 
 def creates_per_prompt(simulator: RunwaySimulator) -> Counter[str]:
     return Counter(r.json["promptText"] for r in list(simulator.requests) if r.method == "POST")
-
-
-def wait_until(condition: Callable[[], bool], *, seconds: float, stack: Stack, what: str) -> None:
-    """Return once `condition()` holds, polling with a deadline."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {seconds} s\n{stack.logs()}")
-        time.sleep(0.1)
 
 
 def test_a_worker_stopped_by_a_deploy_finishes_its_steps_and_the_next_one_loses_nothing(

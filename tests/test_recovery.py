@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from harness.s3 import s3_bucket
 from runway_simulator import RunwaySimulator
-from tests.stack import LOG_DIR, POLL_INTERVAL, Stack, StackBroker, broker_messages, wait_for_jobs
+from tests.stack import LOG_DIR, POLL_INTERVAL, Stack, StackBroker, broker_messages, wait_for_jobs, wait_until
 from videos.catalog import VideoRequest
 from videos.models import STEP_LOST_AFTER, Status, VideoGeneration
 from videos.services import actions, creation
@@ -230,6 +230,10 @@ def test_the_sweep_starts_a_job_whose_message_was_lost_before_any_worker_saw_it(
     assert "Sweep: 1 job(s) had lost their task message" in worker.log.read_text(errors="replace")
 
 
+def deletes(simulator: RunwaySimulator) -> list[str]:
+    return [r.path for r in list(simulator.requests) if r.method == "DELETE"]
+
+
 def test_a_cancel_and_a_delete_cut_off_by_a_killed_worker_are_finished_by_the_next(user, stack_on_each_broker):
     stack = stack_on_each_broker
     simulator = stack.start(task_seconds=10.0)
@@ -247,8 +251,11 @@ def test_a_cancel_and_a_delete_cut_off_by_a_killed_worker_are_finished_by_the_ne
     with stack.broker.sending():
         actions.generation_cancel(generation_id=running)
         actions.generation_delete(generation_id=failing)
+    # Both DELETEs have reached Runway (and wait out their latency); the waiters alone would not
+    # say so: the worker's poll of the running job, every POLL_INTERVAL real seconds, waits too.
+    wait_until(lambda: len(deletes(simulator)) == 2, seconds=30, stack=stack, what="the two DELETEs")
     stack.clock.wait_for_waiters(2, timeout=30)
-    deletes_sent = [r.path for r in simulator.requests if r.method == "DELETE"]
+    deletes_sent = deletes(simulator)
     crashed.kill()
     beat.kill()
     stack.broker.wait_until_unconsumed()
@@ -272,5 +279,5 @@ def test_a_cancel_and_a_delete_cut_off_by_a_killed_worker_are_finished_by_the_ne
     assert cancelled.status_label == "Cancelled"
     assert simulator.creates == 2
     # Each task was deleted once by the dead worker's requests; the next worker's found them gone.
-    assert sorted(r.path for r in simulator.requests if r.method == "DELETE") == sorted(deletes_sent * 2)
+    assert sorted(deletes(simulator)) == sorted(deletes_sent * 2)
     assert "had lost their task message" in worker.log.read_text(errors="replace")
