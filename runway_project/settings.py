@@ -528,3 +528,8 @@ CELERY_BEAT_SCHEDULE["expire-api-uploads"] = {
 CELERY_BEAT_SCHEDULE_FILENAME = env(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "var" / "celerybeat-schedule")
 )
+
+# --- Monitoring ---------------------------------------------------------------------------
+# The bearer token that opens /metrics and the details of /healthz to a monitor
+# (`Authorization: Bearer <token>`, runway_project/monitoring.py). Empty: neither is open.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
