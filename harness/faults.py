@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,22 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+@dataclass(eq=False)
+class _Link:
+    """One client's connection through the proxy, and the proxy's own to the service."""
+
+    client: socket.socket
+    server: socket.socket | None = None
+    stranded: bool = False
+
+
 class TcpProxy:
     """Forwards a loopback port to `upstream`, until a test breaks it.
 
     - `cut()`: the service is gone: open connections are reset and new ones refused.
     - `freeze()`: the service hangs: connections are accepted, nothing is forwarded either way.
+    - `strand()`: a failover as managed clouds do it: every open connection goes silent (the
+      service's side closed, the client told nothing, its writes swallowed), new ones work.
     - `restore()`: back to forwarding (new connections; the ones cut stay cut).
 
     With `latency`, every chunk waits that long before it is passed on, as on a network link.
@@ -66,7 +78,8 @@ class TcpProxy:
         self.latency = latency
         self.port = free_port()
         self._lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
+        self._links: set[_Link] = set()
+        self._stranded: list[_Link] = []  # their client sockets stay open, unanswered, until close()
         self._flowing = threading.Event()
         self._flowing.set()
         self._listener: socket.socket | None = None
@@ -87,6 +100,19 @@ class TcpProxy:
         """Keep accepting, but forward nothing: clients wait until their own timeouts."""
         self._flowing.clear()
 
+    def strand(self) -> int:
+        """Leave every open connection silent and return how many: no FIN, no RST to the client,
+        which learns of it only from its own timeouts. The service sees them close."""
+        with self._lock:
+            links, self._links = list(self._links), set()
+            for link in links:
+                link.stranded = True
+            self._stranded += links
+        for link in links:
+            if link.server is not None:
+                _close(link.server, reset=False)
+        return len(links)
+
     def restore(self) -> None:
         """Forward again; listen again if cut."""
         self._flowing.set()
@@ -96,6 +122,10 @@ class TcpProxy:
     def close(self) -> None:
         self._flowing.set()
         self.cut()
+        with self._lock:
+            stranded, self._stranded = self._stranded, []
+        for link in stranded:
+            _close(link.client, reset=True)
 
     # --- the machinery ---
 
@@ -113,56 +143,66 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # cut
-            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+            threading.Thread(target=self._connect, args=(_Link(client),), daemon=True).start()
 
-    def _connect(self, client: socket.socket) -> None:
-        self._track(client)
+    def _connect(self, link: _Link) -> None:
+        with self._lock:
+            self._links.add(link)
         self._flowing.wait()
         try:
             server = socket.create_connection(self.upstream, timeout=5)
         except OSError:
-            self._drop(client)
+            self._drop(link)
             return
         server.settimeout(None)
-        self._track(server)
-        for source, target in ((client, server), (server, client)):
-            threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+        link.server = server
+        for source, target in ((link.client, server), (server, link.client)):
+            threading.Thread(target=self._pump, args=(link, source, target), daemon=True).start()
 
-    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+    def _pump(self, link: _Link, source: socket.socket, target: socket.socket) -> None:
         while True:
             try:
                 data = source.recv(65536)
-                self._flowing.wait()
-                if not data:
-                    break
-                if self.latency:
-                    time.sleep(self.latency)
+            except OSError:
+                data = b""
+            self._flowing.wait()
+            if link.stranded:
+                if data and source is link.client:
+                    continue  # the client's writes go nowhere, unanswered
+                return  # the service's side is gone; the client is never told
+            if not data:
+                break
+            if self.latency:
+                time.sleep(self.latency)
+            try:
                 target.sendall(data)
             except OSError:
                 break
-        self._drop(source)
-        self._drop(target)
+        self._drop(link)
 
-    def _track(self, sock: socket.socket) -> None:
+    def _drop(self, link: _Link) -> None:
         with self._lock:
-            self._sockets.add(sock)
-
-    def _drop(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.discard(sock)
-        with contextlib.suppress(OSError):
-            # A reset, not a polite close: what a crashed server or a failover looks like.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)  # wakes the pump blocked reading it
-        with contextlib.suppress(OSError):
-            sock.close()
+            self._links.discard(link)
+        # A reset, not a polite close: what a crashed server or a failover looks like.
+        for sock in (link.client, link.server):
+            if sock is not None:
+                _close(sock, reset=True)
 
     def _drop_all(self) -> None:
         with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            self._drop(sock)
+            links = list(self._links)
+        for link in links:
+            self._drop(link)
+
+
+def _close(sock: socket.socket, *, reset: bool) -> None:
+    if reset:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # wakes the pump blocked reading it
+    with contextlib.suppress(OSError):
+        sock.close()
 
 
 def redis_server_available() -> bool:

@@ -10,6 +10,7 @@ from celery import Celery, signals
 from celery.worker.consumer import Consumer
 from django.db import close_old_connections
 
+from runway_project import liveness
 from runway_project.parent_watch import stop_with_parent
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "runway_project.settings")
@@ -37,6 +38,32 @@ app.conf.worker_consumer = f"{__name__}:WorkerConsumer"
 app.autodiscover_tasks()
 
 
+@app.task(name=liveness.PING_TASK, ignore_result=True, acks_late=False)
+def liveness_ping() -> None:
+    """Nothing to do: the worker taking it is the point (runway_project/liveness.py)."""
+
+
+@signals.celeryd_after_setup.connect
+def consume_own_queue(sender: str = "", instance: Any = None, **kwargs: Any) -> None:
+    """Each worker also consumes a queue of its own, where its liveness pings go."""
+    queue = liveness.own_queue(instance.app.conf.task_default_queue, sender)
+    instance.app.amqp.queues.select_add(queue)
+
+
+@signals.worker_ready.connect
+def start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
+    """Write down when this worker last took a message (`manage.py health --worker` reads it)."""
+    liveness.heartbeat_start(sender.app, hostname=sender.hostname)
+
+
+@signals.worker_shutdown.connect
+def stop_heartbeat(**kwargs: Any) -> None:
+    liveness.heartbeat_stop()
+
+
+signals.task_received.connect(liveness.message_taken)
+
+
 @signals.beat_embedded_init.connect
 def stop_beat_with_its_worker(**kwargs: Any) -> None:
     """The beat that `celery worker -B` runs is a process of its own, whose parent is the worker:
@@ -50,7 +77,8 @@ def say_which_queue(sender: Any = None, **kwargs: Any) -> None:
     thing to know (runway_project/installation.py)."""
     from django.conf import settings
 
-    queues = ", ".join(repr(name) for name in sender.app.amqp.queues.consume_from) if sender else ""
+    consumed = sender.app.amqp.queues.consume_from if sender else {}
+    queues = ", ".join(repr(name) for name in consumed if not liveness.is_own_queue(name))
     why = (
         f"this installation's own, named after its database ({settings.INSTALLATION_DATABASE})"
         if settings.INSTALLATION_QUEUE_DERIVED

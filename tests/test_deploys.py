@@ -4,18 +4,22 @@ A rolling deploy stops a worker with SIGTERM in the middle of steps; a broker ma
 jobs in flight. Either way every job ends, and no video is paid for twice.
 """
 
+import io
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import kombu
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from harness.faults import RedisServer, TcpProxy, redis_server_available
 from runway_simulator import RunwaySimulator
 from tests.stack import (
+    BROKERS,
     LOG_DIR,
     RabbitMQBroker,
     RedisBroker,
@@ -66,18 +70,36 @@ def redis_killed() -> Iterator[BrokerOutage]:
 
 
 @contextmanager
-def rabbitmq_cut_off() -> Iterator[BrokerOutage]:
-    """The machine's RabbitMQ behind a proxy that resets every connection to it and refuses new ones
-    until restored: the tests never stop the shared RabbitMQ itself."""
+def behind_a_proxy(name: str) -> Iterator[tuple[StackBroker, TcpProxy]]:
+    """A broker of the test's own, reached through a proxy the test breaks: a redis-server it
+    started, or the machine's RabbitMQ (never stopped itself)."""
+    if name == "redis":
+        if not redis_server_available():
+            pytest.skip("no redis-server on this machine")
+        server = RedisServer(log_dir=LOG_DIR).start()
+        proxy = TcpProxy(server.port)
+        try:
+            yield RedisBroker(f"redis://127.0.0.1:{proxy.port}/0", session_broker().queue), proxy
+        finally:
+            proxy.close()
+            server.close()
+        return
     with stack_broker("rabbitmq") as direct:
         upstream = kombu.Connection(direct.url)
         proxy = TcpProxy(upstream.port or 5672, upstream_host=upstream.hostname or "127.0.0.1")
         proxied = upstream.clone(hostname="127.0.0.1", port=proxy.port)
         try:
-            broker = RabbitMQBroker(proxied.as_uri(include_password=True), direct.queue)
-            yield BrokerOutage(broker, take_away=proxy.cut, bring_back=proxy.restore)
+            yield RabbitMQBroker(proxied.as_uri(include_password=True), direct.queue), proxy
         finally:
             proxy.close()
+
+
+@contextmanager
+def rabbitmq_cut_off() -> Iterator[BrokerOutage]:
+    """The machine's RabbitMQ behind a proxy that resets every connection to it and refuses new ones
+    until restored: the tests never stop the shared RabbitMQ itself."""
+    with behind_a_proxy("rabbitmq") as (broker, proxy):
+        yield BrokerOutage(broker, take_away=proxy.cut, bring_back=proxy.restore)
 
 
 @pytest.fixture(params=["redis killed", "rabbitmq cut off"])
@@ -189,3 +211,71 @@ def test_jobs_in_flight_survive_a_broker_outage_with_the_same_worker_and_beat(us
         if broker_outage.away:
             broker_outage.end()  # so that stopping the worker can clear its queue
         stack.stop()
+
+
+@pytest.mark.parametrize("broker_name", BROKERS)
+def test_jobs_in_flight_survive_a_failover_that_strands_every_broker_connection(user, settings, broker_name):
+    settings.RUNWAY_MAX_ACTIVE_PER_USER = 100
+    with behind_a_proxy(broker_name) as (broker, proxy):
+        stack = Stack(broker)
+        try:
+            simulator = stack.start(task_seconds=10.0)
+            worker = stack.worker()
+            beat = stack.beat()
+            prompts = [f"Scene {i} before the failover" for i in range(8)]
+            ids = create_jobs(user, stack, prompts)
+            wait_for_jobs(stack, ids, made_and_waiting, seconds=30)
+            pids = (worker.pid, beat.pid)
+
+            stranded = proxy.strand()
+            failed_over = time.monotonic()
+            # The web tier's pooled connections are stranded too: these wait for the sweep.
+            late_prompts = [f"Scene {i} after the failover" for i in range(2)]
+            ids += create_jobs(user, stack, late_prompts)
+            # Moving again: a message went through the broker (the sweep's, for a late job) and its
+            # step ran (the worker's held polls go on without the broker).
+            wait_until(lambda: simulator.creates > 8, seconds=90, stack=stack, what="a late job's create")
+            moving_again = time.monotonic() - failed_over
+            wait_until(lambda: simulator.creates == 10, seconds=30, stack=stack, what="the late jobs' creates")
+            stack.clock.advance(10.0)  # every video is made
+            jobs = wait_for_jobs(stack, ids, lambda job: job.is_final, seconds=120 - moving_again)
+
+            assert stranded >= 2, stranded  # the worker's and beat's connections, at least
+            assert [job.status for job in jobs] == [Status.SUCCEEDED] * 10, [(job.pk, job.message) for job in jobs]
+            assert creates_per_prompt(simulator) == dict.fromkeys(prompts + late_prompts, 1)
+            assert (worker.pid, beat.pid) == pids and worker.running() and beat.running(), stack.logs()
+            # Found out by the broker checks (settings: CELERY_BROKER_HEARTBEAT, 10 s), not by luck.
+            assert moving_again < 60, f"{moving_again:.0f} s\n{worker.tail()}"
+        finally:
+            stack.stop()
+
+
+@pytest.mark.parametrize("broker_name", BROKERS)
+def test_the_heartbeat_says_when_a_worker_takes_nothing_and_when_it_takes_again(user, settings, tmp_path, broker_name):
+    settings.WORKER_HEARTBEAT_FILE = str(tmp_path / "heartbeat")
+    settings.WORKER_STALE_AFTER = 20
+    with behind_a_proxy(broker_name) as (broker, proxy):
+        stack = Stack(broker)
+        try:
+            stack.start(task_seconds=10.0)
+            stack.worker(WORKER_HEARTBEAT_FILE=settings.WORKER_HEARTBEAT_FILE)
+            wait_until(worker_alive, seconds=30, stack=stack, what="a first heartbeat")
+
+            proxy.freeze()  # the broker hangs: connections open, nothing answered, new ones too
+            wait_until(lambda: not worker_alive(), seconds=60, stack=stack, what="a stale heartbeat")
+            proxy.restore()
+
+            wait_until(worker_alive, seconds=60, stack=stack, what="a fresh heartbeat")
+        finally:
+            proxy.restore()
+            stack.stop()
+
+
+def worker_alive() -> bool:
+    """What `manage.py health --worker` says, as a supervisor reads it: its exit code."""
+    try:
+        call_command("health", "--worker", stdout=io.StringIO())
+    except SystemExit as exit_:
+        assert exit_.code == 1
+        return False
+    return True

@@ -76,6 +76,7 @@ class RunLocal:
             "RUNWAY_POLL_INTERVAL": "5",
             "RUNWAY_SWEEP_INTERVAL": "10",
             "RUNWAY_LOCAL_STACK_FILE": str(folder / "local-stack.json"),
+            "WORKER_HEARTBEAT_FILE": str(folder / "worker-heartbeat"),
             self.marker: "1",
         }
         subprocess.run(
@@ -288,6 +289,26 @@ def test_run_local_starts_a_new_worker_when_its_worker_is_killed_and_the_site_st
     status = run_local.status_when(browser, in_flight, lambda status: bool(status["is_final"]), 60)
     assert status["status"] == "succeeded", (status["message"], run_local.output)
     assert run_local.process is not None and run_local.process.poll() is None
+    run_local.stop()
+
+
+@pytest.mark.stack
+def test_run_local_restarts_a_worker_that_runs_but_takes_no_message(run_local):
+    run_local.env["WORKER_STALE_AFTER"] = "20"
+    run_local.start()
+    first = int(run_local.read_until(r"^Worker started \(pid (\d+)\)", 30).group(1))
+    password = run_local.read_until(r"log in as 'admin' with password '([^']+)'", 60).group(1)
+    browser = run_local.log_in(password)
+
+    os.kill(first, signal.SIGSTOP)  # alive, taking nothing: as a consumer stuck after a reconnect
+
+    pattern = r"The worker took no message for (\d+) s \(WORKER_STALE_AFTER=20\): alive but not consuming: stopping it"
+    assert 20 <= int(run_local.read_until(pattern, 60).group(1)) <= 40  # checked every half second
+    run_local.read_until(r"The worker stopped \(killed by SIGKILL\); the web server goes on", 10)
+    second = int(run_local.read_until(r"^Worker started \(pid (\d+)\)", 10).group(1))
+    assert second != first
+    status = run_local.generate(browser, "Waves rolling onto a beach")
+    assert status["status"] == "succeeded", (status["message"], run_local.output)
     run_local.stop()
 
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TypeAlias
 
 from celery import current_app
@@ -20,6 +21,7 @@ from django.db.models import Count, Min
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from runway_project import liveness
 from videos.models import LONG_OVERDUE_POLLS, LastSweep, VideoGeneration
 from videos.services import strays
 
@@ -178,6 +180,23 @@ def _overdue_check(now: datetime) -> Check:
     figures = {"count": count, "oldest_seconds": oldest, "overdue_after_seconds": after}
     summary = f"{count} job(s) overdue by more than {after} s; the oldest was due {oldest:.0f} s ago"
     return Check("overdue_jobs", False, summary, figures)
+
+
+def worker_check(*, now: float | None = None, path: Path | None = None) -> Check:
+    """Whether the worker writing WORKER_HEARTBEAT_FILE (or `path`) took a message within
+    WORKER_STALE_AFTER seconds of `now` (a Unix time): alive and consuming, not merely running."""
+    now = time.time() if now is None else now
+    path = path or Path(settings.WORKER_HEARTBEAT_FILE)
+    stale_after = settings.WORKER_STALE_AFTER
+    taken = liveness.last_taken(path)
+    if taken is None:
+        return Check("worker", False, f"no heartbeat at {path}: the worker has not started (or writes another file)")
+    age = max(0.0, now - taken)
+    figures: dict[str, Figure] = {"last_message_seconds": round(age, 1), "stale_after_seconds": stale_after}
+    if age > stale_after:
+        summary = f"took no message for {age:.0f} s (WORKER_STALE_AFTER={stale_after}): alive but not consuming"
+        return Check("worker", False, summary, figures)
+    return Check("worker", True, f"took a message {age:.0f} s ago", figures)
 
 
 def _unknown(name: str, why: str) -> Check:

@@ -23,6 +23,7 @@ from runway_project.parent_watch import RUN_LOCAL_PID_ENV
 from runway_simulator import RunwaySimulator
 from runway_simulator.options import SERVE_PORT
 from runway_simulator.state import StateError
+from videos.services import health
 
 FIRST_ACCOUNT = "admin"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -135,6 +136,7 @@ class Command(BaseCommand):
                 raise CommandError("The web server stopped unexpectedly (see its output above); stopping the others.")
             if worker.poll() is None:
                 time.sleep(0.5)
+                self._stop_if_stuck(worker, started)
                 continue
             _end_session(worker)  # beat's process, which outlives a killed worker
             delay = restart_delay(delay, lived=time.monotonic() - started)
@@ -149,6 +151,18 @@ class Command(BaseCommand):
                 time.sleep(0.2)
             worker = self._start_worker(env)
             started = time.monotonic()
+
+    def _stop_if_stuck(self, worker: subprocess.Popen[bytes], started: float) -> None:
+        """Kill a worker that runs but has taken no message for WORKER_STALE_AFTER seconds (its
+        heartbeat, runway_project/liveness.py), as a supervisor would: the watch then starts another."""
+        if time.monotonic() - started < settings.WORKER_STALE_AFTER:
+            return  # a new worker has that long to take its first message
+        check = health.worker_check()
+        if check.ok:
+            return
+        self.stdout.write(self.style.WARNING(f"The worker {check.summary}: stopping it."))
+        _end_session(worker)
+        worker.wait()
 
     def _start_simulator(self, env: dict[str, str], options: dict[str, Any]) -> RunwaySimulator:
         kept = {"task_seconds": options["task_seconds"], "state_file": options["simulator_state"]}
