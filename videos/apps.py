@@ -7,4 +7,6 @@ class VideosConfig(AppConfig):
     verbose_name = "Videos"
 
     def ready(self) -> None:
+        # The worker's /metrics server, started and stopped by Celery's worker signals.
+        from runway_project import worker_metrics  # noqa: F401
         from videos import signals  # noqa: F401 (connects the user-deletion hook)

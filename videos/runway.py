@@ -20,6 +20,7 @@ import requests
 from django.conf import settings
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
+from runway_project import metrics
 from videos import catalog
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,8 @@ class RunwayClient:
         # On a new connection: one kept open from an earlier call may turn out to have been closed
         # by the server only as this request goes out, and then nobody knows whether it arrived.
         self.session.close()
-        body = self._request("POST", f"/v1/{endpoint}", json=payload)
+        route = f"/v1/{endpoint}" if endpoint in catalog.ENDPOINTS else "/v1/{endpoint}"
+        body = self._request("POST", f"/v1/{endpoint}", json=payload, route=route)
         task_id = body.get("id") if isinstance(body, dict) else None
         if not isinstance(task_id, str) or not task_id:
             raise RunwayError(
@@ -194,12 +196,12 @@ class RunwayClient:
         return uri
 
     def get_task(self, task_id: str) -> TaskState:
-        return _task_state(self._request("GET", f"/v1/tasks/{task_id}"), task_id)
+        return _task_state(self._request("GET", f"/v1/tasks/{task_id}", route=TASK_ROUTE), task_id)
 
     def delete_task(self, task_id: str) -> None:
         """Cancel a running task or delete a finished one. A task already gone counts as done."""
         try:
-            self._request("DELETE", f"/v1/tasks/{task_id}")
+            self._request("DELETE", f"/v1/tasks/{task_id}", route=TASK_ROUTE)
         except RunwayError as exc:
             if exc.status != 404:
                 raise
@@ -222,11 +224,13 @@ class RunwayClient:
             raise RunwayError("Runway's answer about the organization was not an object", permanent=False)
         return body
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, *, route: str = "", **kwargs: Any) -> Any:
+        """`route` names the request in the metrics (`path` less any id): `path` when it has none."""
         started = time.monotonic()
         try:
             response = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
+            _observe(route or path, method, _failure_outcome(exc), started)
             sent = _may_have_been_sent(exc)
             logger.warning("Runway %s %s failed: %s", method, path, type(exc).__name__)
             raise RunwayError(
@@ -234,6 +238,7 @@ class RunwayClient:
                 permanent=False,
                 may_have_created=sent and method == "POST",
             ) from None
+        _observe(route or path, method, metrics.outcome_of(response.status_code), started)
         # Polls (a GET every interval for every job) only at DEBUG; what costs or frees money at INFO.
         logger.log(
             logging.DEBUG if method == "GET" else logging.INFO,
@@ -261,6 +266,21 @@ class RunwayClient:
                 permanent=False,
                 may_have_created=method == "POST",
             ) from None
+
+
+TASK_ROUTE = "/v1/tasks/{id}"
+
+
+def _observe(route: str, method: str, outcome: str, started: float) -> None:
+    metrics.runway_request_observe(endpoint=route, method=method, outcome=outcome, seconds=time.monotonic() - started)
+
+
+def _failure_outcome(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection_error"
+    return "error"
 
 
 UPLOAD_TIMEOUT = (5.0, 120.0)  # (connect, read) seconds: the storage answers once the whole file is in

@@ -38,6 +38,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 
+from runway_project import metrics
 from videos.catalog import PENDING, RUNNING, SUCCEEDED, THROTTLED
 from videos.models import ALLOWED_MOVES, Status, Step, VideoGeneration
 from videos.runway import RunwayError, TaskState, get_client
@@ -343,6 +344,7 @@ class Poller:
                 due = []
                 while self._heap and self._heap[0][0] <= now:
                     due.append(heapq.heappop(self._heap)[2])
+                    metrics.poll_lag_observe(via="held", seconds=now - due[-1].due)
                 self._asking += len(due)
                 return due
             self._wake.wait(timeout=self._heap[0][0] - now if self._heap else None)
@@ -487,6 +489,11 @@ def poller_start(threads: int, finishers: int, posters: int) -> Poller:
     )
     _poller.start()
     return _poller
+
+
+def polls_held() -> int:
+    """Jobs whose polls this process's poller holds; 0 without one (the worker's metrics show it)."""
+    return _poller.held if _poller is not None else 0
 
 
 def poller_stop() -> None:

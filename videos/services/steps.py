@@ -22,6 +22,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
+from runway_project import metrics
 from runway_project.errors import DATABASE_DOWN
 from videos import catalog
 from videos.catalog import CANCELLED, FAILED, RUNNING, SUCCEEDED
@@ -160,9 +161,14 @@ def _claim(
     if row is None or due is None or step not in (None, due):
         logger.info("Generation %s: %s step %s is stale, skipping", generation_id, step or "its", number)
         return None
+    was_due = row.next_check_at
     if not _take(row, due):
         logger.info("Generation %s: %s step %s was claimed elsewhere", generation_id, due, number)
         return None
+    if due == Step.POLL and was_due is not None and was_due <= row.updated_at:
+        # A poll that came through the broker (one a poller held says its lag as it sends it, and
+        # its answer's step finds no due time: polls_in_hand emptied it).
+        metrics.poll_lag_observe(via="broker", seconds=(row.updated_at - was_due).total_seconds())
     return row, due
 
 
