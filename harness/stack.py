@@ -97,6 +97,9 @@ class Gunicorn(Process):
     """gunicorn serving the project on a free loopback port, at `base_url` once `wait_until_ready()` returns."""
 
     def __init__(self, env: dict[str, str], *, log_dir: Path, workers: int) -> None:
+        # As behind the one TLS proxy production has: a request that says `X-Forwarded-Proto: https`
+        # is taken for HTTPS (settings.SECURE_PROXY_SSL_HEADER), one that does not is redirected.
+        env = {"TRUSTED_PROXY_COUNT": "1", **env}
         if "STATIC_ROOT" not in env:
             # Production's pages name hashed static files, which only `collectstatic` makes.
             env = {**env, "STATIC_ROOT": collected_static(env)}

@@ -1,11 +1,14 @@
 """What a page says when the database is gone for a while (a restart, a failover): a 503 with a
-clear page and Retry-After, never a traceback. Jobs are not affected: the worker rides it out."""
+clear page and Retry-After, never a traceback. Jobs are not affected: the worker rides it out.
+And what a form refused by Django's CSRF check says (csrf_failure)."""
 
 import logging
 import sys
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
+from django.middleware.csrf import REASON_NO_CSRF_COOKIE
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.defaults import server_error as django_server_error
 
@@ -59,3 +62,24 @@ def server_error(request: HttpRequest) -> HttpResponse:
         return database_unavailable(request)
     response: HttpResponseServerError = django_server_error(request)
     return response
+
+
+# What the page's scripts show when a form they send is refused by the CSRF check.
+CSRF_FAILURE_MESSAGE = (
+    "This page had expired, so nothing was sent: reload the page and try again. "
+    "(This site needs cookies: if it keeps happening, allow them for it.)"
+)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a form whose security token was missing or out of date, refused (403).
+
+    Django's own page has an inline style, which the site's Content-Security-Policy blocks: this one
+    is in the site's layout, with no inline code, and says what to do. The page's scripts, which ask
+    for JSON, get the message in the shapes they show (`errors` for the form, `error` for a card).
+    """
+    if "application/json" in request.headers.get("Accept", ""):
+        problem = {"message": CSRF_FAILURE_MESSAGE, "code": "csrf"}
+        return JsonResponse({"error": CSRF_FAILURE_MESSAGE, "errors": {"__all__": [problem]}}, status=403)
+    context = {"reason": reason, "no_cookie": reason == REASON_NO_CSRF_COOKIE}
+    return render(request, "403_csrf.html", context, status=403)

@@ -155,6 +155,12 @@ def test_the_login_and_error_pages_pass(visit, user):
         render_to_string("registration/locked_out.html", {"failure_limit": 5, "cooloff": "15 minutes"}),
     )
     visit.check("locked out")
+    context = {"by_address": True, "address_limit": 20, "cooloff": "15 minutes"}
+    visit.show_rendered("/address-locked-out/", render_to_string("registration/locked_out.html", context))
+    visit.check("address locked out")
+    context = {"reason": "CSRF cookie not set.", "no_cookie": True}
+    visit.show_rendered("/expired/", render_to_string("403_csrf.html", context))
+    visit.check("CSRF failure")
     visit.show_rendered("/down/", render_to_string("503.html"))
     visit.check("503")
     visit.show_rendered("/too-large/", render_to_string("413.html", {"message": "The image is over 16 MB."}))

@@ -187,7 +187,7 @@ def test_staff_filter_jobs_by_the_work_left_and_see_each_jobs_next_step(staff, m
     assert f"poll, due {long_ago:%Y-%m-%d %H:%M:%S} UTC" in page
 
 
-def test_the_overdue_filter_lists_the_jobs_healthz_counts(staff, client, make_job):
+def test_the_overdue_filter_lists_the_jobs_healthz_counts(staff, client, make_job, settings):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -203,7 +203,9 @@ def test_the_overdue_filter_lists_the_jobs_healthz_counts(staff, client, make_jo
 
     content = staff.get(CHANGELIST, {"work": "overdue"}).content.decode()
     client.logout()
-    counted = client.get("/healthz").json()["checks"]["overdue_jobs"]["count"]
+    settings.METRICS_TOKEN = "tests-metrics-token"
+    monitor = {"Authorization": "Bearer tests-metrics-token"}
+    counted = client.get("/healthz", headers=monitor).json()["checks"]["overdue_jobs"]["count"]
 
     listed = {prompt for prompt in ("queued long ago", "create cut off", "just late") if prompt in content}
     assert listed == {"queued long ago", "create cut off"}

@@ -29,6 +29,9 @@ pytestmark = pytest.mark.django_db
 LOG_DIR = Path(settings.BASE_DIR) / "var"
 # The broker check gives up after CELERY_BROKER_TIMEOUT (1 s); this leaves room for the rest.
 ANSWER_WITHIN = 3.0
+# What a monitor shows to read /healthz's details (settings.METRICS_TOKEN, set by `monitor`).
+METRICS_TOKEN = "tests-metrics-token-" + "7" * 24
+MONITOR = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 def swept(seconds_ago: float = 0) -> None:
@@ -43,6 +46,14 @@ def late(job: VideoGeneration, *, due_seconds_ago: float) -> VideoGeneration:
 
 def checks(report: health.HealthReport) -> dict[str, health.Check]:
     return {check.name: check for check in report.checks}
+
+
+@pytest.fixture
+def monitor(client, settings):
+    """The test client, as a monitor that holds METRICS_TOKEN and shows it."""
+    settings.METRICS_TOKEN = METRICS_TOKEN
+    client.defaults["HTTP_AUTHORIZATION"] = MONITOR["Authorization"]
+    return client
 
 
 # --- The sweep notes when it ran -------------------------------------------------------------
@@ -65,11 +76,11 @@ def test_a_sweep_notes_when_it_ran_and_how_many_jobs_it_put_back_to_work(make_jo
 # --- /healthz ---------------------------------------------------------------------------------
 
 
-def test_healthz_answers_200_with_every_check_when_all_is_well(client, make_job):
+def test_healthz_answers_200_with_every_check_when_all_is_well(monitor, make_job):
     make_job(status=Status.RUNNING, runway_task_id="t-1", next_check_at=timezone.now() + timedelta(seconds=5))
     swept(seconds_ago=30)
 
-    response = client.get("/healthz")  # no login
+    response = monitor.get("/healthz")  # no login: the token
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
@@ -87,8 +98,44 @@ def test_healthz_answers_200_with_every_check_when_all_is_well(client, make_job)
     assert found["overdue_jobs"] == {"ok": True, "count": 0, "oldest_seconds": None, "overdue_after_seconds": 20}
 
 
-def test_healthz_shows_no_secret(client):
-    content = client.get("/healthz").content.decode()
+def test_anyone_is_told_only_up_or_down_with_200_or_503(client, settings):
+    settings.METRICS_TOKEN = METRICS_TOKEN
+    swept()
+    up = client.get("/healthz")
+    LastSweep.objects.all().delete()  # the sweep never ran: unhealthy
+    down = client.get("/healthz")
+
+    assert (up.status_code, up.json()) == (200, {"status": "ok"})
+    assert (down.status_code, down.json()) == (503, {"status": "unhealthy"})
+    for response in (up, down):
+        assert response["Content-Type"] == "application/json"
+        assert "no-cache" in response["Cache-Control"]
+        for detail in (b"checks", b"redis", b"ms", b"database", b"broker", b"overdue", b"queue"):
+            assert detail not in response.content
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["", "Bearer", "Bearer wrong-token", f"Basic {METRICS_TOKEN}", f"Bearer {METRICS_TOKEN}x"],
+)
+def test_a_missing_or_wrong_token_gets_only_up_or_down(client, settings, authorization):
+    settings.METRICS_TOKEN = METRICS_TOKEN
+    swept()
+    response = client.get("/healthz", HTTP_AUTHORIZATION=authorization)
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_with_no_metrics_token_set_nobody_gets_the_details(client, settings):
+    settings.METRICS_TOKEN = ""
+    swept()
+    for authorization in ("", "Bearer ", "Bearer  "):
+        response = client.get("/healthz", HTTP_AUTHORIZATION=authorization)
+        assert response.json() == {"status": "ok"}
+
+
+def test_healthz_shows_no_secret(monitor):
+    content = monitor.get("/healthz").content.decode()
+    assert '"checks"' in content
     assert settings.RUNWAY_API_KEY not in content
     assert settings.CELERY_BROKER_URL not in content
     assert settings.SECRET_KEY not in content
@@ -100,8 +147,8 @@ def test_healthz_answers_head_and_refuses_post(client):
     assert client.post("/healthz").status_code == 405
 
 
-def test_a_sweep_that_never_ran_is_unhealthy(client):
-    response = client.get("/healthz")
+def test_a_sweep_that_never_ran_is_unhealthy(monitor):
+    response = monitor.get("/healthz")
 
     assert response.status_code == 503
     body = response.json()
@@ -130,7 +177,7 @@ def test_a_sweep_older_than_three_intervals_is_unhealthy(settings):
     assert "last ran 181 s ago" in checks(past_it)["sweep"].summary
 
 
-def test_jobs_overdue_by_two_poll_intervals_are_unhealthy_with_their_count_and_age(client, make_job):
+def test_jobs_overdue_by_two_poll_intervals_are_unhealthy_with_their_count_and_age(monitor, make_job):
     now = timezone.now()
     recovery.generation_sweep(now=now)  # recovers nothing: no job is due yet
     late(make_job(status=Status.RUNNING, runway_task_id="t-1", step=3), due_seconds_ago=-5)  # not due
@@ -152,7 +199,7 @@ def test_jobs_overdue_by_two_poll_intervals_are_unhealthy_with_their_count_and_a
     assert (overdue.ok, overdue.figures["count"], overdue.figures["oldest_seconds"]) == (False, 3, 181)
     assert overdue.summary == "3 job(s) overdue by more than 20 s; the oldest was due 181 s ago"
     assert [check.name for check in report.checks if not check.ok] == ["overdue_jobs"]
-    body = client.get("/healthz").json()
+    body = monitor.get("/healthz").json()
     assert (body["checks"]["overdue_jobs"]["count"], body["healthy"]) == (3, False)
 
 
@@ -231,12 +278,13 @@ def test_the_brokers_password_never_shows(private_redis):
 
 def production_env(*, database: str, broker: str) -> dict[str, str]:
     """Production settings (DEBUG off, so HTTPS redirects on) for gunicorn and the command."""
-    return production_environment(database_url=database, broker_url=broker)
+    return production_environment(database_url=database, broker_url=broker, METRICS_TOKEN=METRICS_TOKEN)
 
 
-def get_healthz(server: Gunicorn) -> tuple[float, requests.Response]:
+def get_healthz(server: Gunicorn, headers: dict[str, str] = MONITOR) -> tuple[float, requests.Response]:
+    """/healthz as a monitor asks it (with the token), or as `headers` say."""
     started = time.monotonic()
-    response = requests.get(f"{server.base_url}/healthz", timeout=30, allow_redirects=False)
+    response = requests.get(f"{server.base_url}/healthz", headers=headers, timeout=30, allow_redirects=False)
     return time.monotonic() - started, response
 
 
@@ -273,6 +321,8 @@ def test_production_answers_503_fast_while_the_broker_hangs_and_200_once_it_is_b
         body = response.json()
         assert body["checks"]["broker"]["ok"] is False
         assert body["checks"]["database"]["ok"] is True
+        anyone = get_healthz(server, headers={})[1]  # a load balancer, a stranger
+        assert (anyone.status_code, anyone.json()) == (503, {"status": "unhealthy"})
         proxy.restore()
         assert get_healthz(server)[1].status_code == 200
         # Every other page still redirects to HTTPS.
@@ -370,13 +420,13 @@ def test_the_command_exits_1_and_says_what_failed(make_job):
     assert "FAIL  overdue_jobs  1 job(s) overdue by more than 20 s; the oldest was due 300 s ago" in output
 
 
-def test_the_command_prints_the_same_json_as_healthz_for_machines(client):
+def test_the_command_prints_the_same_json_as_healthz_for_machines(monitor):
     swept()
 
     code, output = run_health("--json")
 
     assert code == 0
-    printed, served = json.loads(output), client.get("/healthz").json()
+    printed, served = json.loads(output), monitor.get("/healthz").json()
     assert printed["healthy"] is served["healthy"] is True
     assert printed["checks"].keys() == served["checks"].keys()
     assert printed["checks"]["overdue_jobs"] == served["checks"]["overdue_jobs"]

@@ -84,6 +84,73 @@ def test_the_lockout_is_for_that_user_from_that_address_only(client, user, other
     assert log_in(bob, LOGIN, "bob", password="another-test-password").status_code == 302
 
 
+def fail_with_other_names(count: int, address: str = HOME) -> None:
+    """`count` wrong passwords from `address`, each for a user name of its own, none locked out."""
+    for number in range(count):
+        response = Client().post(LOGIN, {"username": f"name-{number}", "password": PASSWORD}, REMOTE_ADDR=address)
+        assert response.status_code == 200, number
+
+
+def test_one_address_trying_a_password_on_many_names_is_locked_out_at_the_address_limit(user, other_user):
+    assert settings.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"], "ip_address"]  # the default
+    limit = settings.AXES_ADDRESS_FAILURE_LIMIT
+    assert limit > settings.AXES_FAILURE_LIMIT
+    fail_with_other_names(limit - 1)
+
+    locked = Client().post(LOGIN, {"username": "one-more-name", "password": PASSWORD}, REMOTE_ADDR=HOME)
+
+    assert locked.status_code == 429
+    page = locked.content.decode()
+    assert f"Logging in from your network address is locked after {limit} failed attempts" in page
+    assert "whatever the user names" in page and "Try again in 15 minutes" in page
+    # Every name from that address, the right password too; other addresses are not concerned.
+    assert log_in(Client(), LOGIN, "alice").status_code == 429
+    assert log_in(Client(), LOGIN, "bob", password="another-test-password", address=ELSEWHERE).status_code == 302
+
+
+def test_a_team_behind_one_address_shares_the_address_limit_not_each_others_lockouts(client, user):
+    # Colleagues behind one router mistype their own passwords: each name counts up to its own limit.
+    fail_with_other_names(settings.AXES_ADDRESS_FAILURE_LIMIT - 1)
+
+    assert log_in(client, LOGIN, "alice").status_code == 302
+
+
+def test_a_successful_login_forgets_that_users_failures_not_the_addresss(user):
+    fail_with_other_names(settings.AXES_ADDRESS_FAILURE_LIMIT - 3)
+    assert log_in(Client(), LOGIN, "alice", password="wrong").status_code == 200  # one short of the limit now
+
+    assert log_in(Client(), LOGIN, "alice").status_code == 302
+    assert not AccessAttempt.objects.filter(username="alice").exists()  # hers forgotten, two short again
+    # Logging in with one account between guesses at others does not start the address's count again.
+    assert log_in(Client(), LOGIN, "someone-else", password="wrong").status_code == 200
+    assert log_in(Client(), LOGIN, "another-name", password="wrong").status_code == 200
+    assert log_in(Client(), LOGIN, "a-third-name", password="wrong").status_code == 429
+
+
+def test_the_address_limit_is_a_setting(user, settings):
+    settings.AXES_ADDRESS_FAILURE_LIMIT = 8
+    fail_with_other_names(7)
+
+    assert log_in(Client(), LOGIN, "name-7", password="wrong").status_code == 429
+    assert "locked after 8 failed attempts" in log_in(Client(), LOGIN, "alice").content.decode()
+
+
+def test_behind_a_proxy_the_address_counted_is_the_clients(user, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.AXES_ADDRESS_FAILURE_LIMIT = 3
+    for name in ("a", "b", "c"):
+        Client().post(LOGIN, {"username": name, "password": "wrong"}, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=HOME)
+
+    def from_client(address: str) -> int:
+        response = Client().post(
+            LOGIN, {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=address
+        )
+        return response.status_code
+
+    assert from_client(HOME) == 429
+    assert from_client(ELSEWHERE) == 302  # the proxy's own address is not locked out
+
+
 def test_the_admin_login_is_locked_out_too(client, admin_user):
     locked = fail_until_locked(client, ADMIN_LOGIN, "admin")
     assert locked.status_code == 429

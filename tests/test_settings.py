@@ -194,6 +194,49 @@ def test_lockout_parameters_and_email_come_from_the_environment(project):
     )
 
 
+def test_failures_are_counted_by_name_and_address_and_by_address_alone_by_default(project):
+    code = "from django.conf import settings as s; print(s.AXES_LOCKOUT_PARAMETERS, s.AXES_ADDRESS_FAILURE_LIMIT)"
+    default = manage(project, "shell", "-c", code, DEBUG="True")
+    raised = manage(project, "shell", "-c", code, DEBUG="True", AXES_ADDRESS_FAILURE_LIMIT="100")
+    as_before = manage(project, "shell", "-c", code, DEBUG="True", AXES_LOCKOUT_PARAMETERS="username+ip_address")
+
+    assert default.stdout.strip().splitlines()[-1] == "[['username', 'ip_address'], 'ip_address'] 20", default.stderr
+    assert raised.stdout.strip().splitlines()[-1] == "[['username', 'ip_address'], 'ip_address'] 100", raised.stderr
+    assert as_before.stdout.strip().splitlines()[-1] == "[['username', 'ip_address']] 20", as_before.stderr
+
+
+@pytest.mark.parametrize(("name", "value"), [("AXES_ADDRESS_FAILURE_LIMIT", "0"), ("TRUSTED_PROXY_COUNT", "-1")])
+def test_an_address_limit_below_1_or_a_negative_proxy_count_does_not_start(project, name, value):
+    result = manage(project, "check", **production_env(), **{name: value})
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {name}" in result.stderr
+
+
+def https_as_seen(project: Path, **env: str) -> dict[str, object]:
+    """What production makes of a plain-HTTP request that claims `X-Forwarded-Proto: https`:
+    whether it is taken for HTTPS, and where SecurityMiddleware redirects it (None: nowhere)."""
+    code = (
+        "import json\n"
+        "from django.middleware.security import SecurityMiddleware\n"
+        "from django.test import RequestFactory\n"
+        "request = RequestFactory().get('/videos/', HTTP_HOST='videos.example.com', HTTP_X_FORWARDED_PROTO='https')\n"
+        "redirect = SecurityMiddleware(lambda request: None).process_request(request)\n"
+        "print(json.dumps({'secure': request.is_secure(), 'redirect': redirect and redirect['Location']}))"
+    )
+    result = manage(project, "shell", "-c", code, **production_env(), **env)
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_without_a_proxy_a_client_claiming_https_is_not_believed_and_is_redirected(project):
+    assert https_as_seen(project) == {"secure": False, "redirect": "https://videos.example.com/videos/"}
+    assert https_as_seen(project, TRUSTED_PROXY_COUNT="0")["secure"] is False
+
+
+def test_behind_a_proxy_its_x_forwarded_proto_says_https(project):
+    assert https_as_seen(project, TRUSTED_PROXY_COUNT="1") == {"secure": True, "redirect": None}
+
+
 @pytest.mark.parametrize("value", ["username+password", "ip"])
 def test_unknown_lockout_parameters_do_not_start(project, value):
     result = manage(project, "check", **production_env(), AXES_LOCKOUT_PARAMETERS=value)
