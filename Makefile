@@ -49,10 +49,12 @@ format: install
 	$(BIN)/ruff format .
 
 # DATABASE_URL selects the database (SQLite by default); Redis must answer on 127.0.0.1:6379.
-# TEST_PROCESSES=0 runs the tests one after another, in this process.
+# TEST_PROCESSES=0 runs the tests one after another, in this process. TEST_ARGS adds pytest's
+# arguments: CI runs the end-to-end tests on PostgreSQL only, TEST_ARGS='-m "not stack"' on SQLite.
 TEST_PROCESSES ?= 2
+TEST_ARGS ?=
 test: lint node_modules/.installed
-	$(BIN)/pytest --numprocesses=$(TEST_PROCESSES) --dist=loadfile --no-loadscope-reorder
+	$(BIN)/pytest --numprocesses=$(TEST_PROCESSES) --dist=loadfile --no-loadscope-reorder $(TEST_ARGS)
 
 # The benchmarks of docs/PERFORMANCE.md (PostgreSQL and Redis on their local ports); ARGS=--small for a quick run.
 bench: install

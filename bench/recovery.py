@@ -3,7 +3,8 @@
 Two failures, each `--runs` times, with a Redis of the run's own:
 - stranded: a proxy in front of Redis leaves every open connection silent (as a managed Redis
   failing over does: no FIN, no reset) while new connections work;
-- killed: redis-server is killed with -9 and started again, empty, on the same port.
+- killed: redis-server is killed with -9 and started again, empty, on the same port, `--down`
+  seconds later (a restart, or a failover to an empty replica).
 
 Each run starts a worker and beat, makes `--jobs` jobs and waits until they are made at Runway,
 breaks the broker, then makes two more (their messages are lost with it). "Moving again" is the time
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--failure", choices=["stranded", "killed", "both"], default="both")
+    parser.add_argument("--down", type=float, default=10.0, help="seconds a killed Redis stays down (%(default)s)")
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://127.0.0.1:5432/postgres")
     )
@@ -56,7 +58,7 @@ def main() -> None:
         databases = setup_databases(verbosity=0, interactive=False)
         try:
             results = {
-                failure: [_run(failure, simulator, clock, jobs=args.jobs) for _ in range(args.runs)]
+                failure: [_run(failure, simulator, clock, jobs=args.jobs, down=args.down) for _ in range(args.runs)]
                 for failure in failures
             }
         finally:
@@ -65,7 +67,8 @@ def main() -> None:
     for failure, runs in results.items():
         moving = [run[0] for run in runs]
         done = [run[1] for run in runs]
-        print(f"{failure}: moving again after {_figures(moving)}; all {args.jobs + 2} jobs done after {_figures(done)}")
+        what = f"killed, {args.down:g} s down" if failure == "killed" else failure
+        print(f"{what}: moving again after {_figures(moving)}; all {args.jobs + 2} jobs done after {_figures(done)}")
 
 
 def _figures(values: list[float]) -> str:
@@ -92,7 +95,9 @@ def _configure(database_url: str, simulator_url: str, media: str) -> None:
     )
 
 
-def _run(failure: str, simulator: RunwaySimulator, clock: ManualClock, *, jobs: int) -> tuple[float, float]:
+def _run(
+    failure: str, simulator: RunwaySimulator, clock: ManualClock, *, jobs: int, down: float
+) -> tuple[float, float]:
     from django.contrib.auth.models import User
 
     from harness.faults import celery_broker
@@ -107,15 +112,16 @@ def _run(failure: str, simulator: RunwaySimulator, clock: ManualClock, *, jobs: 
         worker.wait_until_ready()
         owner = User.objects.create(username=f"recovery-{secrets.token_hex(4)}")
         with celery_broker(url):
-            ids = _create(owner, jobs)
             creates = simulator.creates
+            ids = _create(owner, jobs)
             _wait(lambda: simulator.creates >= creates + jobs, 60, "the first jobs' creates")
+            failed = time.monotonic()
             if failure == "stranded":
                 proxy.strand()
             else:
                 server.kill()
+                time.sleep(down)  # a benchmark's stand-in for the time a restart takes
                 server.start()
-            failed = time.monotonic()
             ids += _create(owner, 2)
             _wait(lambda: simulator.creates > creates + jobs, 180, "a late job's create")
             moving = time.monotonic() - failed

@@ -112,6 +112,11 @@ def heartbeat_stop() -> None:
         _heartbeat = None
 
 
+def last_message_at() -> float | None:
+    """When this worker last took a message (a Unix time); None outside a worker."""
+    return _heartbeat.taken_at if _heartbeat is not None else None
+
+
 def message_taken(**kwargs: Any) -> None:
     """celery.signals.task_received: the consumer took a message."""
     if _heartbeat is not None:

@@ -35,14 +35,26 @@ else:
         )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The reverse proxies in front of the app (a load balancer, nginx): 0 when clients reach gunicorn
+# directly. Only what a proxy of ours adds to a request is believed: the client's address in
+# X-Forwarded-For (the number of proxies tells which entry that is: runway_project/lockout.py) and
+# X-Forwarded-Proto (below). With 0 both are the client's own words, and ignored.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT is the number of proxies in front of the app: 0 or more.")
 
 if not DEBUG:
-    # Production serves HTTPS only (behind a proxy that sets X-Forwarded-Proto, if any).
+    # Production serves HTTPS only.
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     # Load balancers and monitors probe the health report over plain HTTP, on the machine's own
-    # address; it holds no secret and sets no cookie, so it answers there instead of redirecting.
+    # address; it sets no cookie, and tells anyone only up or down, so it answers there instead of
+    # redirecting (its details need METRICS_TOKEN).
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUSTED_PROXY_COUNT > 0:
+        # The proxy ended TLS and says so: it must set the header itself, replacing any the client
+        # sent (nginx: `proxy_set_header X-Forwarded-Proto $scheme;`). Without a proxy any client
+        # could send it, and a request over plain HTTP would pass for HTTPS.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
@@ -246,6 +258,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     },
 }
+# A form refused by the CSRF check gets our page (runway_project/errors.py): Django's own has an
+# inline style, which the policy above blocks, and says nothing a user can act on.
+CSRF_FAILURE_VIEW = "runway_project.errors.csrf_failure"
 # The full URL only to our own pages; other sites see none (a video's URL names its id).
 SECURE_REFERRER_POLICY = "same-origin"
 # Browser features the site never uses, refused to it and to anything it could embed
@@ -288,10 +303,11 @@ if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
     raise ImproperlyConfigured("AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be at least 1.")
 AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
 # Each comma-separated item is counted on its own; "+" joins parameters counted together. The
-# default locks a user name out from one address only: someone guessing from elsewhere cannot
-# lock its owner out everywhere.
+# default counts a user name's failures from one address (someone guessing from elsewhere cannot
+# lock its owner out everywhere), and an address's failures whatever the names it tries (one
+# password tried on many names is stopped too), the latter up to AXES_ADDRESS_FAILURE_LIMIT.
 AXES_LOCKOUT_PARAMETERS: list[str | list[str]] = []
-for _item in env.list("AXES_LOCKOUT_PARAMETERS", default=["username+ip_address"]):
+for _item in env.list("AXES_LOCKOUT_PARAMETERS", default=["username+ip_address", "ip_address"]):
     _parts = [part.strip() for part in _item.split("+")]
     if not _parts or not set(_parts) <= {"username", "ip_address", "user_agent"}:
         raise ImproperlyConfigured(
@@ -299,11 +315,19 @@ for _item in env.list("AXES_LOCKOUT_PARAMETERS", default=["username+ip_address"]
             f"to count them together, not {_item!r}."
         )
     AXES_LOCKOUT_PARAMETERS.append(_parts if len(_parts) > 1 else _parts[0])
-# Behind proxies the client's address is the one the outermost of them saw: the number of proxies
-# tells which X-Forwarded-For entry that is (runway_project/lockout.py). 0: REMOTE_ADDR.
-TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Behind proxies the client's address is the one the outermost of them saw (TRUSTED_PROXY_COUNT,
+# at the top). 0: REMOTE_ADDR.
 AXES_CLIENT_IP_CALLABLE = "runway_project.lockout.client_ip_address"
 AXES_LOCKOUT_CALLABLE = "runway_project.lockout.lockout_response"
+# Ours, not django-axes': the failures the `ip_address` item (an address alone) allows, whatever
+# the user names, before every login from that address is refused for the cool-off. Higher than
+# AXES_FAILURE_LIMIT: everyone behind one NAT or office router shares an address, and their typos
+# with it. Counted by runway_project.lockout.LockoutHandler, axes' database handler with this
+# limit, whose successful login forgets only that user's failures (not the address's).
+AXES_ADDRESS_FAILURE_LIMIT = env.int("AXES_ADDRESS_FAILURE_LIMIT", default=20)
+if AXES_ADDRESS_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("AXES_ADDRESS_FAILURE_LIMIT must be at least 1.")
+AXES_HANDLER = "runway_project.lockout.LockoutHandler"
 # A successful login forgets the user's earlier failures.
 AXES_RESET_ON_SUCCESS = True
 
@@ -449,6 +473,14 @@ CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=64)
 CELERY_BROKER_TIMEOUT = env.float("CELERY_BROKER_TIMEOUT", default=1.0)
 CELERY_BROKER_CONNECTION_TIMEOUT = CELERY_BROKER_TIMEOUT
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# A broker can go silent without closing a connection: a managed Redis failing over, a NAT or a
+# firewall forgetting an idle flow. Nothing then arrives and nothing says so, so a worker checks:
+# RabbitMQ's heartbeats go every CELERY_BROKER_HEARTBEAT seconds and two missed drop the connection;
+# on Redis, a BRPOP (answered within its 1 s timeout by a live server) that waits that much longer
+# drops it (kombu 5.7), and redis-py pings a connection idle that long before using it. The worker
+# then reconnects: about 2 x CELERY_BROKER_HEARTBEAT seconds after the failover (README: Operating
+# it). TCP keepalive catches a peer whose whole machine is gone.
+CELERY_BROKER_HEARTBEAT = env.int("CELERY_BROKER_HEARTBEAT", default=10)
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith(("redis", "sentinel")):  # redis://, rediss://, redis+socket://, sentinel://
     # Redis's own options. It hands a message taken but not acknowledged out again after the
@@ -458,6 +490,18 @@ if CELERY_BROKER_URL.startswith(("redis", "sentinel")):  # redis://, rediss://, 
         visibility_timeout=3600,
         socket_connect_timeout=CELERY_BROKER_TIMEOUT,
         socket_timeout=CELERY_BROKER_TIMEOUT,
+        socket_keepalive=True,
+        health_check_interval=CELERY_BROKER_HEARTBEAT,
+    )
+if CELERY_BROKER_URL.startswith(("amqp", "pyamqp")):
+    # RabbitMQ's: each answer waits at most CELERY_BROKER_TIMEOUT, as Redis's do, and each publish
+    # waits for RabbitMQ to confirm it. A publish is otherwise a write that a stranded connection
+    # swallows: after a failover, the web server's, beat's and the worker's pooled connections lost
+    # every message without an error, for good. Confirmed, the first publish fails, and the retry
+    # reconnects. Without the limit, py-amqp waits for an answer for ever: a worker that reconnected
+    # after a failover then hung, closing its old event connection politely (tests/test_deploys.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        confirm_publish=True, read_timeout=CELERY_BROKER_TIMEOUT, write_timeout=CELERY_BROKER_TIMEOUT
     )
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker, for a machine without Redis: messages are files that the web server
@@ -476,6 +520,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # Celery closes the database connection after every task unless told to reuse it; the worker
 # instead closes it as Django does (runway_project/celery.py), and Celery only every 1,000 tasks.
 CELERY_DB_REUSE_MAX = 1000
+# Each worker writes here when it last took a message, pinging itself every 10 s through the broker
+# (runway_project/liveness.py); `manage.py health --worker` fails once it is WORKER_STALE_AFTER
+# seconds old: alive, but taking nothing. Several workers on one machine each need their own file.
+WORKER_HEARTBEAT_FILE = env("WORKER_HEARTBEAT_FILE", default=str(BASE_DIR / "var" / "worker-heartbeat"))
+WORKER_STALE_AFTER = env.int("WORKER_STALE_AFTER", default=60)
+if WORKER_STALE_AFTER < 20:
+    raise ImproperlyConfigured("WORKER_STALE_AFTER must be at least 20 seconds: a worker pings itself every 10.")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker or beat that loses the broker tries to reconnect for as long as it is away (None: for
 # ever; Celery's default gives up after 100 tries, some 45 minutes, and 0 would not retry at all).
@@ -533,3 +584,13 @@ CELERY_BEAT_SCHEDULE_FILENAME = env(
 # The bearer token that opens /metrics and the details of /healthz to a monitor
 # (`Authorization: Bearer <token>`, runway_project/monitoring.py). Empty: neither is open.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if not DEBUG:
+    # Prometheus scrapes each web server's own address over plain HTTP, as monitors probe /healthz:
+    # /metrics answers there instead of redirecting to HTTPS (the token opens it, not the scheme).
+    SECURE_REDIRECT_EXEMPT.append(r"^metrics$")
+# The worker's /metrics (runway_project/worker_metrics.py): a port of its own, behind the same
+# token; 0 (or no METRICS_TOKEN): none. WORKER_METRICS_ADDRESS is the address it listens on.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+WORKER_METRICS_ADDRESS = env.str("WORKER_METRICS_ADDRESS", default="0.0.0.0")  # noqa: S104 (a monitor elsewhere scrapes it)
+if not 0 <= WORKER_METRICS_PORT <= 65535:
+    raise ImproperlyConfigured(f"WORKER_METRICS_PORT must be a port number, or 0 for none: {WORKER_METRICS_PORT}")

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
 
 from videos.healthz import healthz
+from videos.metrics import metrics_view
 
 
 def if_email_configured(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -76,6 +77,8 @@ urlpatterns = [
     path("v1/", include("api.v1_urls")),
     # Monitors and load balancers probe it over plain HTTP: settings.SECURE_REDIRECT_EXEMPT.
     path("healthz", healthz, name="healthz"),
+    # Prometheus scrapes it with METRICS_TOKEN, over plain HTTP too (settings: Monitoring).
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 # A database outage met outside a view answers the 503 page too (runway_project/errors.py).

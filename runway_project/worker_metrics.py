@@ -15,6 +15,7 @@ the scrape adds the children's counts up.
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -26,7 +27,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from runway_project import metrics
+from runway_project import liveness, metrics
 from runway_project.monitoring import presents_metrics_token
 
 logger = logging.getLogger("videos.worker")
@@ -35,7 +36,8 @@ StartResponse = Callable[..., Any]
 
 
 class HeldPolls(Collector):
-    """How many jobs' polls this worker's poller keeps (videos/services/polling.py)."""
+    """How many jobs' polls this worker's poller keeps (videos/services/polling.py), and how long
+    since it last took a message (runway_project/liveness.py)."""
 
     def collect(self) -> Iterable[Metric]:
         from videos.services import polling
@@ -43,6 +45,14 @@ class HeldPolls(Collector):
         held = GaugeMetricFamily(f"{metrics.NAMESPACE}_polls_held", "Jobs whose next poll this worker holds.")
         held.add_metric([], polling.polls_held())
         yield held
+        taken_at = liveness.last_message_at()
+        if taken_at is not None:
+            age = GaugeMetricFamily(
+                f"{metrics.NAMESPACE}_worker_last_message_age_seconds",
+                "Seconds since this worker last took a message from the broker (it pings itself every 10 s).",
+            )
+            age.add_metric([], max(0.0, time.time() - taken_at))
+            yield age
 
 
 def metrics_app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -19,7 +20,8 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.models import ApiKey, DeliveryState, WebhookDelivery
-from runway_project import metrics, worker_metrics
+from runway_project import liveness, metrics, worker_metrics
+from runway_project.celery import app as celery_app
 from tests.conftest import run_next_step
 from videos import catalog, runway
 from videos.models import CreditBalance, SpendEntry, SpendKind, Status, UserBudget
@@ -358,6 +360,20 @@ def test_the_workers_metrics_need_the_token_and_show_its_own_counts(worker_serve
     assert value(found, "videos_polls_held") == 0
     assert value(found, "process_resident_memory_bytes") > 0
     assert not [name for name, _ in found if name == "videos_jobs"]  # the web's, not each worker's
+
+
+def test_the_workers_metrics_say_how_long_since_it_took_a_message(worker_server, tmp_path, settings):
+    settings.WORKER_HEARTBEAT_FILE = str(tmp_path / "heartbeat")
+    url = f"http://127.0.0.1:{worker_server.port}/metrics"
+    heartbeat = liveness.Heartbeat(celery_app, hostname="w1@host", path=tmp_path / "heartbeat")
+    heartbeat.taken_at = time.time() - 42
+    liveness._heartbeat = heartbeat
+    try:
+        scraped = requests.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    finally:
+        liveness._heartbeat = None
+
+    assert 42 <= value(samples(scraped.text), "videos_worker_last_message_age_seconds") < 60
 
 
 def test_the_worker_serves_no_metrics_without_a_port_or_a_token(settings):
