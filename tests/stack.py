@@ -422,12 +422,20 @@ def wait_until_idle(worker: "Worker", *, seconds: float = 30.0) -> None:
         time.sleep(0.2)
 
 
-def wait_until(condition: Callable[[], bool], *, seconds: float, stack: "Stack", what: str) -> None:
-    """Return once `condition()` holds, polling with a deadline."""
+def wait_until(
+    condition: Callable[[], bool],
+    *,
+    seconds: float,
+    stack: "Stack",
+    what: str,
+    detail: Callable[[], object] | None = None,
+) -> None:
+    """Return once `condition()` holds, polling with a deadline; `detail()` adds to the failure."""
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {seconds} s\n{stack.logs()}")
+            more = f" ({detail()})" if detail is not None else ""
+            pytest.fail(f"{what} did not happen within {seconds} s{more}\n{stack.logs()}")
         time.sleep(0.1)
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from harness.s3 import s3_bucket
 from runway_simulator import RunwaySimulator
 from tests.stack import LOG_DIR, POLL_INTERVAL, Stack, StackBroker, broker_messages, wait_for_jobs, wait_until
-from videos.catalog import VideoRequest
+from videos.catalog import RUNNING, VideoRequest
 from videos.models import STEP_LOST_AFTER, Status, VideoGeneration
 from videos.services import actions, creation
 
@@ -245,6 +245,10 @@ def test_a_cancel_and_a_delete_cut_off_by_a_killed_worker_are_finished_by_the_ne
     wait_for_jobs(stack, [running, failing], lambda job: bool(job.runway_task_id), seconds=30)
     stack.clock.advance(10.0)
     wait_for_jobs(stack, [failing], lambda job: job.status == Status.FAILED, seconds=30)
+    # A poll has seen the running task RUNNING: the cancel then deletes it at once. Before that the
+    # cancel first asks Runway how the task is (a refund depends on it), and with Runway a minute away
+    # that question, not the DELETE, would be out when the worker dies.
+    wait_for_jobs(stack, [running], lambda job: job.runway_status == RUNNING, seconds=30)
 
     # Runway now takes a minute to answer: the worker's DELETEs are on their way when it dies.
     simulator.set_network(latency=60.0)
@@ -253,7 +257,13 @@ def test_a_cancel_and_a_delete_cut_off_by_a_killed_worker_are_finished_by_the_ne
         actions.generation_delete(generation_id=failing)
     # Both DELETEs have reached Runway (and wait out their latency); the waiters alone would not
     # say so: the worker's poll of the running job, every POLL_INTERVAL real seconds, waits too.
-    wait_until(lambda: len(deletes(simulator)) == 2, seconds=30, stack=stack, what="the two DELETEs")
+    wait_until(
+        lambda: len(deletes(simulator)) >= 2,
+        seconds=30,
+        stack=stack,
+        what="the two DELETEs",
+        detail=lambda: [(r.method, r.path) for r in list(simulator.requests)],
+    )
     stack.clock.wait_for_waiters(2, timeout=30)
     deletes_sent = deletes(simulator)
     crashed.kill()
