@@ -331,17 +331,24 @@ AXES_HANDLER = "runway_project.lockout.LockoutHandler"
 # A successful login forgets the user's earlier failures.
 AXES_RESET_ON_SUCCESS = True
 
-# Mail, for password resets only: `smtp+tls://user:password@smtp.example.com:587`, or
-# `consolemail://` to print them. Without it the password-reset pages answer 404.
+# Mail, for password resets and alerts (videos/services/alerts.py):
+# `smtp+tls://user:password@smtp.example.com:587`, or `consolemail://` to print them. Without it the
+# password-reset pages answer 404 and no alert is sent.
 _email_url = env("EMAIL_URL", default="")
 if _email_url:
     globals().update(env.email_url("EMAIL_URL"))
     DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
-PASSWORD_RESET_ENABLED = bool(_email_url)
+EMAIL_CONFIGURED = bool(_email_url)
+PASSWORD_RESET_ENABLED = EMAIL_CONFIGURED
 
 # --- Runway -------------------------------------------------------------------------------
 
 RUNWAY_API_KEY = env("RUNWAY_API_KEY", default="")
+# Staff (active, with an email address) are told once when Runway's credit balance falls under this
+# many credits, and again only after it has been above it (EMAIL_URL sends it). 0: never.
+RUNWAY_CREDITS_LOW = env.int("RUNWAY_CREDITS_LOW", default=0)
+if RUNWAY_CREDITS_LOW < 0:
+    raise ImproperlyConfigured("RUNWAY_CREDITS_LOW is a number of credits, 0 for no alert.")
 RUNWAY_API_BASE_URL = env("RUNWAY_API_BASE_URL", default="https://api.dev.runwayml.com")
 RUNWAY_API_VERSION = env("RUNWAY_API_VERSION", default="2024-11-06")
 RUNWAY_TEXT_MODEL = env("RUNWAY_TEXT_MODEL", default="gen4.5")

@@ -528,6 +528,18 @@ class CreditBalance(models.Model):
         return f"Runway credits: {self.credits if self.credits is not None else 'unknown'}"
 
 
+class Alert(models.Model):
+    """Whether an alert is raised now: its email goes out when it becomes so, once per crossing of its
+    threshold, never again while it stays raised (videos/services/alerts.py)."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="What is watched, e.g. credits_low.")
+    raised = models.BooleanField(default=False)
+    changed_at = models.DateTimeField(null=True, blank=True, help_text="When it was last raised or cleared.")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'raised' if self.raised else 'clear'}"
+
+
 class LastSweep(models.Model):
     """When beat's sweep last ran to the end and how many jobs it put back to work: one row, which
     /healthz reads. The sweep runs on a worker, sent by beat through the broker, so a recent one

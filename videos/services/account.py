@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from videos.models import CreditBalance
 from videos.runway import RunwayError, get_client
+from videos.services import alerts
 from videos.services.bookkeeping import connection_release
 from videos.services.queue import task_send
 
@@ -35,6 +36,7 @@ def credit_balance_refresh(*, now: datetime | None = None) -> CreditBalance:
         return balance
     balance.credits, balance.fetched_at, balance.checked_at, balance.last_error = credits, now, now, ""
     balance.save(update_fields=["credits", "fetched_at", "checked_at", "last_error"])
+    alerts.credits_low_check(balance, now=now)
     return balance
 
 
