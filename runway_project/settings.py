@@ -563,6 +563,22 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": RUNWAY_CREDITS_REFRESH},
     },
 }
+# Alerts by email to staff (videos/services/alerts.py, EMAIL_URL): checked every
+# ALERT_CHECK_INTERVAL seconds, each sent once per crossing. Long-overdue jobs always; failing jobs
+# when more than ALERT_FAILED_SHARE (0-1; 0: never) of the jobs that ended in the last hour (not
+# counting cancelled ones, and only once ALERT_FAILED_MIN_JOBS ended) failed or timed out.
+ALERT_CHECK_INTERVAL = env.int("ALERT_CHECK_INTERVAL", default=60)
+ALERT_FAILED_SHARE = env.float("ALERT_FAILED_SHARE", default=0.5)
+ALERT_FAILED_MIN_JOBS = env.int("ALERT_FAILED_MIN_JOBS", default=10)
+if ALERT_CHECK_INTERVAL < 1 or not 0 <= ALERT_FAILED_SHARE <= 1 or ALERT_FAILED_MIN_JOBS < 1:
+    raise ImproperlyConfigured(
+        "ALERT_CHECK_INTERVAL and ALERT_FAILED_MIN_JOBS are at least 1, ALERT_FAILED_SHARE between 0 and 1."
+    )
+CELERY_BEAT_SCHEDULE["check-alerts"] = {
+    "task": "videos.tasks.check_alerts",
+    "schedule": ALERT_CHECK_INTERVAL,
+    "options": {"expires": ALERT_CHECK_INTERVAL},
+}
 # Runway's own figures of what was spent, per day and model, beside the spend ledger's: once a day,
 # after midnight UTC, when yesterday's are complete (staff can also ask for it in the admin).
 RUNWAY_USAGE_CHECK_HOUR = env.int("RUNWAY_USAGE_CHECK_HOUR", default=1)

@@ -1,7 +1,7 @@
 """Alerts by email (videos/services/alerts.py), sent to a real SMTP server (aiosmtpd) on loopback."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 
 import pytest
@@ -9,9 +9,11 @@ import responses
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from harness.processes import free_port
-from videos.models import Alert, CreditBalance
+from videos import tasks
+from videos.models import Alert, CreditBalance, Status, VideoGeneration
 from videos.services import account, alerts
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +76,7 @@ def staff() -> None:
     users.create_user("lead", email="lead@example.com", is_staff=True)
     users.create_user("gone", email="gone@example.com", is_staff=True, is_active=False)
     users.create_user("noaddress", email="", is_staff=True)
-    users.create_user("alice", email="alice@example.com")
+    users.create_user("bob", email="bob@example.com")  # not staff
 
 
 def balance_of(credits: int) -> CreditBalance:
@@ -132,3 +134,53 @@ def test_refreshing_the_balance_from_runway_checks_it(mail, staff):
     account.credit_balance_refresh(now=NOW)
 
     assert mail.subjects == ["Runway credits low: 1200 left"]
+
+
+def test_staff_hear_once_of_long_overdue_jobs_and_again_after_they_moved(mail, staff, make_job):
+    now = timezone.now()
+    job = make_job(status=Status.RUNNING, runway_task_id="task-1", step=3, next_check_at=now - timedelta(minutes=5))
+
+    assert alerts.alerts_check(now=now) == [alerts.OVERDUE]
+    assert alerts.alerts_check(now=now) == []  # still overdue: no storm
+    VideoGeneration.objects.filter(pk=job.pk).update(next_check_at=now + timedelta(seconds=5))
+    assert alerts.alerts_check(now=now) == []  # moving again: cleared
+    VideoGeneration.objects.filter(pk=job.pk).update(next_check_at=now - timedelta(minutes=5))
+    assert alerts.alerts_check(now=now) == [alerts.OVERDUE]
+
+    assert mail.subjects == ["1 video job(s) overdue"] * 2
+    assert "manage.py health" in mail.inbox.received[0][1].get_payload()  # type: ignore[attr-defined]
+
+
+def test_staff_hear_when_more_than_the_share_of_the_last_hours_jobs_failed(mail, staff, make_job, settings):
+    settings.ALERT_FAILED_SHARE, settings.ALERT_FAILED_MIN_JOBS = 0.5, 4
+    now = timezone.now()
+    recent, old = now - timedelta(minutes=10), now - timedelta(hours=2)
+    for status in (Status.FAILED, Status.TIMED_OUT, Status.SUCCEEDED):
+        make_job(status=status, finished_at=recent)
+    for _ in range(3):
+        make_job(status=Status.FAILED, finished_at=old)  # over an hour ago: not counted
+        make_job(status=Status.CANCELLED, finished_at=recent)  # the user's choice: not counted
+    assert alerts.alerts_check(now=now) == []  # 2 of 3: too few jobs to judge
+
+    make_job(status=Status.FAILED, finished_at=recent)  # 3 of 4
+    assert alerts.alerts_check(now=now) == [alerts.FAILING]
+    make_job(status=Status.FAILED, finished_at=recent)  # 4 of 5: still failing, no second mail
+    assert alerts.alerts_check(now=now) == []
+
+    assert mail.subjects == ["3 of 4 video jobs failed in the last hour"]
+
+
+def test_no_share_no_failure_alert(mail, staff, make_job, settings):
+    settings.ALERT_FAILED_SHARE, settings.ALERT_FAILED_MIN_JOBS = 0, 1
+    make_job(status=Status.FAILED, finished_at=timezone.now())
+
+    assert alerts.alerts_check(now=timezone.now()) == []
+
+
+def test_beat_has_the_worker_check_the_alerts(mail, staff, make_job, settings):
+    assert settings.CELERY_BEAT_SCHEDULE["check-alerts"]["task"] == "videos.tasks.check_alerts"
+    make_job(status=Status.RUNNING, runway_task_id="task-1", step=3, next_check_at=timezone.now() - timedelta(hours=1))
+
+    tasks.check_alerts.apply(throw=True)
+
+    assert mail.subjects == ["1 video job(s) overdue"]

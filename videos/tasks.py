@@ -9,11 +9,12 @@ from typing import Any, NoReturn
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from runway_project.errors import DATABASE_DOWN, one_line
 from videos.models import Step
 from videos.runway import RunwayError
-from videos.services import account, queue, recovery, steps, strays, usage
+from videos.services import account, alerts, queue, recovery, steps, strays, usage
 from videos.services.bookkeeping import enqueue, task_name
 
 logger = logging.getLogger(__name__)
@@ -146,6 +147,16 @@ def refresh_credit_balance() -> None:
         account.credit_balance_refresh()
     except DATABASE_DOWN as exc:  # beat sends the next one anyway
         logger.warning("Credit balance not refreshed: no database (%s)", one_line(exc))
+
+
+@shared_task(ignore_result=True)
+def check_alerts() -> None:
+    """Run by beat every ALERT_CHECK_INTERVAL seconds: email staff of overdue or failing jobs, once
+    per crossing (services/alerts.py)."""
+    try:
+        alerts.alerts_check(now=timezone.now())
+    except DATABASE_DOWN as exc:  # the next check asks again
+        logger.warning("Alerts not checked: no database (%s)", one_line(exc))
 
 
 @shared_task(ignore_result=True)
