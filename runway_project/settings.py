@@ -339,6 +339,9 @@ if _email_url:
     globals().update(env.email_url("EMAIL_URL"))
     DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
 EMAIL_CONFIGURED = bool(_email_url)
+# Seconds a mail server may take to answer: a hung one must not hold a worker's thread (an alert)
+# or a web request (a password reset) for ever, which is smtplib's default.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 PASSWORD_RESET_ENABLED = EMAIL_CONFIGURED
 
 # --- Runway -------------------------------------------------------------------------------

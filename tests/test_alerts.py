@@ -1,5 +1,7 @@
 """Alerts by email (videos/services/alerts.py), sent to a real SMTP server (aiosmtpd) on loopback."""
 
+import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -184,3 +186,16 @@ def test_beat_has_the_worker_check_the_alerts(mail, staff, make_job, settings):
     tasks.check_alerts.apply(throw=True)
 
     assert mail.subjects == ["1 video job(s) overdue"]
+
+
+def test_a_mail_server_that_never_answers_holds_a_check_only_email_timeout(mail, staff, settings):
+    mail.stop()
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never says a word
+    settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = silent.getsockname()[1], 1
+    started = time.monotonic()
+
+    assert not alerts.credits_low_check(balance_of(100), now=NOW)
+
+    assert time.monotonic() - started < 5
+    assert not Alert.objects.get(name=alerts.CREDITS_LOW).raised  # tried again at the next reading
+    silent.close()
