@@ -81,7 +81,9 @@ SMALL_TARGETS = """
   const small = [];
   for (const el of document.querySelectorAll(selector)) {
     const style = getComputedStyle(el);
-    const box = el.getBoundingClientRect();
+    // A box ticked by a tap on its words too: its target is the label around it (WCAG's "target").
+    const label = el.matches('input[type=checkbox], input[type=radio]') ? el.closest('label') : null;
+    const box = (label || el).getBoundingClientRect();
     if (style.visibility === 'hidden' || box.width === 0 || box.height === 0) continue;
     if (box.bottom + window.scrollY <= 0) continue;
     if (inSentence(el)) continue;

@@ -26,7 +26,7 @@ from tests.axe import (
 )
 from tests.test_browser import SCREENSHOTS, browser, watch_for_problems  # noqa: F401 (a fixture, and the page watcher)
 from videos import catalog
-from videos.models import SpendEntry, SpendKind, Status, UserBudget, VideoGeneration
+from videos.models import Alert, SpendEntry, SpendKind, Status, UserBudget, VideoGeneration
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -168,10 +168,14 @@ def test_the_login_and_error_pages_pass(visit, user):
     assert not visit.problems, "\n".join(visit.problems)
 
 
-def test_the_dashboard_passes_empty_and_with_form_errors(visit, user):
+def test_the_dashboard_passes_empty_and_with_form_errors(visit, user, settings):
+    settings.EMAIL_CONFIGURED = True  # the "Email me when it is done" box is shown
+    user.email = "alice@example.com"
+    user.save()
     log_in(visit, user)
     page = visit.open("/videos/")
     expect(page.locator("#history .empty")).to_be_visible()
+    expect(page.get_by_label("Email me at alice@example.com when it is done")).to_be_visible()
     page.locator("details.advanced").evaluate("details => { details.open = true; }")
     visit.check("empty dashboard")
 
@@ -235,11 +239,13 @@ def test_the_admin_pages_we_changed_pass(visit, user, django_user_model, stored_
         kind=SpendKind.FINAL,
         credits=60,
     )
+    Alert.objects.create(name=f"budget_80:{user.pk}:2026-12:5000", raised=True, changed_at=done.created_at)
     log_in(visit, staff)
     for state, path, within in [
         ("admin: videos", "/admin/videos/videogeneration/", None),
         ("admin: a video", f"/admin/videos/videogeneration/{done.pk}/change/", None),
         ("admin: spend", "/admin/videos/spendentry/", None),
+        ("admin: alerts", "/admin/videos/alert/", None),
         # Django's own user form has violations of Django's (its permission pickers' icons, the
         # unlabelled date and time boxes of last_login): we check the budget we added to it.
         ("admin: a user's budget", f"/admin/auth/user/{user.pk}/change/", "#video_budget-group"),
