@@ -343,6 +343,11 @@ EMAIL_CONFIGURED = bool(_email_url)
 # or a web request (a password reset) for ever, which is smtplib's default.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 PASSWORD_RESET_ENABLED = EMAIL_CONFIGURED
+# The address people open the site at, which links in emails lead to (a "video done" email links to
+# the video's page): set it in production, e.g. https://videos.example.com. The default is make run's.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+if not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"SITE_URL is the site's address, starting with https:// or http://, not {SITE_URL!r}.")
 
 # --- Runway -------------------------------------------------------------------------------
 

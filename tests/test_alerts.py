@@ -4,55 +4,23 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
 
 import pytest
 import responses
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 
-from harness.processes import free_port
+from tests.mailserver import MailServer
+from tests.test_strays import FROM_ELSEWHERE
 from videos import tasks
-from videos.models import Alert, CreditBalance, Status, VideoGeneration
+from videos.models import Alert, CreditBalance, JobEvent, SpendEntry, SpendKind, Status, UserBudget, VideoGeneration
 from videos.services import account, alerts
+from videos.services.bookkeeping import finish
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 ORGANIZATION_URL = "https://runway.test/v1/organization"
-
-
-class Inbox:
-    """What the SMTP server received: each message's recipients and its parsed email."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[list[str], object]] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 (aiosmtpd's name)
-        content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
-        self.received.append((sorted(envelope.rcpt_tos), message_from_bytes(content)))
-        return "250 Message accepted"
-
-
-class MailServer:
-    def __init__(self) -> None:
-        self.inbox = Inbox()
-        self.port = free_port()
-        self.controller: Controller | None = None
-
-    def start(self) -> None:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    @property
-    def subjects(self) -> list[str]:
-        return [message["Subject"] for _, message in self.inbox.received]  # type: ignore[index]
 
 
 @pytest.fixture
@@ -199,3 +167,251 @@ def test_a_mail_server_that_never_answers_holds_a_check_only_email_timeout(mail,
     assert time.monotonic() - started < 5
     assert not Alert.objects.get(name=alerts.CREDITS_LOW).raised  # tried again at the next reading
     silent.close()
+
+
+# --- A user's budget ------------------------------------------------------------------------
+
+DEC = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def carol(django_user_model):
+    """A user with an address and a budget of 1,000 credits a month."""
+    carol = django_user_model.objects.create_user("carol", email="carol@example.com")
+    UserBudget.objects.create(user=carol, monthly_credits=1000)
+    return carol
+
+
+def spend(user, credits: int, *, when: datetime = DEC) -> None:
+    """An entry of `credits` in the user's ledger, for a job made at `when`."""
+    job = VideoGeneration.objects.create(owner=user, prompt="p", endpoint="text_to_video", model="gen4.5")
+    SpendEntry.objects.create(
+        user=user,
+        username=user.username,
+        generation=job,
+        generation_number=job.pk,
+        job_created_at=when,
+        model="gen4.5",
+        kind=SpendKind.RESERVED,
+        credits=credits,
+    )
+
+
+def test_a_user_hears_once_at_80_and_once_at_100_percent_of_their_budget(mail, carol):
+    spend(carol, 790)
+    assert alerts.alerts_check(now=DEC) == []  # 79 %
+
+    spend(carol, 10)
+    assert alerts.alerts_check(now=DEC) == [f"budget_80:{carol.pk}:2026-12:1000"]
+    assert alerts.alerts_check(now=DEC) == []  # still over 80 %: no storm
+    spend(carol, 150)
+    assert alerts.alerts_check(now=DEC) == []  # 95 %
+
+    spend(carol, 50)
+    assert alerts.alerts_check(now=DEC) == [f"budget_100:{carol.pk}:2026-12:1000"]
+    spend(carol, 300)
+    assert alerts.alerts_check(now=DEC) == []
+
+    assert mail.subjects == [
+        "You have used 80 % of your video budget for this month",
+        "You have used your whole video budget for this month",
+    ]
+    assert {tuple(recipients) for recipients, _ in mail.inbox.received} == {("carol@example.com",)}
+    body = mail.inbox.received[1][1].get_payload()  # type: ignore[attr-defined]
+    assert "You have spent 1,000 credits (US$10.00) of your monthly budget of 1,000 credits (US$10.00)" in body
+    assert "New videos are refused until your budget renews on 1 January (UTC)" in body
+    assert "http://127.0.0.1:8000/videos/account/" in body
+
+
+def test_a_user_who_jumps_past_both_levels_hears_only_of_the_whole_budget(mail, carol):
+    spend(carol, 1200)
+
+    assert alerts.alerts_check(now=DEC) == [f"budget_100:{carol.pk}:2026-12:1000"]
+    assert alerts.alerts_check(now=DEC) == []
+    assert mail.subjects == ["You have used your whole video budget for this month"]
+
+
+def test_a_new_month_and_a_new_budget_are_new_crossings(mail, carol, settings):
+    spend(carol, 850)
+    assert alerts.alerts_check(now=DEC) == [f"budget_80:{carol.pk}:2026-12:1000"]
+
+    january = datetime(2027, 1, 3, 9, 0, tzinfo=UTC)
+    assert alerts.alerts_check(now=january) == []  # December's spending is not January's
+    spend(carol, 820, when=january)
+    assert alerts.alerts_check(now=january) == [f"budget_80:{carol.pk}:2027-01:1000"]
+
+    UserBudget.objects.filter(user=carol).update(monthly_credits=1025)  # staff raise it a little
+    assert alerts.alerts_check(now=january) == [f"budget_80:{carol.pk}:2027-01:1025"]
+    assert len(mail.subjects) == 3
+
+
+def test_users_without_an_address_or_a_budget_and_inactive_ones_are_not_mailed(mail, django_user_model, settings):
+    settings.RUNWAY_MONTHLY_BUDGET_PER_USER = 100  # theirs, as they have none of their own
+    nobody = django_user_model.objects.create_user("nobody", email="")
+    gone = django_user_model.objects.create_user("gone", email="gone@example.com", is_active=False)
+    off = django_user_model.objects.create_user("off", email="off@example.com")
+    UserBudget.objects.create(user=off, monthly_credits=0)  # generating turned off for them
+    dave = django_user_model.objects.create_user("dave", email="dave@example.com")
+    for user in (nobody, gone, off, dave):
+        spend(user, 100)
+
+    assert alerts.alerts_check(now=DEC) == [f"budget_100:{dave.pk}:2026-12:100"]
+    assert [recipients for recipients, _ in mail.inbox.received] == [["dave@example.com"]]
+
+
+def test_a_budget_mail_the_server_refused_is_sent_at_the_next_check_and_old_months_are_tidied(mail, carol):
+    stale = Alert.objects.create(
+        name=f"budget_80:{carol.pk}:2026-09:1000", raised=True, changed_at=DEC - timedelta(days=80)
+    )
+    spend(carol, 900)
+    mail.stop()
+    assert alerts.alerts_check(now=DEC) == []
+
+    mail.start()
+    assert alerts.alerts_check(now=DEC) == [f"budget_80:{carol.pk}:2026-12:1000"]
+    assert mail.subjects == ["You have used 80 % of your video budget for this month"]
+    assert not Alert.objects.filter(pk=stale.pk).exists()
+
+
+# --- "Email me when it is done" -------------------------------------------------------------
+
+
+@pytest.fixture
+def erin(django_user_model):
+    return django_user_model.objects.create_user("erin", email="erin@example.com")
+
+
+def job_ended(job: VideoGeneration, status: Status, *, message: str = "") -> JobEvent:
+    """End `job` as the worker does: its final status and its JobEvent written together."""
+    job.refresh_from_db()
+    with transaction.atomic():
+        finish(job, status, message=message)
+        job.save()
+        job.record_ending()
+    return JobEvent.objects.get(generation=job)
+
+
+def test_a_job_whose_owner_asked_sends_its_mail_task_when_it_ends(
+    mail, erin, make_job, broker, django_capture_on_commit_callbacks
+):
+    wanted = make_job(owner=erin, notify_when_done=True, status=Status.RUNNING)
+    unwanted = make_job(owner=erin, status=Status.RUNNING)
+    cancelled = make_job(owner=erin, notify_when_done=True, status=Status.RUNNING)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        event = job_ended(wanted, Status.SUCCEEDED)
+        job_ended(unwanted, Status.SUCCEEDED)
+        job_ended(cancelled, Status.CANCELLED)  # the user did it: they know
+
+    assert [(task.name, task.args) for task in broker.tasks()] == [("videos.tasks.mail_job_done", [event.pk])]
+
+
+def test_without_mail_settings_an_ending_sends_no_mail_task(
+    mail, erin, make_job, broker, settings, django_capture_on_commit_callbacks
+):
+    settings.EMAIL_CONFIGURED = False
+    job = make_job(owner=erin, notify_when_done=True, status=Status.RUNNING)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job_ended(job, Status.FAILED)
+
+    assert broker.tasks() == []
+
+
+@pytest.mark.django_db(transaction=True)  # the mail thread reads the ending on a connection of its own
+def test_the_worker_mails_the_owner_once_with_a_link_to_the_video(mail, erin, make_job, settings):
+    settings.SITE_URL = "https://videos.example.com"
+    job = make_job(owner=erin, notify_when_done=True, status=Status.RUNNING, prompt="A fox\nin the snow")
+    event = job_ended(job, Status.SUCCEEDED)
+
+    tasks.mail_job_done.apply(args=[event.pk], throw=True)  # handed to the mail threads
+    deadline = time.monotonic() + 10
+    while not mail.inbox.received and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    [(recipients, message)] = mail.inbox.received
+    assert recipients == ["erin@example.com"]
+    assert message["Subject"] == f"Your video #{job.pk} is ready"  # type: ignore[index]
+    body = message.get_payload()  # type: ignore[attr-defined]
+    assert 'Your video "A fox in the snow" (Gen-4.5) is done.' in body
+    assert f"https://videos.example.com/videos/{job.pk}/" in body
+    assert alerts.done_mail_send(event_id=event.pk, now=timezone.now()) is alerts.Mailed.NOTHING  # once
+    assert len(mail.inbox.received) == 1
+
+
+def test_a_failed_or_timed_out_job_says_so_and_why(mail, erin, make_job):
+    failed = job_ended(
+        make_job(owner=erin, notify_when_done=True, status=Status.RUNNING),
+        Status.FAILED,
+        message="Runway refused the prompt.",
+    )
+    late = job_ended(make_job(owner=erin, notify_when_done=True, status=Status.RUNNING), Status.TIMED_OUT)
+
+    assert alerts.done_mail_send(event_id=failed.pk, now=timezone.now()) is alerts.Mailed.SENT
+    assert alerts.done_mail_send(event_id=late.pk, now=timezone.now()) is alerts.Mailed.SENT
+
+    assert mail.subjects == [
+        f"Your video #{failed.generation_number} could not be made",
+        f"Your video #{late.generation_number} took too long",
+    ]
+    assert "Runway refused the prompt." in mail.inbox.received[0][1].get_payload()  # type: ignore[attr-defined]
+
+
+def test_a_deleted_job_or_an_owner_without_an_address_gets_no_mail(mail, erin, make_job, django_user_model):
+    deleted = job_ended(make_job(owner=erin, notify_when_done=True, status=Status.RUNNING), Status.SUCCEEDED)
+    VideoGeneration.objects.filter(pk=deleted.generation_id).update(delete_pending=True)
+    silent = django_user_model.objects.create_user("silent", email="")
+    unreachable = job_ended(make_job(owner=silent, notify_when_done=True, status=Status.RUNNING), Status.SUCCEEDED)
+
+    for event in (deleted, unreachable):
+        assert alerts.done_mail_send(event_id=event.pk, now=timezone.now()) is alerts.Mailed.NOTHING
+    assert mail.inbox.received == []
+
+
+def test_a_mail_the_server_refused_or_whose_message_was_lost_is_sent_by_the_next_check(mail, erin, make_job):
+    event = job_ended(make_job(owner=erin, notify_when_done=True, status=Status.RUNNING), Status.SUCCEEDED)
+    mail.stop()
+    assert alerts.done_mail_send(event_id=event.pk, now=timezone.now()) is alerts.Mailed.REFUSED
+    lost = job_ended(
+        make_job(owner=erin, notify_when_done=True, status=Status.RUNNING), Status.SUCCEEDED
+    )  # its message never came
+    mail.start()
+
+    soon = timezone.now() + timedelta(seconds=5)
+    assert alerts.done_mails_catch_up(now=soon) == 0  # its own message may still be on its way
+    later = timezone.now() + timedelta(minutes=1)
+    assert alerts.done_mails_catch_up(now=later) == 2
+    assert alerts.done_mails_catch_up(now=later) == 0
+    assert mail.subjects == [
+        f"Your video #{event.generation_number} is ready",
+        f"Your video #{lost.generation_number} is ready",
+    ]
+    tomorrow = timezone.now() + timedelta(days=1, minutes=1)
+    job_ended(make_job(owner=erin, notify_when_done=True, status=Status.RUNNING), Status.SUCCEEDED)
+    assert alerts.done_mails_catch_up(now=tomorrow) == 0  # a day on: given up
+
+
+def test_the_catch_up_stops_at_the_first_mail_a_silent_server_did_not_take(mail, erin, make_job, settings):
+    events = [
+        job_ended(make_job(owner=erin, notify_when_done=True, status=Status.RUNNING), Status.SUCCEEDED)
+        for _ in range(3)
+    ]
+    mail.stop()
+    silent = socket.create_server(("127.0.0.1", 0))
+    settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = silent.getsockname()[1], 1
+    started = time.monotonic()
+
+    assert alerts.done_mails_catch_up(now=timezone.now() + timedelta(minutes=1)) == 0
+
+    assert time.monotonic() - started < 2.5  # one EMAIL_TIMEOUT, not three
+    assert not JobEvent.objects.filter(pk__in=[e.pk for e in events], mailed_at__isnull=False).exists()
+    silent.close()
+
+
+def test_a_mail_message_from_another_installation_mails_nobody(mail, erin, make_job, broker):
+    event = job_ended(make_job(owner=erin, notify_when_done=True, status=Status.RUNNING), Status.SUCCEEDED)
+
+    tasks.mail_job_done.apply(args=[event.pk], headers=FROM_ELSEWHERE, throw=True)
+
+    assert JobEvent.objects.get(pk=event.pk).mailed_at is None  # its ending 1 is not ours
+    assert [(task.name, task.args) for task in broker.tasks()] == [("videos.tasks.mail_job_done", [event.pk])]

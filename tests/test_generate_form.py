@@ -540,3 +540,42 @@ def test_a_last_frame_goes_with_a_first_frame_given_by_its_url(alice, media, bro
     assert response.status_code == 302
     frames = steps.generation_payload(generation=VideoGeneration.objects.get())["promptImage"]
     assert frames == [{"uri": url, "position": "first"}, {"uri": inputs.data_uri(PNG, "image/png"), "position": "last"}]
+
+
+# --- "Email me when it is done" ---------------------------------------------------------------
+
+
+def test_the_form_offers_the_email_only_when_mail_can_reach_the_user(alice, user, settings):
+    settings.EMAIL_CONFIGURED = False
+    user.email = "alice@example.com"
+    user.save()
+    assert 'name="notify"' not in alice.get(DASHBOARD).content.decode()  # no mail settings
+
+    settings.EMAIL_CONFIGURED = True
+    page = alice.get(DASHBOARD).content.decode()
+    box = '<input type="checkbox" name="notify" id="id_notify">'
+    assert f'<label class="checkbox">{box} Email me at alice@example.com when it is done</label>' in page
+
+    user.email = ""
+    user.save()
+    assert 'name="notify"' not in alice.get(DASHBOARD).content.decode()  # no address to send to
+
+
+@pytest.mark.parametrize(
+    ("configured", "email", "ticked", "stored"),
+    [
+        (True, "alice@example.com", True, True),
+        (True, "alice@example.com", False, False),
+        (False, "alice@example.com", True, False),  # not offered: a forged tick asks for nothing
+        (True, "", True, False),
+    ],
+)
+def test_a_ticked_box_is_stored_with_the_job(alice, user, settings, broker, configured, email, ticked, stored):
+    settings.EMAIL_CONFIGURED = configured
+    user.email = email
+    user.save()
+    data = {"prompt": "A fox in the snow", **({"notify": "on"} if ticked else {})}
+
+    assert alice.post(DASHBOARD, data).status_code == 302
+
+    assert VideoGeneration.objects.get().notify_when_done is stored

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from videos import catalog, serving
 from videos.models import (
+    Alert,
     GenerationQuerySet,
     SpendEntry,
     SpendKind,
@@ -91,6 +92,7 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = (
         "public_id",
         "origin",
+        "notify_when_done",
         "endpoint",
         "model",
         "ratio",
@@ -125,7 +127,20 @@ class VideoGenerationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         (None, {"fields": ("owner", "prompt", "image", "image_url", "clip", "clip_seconds")}),
         (
             "Request",
-            {"fields": ("origin", "public_id", "endpoint", "model", "ratio", "duration", "seed", "params", "source")},
+            {
+                "fields": (
+                    "origin",
+                    "public_id",
+                    "endpoint",
+                    "model",
+                    "ratio",
+                    "duration",
+                    "seed",
+                    "params",
+                    "source",
+                    "notify_when_done",
+                )
+            },
         ),
         (
             "Runway",
@@ -326,6 +341,23 @@ CSV_COLUMNS = (
     "note",
     "job_created_at",
 )
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The alerts by email and whether each is raised now (services/alerts.py), read-only: a raised
+    one is mailed again only after it has cleared (a user's budget ones, once a month)."""
+
+    list_display = ("name", "raised", "changed_at")
+    list_filter = ("raised",)
+    search_fields = ("name",)
+    ordering = ("-changed_at",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Alert | None = None) -> bool:
+        return False
 
 
 @admin.register(SpendEntry)

@@ -10,3 +10,7 @@ class VideosConfig(AppConfig):
         # The worker's /metrics server, started and stopped by Celery's worker signals.
         from runway_project import worker_metrics  # noqa: F401
         from videos import signals  # noqa: F401 (connects the user-deletion hook)
+        from videos.events import job_ended
+        from videos.services import alerts
+
+        job_ended.connect(alerts.on_job_ended, dispatch_uid="videos.alerts.on_job_ended")

@@ -4,6 +4,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.db.models.fields.files import FieldFile
@@ -87,12 +88,23 @@ class GenerationForm(forms.Form):
     from_generation = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     # One per page load: posting the same form twice (a double click, a re-post) makes one job.
     token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4, required=False)
+    # Offered only when mail can reach the user (EMAIL_URL, and an address on their account).
+    notify = forms.BooleanField(required=False, label="Email me when it is done")
 
     def __init__(self, *args: Any, owner: User | None = None, reused: VideoGeneration | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.owner = owner
         # The job whose image the form offers again (Edit & re-run), checked for its owner.
         self.reused = reused
+        if not (settings.EMAIL_CONFIGURED and owner is not None and owner.email):
+            del self.fields["notify"]
+        else:
+            self.fields["notify"].label = f"Email me at {owner.email} when it is done"
+
+    @property
+    def notify_wanted(self) -> bool:
+        """Whether the valid form asks for an email when the job ends (never when it could not be sent)."""
+        return bool(self.cleaned_data.get("notify"))
 
     def clean_from_generation(self) -> int | None:
         pk: int | None = self.cleaned_data.get("from_generation")

@@ -254,6 +254,13 @@ class VideoGeneration(models.Model):
     request_token = models.UUIDField(
         null=True, blank=True, editable=False, help_text="The form's one-time token: a re-post makes no second job."
     )
+    # A default in the database too: processes of the version before it still make jobs while it is migrated.
+    notify_when_done = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Its owner asked to be emailed when it ends (videos/services/alerts.py): a mail when it is done, "
+        "fails or times out; none when it is cancelled.",
+    )
 
     runway_task_id = models.CharField(max_length=64, blank=True, db_index=True)
     runway_status = models.CharField(
@@ -340,7 +347,8 @@ class VideoGeneration(models.Model):
         event = JobEvent.objects.create(
             generation=self, generation_number=self.pk, owner_id=self.owner_id, status=self.status
         )
-        transaction.on_commit(partial(job_ended.send, sender=JobEvent, event=event, origin=self.origin), robust=True)
+        ended = partial(job_ended.send, sender=JobEvent, event=event, origin=self.origin, notify=self.notify_when_done)
+        transaction.on_commit(ended, robust=True)
 
     @property
     def is_final(self) -> bool:
@@ -496,6 +504,9 @@ class JobEvent(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices)
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    mailed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its owner, who asked to be told, was emailed that it ended."
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -151,12 +151,23 @@ def refresh_credit_balance() -> None:
 
 @shared_task(ignore_result=True)
 def check_alerts() -> None:
-    """Run by beat every ALERT_CHECK_INTERVAL seconds: email staff of overdue or failing jobs, once
-    per crossing (services/alerts.py)."""
+    """Run by beat every ALERT_CHECK_INTERVAL seconds: email staff of overdue or failing jobs and
+    users of their budget, once per crossing, and send the "done" emails that were not
+    (services/alerts.py)."""
     try:
-        alerts.alerts_check(now=timezone.now())
+        now = timezone.now()
+        alerts.alerts_check(now=now)
+        alerts.done_mails_catch_up(now=now)
     except DATABASE_DOWN as exc:  # the next check asks again
         logger.warning("Alerts not checked: no database (%s)", one_line(exc))
+
+
+@shared_task(name=alerts.DONE_MAIL_TASK, bind=True, ignore_result=True)
+def mail_job_done(self: Task, event_id: int) -> None:  # type: ignore[type-arg]
+    """Sent when a job whose owner asked to be told ends: its mail goes to this worker's mail
+    threads. Another installation's message names an ending of its own database, not this one's."""
+    if not _strayed_in(self, event_id):
+        alerts.done_mail_hand_over(event_id=event_id)
 
 
 @shared_task(ignore_result=True)

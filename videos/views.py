@@ -98,7 +98,10 @@ def _create_from(form: GenerationForm, request: AuthenticatedRequest) -> VideoGe
     video_request = form.to_request()
     try:
         return creation.generation_create(
-            owner=request.user, request=video_request, request_token=form.cleaned_data["token"]
+            owner=request.user,
+            request=video_request,
+            request_token=form.cleaned_data["token"],
+            notify=form.notify_wanted,
         )
     except ValidationError as exc:
         for field, errors in exc.message_dict.items():

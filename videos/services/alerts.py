@@ -1,28 +1,51 @@
 """Alerts by email: each is sent when its condition becomes true, once per crossing of its
 threshold, and not again until the condition has cleared and come back (the `Alert` row).
 
-Staff hear when Runway's credit balance falls under RUNWAY_CREDITS_LOW (at each reading of it),
-and, at each of beat's alert checks (`alerts_check`), when jobs are long overdue or more than
-ALERT_FAILED_SHARE of the last hour's jobs failed. Mail goes through Django's email settings
-(EMAIL_URL); without them nothing is checked or sent, so that each alert is sent once mail works.
+- Staff hear when Runway's credit balance falls under RUNWAY_CREDITS_LOW (at each reading of it),
+  and, at each of beat's alert checks (`alerts_check`), when jobs are long overdue or more than
+  ALERT_FAILED_SHARE of the last hour's jobs failed.
+- A user hears, at beat's check, when what they spent this month reaches 80 % and then 100 % of
+  their monthly budget: once each a month (again if staff give them a new budget).
+- A user who ticked "Email me when it is done" hears when that job is done, failed or timed out:
+  its ending (`job_ended`) sends `videos.tasks.mail_job_done`, whose worker hands the mail to a
+  thread of its own, so that a slow mail server never holds the worker's steps; beat's check
+  sends what a lost message or a refused mail did not, for a day.
+
+Mail goes through Django's email settings (EMAIL_URL); without them nothing is checked or sent,
+so that each alert is sent once mail works. Links lead to SITE_URL.
 """
 
+import enum
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db.models import Count, Q
+from django.db import close_old_connections
+from django.db.models import Count, F, Q
+from django.urls import reverse
+from django.utils import timezone
 
-from videos.models import Alert, CreditBalance, Status, VideoGeneration
+from videos.models import Alert, CreditBalance, JobEvent, Status, VideoGeneration
+from videos.services import ledger
+from videos.services.queue import task_send
 
 logger = logging.getLogger(__name__)
 
 CREDITS_LOW = "credits_low"
 OVERDUE = "jobs_overdue"
 FAILING = "jobs_failing"
+BUDGET = "budget"
 FAILURE_WINDOW = timedelta(hours=1)
+BUDGET_LEVELS = (100, 80)  # the shares of a monthly budget a user is told of, in percent, highest first
+DONE_MAIL_TASK = "videos.tasks.mail_job_done"
+DONE_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT)  # cancelled: the user knows
+DONE_MAIL_WINDOW = timedelta(days=1)  # how long a "done" mail the server refused is tried again
+CATCH_UP_AFTER = timedelta(seconds=30)  # an ending's own message has had its chance by then
+CATCH_UP_BATCH = 50
+MAIL_THREADS = 2
 
 
 def alert_update(name: str, *, raised: bool, now: datetime) -> bool:
@@ -51,7 +74,7 @@ def alerts_check(*, now: datetime) -> list[str]:
     if not settings.EMAIL_CONFIGURED:
         return []
     checks = ((OVERDUE, _overdue_check), (FAILING, _failing_check))
-    return [name for name, check in checks if check(now)]
+    return [name for name, check in checks if check(now)] + budgets_check(now=now)
 
 
 def _overdue_check(now: datetime) -> bool:
@@ -88,23 +111,182 @@ def _staff_alert(name: str, *, raised: bool, now: datetime, subject: str, body: 
     if not alert_update(name, raised=raised, now=now):
         return False
     body += "\n\nThis is sent once each time it happens, and again only after it has cleared."
-    if not _mail_staff(subject, body):
+    staff = get_user_model().objects.filter(is_staff=True, is_active=True).exclude(email="")
+    if not _mail(subject, body, sorted(staff.values_list("email", flat=True)), to="staff"):
         alert_update(name, raised=False, now=now)  # not sent: the next check tries again
         return False
     return True
 
 
-def _mail_staff(subject: str, body: str) -> bool:
-    """Send to every active staff user with an email address; False if it could not be sent."""
-    staff = get_user_model().objects.filter(is_staff=True, is_active=True).exclude(email="")
-    recipients = sorted(staff.values_list("email", flat=True))
+# --- A user's own: their budget, and the jobs they asked to hear about ----------------------
+
+
+def budgets_check(*, now: datetime) -> list[str]:
+    """Tell each active user with an address who has spent 80 % or 100 % of this month's budget,
+    once per level, month and budget; the alerts this call sent. What they spent counts Runway's
+    estimates of their unfinished jobs, as the limits do (services/ledger.py)."""
+    month = ledger.month_start(now)
+    standing = ledger.users_standing(day_start=month, month_from=month, budget=settings.RUNWAY_MONTHLY_BUDGET_PER_USER)
+    near = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .exclude(email="")
+        .annotate(budget=standing["budget"], spent=standing["spent"])
+        .alias(spent_fifths=F("spent") * 5)
+        .filter(budget__gt=0, spent_fifths__gte=F("budget") * 4)  # spent >= 80 % of budget, in whole numbers
+        .values_list("pk", "email", "budget", "spent")
+    )
+    Alert.objects.filter(name__startswith=f"{BUDGET}_", changed_at__lt=month - timedelta(days=62)).delete()
+    due = []
+    for user_id, email, budget, spent in near:
+        level = next(level for level in BUDGET_LEVELS if spent * 100 >= budget * level)
+        names = [_budget_alert_name(each, user_id, month, budget) for each in BUDGET_LEVELS if each <= level]
+        due.append((names, email, level, budget, spent))
+    # One read for those told already (most, at each check of a month's end), rather than two each.
+    told = set(
+        Alert.objects.filter(name__in=[names[0] for names, *_ in due], raised=True).values_list("name", flat=True)
+    )
+    sent = []
+    for names, email, level, budget, spent in due:
+        if names[0] not in told and _budget_alert(names, email, level=level, budget=budget, spent=spent, now=now):
+            sent.append(names[0])
+    return sent
+
+
+def _budget_alert_name(level: int, user_id: int, month: datetime, budget: int) -> str:
+    """One alert per user, level, month and budget: a budget staff change is a new threshold to cross."""
+    return f"{BUDGET}_{level}:{user_id}:{month:%Y-%m}:{budget}"
+
+
+def _budget_alert(names: list[str], email: str, *, level: int, budget: int, spent: int, now: datetime) -> bool:
+    """Raise the alert of `level` (names[0]) and mail the user if this call raised it; the lower
+    levels (names[1:]) passed on the way are raised with it, so that they are never told after it."""
+    if not alert_update(names[0], raised=True, now=now):
+        return False  # told already
+    for lower in names[1:]:
+        alert_update(lower, raised=True, now=now)
+    if not _mail(*_budget_mail(level, budget=budget, spent=spent, now=now), [email], to="a user"):
+        alert_update(names[0], raised=False, now=now)  # not sent: the next check tries again
+        return False
+    return True
+
+
+def _budget_mail(level: int, *, budget: int, spent: int, now: datetime) -> tuple[str, str]:
+    renews = f"{ledger.next_month_start(now):%-d %B} (UTC)"
+    spent_text = f"You have spent {ledger.credits_text(spent)} of your monthly budget of {ledger.credits_text(budget)}"
+    if level >= 100:
+        subject = "You have used your whole video budget for this month"
+        body = f"{spent_text}. New videos are refused until your budget renews on {renews}."
+    else:
+        subject = f"You have used {level} % of your video budget for this month"
+        body = f"{spent_text}. Once it is all spent, new videos are refused until your budget renews on {renews}."
+    body += (
+        "\n\nWhat you spent counts the estimates of your videos still being made. Staff can change your budget."
+        f"\n\n{settings.SITE_URL}{reverse('videos:account')}"
+    )
+    return subject, body
+
+
+class Mailed(enum.Enum):
+    SENT = "sent"
+    NOTHING = "nothing to send"
+    REFUSED = "not sent"
+
+
+def on_job_ended(sender: object, event: JobEvent, notify: bool = False, **kwargs: object) -> None:
+    """The `job_ended` receiver (connected in VideosConfig.ready): a job whose owner asked to be
+    told has its mail sent by a worker; the others cost nothing."""
+    if notify and settings.EMAIL_CONFIGURED and event.status in DONE_STATUSES:
+        task_send(DONE_MAIL_TASK, args=(event.pk,))
+
+
+_mailer: ThreadPoolExecutor | None = None
+
+
+def done_mail_hand_over(*, event_id: int) -> None:
+    """The Celery task's work: hand the mail to this worker's mail threads, and return at once."""
+    global _mailer
+    if _mailer is None:
+        _mailer = ThreadPoolExecutor(max_workers=MAIL_THREADS, thread_name_prefix="mail")
+    _mailer.submit(_done_mail_in_thread, event_id)
+
+
+def _done_mail_in_thread(event_id: int) -> None:
+    try:
+        done_mail_send(event_id=event_id, now=timezone.now())
+    except Exception:
+        logger.exception("The mail of job ending %s failed unexpectedly", event_id)
+    finally:
+        close_old_connections()
+
+
+def done_mail_send(*, event_id: int, now: datetime) -> Mailed:
+    """Tell the owner of the job whose ending is `event_id` that it is done, failed or timed out,
+    once: the ending's `mailed_at` is claimed first (of two workers, one sends), and given back when
+    the server did not take the mail, for the next check to try again."""
+    if not JobEvent.objects.filter(pk=event_id, mailed_at__isnull=True).update(mailed_at=now):
+        return Mailed.NOTHING  # sent, or being sent
+    event = JobEvent.objects.select_related("generation", "owner").get(pk=event_id)
+    job, owner = event.generation, event.owner
+    if job is None or owner is None or job.delete_pending or not owner.is_active or not owner.email:
+        return Mailed.NOTHING  # deleted meanwhile, or nobody to tell
+    if not _mail(*_done_mail(job, event.status), [owner.email], to="a user"):
+        JobEvent.objects.filter(pk=event_id).update(mailed_at=None)
+        return Mailed.REFUSED
+    return Mailed.SENT
+
+
+def done_mails_catch_up(*, now: datetime) -> int:
+    """Send the last day's "done" mails that were not: their message was lost, or the mail server
+    did not take them. Stops at the first the server refuses. Returns how many were sent."""
+    if not settings.EMAIL_CONFIGURED:
+        return 0
+    missed = JobEvent.objects.filter(
+        created_at__gte=now - DONE_MAIL_WINDOW,
+        created_at__lte=now - CATCH_UP_AFTER,
+        mailed_at__isnull=True,
+        status__in=DONE_STATUSES,
+        generation__notify_when_done=True,
+    ).order_by("created_at")
+    sent = 0
+    for event_id in missed.values_list("pk", flat=True)[:CATCH_UP_BATCH]:
+        mailed = done_mail_send(event_id=event_id, now=now)
+        if mailed is Mailed.REFUSED:
+            break
+        sent += mailed is Mailed.SENT
+    return sent
+
+
+def _done_mail(job: VideoGeneration, status: str) -> tuple[str, str]:
+    what = f'"{_shortened(job.prompt)}"' if job.prompt else "from your image or clip"
+    link = f"{settings.SITE_URL}{reverse('videos:detail', args=[job.pk])}"
+    if status == Status.SUCCEEDED:
+        return (
+            f"Your video #{job.pk} is ready",
+            f"Your video {what} ({job.model_label}) is done. Watch it here:\n\n{link}",
+        )
+    if status == Status.TIMED_OUT:
+        subject, ending = f"Your video #{job.pk} took too long", "took too long and was given up"
+    else:
+        subject, ending = f"Your video #{job.pk} could not be made", "could not be made"
+    reason = f"\n\n{job.message}" if job.message else ""
+    return subject, f"Your video {what} ({job.model_label}) {ending}.{reason}\n\nIts page says what it cost:\n\n{link}"
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _mail(subject: str, body: str, recipients: list[str], *, to: str) -> bool:
+    """Send to `recipients` (`to` says who they are, for the log); False if it could not be sent."""
     if not recipients:
-        logger.warning("Alert not sent, no active staff user has an email address: %s", subject)
+        logger.warning("Alert not sent, %s has no email address: %s", to, subject)
         return False
     try:
         send_mail(subject, body, None, recipients)
     except OSError as exc:  # smtplib's errors are OSErrors: the server is down, or refused us
         logger.warning("Alert not sent (%s): %s", exc, subject)
         return False
-    logger.info("Alert sent to %s staff: %s", len(recipients), subject)
+    logger.info("Alert sent to %s: %s", to if len(recipients) == 1 else f"{len(recipients)} {to}", subject)
     return True

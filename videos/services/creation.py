@@ -38,9 +38,11 @@ def generation_create(
     enqueue: bool = True,
     source: VideoGeneration | None = None,
     origin: Origin = Origin.WEB,
+    notify: bool = False,
 ) -> VideoGeneration:
     """Check a request, store it, and (after commit) hand it to the worker. `source` is the job an
-    upscale is made from; `origin` says where it was asked for.
+    upscale is made from; `origin` says where it was asked for; with `notify`, its owner is emailed
+    when it ends (services/alerts.py).
 
     Raises ValidationError with messages per field, or LimitReached (a ValidationError, under
     NON_FIELD_ERRORS) for the per-user limits; nothing is stored or sent then. A `request_token`
@@ -69,7 +71,7 @@ def generation_create(
                 # The same form posted again: no second job.
                 return VideoGeneration.objects.with_cost().get(pk=standing.twin_id)
             _check_limits(owner, request, inputs, standing)
-            generation = _store(owner, request, request_token, inputs, source, origin)
+            generation = _store(owner, request, request_token, inputs, source, origin, notify)
             reserved = None if generation.is_final else ledger.spend_reserve(generation=generation)
             # What VideoGeneration.objects.with_cost() and the history would say of it, which its card shows.
             vars(generation).update(cost_credits=reserved, cost_final=False, queue_position=standing.queued + 1)
@@ -275,6 +277,7 @@ def _store(
     inputs: _Inputs,
     source: VideoGeneration | None,
     origin: Origin,
+    notify: bool,
 ) -> VideoGeneration:
     """Save a checked, resolved request as a new job (failed at once when there is no API key)."""
     offer = catalog.offer_for(model=request.model or "", endpoint=request.endpoint)
@@ -293,6 +296,7 @@ def _store(
         request_token=request_token,
         source=source,
         origin=origin,
+        notify_when_done=notify,
         next_check_at=timezone.now(),
     )
     if request.image is not None:
