@@ -579,3 +579,13 @@ def test_a_ticked_box_is_stored_with_the_job(alice, user, settings, broker, conf
     assert alice.post(DASHBOARD, data).status_code == 302
 
     assert VideoGeneration.objects.get().notify_when_done is stored
+
+
+def test_the_videos_page_says_an_email_is_coming(alice, user, make_job):
+    user.email = "alice@example.com"
+    user.save()
+    asked = make_job(notify_when_done=True, status=Status.RUNNING)
+    not_asked = make_job(status=Status.RUNNING)
+
+    assert "You will be emailed at alice@example.com when it ends" in alice.get(f"/videos/{asked.pk}/").content.decode()
+    assert "emailed" not in alice.get(f"/videos/{not_asked.pk}/").content.decode()
