@@ -1,12 +1,13 @@
 import csv
 import io
+import re
 
 import pytest
 import responses
 from django.utils import timezone
 
 from tests.conftest import run_next_step
-from videos.models import SpendEntry, Status, VideoGeneration
+from videos.models import GroupPolicy, SpendEntry, Status, VideoGeneration
 from videos.services import ledger
 
 pytestmark = pytest.mark.django_db
@@ -327,3 +328,32 @@ def test_a_stored_video_gone_missing_is_said_on_the_change_page(staff, make_job,
     assert response.status_code == 200
     assert "The stored file for this video is missing" in response.content.decode()
     assert "<video" not in response.content.decode()
+
+
+def test_staff_give_a_group_its_video_rules_on_the_group_page(staff):
+    response = staff.post(
+        "/admin/auth/group/add/",
+        {
+            "name": "Interns",
+            "video_policy-TOTAL_FORMS": "1",
+            "video_policy-INITIAL_FORMS": "0",
+            "video_policy-MIN_NUM_FORMS": "0",
+            "video_policy-MAX_NUM_FORMS": "1",
+            "video_policy-0-monthly_credits": "5000",
+            "video_policy-0-allowed_models": ["gen4_turbo", "veo3.1_fast"],
+            "video_policy-0-max_duration": "8",
+            "video_policy-0-max_active": "4",
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rules = GroupPolicy.objects.get(group__name="Interns")
+    assert (rules.monthly_credits, rules.allowed_models, rules.max_duration, rules.max_active) == (
+        5000,
+        ["gen4_turbo", "veo3.1_fast"],
+        8,
+        4,
+    )
+    page = staff.get(f"/admin/auth/group/{rules.group_id}/change/").content.decode()
+    assert 'value="magnific_video_upscaler_creative"' in page  # every model can be allowed, the upscaler too
+    assert re.search(r'value="veo3.1_fast"[^>]*checked', page)

@@ -5,11 +5,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
 from django.utils import timezone
 
-from videos.models import SpendEntry, Status, UserBudget, VideoGeneration
+from videos.models import GroupPolicy, SpendEntry, Status, UserBudget, VideoGeneration
 from videos.services import bookkeeping, creation, ledger, prepared
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +35,10 @@ def test_the_limits_query_made_once_reads_what_its_queryset_reads(user, other_us
     make_job(owner=other_user)
     make_job(status=Status.QUEUED, delete_pending=True)  # being deleted: not in line
     UserBudget.objects.create(user=other_user, monthly_credits=123)
+    ruled = Group.objects.create(name="Interns")
+    GroupPolicy.objects.create(group=ruled, max_active=2)
+    other_user.groups.add(ruled, Group.objects.create(name="Without rules"))
+    user.groups.add(Group.objects.create(name="Also without rules"))
     now = timezone.now()
 
     def both(owner: User, asked: uuid.UUID | None, at: datetime) -> tuple[dict, dict]:
@@ -50,9 +54,25 @@ def test_the_limits_query_made_once_reads_what_its_queryset_reads(user, other_us
     alices, _ = both(user, token, now)
     spent = SpendEntry.objects.of(user.pk).since(ledger.month_start(now)).credits()
     assert spent > 0
-    assert alices == {"active": 4, "twin": twin.pk, "queued": 3, "budget": 1000, "spent": spent, "made_since": 1}
+    assert alices == {
+        "active": 4,
+        "twin": twin.pk,
+        "queued": 3,
+        "budget": 1000,
+        "spent": spent,
+        "made_since": 1,
+        "grouped": False,  # in a group, but one without rules
+    }
     bobs, _ = both(other_user, token, now)
-    assert bobs == {"active": 1, "twin": None, "queued": 3, "budget": 123, "spent": 0, "made_since": 0}
+    assert bobs == {
+        "active": 1,
+        "twin": None,
+        "queued": 3,
+        "budget": 123,
+        "spent": 0,
+        "made_since": 0,
+        "grouped": True,
+    }
 
 
 def test_the_lock_query_made_once_finds_the_user_or_nothing(user):

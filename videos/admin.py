@@ -2,10 +2,11 @@ import csv
 from collections.abc import Callable
 from typing import Any, cast
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
-from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.models import User
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
 from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
@@ -19,6 +20,7 @@ from videos import catalog, serving
 from videos.models import (
     Alert,
     GenerationQuerySet,
+    GroupPolicy,
     SpendEntry,
     SpendKind,
     Status,
@@ -507,3 +509,34 @@ class UserWithBudgetAdmin(UserAdmin):  # type: ignore[type-arg]
 
 admin.site.unregister(User)
 admin.site.register(User, UserWithBudgetAdmin)
+
+
+class GroupPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The group's allowed models as boxes to tick, from the model table (videos/catalog.py)."""
+
+    allowed_models = forms.MultipleChoiceField(
+        required=False,
+        choices=[(model, catalog.label_for(model)) for model in catalog.ALL_MODELS],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The models the members may use. None ticked: every model.",
+    )
+
+    class Meta:
+        model = GroupPolicy
+        fields = ("monthly_credits", "allowed_models", "max_duration", "max_active")
+
+
+class GroupPolicyInline(admin.StackedInline):  # type: ignore[type-arg]
+    model = GroupPolicy
+    form = GroupPolicyForm
+    can_delete = True
+    verbose_name = "video rules"
+    verbose_name_plural = "video rules (on top of each member's own limits; none: the members' own alone)"
+
+
+class GroupWithRulesAdmin(GroupAdmin):
+    inlines = (*GroupAdmin.inlines, GroupPolicyInline)
+
+
+admin.site.unregister(Group)
+admin.site.register(Group, GroupWithRulesAdmin)

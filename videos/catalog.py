@@ -106,16 +106,18 @@ def price_for(
 
 
 def estimated_credits(offer: Offer, *, duration: int | None, price: Price, clip_seconds: float | None = None) -> int:
-    """What a video costs at `price`: per second of its duration; without one, per second of the clip
-    it edits, or of the model's longest video (what Runway bills a default or "auto" at); rounded up
-    to whole credits."""
+    """What a video costs at `price`: per second of its billed seconds, rounded up to whole credits."""
+    return math.ceil(price.per_second * billed_seconds(offer, duration=duration, clip_seconds=clip_seconds))
+
+
+def billed_seconds(offer: Offer, *, duration: int | None, clip_seconds: float | None = None) -> int:
+    """The seconds a video is billed (and counted) by: its duration; without one, the clip it edits
+    (rounded up), or the model's longest video (what Runway bills a default or "auto" at)."""
     if duration is not None:
-        seconds: float = duration
-    elif clip_seconds is not None:
-        seconds = math.ceil(clip_seconds)
-    else:
-        seconds = max(offer.durations, default=DEFAULT_DURATION)
-    return math.ceil(price.per_second * seconds)
+        return duration
+    if clip_seconds is not None:
+        return math.ceil(clip_seconds)
+    return max(offer.durations, default=DEFAULT_DURATION)
 
 
 # How long a model takes at Runway, in seconds, before any job of it has finished here: a first

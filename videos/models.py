@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q, Subquery, Sum
 from django.urls import reverse
@@ -685,6 +686,42 @@ class UserBudget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monthly_credits} credits a month"
+
+
+class GroupPolicy(models.Model):
+    """A group's rules for its members' videos, set by staff on the group's admin page, on top of each
+    member's own limits: a budget the members share, the models they may use, the longest video,
+    and how many may be in progress at once among them. A member of several groups is held to
+    every one's rules (services/creation.py checks them under the members' group locks)."""
+
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, primary_key=True, related_name="video_policy")
+    monthly_credits = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Credits the members may spend together a calendar month (UTC), on top of each one's own "
+        "budget; 1 credit = 1 US cent. Empty: no shared budget. 0 stops them generating.",
+    )
+    allowed_models = models.JSONField(
+        default=list, blank=True, help_text="The models the members may use (API ids). Empty: every model."
+    )
+    max_duration = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="The longest video a member may make, in seconds (an edit counts its clip's length). Empty: "
+        "the model's longest.",
+    )
+    max_active = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Videos the members may have in progress at once, together. Empty: no cap but each one's own.",
+    )
+
+    class Meta:
+        verbose_name = "group video rules"
+        verbose_name_plural = "group video rules"
+
+    def __str__(self) -> str:
+        return f"Video rules of {self.group}"
 
 
 class UsageDay(models.Model):

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -21,9 +21,10 @@ from videos import catalog
 from videos.catalog import VideoRequest
 from videos.clips import Clip, ClipProblem, checked_clip
 from videos.images import ImageProblem, image_stored_name
-from videos.models import Origin, Status, Step, VideoGeneration
-from videos.services import ledger, prepared
+from videos.models import GroupPolicy, Origin, Status, Step, VideoGeneration
+from videos.services import groups, ledger, prepared
 from videos.services.bookkeeping import NextStep, enqueue_on_commit, finish
+from videos.services.groups import GroupStanding
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class _Standing:
     budget: int  # credits they may spend a month
     spent: int  # this month's spend (the ledger's)
     queued: int  # every user's jobs waiting to be sent (the new one's card says its place in line)
+    groups: list[GroupStanding]  # the rules of their groups that have some, and how the members stand
 
 
 def _lock_owner(owner: User, request_token: uuid.UUID | None) -> _Standing:
@@ -149,9 +151,12 @@ def _lock_owner(owner: User, request_token: uuid.UUID | None) -> _Standing:
     if _lock_query(connection.vendor).row([owner.pk]) is None:
         raise User.DoesNotExist(f"user {owner.pk} is gone")
     now = timezone.now()
-    values = [owner.pk, settings.RUNWAY_MONTHLY_BUDGET_PER_USER, now - timedelta(days=1), ledger.month_start(now)]
+    month_from = ledger.month_start(now)
+    values = [owner.pk, settings.RUNWAY_MONTHLY_BUDGET_PER_USER, now - timedelta(days=1), month_from]
     row = _standing_query(connection.vendor, request_token is not None).row([*values, request_token])
     assert row is not None  # the row just locked
+    # Their groups' rules, locked in turn, only for a member of a group that has some (a query fewer for the rest).
+    in_groups = groups.groups_standing(user_id=owner.pk, month_from=month_from, lock=True) if row["grouped"] else []
     return _Standing(
         now=now,
         twin_id=row["twin"],
@@ -160,6 +165,7 @@ def _lock_owner(owner: User, request_token: uuid.UUID | None) -> _Standing:
         budget=row["budget"],
         spent=row["spent"],
         queued=row["queued"],
+        groups=in_groups,
     )
 
 
@@ -193,6 +199,7 @@ def _standing_of(
         "active": Coalesce(Subquery(active), 0, output_field=IntegerField()),
         "twin": Subquery(twin) if token is not None else Value(None, output_field=IntegerField()),
         "queued": Coalesce(Subquery(queued.annotate(n=Count("pk")).values("n")), 0, output_field=IntegerField()),
+        "grouped": Exists(GroupPolicy.objects.filter(group__user=OuterRef("pk"))),
         **ledger.users_standing(day_start=day_start, month_from=month_from, budget=budget),
     }
     standing: QuerySet[User, dict[str, Any]] = User.objects.annotate(**asked).values(*asked).filter(pk=owner_id)
@@ -226,20 +233,6 @@ def _check_limits(owner: User, request: VideoRequest, inputs: _Inputs, standing:
             f"You can make another after {free_at:%Y-%m-%d %H:%M} UTC.",
             retry_after=(free_at - now).total_seconds(),
         )
-    _check_budget(request, inputs, standing)
-
-
-def _check_budget(request: VideoRequest, inputs: _Inputs, standing: _Standing) -> None:
-    """Refuse a job whose estimate does not fit in what is left of the owner's monthly budget."""
-    now, budget = standing.now, standing.budget
-    resets_at = ledger.next_month_start(now)
-    resets = f"{resets_at:%Y-%m-%d} 00:00 UTC"
-    until_reset = (resets_at - now).total_seconds()
-    if budget <= 0:
-        _refuse(
-            "Your monthly budget is 0 credits, so you cannot generate videos. Ask staff to set a budget for you.",
-            retry_after=until_reset,
-        )
     estimate = ledger.catalog_estimate(
         model=request.model or "",
         duration=request.duration,
@@ -247,6 +240,25 @@ def _check_budget(request: VideoRequest, inputs: _Inputs, standing: _Standing) -
         audio=request.audio,
         clip_seconds=inputs.clip_seconds,
     )
+    _check_budget(estimate, standing)
+    _check_groups(request, inputs, estimate, standing)
+
+
+def _resets(now: datetime) -> tuple[str, float]:
+    """When this month's budgets renew, as people read it, and in how many seconds."""
+    resets_at = ledger.next_month_start(now)
+    return f"{resets_at:%Y-%m-%d} 00:00 UTC", (resets_at - now).total_seconds()
+
+
+def _check_budget(estimate: int, standing: _Standing) -> None:
+    """Refuse a job whose estimate does not fit in what is left of the owner's monthly budget."""
+    budget = standing.budget
+    resets, until_reset = _resets(standing.now)
+    if budget <= 0:
+        _refuse(
+            "Your monthly budget is 0 credits, so you cannot generate videos. Ask staff to set a budget for you.",
+            retry_after=until_reset,
+        )
     left = max(0, budget - standing.spent)
     if estimate > left:
         _refuse(
@@ -255,6 +267,22 @@ def _check_budget(request: VideoRequest, inputs: _Inputs, standing: _Standing) -
             "or a cheaper model may fit.",
             retry_after=until_reset,
         )
+
+
+def _check_groups(request: VideoRequest, inputs: _Inputs, estimate: int, standing: _Standing) -> None:
+    """Refuse a job that one of the owner's groups' rules does not allow (services/groups.py)."""
+    if not standing.groups:
+        return
+    offer = catalog.offer_for(model=request.model or "", endpoint=request.endpoint)
+    assert offer is not None  # check_request() refused any other
+    seconds = catalog.billed_seconds(offer, duration=request.duration, clip_seconds=inputs.clip_seconds)
+    resets, until_reset = _resets(standing.now)
+    refusal = groups.groups_refusal(standing.groups, offer=offer, seconds=seconds, estimate=estimate, resets=resets)
+    if refusal is None:
+        return
+    if refusal.field is not None:
+        raise ValidationError({refusal.field: [refusal.message]})
+    _refuse(refusal.message, retry_after=settings.RUNWAY_POLL_INTERVAL if refusal.soon else until_reset)
 
 
 class LimitReached(ValidationError):

@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from videos import catalog
 from videos.models import CreditBalance, GenerationQuerySet, SpendEntry, SpendKind, Status, VideoGeneration
-from videos.services import account, ledger, prepared
+from videos.services import account, groups, ledger, prepared
+from videos.services.groups import GroupStanding
 
 ESTIMATE_CACHE_KEY = "runway:seconds-at-runway"
 ESTIMATE_SAMPLE = 20
@@ -403,6 +404,7 @@ class SpendSummary:
     today: int  # jobs made in the last 24 hours
     daily_limit: int
     next_slot_at: datetime | None  # when the daily limit lets another job through; None while it does
+    groups: tuple[GroupStanding, ...] = ()  # the rules of the user's groups that have some, and their members' standing
 
     @property
     def left(self) -> int:
@@ -424,6 +426,7 @@ def spend_summary(*, user: User, now: datetime | None = None) -> SpendSummary:
         today=len(made),
         daily_limit=limit,
         next_slot_at=next_slot_at,
+        groups=tuple(groups.groups_standing(user_id=user.pk, month_from=ledger.month_start(now))),
     )
 
 
