@@ -343,6 +343,9 @@ EMAIL_CONFIGURED = bool(_email_url)
 # or a web request (a password reset) for ever, which is smtplib's default.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 PASSWORD_RESET_ENABLED = EMAIL_CONFIGURED
+# Whether a user may share a done video with everyone who has an account here (the Team view), not
+# only with their groups. Off: a video shared with everyone is seen by its owner's groups only.
+SHARE_WITH_EVERYONE = env.bool("SHARE_WITH_EVERYONE", default=False)
 # The address people open the site at, which links in emails lead to (a "video done" email links to
 # the video's page): set it in production, e.g. https://videos.example.com. The default is make run's.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")

@@ -11,7 +11,7 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from videos import catalog
-from videos.models import VideoGeneration
+from videos.models import Sharing, VideoGeneration
 from videos.services import selectors
 
 
@@ -111,9 +111,10 @@ class GenerationForm(forms.Form):
         if pk is None:
             self.reused = None
             return None
-        # Only the user's own job's image or clip: anyone else's answers as if it did not exist.
+        # Only the image or clip of a job the user may see (their own, or one shared with them):
+        # anyone else's answers as if it did not exist.
         found = (
-            VideoGeneration.objects.visible().filter(owner=self.owner, pk=pk).exclude(image="", clip="").first()
+            VideoGeneration.objects.visible_to(self.owner).filter(pk=pk).exclude(image="", clip="").first()
             if self.owner is not None
             else None
         )
@@ -194,6 +195,19 @@ def generation_form_initial(generation: VideoGeneration) -> dict[str, object]:
         "image_url": generation.image_url,
         "from_generation": generation.pk if generation.image or generation.clip else None,
     }
+
+
+class ShareForm(forms.Form):
+    """Who else may see a done video: only its owner, their groups, or everyone (when allowed)."""
+
+    shared_with = forms.ChoiceField(label="Who may see it", required=False, choices=Sharing.choices)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not settings.SHARE_WITH_EVERYONE:
+            field = self.fields["shared_with"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [(value, label) for value, label in Sharing.choices if value != Sharing.EVERYONE]
 
 
 # The date filter's presets: how many days back from the start of today (in the user's zone).

@@ -136,12 +136,34 @@ def _has_next_step() -> Q:
     )
 
 
+class Sharing(models.TextChoices):
+    """Who else may see a done video (its owner always does, staff too)."""
+
+    PRIVATE = "", "Only you"
+    GROUPS = "groups", "Your groups"
+    EVERYONE = "everyone", "Everyone with an account here"
+
+
 class GenerationQuerySet(models.QuerySet["VideoGeneration"]):
     """The questions every part asks about jobs, each answered here once."""
 
     def visible(self) -> "GenerationQuerySet":
         """Jobs their owner sees: all but those deleted and waiting for the worker to remove them."""
         return self.filter(delete_pending=False)
+
+    def visible_to(self, user: Any) -> "GenerationQuerySet":
+        """Who may see what, in one place: the jobs `user` may watch, download and run again at their
+        own cost. Their own; the done videos of others shared with a group they are both in (or
+        with everyone, when SHARE_WITH_EVERYONE allows it); every job for staff. None being deleted:
+        deleting, like unsharing, takes a video away at once."""
+        if user.is_staff:
+            return self.visible()
+        return self.visible().filter(Q(owner=user) | _shared_with(user))
+
+    def shared_with_user(self, user: Any) -> "GenerationQuerySet":
+        """Others' done videos shared so that `user` may see them: the Team view (staff: every shared one)."""
+        shared = self.visible().filter(status=Status.SUCCEEDED).exclude(shared_with=Sharing.PRIVATE).exclude(owner=user)
+        return shared if user.is_staff else shared.filter(_shared_with(user))
 
     def active(self) -> "GenerationQuerySet":
         """Jobs that have not ended (they count towards a user's limit of unfinished jobs)."""
@@ -192,6 +214,20 @@ class GenerationQuerySet(models.QuerySet["VideoGeneration"]):
         admin's "Overdue" filter lists. One interval late is the sweep's business; two means the
         worker is behind, down, or not being swept."""
         return self.overdue(now, polls=LONG_OVERDUE_POLLS)
+
+
+def _shared_with(user: Any) -> Q:
+    """Others' done videos shared with `user`: with the groups of an owner who shares one with them,
+    or with everyone (while SHARE_WITH_EVERYONE allows it; a video shared with everyone is shared
+    with its owner's groups too, so turning the setting off leaves it with them)."""
+    memberships = Group.user_set.through.objects
+    together = memberships.filter(
+        user_id=OuterRef("owner_id"), group_id__in=memberships.filter(user_id=user.pk).values("group_id")
+    )
+    shared = Q(shared_with__in=[Sharing.GROUPS, Sharing.EVERYONE]) & Q(Exists(together))
+    if settings.SHARE_WITH_EVERYONE:
+        shared |= Q(shared_with=Sharing.EVERYONE)
+    return Q(status=Status.SUCCEEDED) & shared
 
 
 class Origin(models.TextChoices):
@@ -255,7 +291,15 @@ class VideoGeneration(models.Model):
     request_token = models.UUIDField(
         null=True, blank=True, editable=False, help_text="The form's one-time token: a re-post makes no second job."
     )
-    # A default in the database too: processes of the version before it still make jobs while it is migrated.
+    # Defaults in the database too: processes of the version before them still make jobs while they are migrated.
+    shared_with = models.CharField(
+        max_length=8,
+        choices=Sharing.choices,
+        default=Sharing.PRIVATE,
+        db_default=Sharing.PRIVATE,
+        blank=True,
+        help_text="Who else may see it once done: its owner's groups, or everyone (SHARE_WITH_EVERYONE).",
+    )
     notify_when_done = models.BooleanField(
         default=False,
         db_default=False,
@@ -312,6 +356,8 @@ class VideoGeneration(models.Model):
             models.Index(fields=["status", "next_check_at"]),
             # The time estimate: the last jobs of a model that succeeded.
             models.Index(fields=["model", "status", "-finished_at"], name="videos_recent_by_model"),
+            # The Team view: the few videos shared, newest first.
+            models.Index(fields=["-created_at"], condition=~models.Q(shared_with=""), name="videos_shared"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from videos import catalog, serving
-from videos.forms import GenerationForm, HistoryFilterForm, StatusQueryForm, generation_form_initial
+from videos.forms import GenerationForm, HistoryFilterForm, ShareForm, StatusQueryForm, generation_form_initial
 from videos.models import VideoGeneration
 from videos.services import actions, creation, ledger, queue, selectors
 
@@ -46,11 +46,18 @@ def _own_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
     return get_object_or_404(VideoGeneration.objects.visible().with_cost(), pk=pk, owner=request.user)
 
 
+def _visible_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
+    """A job the user may see: their own, one shared with them, or any for staff
+    (models.GenerationQuerySet.visible_to); anything else answers 404, as if it did not exist."""
+    return get_object_or_404(VideoGeneration.objects.visible_to(request.user).with_cost(), pk=pk)
+
+
 def _viewable_generation(request: AuthenticatedRequest, pk: int) -> VideoGeneration:
-    """The user's own job, or any job for staff (the admin plays every video, even one being deleted)."""
+    """A job whose files the user may fetch: one they may see, or any job for staff (the admin plays
+    every video, even one being deleted)."""
     if request.user.is_staff:
         return get_object_or_404(VideoGeneration, pk=pk)
-    return _own_generation(request, pk)
+    return _visible_generation(request, pk)
 
 
 @login_required
@@ -80,7 +87,7 @@ def dashboard(request: AuthenticatedRequest) -> HttpResponse:
 def _form_from(request: AuthenticatedRequest) -> GenerationForm:
     """An empty form, or, for Edit & re-run (`?from=<id>`), one filled in from the user's own job."""
     try:
-        source = _own_generation(request, int(request.GET.get("from", "")))
+        source = _visible_generation(request, int(request.GET.get("from", "")))
     except (ValueError, Http404):
         return GenerationForm(owner=request.user)  # not a job of theirs: a plain form, as if no `from`
     return GenerationForm(
@@ -196,20 +203,60 @@ def _pickers() -> dict[str, object]:
 @login_required
 @require_GET
 def detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
-    """A job's own page: its owner's, with its actions; staff may read anyone's (the admin's "View on
-    site"), without them: what staff do to a job is done in the admin."""
+    """A job's own page: its owner's, with its actions and its sharing; a video shared with the user,
+    to watch, download and run again at their cost; staff may read anyone's (the admin's "View on
+    site"), without actions: what staff do to a job is done in the admin."""
     try:
-        generation = _own_generation(request, pk)
+        generation = _visible_generation(request, pk)
     except Http404:
         if not request.user.is_staff:
             raise
         generation = get_object_or_404(VideoGeneration.objects.with_cost(), pk=pk)
     mine = generation.owner_id == request.user.pk
-    return render(
-        request,
-        "videos/detail.html",
-        {"generation": generation, "read_only": not mine, "status_ids_max": selectors.STATUS_IDS_MAX},
-    )
+    context = {
+        "generation": generation,
+        "read_only": not mine,
+        "shared_to_me": not mine and generation.shared_with and generation.status == "succeeded",
+        "sharing": ShareForm(initial={"shared_with": generation.shared_with}) if mine else None,
+        "status_ids_max": selectors.STATUS_IDS_MAX,
+    }
+    return render(request, "videos/detail.html", context)
+
+
+@login_required
+@require_GET
+def team(request: AuthenticatedRequest) -> HttpResponse:
+    """The Team view: others' done videos shared with the user, with the history's search and filters."""
+    search = HistoryFilterForm(request.GET)
+    shared = Paginator(selectors.team_history(viewer=request.user, **search.filters()), HISTORY_PAGE_SIZE)
+    context = {
+        "page": shared.get_page(request.GET.get("page")),
+        "search": search,
+        "share_with_everyone": settings.SHARE_WITH_EVERYONE,
+    }
+    return render(request, "videos/team.html", context)
+
+
+@login_required
+@require_POST
+def share(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    """Share the user's done video with their groups or everyone, or take it back."""
+    generation = _own_generation(request, pk)
+    choice = request.POST.get("shared_with", "")  # the service says what may be chosen here
+    try:
+        actions.generation_share(generation_id=generation.pk, owner=request.user, shared_with=choice)
+    except actions.GenerationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, SHARED_MESSAGES[choice])
+    return redirect("videos:detail", pk=generation.pk)
+
+
+SHARED_MESSAGES = {
+    "": "Only you see it now.",
+    "groups": "Shared with your groups: they find it under Team.",
+    "everyone": "Shared with everyone here: they find it under Team.",
+}
 
 
 @login_required
@@ -301,13 +348,16 @@ def retry(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def rerun(request: AuthenticatedRequest, pk: int) -> HttpResponse:
-    generation = _own_generation(request, pk)
+    """Run the user's ended job again, or a video shared with them, at their own cost."""
+    generation = _visible_generation(request, pk)
     new_seed = request.POST.get("seed") == "new"
     token = _one_time_token(request)
     return _start_again(
         request,
         generation,
-        lambda: actions.generation_rerun(generation_id=generation.pk, new_seed=new_seed, request_token=token),
+        lambda: actions.generation_rerun(
+            generation_id=generation.pk, new_seed=new_seed, request_token=token, owner=request.user
+        ),
         "Running it again with a new seed." if new_seed else "Running it again, same seed.",
     )
 

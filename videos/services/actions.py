@@ -10,13 +10,14 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from videos.catalog import VideoRequest
-from videos.models import RETRYABLE_STATUSES, Status, Step, VideoGeneration
+from videos.models import RETRYABLE_STATUSES, Sharing, Status, Step, VideoGeneration
 from videos.services import ledger
 from videos.services.bookkeeping import (
     NextStep,
@@ -113,15 +114,21 @@ def generation_retry(*, generation_id: int, request_token: uuid.UUID | None = No
 
 
 def generation_rerun(
-    *, generation_id: int, new_seed: bool = False, request_token: uuid.UUID | None = None
+    *,
+    generation_id: int,
+    new_seed: bool = False,
+    request_token: uuid.UUID | None = None,
+    owner: User | None = None,
 ) -> VideoGeneration:
     """Make a new job with the settings of an ended one: the same seed reproduces it, a new one varies it.
+    `owner` runs it again at their own cost (a video shared with them); by default its own owner.
 
     A `request_token` already used by the owner returns that job instead (a double click, a replay)."""
     source = VideoGeneration.objects.get(pk=generation_id)
     if not source.is_final:
         raise GenerationError("This video has not ended yet.")
-    if source.owner is None:
+    owner = owner or source.owner
+    if owner is None:
         raise GenerationError("This video's user was deleted.")
     image = _stored_file(source.image, "image")
     clip = _stored_file(source.clip, "clip")
@@ -145,7 +152,7 @@ def generation_rerun(
         expression_intensity=source.params.get("expressionIntensity"),
     )
     try:
-        return generation_create(owner=source.owner, request=request, request_token=request_token)
+        return generation_create(owner=owner, request=request, request_token=request_token)
     finally:
         for opened in (image, clip, performance, last_image):
             if opened is not None:
@@ -168,6 +175,24 @@ def generation_upscale(*, generation_id: int, request_token: uuid.UUID | None = 
     finally:
         if video is not None:
             video.close()
+
+
+def generation_share(*, generation_id: int, owner: User, shared_with: str) -> VideoGeneration:
+    """Share the owner's done video with their groups or everyone, or take it back (Sharing.PRIVATE):
+    at once, for the next page anyone loads (models.GenerationQuerySet.visible_to)."""
+    if shared_with not in Sharing.values:
+        raise GenerationError("Choose who may see it: only you, your groups, or everyone.")
+    if shared_with == Sharing.EVERYONE and not settings.SHARE_WITH_EVERYONE:
+        raise GenerationError("Videos can be shared with your groups here, not with everyone.")
+    generation = VideoGeneration.objects.visible().get(pk=generation_id, owner=owner)
+    if shared_with != Sharing.PRIVATE and generation.status != Status.SUCCEEDED:
+        raise GenerationError("Only a done video can be shared.")
+    if shared_with == Sharing.GROUPS and not owner.groups.exists():
+        raise GenerationError("You are in no group yet: ask staff to add you to one, then share it.")
+    VideoGeneration.objects.filter(pk=generation.pk).update(shared_with=shared_with, updated_at=timezone.now())
+    generation.shared_with = shared_with
+    logger.info("Generation %s shared with %s", generation.pk, shared_with or "its owner only")
+    return generation
 
 
 def _stored_file(stored: FieldFile, what: str) -> "File[Any] | None":

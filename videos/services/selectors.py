@@ -57,6 +57,28 @@ def generation_history(
         jobs = jobs.active()
     elif status in Status.values:
         jobs = jobs.filter(status=status)
+    return _filtered(jobs, model=model, search=search, since=since, before=before)
+
+
+def team_history(
+    *,
+    viewer: User,
+    model: str = "",
+    search: str = "",
+    since: datetime | None = None,
+    before: datetime | None = None,
+    **ignored: object,
+) -> QuerySet[VideoGeneration]:
+    """The Team view: others' done videos shared with `viewer` (models.GenerationQuerySet.visible_to
+    says who sees what), newest first, with their owners, filtered as the history is (a status
+    filter is ignored: every one is done)."""
+    jobs = VideoGeneration.objects.shared_with_user(viewer).select_related("owner")
+    return _filtered(jobs, model=model, search=search, since=since, before=before)
+
+
+def _filtered(
+    jobs: GenerationQuerySet, *, model: str, search: str, since: datetime | None, before: datetime | None
+) -> GenerationQuerySet:
     if model:
         jobs = jobs.filter(model=model)
     jobs = _with_every_word(jobs, search)
