@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.template.loader import render_to_string
 from django.test import Client
 from playwright.sync_api import Browser, Page, expect
@@ -269,6 +269,30 @@ def test_the_skip_link_is_the_first_stop_and_moves_focus_to_the_content(visit, u
         expect(skip).to_be_in_viewport()
         page.keyboard.press("Enter")
         expect(page.locator("main")).to_be_focused()
+
+
+def test_the_team_view_and_a_shared_videos_pages_pass(visit, user, django_user_model, stored_video):
+    bob = django_user_model.objects.create_user(username="bob", password="another-test-password")
+    group = Group.objects.create(name="Interns")
+    group.user_set.add(user, bob)
+    mine = job(user, Status.SUCCEEDED, progress=100, video_file=stored_video, shared_with="groups")
+    theirs = job(bob, Status.SUCCEEDED, progress=100, video_file=stored_video, shared_with="groups")
+    log_in(visit, user)
+
+    page = visit.open("/videos/team/")
+    expect(page.locator(".team-video")).to_have_count(1)
+    expect(page.locator(".tabs [aria-current=page]")).to_have_text("Team")
+    visit.check("team view")
+    visit.open("/videos/team/?q=nothing-matches")
+    expect(page.locator("#team-videos .no-match")).to_be_visible()
+    visit.check("team view, no match")
+    visit.open(f"/videos/{theirs.pk}/")
+    expect(page.get_by_role("button", name=re.compile("^Re-run at your cost"))).to_be_visible()
+    visit.check("a video shared with the user")
+    visit.open(f"/videos/{mine.pk}/")
+    expect(page.get_by_label("Who may see it")).to_have_value("groups")
+    visit.check("the owner's page, with its sharing")
+    assert not visit.problems, "\n".join(visit.problems)
 
 
 @pytest.mark.parametrize("look", [LOOKS[0], LOOKS[1]], ids=str)

@@ -217,7 +217,7 @@
   const etags = []; // the last answer's ETag, for each group of STATUS_MAX cards
 
   function liveCards() {
-    return Array.from(document.querySelectorAll(".generation")).filter(function (card) {
+    return Array.from(document.querySelectorAll(".generation[data-id]")).filter(function (card) {
       return card.dataset.settled !== "true" && !gone.has(card.id);
     });
   }
@@ -466,5 +466,5 @@
     announce("Your video “" + titleOf(card) + "” is on its way.");
   });
 
-  document.querySelectorAll(".generation").forEach(watch);
+  document.querySelectorAll(".generation[data-id]").forEach(watch);
 })();
