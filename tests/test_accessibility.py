@@ -26,7 +26,7 @@ from tests.axe import (
 )
 from tests.test_browser import SCREENSHOTS, browser, watch_for_problems  # noqa: F401 (a fixture, and the page watcher)
 from videos import catalog
-from videos.models import Alert, SpendEntry, SpendKind, Status, UserBudget, VideoGeneration
+from videos.models import Alert, Collection, SpendEntry, SpendKind, Status, UserBudget, VideoGeneration
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -292,6 +292,28 @@ def test_the_team_view_and_a_shared_videos_pages_pass(visit, user, django_user_m
     visit.open(f"/videos/{mine.pk}/")
     expect(page.get_by_label("Who may see it")).to_have_value("groups")
     visit.check("the owner's page, with its sharing")
+    assert not visit.problems, "\n".join(visit.problems)
+
+
+def test_the_collections_pages_pass(visit, user, django_user_model, stored_video):
+    bob = django_user_model.objects.create_user(username="bob", password="another-test-password")
+    group = Group.objects.create(name="Interns")
+    group.user_set.add(user, bob)
+    mine = Collection.objects.create(owner=user, name="Trips")
+    mine.videos.add(job(user, Status.SUCCEEDED, progress=100, video_file=stored_video))
+    theirs = Collection.objects.create(owner=bob, name="Storms", shared_with_groups=True)
+    theirs.videos.add(job(bob, Status.SUCCEEDED, progress=100, video_file=stored_video))
+    log_in(visit, user)
+
+    page = visit.open("/videos/collections/")
+    expect(page.locator(".collections li")).to_have_count(2)
+    visit.check("collections")
+    visit.open(f"/videos/collections/{mine.pk}/")
+    expect(page.get_by_label("Share it, and its done videos, with your groups")).not_to_be_checked()
+    visit.check("an own collection")
+    visit.open(f"/videos/collections/{theirs.pk}/")
+    expect(page.locator(".team-video")).to_have_count(1)
+    visit.check("a collection shared with the user")
     assert not visit.problems, "\n".join(visit.problems)
 
 

@@ -162,8 +162,10 @@ class GenerationQuerySet(models.QuerySet["VideoGeneration"]):
 
     def shared_with_user(self, user: Any) -> "GenerationQuerySet":
         """Others' done videos shared so that `user` may see them: the Team view (staff: every shared one)."""
-        shared = self.visible().filter(status=Status.SUCCEEDED).exclude(shared_with=Sharing.PRIVATE).exclude(owner=user)
-        return shared if user.is_staff else shared.filter(_shared_with(user))
+        done = self.visible().filter(status=Status.SUCCEEDED).exclude(owner=user)
+        if user.is_staff:
+            return done.filter(~Q(shared_with=Sharing.PRIVATE) | _in_shared_collection())
+        return done.filter(_shared_with(user))
 
     def active(self) -> "GenerationQuerySet":
         """Jobs that have not ended (they count towards a user's limit of unfinished jobs)."""
@@ -224,10 +226,16 @@ def _shared_with(user: Any) -> Q:
     together = memberships.filter(
         user_id=OuterRef("owner_id"), group_id__in=memberships.filter(user_id=user.pk).values("group_id")
     )
-    shared = Q(shared_with__in=[Sharing.GROUPS, Sharing.EVERYONE]) & Q(Exists(together))
+    shared = (Q(shared_with__in=[Sharing.GROUPS, Sharing.EVERYONE]) | _in_shared_collection()) & Q(Exists(together))
     if settings.SHARE_WITH_EVERYONE:
         shared |= Q(shared_with=Sharing.EVERYONE)
     return Q(status=Status.SUCCEEDED) & shared
+
+
+def _in_shared_collection() -> Q:
+    """Videos in a collection its owner (theirs too: a collection holds its owner's videos only)
+    shared with their groups: sharing a collection shares its done videos with them."""
+    return Q(Exists(CollectionItem.objects.filter(generation_id=OuterRef("pk"), collection__shared_with_groups=True)))
 
 
 class Origin(models.TextChoices):
@@ -732,6 +740,43 @@ class UserBudget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monthly_credits} credits a month"
+
+
+class Collection(models.Model):
+    """A user's named set of their own videos (a video may be in several), which they may share with
+    their groups: its page, and its done videos with it (videos/services/collections.py)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="video_collections")
+    name = models.CharField(max_length=100)
+    shared_with_groups = models.BooleanField(
+        default=False, help_text="Its page and its done videos are seen by the members of its owner's groups."
+    )
+    videos: "models.ManyToManyField[VideoGeneration, CollectionItem]" = models.ManyToManyField(
+        VideoGeneration, through="CollectionItem", related_name="collections"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="one_collection_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CollectionItem(models.Model):
+    """A video in a collection, and when it was put there."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="items")
+    generation = models.ForeignKey(VideoGeneration, on_delete=models.CASCADE, related_name="collection_items")
+    added_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-added_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["collection", "generation"], name="a_video_once_per_collection")]
+
+    def __str__(self) -> str:
+        return f"Video #{self.generation_id} in collection #{self.collection_id}"
 
 
 class GroupPolicy(models.Model):

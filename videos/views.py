@@ -218,6 +218,8 @@ def detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         "read_only": not mine,
         "shared_to_me": not mine and generation.shared_with and generation.status == "succeeded",
         "sharing": ShareForm(initial={"shared_with": generation.shared_with}) if mine else None,
+        "collections": list(request.user.video_collections.all()) if mine else [],
+        "in_collections": list(generation.collections.filter(owner=request.user)) if mine else [],
         "status_ids_max": selectors.STATUS_IDS_MAX,
     }
     return render(request, "videos/detail.html", context)
