@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
 
+from api import services as api_services
 from videos.catalog import VideoRequest
 from videos.models import GroupPolicy, SpendEntry, Status
 from videos.services import creation
@@ -174,3 +175,21 @@ def test_the_dashboard_shows_the_groups_spend_next_to_the_members_own(interns, a
     assert f"Your group Interns: {shared}" in page
     assert "1 of 3 videos in progress" in page
     assert "Your group Interns" in alice.get("/videos/account/").content.decode()  # the part the page refreshes
+
+
+def test_the_api_answers_a_groups_refusals_as_runway_would_a_bad_request_or_a_limit(interns, user, client, settings):
+    settings.RUNWAY_API_KEY = "configured"
+    key = api_services.api_key_create(user=user, name="script").key
+    rules(interns, allowed_models=["veo3.1_fast"], monthly_credits=50)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_X_RUNWAY_VERSION": "2024-11-06"}
+    body = {"promptText": "Waves", "ratio": "1280:720", "duration": 5}
+
+    refused = client.post("/v1/text_to_video", {**body, "model": "gen4.5"}, content_type="application/json", **auth)
+    assert refused.status_code == 400
+    assert "Your group Interns may use these models only: Veo 3.1 Fast." in refused.content.decode()
+
+    veo = {**body, "model": "veo3.1_fast", "duration": 8}
+    over = client.post("/v1/text_to_video", veo, content_type="application/json", **auth)
+    assert over.status_code == 429, over.content.decode()
+    assert "a month your group Interns shares" in over.json()["error"]
+    assert int(over["Retry-After"]) > 0
