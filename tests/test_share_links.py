@@ -15,6 +15,7 @@ from sharing import services
 from sharing.logs import redact
 from sharing.models import ShareLink
 from tests.conftest import MP4
+from tests.test_headers import refused_by_policy
 from videos.models import Status, VideoGeneration
 
 pytestmark = pytest.mark.django_db
@@ -396,3 +397,22 @@ def test_staff_list_and_revoke_links_in_the_admin_without_the_token(admin_client
     )
     assert "1 link revoked." in response.content.decode()
     assert_gone(made.token)
+
+
+def test_no_share_page_has_anything_the_policy_would_refuse(alice, video, made, admin_client, settings):
+    made_page = create(alice, video)
+    settings.SHARE_LINK_RATE_PER_MINUTE = 1
+    visitor = Client(REMOTE_ADDR="192.0.2.50")
+    pages = {
+        "created": made_page,
+        "detail with links": alice.get(f"/videos/{video.pk}/"),
+        "shared": visitor.get(page(made.token)),
+        "too many": within_one_minute(lambda: [visitor.get(page(made.token)) for _ in range(2)])[1],
+        "gone": Client(REMOTE_ADDR="192.0.2.51").get(page("mistyped")),
+        "admin list": admin_client.get("/admin/sharing/sharelink/"),
+        "admin change": admin_client.get(f"/admin/sharing/sharelink/{made.link.pk}/change/"),
+    }
+
+    for name, response in pages.items():
+        assert refused_by_policy(response) == [], name
+    assert pages["too many"].status_code == 429
