@@ -28,11 +28,14 @@ View = Callable[..., HttpResponseBase]
 DOWNLOAD_NAME = "shared-video.mp4"  # not the prompt's words, which the page does not show either
 
 
-def _unlisted(response: HttpResponseBase, *, store: bool = False) -> HttpResponseBase:
-    """No search engine indexes a share page, and (unless `store`) no cache keeps one."""
+def _unlisted(response: HttpResponseBase, *, revalidate: bool = False) -> HttpResponseBase:
+    """No search engine indexes a share page, and no cache keeps one; or (`revalidate`, the file) a
+    browser keeps it but asks again before each use, so that a revoke stops a replay from its cache."""
     response["X-Robots-Tag"] = "noindex, nofollow"
-    if not store:
-        del response["Cache-Control"]
+    del response["Cache-Control"]
+    if revalidate:
+        patch_cache_control(response, private=True, no_cache=True)
+    else:
         patch_cache_control(response, private=True, no_store=True)
     return response
 
@@ -71,12 +74,12 @@ def shared_page(request: HttpRequest, link: ShareLink, token: str) -> HttpRespon
 
 @anonymous
 def shared_file(request: HttpRequest, link: ShareLink, token: str) -> HttpResponseBase:
-    """The video's file, with ranges; streamed (or the front server's), never a presigned redirect
-    that would outlive a revoke."""
+    """The video's file, with ranges and 304s; streamed (or the front server's), never a presigned
+    redirect that would outlive a revoke."""
     response = serving.file_serve(
         request, file=link.video.video_file, content_type="video/mp4", filename=DOWNLOAD_NAME, presign=False
     )
-    return _unlisted(response, store=True)
+    return _unlisted(response, revalidate=True)
 
 
 @login_required

@@ -159,6 +159,9 @@ def test_the_file_is_served_with_ranges_under_a_name_that_says_nothing(made):
     assert response["Content-Range"] == f"bytes 10-109/{len(MP4)}"
     assert response["Content-Disposition"] == 'inline; filename="shared-video.mp4"'
     assert response["X-Robots-Tag"] == "noindex, nofollow"
+    assert response["Cache-Control"] == "private, no-cache"  # asked again before each use: a revoke stops a replay
+    again = Client().get(file(made.token), HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304
     whole = Client().get(file(made.token))
     assert whole.status_code == 200 and body(whole) == MP4
     assert Client().head(file(made.token)).status_code == 200
@@ -226,11 +229,13 @@ def test_a_guessed_or_mistyped_link_gets_the_404_page(made):
 def test_a_revoked_link_gets_the_same_404_page_at_once(alice, made, video):
     unknown = assert_gone(secrets.token_urlsafe(32))
     assert Client().get(page(made.token)).status_code == 200
+    etag = Client().get(file(made.token))["ETag"]
 
     response = alice.post(f"/videos/{video.pk}/share-links/{made.link.pk}/revoke/")
 
     assert response.status_code == 302
     assert assert_gone(made.token) == unknown
+    assert Client().get(file(made.token), HTTP_IF_NONE_MATCH=etag).status_code == 404  # a cached copy is not confirmed
     made.link.refresh_from_db()
     assert made.link.revoked_at is not None
     assert "revoked" in alice.get(f"/videos/{video.pk}/").content.decode()
