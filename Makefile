@@ -42,7 +42,7 @@ simulator: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy runway_project videos api bench harness runway_simulator
+	$(BIN)/mypy runway_project videos api bench harness runway_simulator sharing
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "csp",
     "videos",
     "api",
+    "sharing",
 ]
 
 MIDDLEWARE = [
@@ -275,9 +276,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"share_tokens": {"()": "sharing.logs.ShareTokenFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
+        # "Not Found: /s/<token>/" and the like: a share link's token never reaches a log line.
+        "django.request": {"filters": ["share_tokens"]},
         "videos": {"level": env("LOG_LEVEL", default="INFO")},
         # Celery's "received" and "succeeded" lines for every step (a job takes one every poll
         # interval): videos.* logs what happens to each job instead. Failures still show.
@@ -371,6 +375,14 @@ WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", 
 # and how many requests one key may make a minute (counted in the cache, CACHE_URL).
 API_OUTPUT_LINK_SECONDS = env.int("API_OUTPUT_LINK_SECONDS", default=24 * 3600)
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+# Share links (sharing/): the longest a link may work, in days (owners pick 1, 7 or 30 up to it),
+# and how many requests one client address may make a minute to the anonymous pages: each range a
+# video player asks for counts, a playback about 3 to 10, so a whole office behind one address
+# can watch; a token is 256 random bits, so the limit guards bandwidth, not guessing. 0: no limit.
+SHARE_LINK_MAX_DAYS = env.int("SHARE_LINK_MAX_DAYS", default=30)
+if SHARE_LINK_MAX_DAYS < 1:
+    raise ImproperlyConfigured("SHARE_LINK_MAX_DAYS is a number of days, at least 1.")
+SHARE_LINK_RATE_PER_MINUTE = env.int("SHARE_LINK_RATE_PER_MINUTE", default=120)
 # Threads of each worker process that post webhooks: apart from the pool that polls Runway, so a
 # slow receiver never holds a polling slot.
 WEBHOOK_THREADS = env.int("WEBHOOK_THREADS", default=4)

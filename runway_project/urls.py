@@ -72,6 +72,8 @@ urlpatterns = [
     path("accounts/", include(account_urls)),
     path("admin/", admin.site.urls),
     path("videos/", include("videos.urls")),
+    # Share links: the anonymous /s/<token>/ pages, and their owner's actions under /videos/<pk>/.
+    path("", include("sharing.urls")),
     path("keys/", include("api.urls")),
     # Runway's API, served to scripts with our keys (api/v1.py).
     path("v1/", include("api.v1_urls")),

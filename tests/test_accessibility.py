@@ -337,3 +337,40 @@ def test_the_active_tab_and_filter_are_marked_current(visit, user):
     current = page.locator(".filters [aria-current=page]")
     expect(current).to_have_count(1)
     expect(current).to_have_attribute("href", re.compile(r"status=failed"))
+
+
+def test_the_share_pages_pass(visit, user, stored_video):
+    """The owner's share links on a video's page, the new link shown once, and what an anonymous
+    visitor meets: the shared video, the 404 of a dead link, the 429 of too many requests."""
+    from sharing import services
+
+    done = job(user, Status.SUCCEEDED, progress=100, video_file=stored_video)
+    old = services.share_link_create(user=user, video=done, days=7)
+    services.share_links_revoke(type(old.link).objects.filter(pk=old.link.pk))
+    log_in(visit, user)
+    page = visit.open(f"/videos/{done.pk}/")
+    expect(page.get_by_role("button", name=f"Revoke link {old.link.prefix}")).to_have_count(0)
+    visit.check("detail: share links, one revoked")
+
+    page.get_by_label("Works for").select_option("30")
+    page.get_by_role("button", name="Make a share link").click()
+    link = page.locator("#new-link .share-url")
+    expect(link).to_contain_text("/s/")
+    visit.check("share link made")
+    url = link.inner_text().strip()
+
+    page.get_by_role("link", name=f"Back to video #{done.pk}").click()
+    expect(page.get_by_role("button", name=re.compile(r"^Revoke link "))).to_have_count(1)
+    visit.check("detail: share links, one live")
+
+    page.context.clear_cookies()  # an anonymous visitor
+    page.goto(url)
+    expect(page.locator("video")).to_have_attribute("src", re.compile(r"/video\.mp4$"))
+    expect(page.get_by_role("link", name="Download the video")).to_be_visible()
+    visit.check("shared video")
+    page.goto(url.replace("/s/", "/s/x"))
+    expect(page.get_by_role("heading", name="This link does not work")).to_be_visible()
+    visit.check("share link gone")
+    visit.show_rendered("/s/too-many/", render_to_string("sharing/too_many.html", {"limit": 120, "wait": 42}))
+    visit.check("share links: too many requests")
+    assert not visit.problems, "\n".join(visit.problems)

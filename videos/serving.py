@@ -55,12 +55,16 @@ def download_name(prompt: str, pk: int, extension: str) -> str:
     return f"{words}-{pk}.{extension}"
 
 
-def file_serve(request: HttpRequest, *, file: FieldFile, content_type: str, filename: str) -> HttpResponseBase:
-    """The answer to a GET for `file`, whose access the caller has already checked."""
+def file_serve(
+    request: HttpRequest, *, file: FieldFile, content_type: str, filename: str, presign: bool = True
+) -> HttpResponseBase:
+    """The answer to a GET for `file`, whose access the caller has already checked. `presign=False`
+    streams from a bucket even with VIDEO_PRESIGNED_URL_SECONDS: for an access that can be revoked
+    sooner than a presigned URL expires (a share link)."""
     if not file:
         raise Http404("There is no such file for this video.")
     disposition = content_disposition_header(as_attachment=False, filename=filename) or "inline"
-    if settings.VIDEO_PRESIGNED_URL_SECONDS:
+    if presign and settings.VIDEO_PRESIGNED_URL_SECONDS:
         return _presigned_redirect(file, content_type, disposition)
     if settings.VIDEO_SENDFILE_HEADER:
         return _sendfile(file, content_type, disposition)
