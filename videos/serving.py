@@ -68,6 +68,11 @@ def file_serve(
         return _presigned_redirect(file, content_type, disposition)
     if settings.VIDEO_SENDFILE_HEADER:
         return _sendfile(file, content_type, disposition)
+    return _streamed(request, file, content_type, disposition)
+
+
+def _streamed(request: HttpRequest, file: FieldFile, content_type: str, disposition: str) -> HttpResponseBase:
+    """The file's bytes from this process, with Range (206, 416) and conditional requests (304, 412)."""
     try:
         stored = _stat(file)
     except FileMissingError:

@@ -165,11 +165,16 @@ def _claim(
     if not _take(row, due):
         logger.info("Generation %s: %s step %s was claimed elsewhere", generation_id, due, number)
         return None
-    if due == Step.POLL and was_due is not None and was_due <= row.updated_at:
-        # A poll that came through the broker (one a poller held says its lag as it sends it, and
-        # its answer's step finds no due time: polls_in_hand emptied it).
-        metrics.poll_lag_observe(via="broker", seconds=(row.updated_at - was_due).total_seconds())
+    if due == Step.POLL:
+        _broker_poll_lag_observe(row, was_due)
     return row, due
+
+
+def _broker_poll_lag_observe(row: VideoGeneration, was_due: datetime | None) -> None:
+    """How late a poll that came through the broker ran (one a poller held says its lag as it sends
+    it, and its answer's step finds no due time: polls_in_hand emptied it)."""
+    if was_due is not None and was_due <= row.updated_at:
+        metrics.poll_lag_observe(via="broker", seconds=(row.updated_at - was_due).total_seconds())
 
 
 def _row_at(generation_id: int, number: int) -> VideoGeneration | None:
