@@ -103,22 +103,24 @@ def test_a_processs_threads_share_one_boto3_session_each_with_a_resource_of_its_
     """django-storages makes a boto3 session per thread, each loading S3's service model again:
     dozens of worker threads cost some 20 MB and 100 ms of CPU each."""
     default_storage.exists("videos/warm-up.mp4")  # this thread's
-    sessions, resources = set(), set()
+    # The objects themselves are kept: an id is unique only among live objects, and a thread's
+    # resource is freed when the thread ends, so another's could be given its address (and id).
+    sessions, resources = [], []
     lock = threading.Lock()
 
     def use() -> None:
         default_storage.save(f"videos/threads/{threading.get_ident()}.mp4", ContentFile(b"x"))
         with lock:
-            sessions.add(id(default_storage._create_session()))
-            resources.add(id(default_storage.connection))
+            sessions.append(default_storage._create_session())
+            resources.append(default_storage.connection)
 
     threads = [threading.Thread(target=use) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    assert len(sessions) == 1
-    assert len(resources) == 8  # boto3's resources are not thread-safe: one each
+    assert len({id(session) for session in sessions}) == 1
+    assert len({id(resource) for resource in resources}) == 8  # boto3's resources are not thread-safe: one each
     assert len(in_bucket.object_keys("videos/threads/")) == 8
 
 
