@@ -7,11 +7,12 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
+from django.utils import timezone
 
 from api import services as api_services
 from videos.catalog import VideoRequest
 from videos.models import GroupPolicy, SpendEntry, Status
-from videos.services import creation
+from videos.services import creation, groups, ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -193,3 +194,18 @@ def test_the_api_answers_a_groups_refusals_as_runway_would_a_bad_request_or_a_li
     assert over.status_code == 429, over.content.decode()
     assert "a month your group Interns shares" in over.json()["error"]
     assert int(over["Retry-After"]) > 0
+
+
+def test_the_figures_compiled_once_are_what_their_queryset_reads(interns, user, other_user, django_user_model):
+    rules(interns, monthly_credits=500, allowed_models=["gen4.5"], max_active=9)
+    outsider = django_user_model.objects.create_user("carol")
+    for owner in (user, other_user, outsider):
+        create(owner)
+    month = ledger.month_start(timezone.now())
+
+    [compiled] = groups.groups_standing(user_id=user.pk, month_from=month)
+    [(pk, name, budget, models, longest, most, spent, active)] = groups._figures(user.pk, month)
+
+    assert compiled == groups.GroupStanding(pk, name, budget, tuple(models), longest, most, spent, active)
+    assert (compiled.spent, compiled.active, compiled.allowed_models) == (120, 2, ("gen4.5",))  # not Carol's
+    assert groups.groups_standing(user_id=outsider.pk, month_from=month) == []

@@ -13,16 +13,20 @@ counts in the month it was made, at Runway's estimate while it runs and its fina
 member who leaves takes their spending with them; one who joins brings theirs.
 """
 
-from collections import Counter
+import functools
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Sum
+from django.db import connection
+from django.db.models import F, Func, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from videos import catalog
 from videos.models import GroupPolicy, SpendEntry, VideoGeneration
-from videos.services import ledger
+from videos.services import ledger, prepared
 
 
 @dataclass(frozen=True)
@@ -57,50 +61,66 @@ class Refusal:
 def groups_standing(*, user_id: int, month_from: datetime, lock: bool = False) -> list[GroupStanding]:
     """The rules of each of the user's groups that has some, and how its members stand in the month
     that begins at `month_from`; with `lock`, the rules' rows are locked first (in order), until the
-    caller's transaction ends."""
-    policies = GroupPolicy.objects.filter(group__user=user_id).order_by("pk")
-    if lock:
-        policies = policies.select_for_update(of=("self",))
-    rules = list(
-        policies.values_list("pk", "group__name", "monthly_credits", "allowed_models", "max_duration", "max_active")
-    )
-    if not rules:
-        return []
-    members = list(
-        User.groups.through.objects.filter(group_id__in=[rule[0] for rule in rules]).values_list("group_id", "user_id")
-    )
-    member_ids = {user for _, user in members}
-    spent_by = dict(
-        SpendEntry.objects.since(month_from)
-        .filter(user_id__in=member_ids)
-        .order_by()
-        .values("user_id")
-        .annotate(total=Sum("credits"))
-        .values_list("user_id", "total")
-    )
-    active_by = Counter(
-        dict(
-            VideoGeneration.objects.active()
-            .filter(owner_id__in=member_ids)
-            .order_by()
-            .values("owner_id")
-            .annotate(n=Count("pk"))
-            .values_list("owner_id", "n")
-        )
-    )
+    caller's transaction ends, and the figures read after (PostgreSQL reads a statement's subqueries
+    as of its start: read in the statement that waited for the lock, they would miss what the
+    request that held it wrote). Both queries are compiled once per process (services/prepared.py):
+    a member's every create asks them."""
+    vendor = connection.vendor
+    with connection.cursor() as cursor:
+        if lock:
+            cursor.execute(_lock_query(vendor).sql, _lock_query(vendor).params([user_id]))
+            if not cursor.fetchall():
+                return []
+        cursor.execute(_figures_query(vendor).sql, _figures_query(vendor).params([user_id, month_from]))
+        rows = cursor.fetchall()
     return [
         GroupStanding(
             group_id=group_id,
             name=name,
             budget=budget,
-            allowed_models=tuple(models or ()),
+            allowed_models=tuple(json.loads(models) if isinstance(models, str) else models or ()),  # JSON, as text
             max_duration=max_duration,
             max_active=max_active,
-            spent=sum(spent_by.get(user, 0) or 0 for group, user in members if group == group_id),
-            active=sum(active_by[user] for group, user in members if group == group_id),
+            spent=int(spent_total),
+            active=int(active_total),
         )
-        for group_id, name, budget, models, max_duration, max_active in rules
+        for group_id, name, budget, models, max_duration, max_active, spent_total, active_total in rows
     ]
+
+
+_STAND_IN_USER, _STAND_IN_MONTH = -1, datetime(1900, 1, 2, tzinfo=UTC)  # values no call has
+
+
+@functools.cache
+def _lock_query(vendor: str) -> prepared.Prepared:
+    """Lock the rules of one user's groups, in order (the stand-in: their number)."""
+    policies = GroupPolicy.objects.filter(group__user=_STAND_IN_USER).order_by("pk").select_for_update(of=("self",))
+    return prepared.prepare(policies.values_list("pk"), [_STAND_IN_USER])
+
+
+@functools.cache
+def _figures_query(vendor: str) -> prepared.Prepared:
+    """`_figures`' SQL on this database (`vendor`)."""
+    return prepared.prepare(_figures(_STAND_IN_USER, _STAND_IN_MONTH), [_STAND_IN_USER, _STAND_IN_MONTH])
+
+
+def _figures(user_id: int, month_from: datetime) -> "QuerySet[GroupPolicy, tuple[Any, ...]]":
+    """Each of the user's groups' rules, name, and its members' spending this month (from
+    `month_from`) and jobs in progress, in one query."""
+    members = User.groups.through.objects.filter(group_id=OuterRef(OuterRef("pk"))).values("user_id")
+    # SUM and COUNT over each group's members' rows, as one value each (no GROUP BY: a plain function).
+    spent = SpendEntry.objects.since(month_from).filter(user_id__in=members).order_by()
+    active = VideoGeneration.objects.active().filter(owner_id__in=members).order_by()
+    return (
+        GroupPolicy.objects.filter(group__user=user_id)
+        .order_by("pk")
+        .annotate(
+            name=F("group__name"),
+            spent=Coalesce(Subquery(spent.annotate(n=Func("credits", function="SUM")).values("n")), 0),
+            active=Coalesce(Subquery(active.annotate(n=Func("pk", function="COUNT")).values("n")), 0),
+        )
+        .values_list("pk", "name", "monthly_credits", "allowed_models", "max_duration", "max_active", "spent", "active")
+    )
 
 
 def groups_refusal(
