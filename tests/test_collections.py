@@ -94,6 +94,8 @@ def test_a_shared_collection_shows_its_done_videos_to_the_owners_groups_only(tri
     assert "A harbour at dawn" in page and "A broken bridge" not in page  # done videos only
     done = trips.videos.get(status=Status.SUCCEEDED)
     assert bob_client.get(f"/videos/{done.pk}/video.mp4").status_code == 200  # shared with the collection
+    detail = bob_client.get(f"/videos/{done.pk}/").content.decode()
+    assert "alice's video, shared with their groups" in detail and "as staff" not in detail
     assert "A harbour at dawn" in bob_client.get("/videos/team/").content.decode()
     assert "Trips" in bob_client.get("/videos/collections/").content.decode()
     assert carol.get(f"/videos/collections/{trips.pk}/").status_code == 404  # not in her groups

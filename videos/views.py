@@ -216,7 +216,8 @@ def detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     context = {
         "generation": generation,
         "read_only": not mine,
-        "shared_to_me": not mine and generation.shared_with and generation.status == "succeeded",
+        # Anyone but staff sees another's job only when it is shared with them (staff: when it is shared).
+        "shared_to_me": not mine and (not request.user.is_staff or bool(generation.shared_with)),
         "sharing": ShareForm(initial={"shared_with": generation.shared_with}) if mine else None,
         "collections": list(request.user.video_collections.all()) if mine else [],
         "in_collections": list(generation.collections.filter(owner=request.user)) if mine else [],
