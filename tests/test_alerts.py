@@ -8,13 +8,24 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import responses
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
 from tests.mailserver import MailServer
 from tests.test_strays import FROM_ELSEWHERE
 from videos import tasks
-from videos.models import Alert, CreditBalance, JobEvent, SpendEntry, SpendKind, Status, UserBudget, VideoGeneration
+from videos.models import (
+    Alert,
+    CreditBalance,
+    GroupPolicy,
+    JobEvent,
+    SpendEntry,
+    SpendKind,
+    Status,
+    UserBudget,
+    VideoGeneration,
+)
 from videos.services import account, alerts
 from videos.services.bookkeeping import finish
 
@@ -213,13 +224,13 @@ def test_a_user_hears_once_at_80_and_once_at_100_percent_of_their_budget(mail, c
     assert alerts.alerts_check(now=DEC) == []
 
     assert mail.subjects == [
-        "You have used 80 % of your video budget for this month",
-        "You have used your whole video budget for this month",
+        "Your video budget for this month is 80 % used",
+        "Your video budget for this month is all used",
     ]
     assert {tuple(recipients) for recipients, _ in mail.inbox.received} == {("carol@example.com",)}
     body = mail.inbox.received[1][1].get_payload()  # type: ignore[attr-defined]
     assert "You have spent 1,000 credits (US$10.00) of your monthly budget of 1,000 credits (US$10.00)" in body
-    assert "New videos are refused until your budget renews on 1 January (UTC)" in body
+    assert "New videos are refused until the budget renews on 1 January (UTC)" in body
     assert "http://127.0.0.1:8000/videos/account/" in body
 
 
@@ -228,7 +239,7 @@ def test_a_user_who_jumps_past_both_levels_hears_only_of_the_whole_budget(mail, 
 
     assert alerts.alerts_check(now=DEC) == [f"budget_100:{carol.pk}:2026-12:1000"]
     assert alerts.alerts_check(now=DEC) == []
-    assert mail.subjects == ["You have used your whole video budget for this month"]
+    assert mail.subjects == ["Your video budget for this month is all used"]
 
 
 def test_a_new_month_and_a_new_budget_are_new_crossings(mail, carol, settings):
@@ -269,7 +280,7 @@ def test_a_budget_mail_the_server_refused_is_sent_at_the_next_check_and_old_mont
 
     mail.start()
     assert alerts.alerts_check(now=DEC) == [f"budget_80:{carol.pk}:2026-12:1000"]
-    assert mail.subjects == ["You have used 80 % of your video budget for this month"]
+    assert mail.subjects == ["Your video budget for this month is 80 % used"]
     assert not Alert.objects.filter(pk=stale.pk).exists()
 
 
@@ -415,3 +426,32 @@ def test_a_mail_message_from_another_installation_mails_nobody(mail, erin, make_
 
     assert JobEvent.objects.get(pk=event.pk).mailed_at is None  # its ending 1 is not ours
     assert [(task.name, task.args) for task in broker.tasks()] == [("videos.tasks.mail_job_done", [event.pk])]
+
+
+def test_a_groups_members_each_hear_once_when_its_shared_budget_is_80_and_100_percent_used(
+    mail, carol, django_user_model
+):
+    dan = django_user_model.objects.create_user("dan", email="dan@example.com")
+    UserBudget.objects.create(user=dan, monthly_credits=100_000)  # far from his own
+    silent = django_user_model.objects.create_user("silent", email="")
+    group = Group.objects.create(name="Interns")
+    group.user_set.add(carol, dan, silent)
+    GroupPolicy.objects.create(group=group, monthly_credits=10_000)  # carol's own budget is 1,000
+    Group.objects.create(name="Book club").user_set.add(carol)  # no budget: no alert
+    spend(dan, 7_000)
+    assert alerts.alerts_check(now=DEC) == []  # 70 %
+
+    spend(dan, 1_000)
+    assert alerts.alerts_check(now=DEC) == [f"budget_80:group-{group.pk}:2026-12:10000"]
+    assert alerts.alerts_check(now=DEC) == []
+    spend(dan, 2_000)
+    assert alerts.alerts_check(now=DEC) == [f"budget_100:group-{group.pk}:2026-12:10000"]
+
+    subjects = ["The Interns group's video budget for this month is 80 % used"] * 2
+    subjects += ["The Interns group's video budget for this month is all used"] * 2
+    assert mail.subjects == subjects
+    # A mail each: the members do not see each other's addresses.
+    assert [recipients for recipients, _ in mail.inbox.received] == [["carol@example.com"], ["dan@example.com"]] * 2
+    body = mail.inbox.received[2][1].get_payload()  # type: ignore[attr-defined]
+    assert "Your group Interns has spent 10,000 credits (US$100.00) of the 10,000 credits (US$100.00)" in body
+    assert "Its members' new videos are refused until the budget renews on 1 January (UTC)." in body

@@ -5,7 +5,8 @@ threshold, and not again until the condition has cleared and come back (the `Ale
   and, at each of beat's alert checks (`alerts_check`), when jobs are long overdue or more than
   ALERT_FAILED_SHARE of the last hour's jobs failed.
 - A user hears, at beat's check, when what they spent this month reaches 80 % and then 100 % of
-  their monthly budget: once each a month (again if staff give them a new budget).
+  their monthly budget: once each a month (again if staff give them a new budget); a group's
+  members, each in a mail of their own, when their shared budget (services/groups.py) does.
 - A user who ticked "Email me when it is done" hears when that job is done, failed or timed out:
   its ending (`job_ended`) sends `videos.tasks.mail_job_done`, whose worker hands the mail to a
   thread of its own, so that a slow mail server never holds the worker's steps; beat's check
@@ -18,18 +19,19 @@ so that each alert is sent once mail works. Links lead to SITE_URL.
 import enum
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
+from django.core.mail import send_mail, send_mass_mail
 from django.db import close_old_connections
 from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from videos.models import Alert, CreditBalance, JobEvent, Status, VideoGeneration
-from videos.services import ledger
+from videos.services import groups, ledger
 from videos.services.queue import task_send
 
 logger = logging.getLogger(__name__)
@@ -122,10 +124,44 @@ def _staff_alert(name: str, *, raised: bool, now: datetime, subject: str, body: 
 
 
 def budgets_check(*, now: datetime) -> list[str]:
-    """Tell each active user with an address who has spent 80 % or 100 % of this month's budget,
-    once per level, month and budget; the alerts this call sent. What they spent counts Runway's
-    estimates of their unfinished jobs, as the limits do (services/ledger.py)."""
+    """Tell each active user with an address who has spent 80 % or 100 % of this month's budget, and
+    the members of each group whose shared budget (services/groups.py) has, once per level, month and
+    budget; the alerts this call sent. What was spent counts Runway's estimates of unfinished jobs,
+    as the limits do (services/ledger.py)."""
     month = ledger.month_start(now)
+    Alert.objects.filter(name__startswith=f"{BUDGET}_", changed_at__lt=month - timedelta(days=62)).delete()
+    due = _users_near_budget(month, now) + _groups_near_budget(month, now)
+    # One read for those told already (most, at each check of a month's end), rather than two each.
+    told = set(
+        Alert.objects.filter(name__in=[crossing.names[0] for crossing in due], raised=True).values_list(
+            "name", flat=True
+        )
+    )
+    return [crossing.names[0] for crossing in due if crossing.names[0] not in told and _budget_alert(crossing, now)]
+
+
+@dataclass(frozen=True)
+class _Crossing:
+    """A budget at or past a level: its alerts (the level's first, then the lower ones passed on the
+    way, raised with it so that they are never told after it), and the mail that tells it."""
+
+    names: list[str]
+    recipients: list[str]
+    subject: str
+    body: str
+
+
+def _crossing(key: str, recipients: list[str], *, budget: int, spent: int, now: datetime, group: str = "") -> _Crossing:
+    """One alert per budget (`key`: a user's number, or `group-<number>`), level, month and budget
+    figure: a budget staff change is a new threshold to cross."""
+    level = next(level for level in BUDGET_LEVELS if spent * 100 >= budget * level)
+    month = f"{ledger.month_start(now):%Y-%m}"
+    names = [f"{BUDGET}_{each}:{key}:{month}:{budget}" for each in BUDGET_LEVELS if each <= level]
+    subject, body = _budget_mail(level, budget=budget, spent=spent, now=now, group=group)
+    return _Crossing(names, recipients, subject, body)
+
+
+def _users_near_budget(month: datetime, now: datetime) -> list[_Crossing]:
     standing = ledger.users_standing(day_start=month, month_from=month, budget=settings.RUNWAY_MONTHLY_BUDGET_PER_USER)
     near = (
         get_user_model()
@@ -136,52 +172,54 @@ def budgets_check(*, now: datetime) -> list[str]:
         .filter(budget__gt=0, spent_fifths__gte=F("budget") * 4)  # spent >= 80 % of budget, in whole numbers
         .values_list("pk", "email", "budget", "spent")
     )
-    Alert.objects.filter(name__startswith=f"{BUDGET}_", changed_at__lt=month - timedelta(days=62)).delete()
-    due = []
-    for user_id, email, budget, spent in near:
-        level = next(level for level in BUDGET_LEVELS if spent * 100 >= budget * level)
-        names = [_budget_alert_name(each, user_id, month, budget) for each in BUDGET_LEVELS if each <= level]
-        due.append((names, email, level, budget, spent))
-    # One read for those told already (most, at each check of a month's end), rather than two each.
-    told = set(
-        Alert.objects.filter(name__in=[names[0] for names, *_ in due], raised=True).values_list("name", flat=True)
-    )
-    sent = []
-    for names, email, level, budget, spent in due:
-        if names[0] not in told and _budget_alert(names, email, level=level, budget=budget, spent=spent, now=now):
-            sent.append(names[0])
-    return sent
+    return [_crossing(str(pk), [email], budget=budget, spent=spent, now=now) for pk, email, budget, spent in near]
 
 
-def _budget_alert_name(level: int, user_id: int, month: datetime, budget: int) -> str:
-    """One alert per user, level, month and budget: a budget staff change is a new threshold to cross."""
-    return f"{BUDGET}_{level}:{user_id}:{month:%Y-%m}:{budget}"
+def _groups_near_budget(month: datetime, now: datetime) -> list[_Crossing]:
+    crossings = []
+    for group_id, name, budget, spent in groups.groups_budgets(month_from=month):
+        if spent * 5 < budget * 4:
+            continue
+        members = get_user_model().objects.filter(groups=group_id, is_active=True).exclude(email="")
+        recipients = sorted(members.values_list("email", flat=True))
+        crossings.append(_crossing(f"group-{group_id}", recipients, budget=budget, spent=spent, now=now, group=name))
+    return crossings
 
 
-def _budget_alert(names: list[str], email: str, *, level: int, budget: int, spent: int, now: datetime) -> bool:
-    """Raise the alert of `level` (names[0]) and mail the user if this call raised it; the lower
-    levels (names[1:]) passed on the way are raised with it, so that they are never told after it."""
-    if not alert_update(names[0], raised=True, now=now):
+def _budget_alert(crossing: _Crossing, now: datetime) -> bool:
+    """Raise the crossing's alert and mail it if this call raised it (each recipient a mail of their
+    own); the next check tries again when the mail could not be sent."""
+    if not alert_update(crossing.names[0], raised=True, now=now):
         return False  # told already
-    for lower in names[1:]:
+    for lower in crossing.names[1:]:
         alert_update(lower, raised=True, now=now)
-    if not _mail(*_budget_mail(level, budget=budget, spent=spent, now=now), [email], to="a user"):
-        alert_update(names[0], raised=False, now=now)  # not sent: the next check tries again
+    if not _mail(crossing.subject, crossing.body, crossing.recipients, to="user(s)", each=True):
+        alert_update(crossing.names[0], raised=False, now=now)
         return False
     return True
 
 
-def _budget_mail(level: int, *, budget: int, spent: int, now: datetime) -> tuple[str, str]:
+def _budget_mail(level: int, *, budget: int, spent: int, now: datetime, group: str = "") -> tuple[str, str]:
     renews = f"{ledger.next_month_start(now):%-d %B} (UTC)"
-    spent_text = f"You have spent {ledger.credits_text(spent)} of your monthly budget of {ledger.credits_text(budget)}"
-    if level >= 100:
-        subject = "You have used your whole video budget for this month"
-        body = f"{spent_text}. New videos are refused until your budget renews on {renews}."
+    if group:
+        whose, refused = f"The {group} group's", "its members' new videos are refused"
+        spent_text = (
+            f"Your group {group} has spent {ledger.credits_text(spent)} of the {ledger.credits_text(budget)} "
+            "a month its members share"
+        )
     else:
-        subject = f"You have used {level} % of your video budget for this month"
-        body = f"{spent_text}. Once it is all spent, new videos are refused until your budget renews on {renews}."
+        whose, refused = "Your", "new videos are refused"
+        spent_text = (
+            f"You have spent {ledger.credits_text(spent)} of your monthly budget of {ledger.credits_text(budget)}"
+        )
+    if level >= 100:
+        subject = f"{whose} video budget for this month is all used"
+        body = f"{spent_text}. {refused.capitalize()} until the budget renews on {renews}."
+    else:
+        subject = f"{whose} video budget for this month is {level} % used"
+        body = f"{spent_text}. Once it is all spent, {refused} until the budget renews on {renews}."
     body += (
-        "\n\nWhat you spent counts the estimates of your videos still being made. Staff can change your budget."
+        "\n\nWhat was spent counts the estimates of videos still being made. Staff can change the budget."
         f"\n\n{settings.SITE_URL}{reverse('videos:account')}"
     )
     return subject, body
@@ -230,7 +268,7 @@ def done_mail_send(*, event_id: int, now: datetime) -> Mailed:
     job, owner = event.generation, event.owner
     if job is None or owner is None or job.delete_pending or not owner.is_active or not owner.email:
         return Mailed.NOTHING  # deleted meanwhile, or nobody to tell
-    if not _mail(*_done_mail(job, event.status), [owner.email], to="a user"):
+    if not _mail(*_done_mail(job, event.status), [owner.email], to="the owner"):
         JobEvent.objects.filter(pk=event_id).update(mailed_at=None)
         return Mailed.REFUSED
     return Mailed.SENT
@@ -278,13 +316,17 @@ def _shortened(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _mail(subject: str, body: str, recipients: list[str], *, to: str) -> bool:
-    """Send to `recipients` (`to` says who they are, for the log); False if it could not be sent."""
+def _mail(subject: str, body: str, recipients: list[str], *, to: str, each: bool = False) -> bool:
+    """Send to `recipients` (`to` says who they are, for the log), in one mail or, with `each`, one
+    each (a group's members do not see each other's addresses); False if it could not be sent."""
     if not recipients:
         logger.warning("Alert not sent, %s has no email address: %s", to, subject)
         return False
     try:
-        send_mail(subject, body, None, recipients)
+        if each:
+            send_mass_mail([(subject, body, None, [recipient]) for recipient in recipients])
+        else:
+            send_mail(subject, body, None, recipients)
     except OSError as exc:  # smtplib's errors are OSErrors: the server is down, or refused us
         logger.warning("Alert not sent (%s): %s", exc, subject)
         return False

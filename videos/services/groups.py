@@ -104,19 +104,39 @@ def _figures_query(vendor: str) -> prepared.Prepared:
     return prepared.prepare(_figures(_STAND_IN_USER, _STAND_IN_MONTH), [_STAND_IN_USER, _STAND_IN_MONTH])
 
 
+def groups_budgets(*, month_from: datetime) -> list[tuple[int, str, int, int]]:
+    """Each group with a shared budget: its number, name, budget and what its members spent in the
+    month that begins at `month_from` (the budget alerts, services/alerts.py)."""
+    with_budget = GroupPolicy.objects.filter(monthly_credits__gt=0).order_by("pk")
+    figures = with_budget.annotate(name=F("group__name"), spent=_members_spent(month_from))
+    return [tuple(row) for row in figures.values_list("pk", "name", "monthly_credits", "spent")]
+
+
+def _members(*, depth: int) -> "QuerySet[Any, Any]":
+    """The user numbers of the members of the group whose rules are the query `depth` levels out."""
+    outer: Any = OuterRef("pk")
+    for _ in range(depth - 1):
+        outer = OuterRef(outer)
+    return User.groups.through.objects.filter(group_id=outer).values("user_id")
+
+
+def _members_spent(month_from: datetime) -> Coalesce:
+    """What the members of each group spent from `month_from`: a SUM over their rows, as one value
+    (no GROUP BY: a plain function)."""
+    spent = SpendEntry.objects.since(month_from).filter(user_id__in=_members(depth=2)).order_by()
+    return Coalesce(Subquery(spent.annotate(n=Func("credits", function="SUM")).values("n")), 0)
+
+
 def _figures(user_id: int, month_from: datetime) -> "QuerySet[GroupPolicy, tuple[Any, ...]]":
     """Each of the user's groups' rules, name, and its members' spending this month (from
     `month_from`) and jobs in progress, in one query."""
-    members = User.groups.through.objects.filter(group_id=OuterRef(OuterRef("pk"))).values("user_id")
-    # SUM and COUNT over each group's members' rows, as one value each (no GROUP BY: a plain function).
-    spent = SpendEntry.objects.since(month_from).filter(user_id__in=members).order_by()
-    active = VideoGeneration.objects.active().filter(owner_id__in=members).order_by()
+    active = VideoGeneration.objects.active().filter(owner_id__in=_members(depth=2)).order_by()
     return (
         GroupPolicy.objects.filter(group__user=user_id)
         .order_by("pk")
         .annotate(
             name=F("group__name"),
-            spent=Coalesce(Subquery(spent.annotate(n=Func("credits", function="SUM")).values("n")), 0),
+            spent=_members_spent(month_from),
             active=Coalesce(Subquery(active.annotate(n=Func("pk", function="COUNT")).values("n")), 0),
         )
         .values_list("pk", "name", "monthly_credits", "allowed_models", "max_duration", "max_active", "spent", "active")
