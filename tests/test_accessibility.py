@@ -28,7 +28,7 @@ from tests.test_browser import SCREENSHOTS, browser, watch_for_problems  # noqa:
 from videos import catalog
 from videos.models import Alert, Collection, SpendEntry, SpendKind, Status, UserBudget, VideoGeneration
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
 PHONE_WIDTHS = (360, 390)
 

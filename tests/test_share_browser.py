@@ -14,7 +14,7 @@ from tests.test_browser import SEEK_TO_2_SECONDS, browser, watch_for_problems  #
 from videos import catalog
 from videos.models import Status, VideoGeneration
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
