@@ -6,14 +6,12 @@ No endpoint waits on Runway: a create stores the job and the worker sends it, as
 """
 
 import json
-import math
 import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
@@ -33,6 +31,7 @@ from api.tasks_service import (
     api_upload_start,
     upload_token,
 )
+from runway_project import ratelimit
 from videos import serving
 from videos.models import Status, VideoGeneration
 from videos.services import creation
@@ -72,16 +71,9 @@ def runway_endpoint(*methods: str) -> Callable[[View], View]:
 def _rate_wait(api_key: ApiKey) -> int | None:
     """Seconds until the key may ask again when it is over API_RATE_LIMIT_PER_MINUTE this minute;
     None while it is under. Counted in Django's cache, one counter per key and minute."""
-    now = time.time()
-    counter = f"api-rate:{api_key.prefix}:{int(now // 60)}"
-    cache.add(counter, 0, timeout=120)
-    try:
-        count = cache.incr(counter)
-    except ValueError:  # expired between the two calls
-        return None
-    if count <= settings.API_RATE_LIMIT_PER_MINUTE:
-        return None
-    return max(1, math.ceil(60 - now % 60))
+    return ratelimit.minute_wait(
+        f"api-rate:{api_key.prefix}", limit=settings.API_RATE_LIMIT_PER_MINUTE, now=time.time()
+    )
 
 
 def _json_body(request: HttpRequest) -> tuple[object, bytes]:

@@ -18,18 +18,17 @@ lookup is one query on a unique index followed by a constant-time comparison.
 
 import hashlib
 import hmac
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from runway_project import ratelimit
 from sharing.models import ShareLink
 from videos.models import Status, VideoGeneration
 
@@ -151,12 +150,6 @@ def share_rate_wait(address: str, *, now: float) -> int | None:
     limit = settings.SHARE_LINK_RATE_PER_MINUTE
     if limit <= 0:
         return None
-    counter = f"share-rate:{hashlib.sha256(address.encode()).hexdigest()[:32]}:{int(now // 60)}"
-    cache.add(counter, 0, timeout=120)
-    try:
-        count = cache.incr(counter)
-    except ValueError:  # expired between the two calls
-        return None
-    if count <= limit:
-        return None
-    return max(1, math.ceil(60 - now % 60))
+    return ratelimit.minute_wait(
+        f"share-rate:{hashlib.sha256(address.encode()).hexdigest()[:32]}", limit=limit, now=now
+    )
